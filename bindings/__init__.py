@@ -1,0 +1,1 @@
+"""pinject binding specs: the composition root that wires melange for an application."""

@@ -1,0 +1,114 @@
+"""Value types that cross the backend protocol: what is sent, what is received."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+import attrs
+
+from melange.exceptions import BatchEntryFailure
+
+__all__ = [
+    "AttributeValue",
+    "BatchResult",
+    "Envelope",
+    "OutgoingMessage",
+    "ReceivedMessage",
+    "SendOptions",
+    "new_message_id",
+]
+
+#: A message attribute value: SQS/SNS ``String`` (str), ``Number`` (int or float) or
+#: ``Binary`` (bytes).
+AttributeValue = str | int | float | bytes
+
+
+def new_message_id() -> str:
+    """Return a fresh publisher-assigned message id (a random UUID as text)."""
+    return str(uuid.uuid4())
+
+
+def _frozen_mapping(value: Mapping[str, AttributeValue]) -> Mapping[str, AttributeValue]:
+    return dict(value)
+
+
+@attrs.frozen
+class Envelope:
+    """A serialized message and the metadata that travels with it.
+
+    Attributes:
+        content: the serializer's text.
+        manifest: the serializer's description of the type (``None`` for foreign messages).
+        serializer_id: identifier of the serializer that wrote ``content``.
+        message_id: publisher-assigned id, stable across redeliveries and the SNS hop.
+        attributes: the application's own message attributes.
+    """
+
+    content: str
+    manifest: str | None
+    serializer_id: int | None
+    message_id: str = attrs.field(factory=new_message_id)
+    attributes: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+
+@attrs.frozen
+class SendOptions:
+    """Per-message options that SQS and SNS offer.
+
+    Attributes:
+        message_group_id: FIFO group; messages of one group are delivered in order.
+        deduplication_id: FIFO deduplication id; repeats within 5 minutes are dropped by
+            the broker. When omitted on a FIFO destination melange uses the message id.
+        delay_seconds: queues only; hides the message for this long (0-900).
+        subject: topics only; the SNS subject (also shown in e-mail subscriptions).
+    """
+
+    message_group_id: str | None = None
+    deduplication_id: str | None = None
+    delay_seconds: int | None = None
+    subject: str | None = None
+
+
+@attrs.frozen
+class OutgoingMessage:
+    """An envelope and the options to send it with."""
+
+    envelope: Envelope
+    options: SendOptions = SendOptions()
+
+
+@attrs.frozen
+class BatchResult:
+    """What the broker did with a batch publish.
+
+    Attributes:
+        successful: message ids (``Envelope.message_id``) the broker accepted, in input order.
+        failed: entries it did not accept, with their index in the input.
+    """
+
+    successful: tuple[str, ...] = ()
+    failed: tuple[BatchEntryFailure, ...] = ()
+
+
+@attrs.frozen
+class ReceivedMessage:
+    """A message as received from a queue, before it is unwrapped or deserialized.
+
+    Attributes:
+        queue_name: the queue it was received from.
+        receipt_handle: the handle to acknowledge it or change its visibility with.
+        broker_message_id: the broker's id for this copy (differs per queue after fan-out).
+        body: the raw body text.
+        attributes: the SQS message attributes, as melange values.
+        receive_count: how many times it has been received, this time included.
+        message_group_id: its FIFO group, if any.
+    """
+
+    queue_name: str
+    receipt_handle: str
+    broker_message_id: str
+    body: str
+    attributes: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=_frozen_mapping)
+    receive_count: int = 1
+    message_group_id: str | None = None

@@ -1,0 +1,467 @@
+"""The wire format, as pure functions: envelopes to SQS/SNS request parameters and back.
+
+A message sent to a queue has the body ``{"Message": <content>}`` (JSON) and the message
+attributes ``manifest`` (String), ``serializer_id`` (Number) and ``message_id`` (String,
+a UUID assigned by the publisher), plus the application's own attributes. A message
+published to a topic has the content itself as its SNS ``Message`` and the same attributes.
+``unwrap`` reads all three shapes a queue can then hold: a direct publish, an SNS
+notification envelope (raw delivery off) and an SNS raw delivery. See docs/wire-format.md.
+
+Nothing here does I/O; the backends call these functions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from melange.exceptions import (
+    ConfigurationError,
+    MalformedMessageError,
+    MessageAttributeError,
+    MessageTooLargeError,
+)
+from melange.messages import AttributeValue, Envelope, OutgoingMessage, ReceivedMessage, SendOptions
+
+MANIFEST = "manifest"
+SERIALIZER_ID = "serializer_id"
+MESSAGE_ID = "message_id"
+RESERVED_ATTRIBUTES = frozenset({MANIFEST, SERIALIZER_ID, MESSAGE_ID})
+
+#: SQS and SNS accept at most 10 message attributes; melange uses 3 of them.
+MAX_ATTRIBUTES = 10
+#: SQS's message size limit (raised from 256 KiB to 1 MiB in August 2025).
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+#: SNS's message size limit.
+SNS_MAX_MESSAGE_BYTES = 262_144
+#: The longest per-message delay SQS accepts, in seconds.
+MAX_DELAY_SECONDS = 900
+#: The longest visibility timeout SQS accepts, in seconds (12 hours).
+MAX_VISIBILITY_TIMEOUT = 43_200
+#: The longest long-poll wait SQS accepts, in seconds.
+MAX_WAIT_TIME_SECONDS = 20
+#: Entries per SendMessageBatch / PublishBatch / DeleteMessageBatch request.
+MAX_BATCH_ENTRIES = 10
+
+JsonDict = dict[str, Any]
+
+
+def is_fifo(name: str) -> bool:
+    """Return whether a queue or topic name denotes a FIFO destination."""
+    return name.endswith(".fifo")
+
+
+def check_queue_declaration(
+    queue_name: str, dead_letter_queue: str | None, max_receive_count: int
+) -> None:
+    """Raise ``ConfigurationError`` for a queue declaration SQS would refuse."""
+    if dead_letter_queue is not None and is_fifo(dead_letter_queue) != is_fifo(queue_name):
+        raise ConfigurationError(
+            f"queue {queue_name!r} and its dead-letter queue {dead_letter_queue!r} must both be "
+            "FIFO or both standard; SQS refuses a mixed redrive policy"
+        )
+    if not 1 <= max_receive_count <= 1000:
+        raise ConfigurationError(
+            f"max_receive_count={max_receive_count!r} for queue {queue_name!r} is outside 1-1000"
+        )
+
+
+def check_queue_options(queue_name: str, options: SendOptions) -> None:
+    """Raise ``ConfigurationError`` for options SQS would reject for this queue."""
+    fifo = is_fifo(queue_name)
+    if fifo and options.message_group_id is None:
+        raise ConfigurationError(
+            f"queue {queue_name!r} is FIFO and needs a message_group_id; pass "
+            "message_group_id=... (messages of one group are delivered in order)"
+        )
+    if options.delay_seconds is not None:
+        if fifo:
+            raise ConfigurationError(
+                f"queue {queue_name!r} is FIFO, where SQS allows no per-message delay; "
+                "drop delay_seconds or set a delay on the queue"
+            )
+        if not 0 <= options.delay_seconds <= MAX_DELAY_SECONDS:
+            raise ConfigurationError(
+                f"delay_seconds={options.delay_seconds!r} for queue {queue_name!r} is outside "
+                f"0-{MAX_DELAY_SECONDS}; SQS delays a message by at most 15 minutes"
+            )
+    if options.subject is not None:
+        raise ConfigurationError(
+            f"subject={options.subject!r} applies to topics only, not queue {queue_name!r}"
+        )
+
+
+def check_topic_options(topic_name: str, options: SendOptions) -> None:
+    """Raise ``ConfigurationError`` for options SNS would reject for this topic."""
+    if is_fifo(topic_name) and options.message_group_id is None:
+        raise ConfigurationError(
+            f"topic {topic_name!r} is FIFO and needs a message_group_id; pass "
+            "message_group_id=... (messages of one group are delivered in order)"
+        )
+    if options.delay_seconds is not None:
+        raise ConfigurationError(
+            f"delay_seconds={options.delay_seconds!r} applies to queues only, "
+            f"not topic {topic_name!r}; set a delay on the subscribed queues instead"
+        )
+
+
+def check_receive_args(
+    queue_name: str, max_messages: int, wait_time_seconds: int, visibility_timeout: int | None
+) -> None:
+    """Raise ``ConfigurationError`` for receive arguments outside what SQS accepts."""
+    if not 1 <= max_messages <= MAX_BATCH_ENTRIES:
+        raise ConfigurationError(
+            f"max_messages={max_messages!r} for queue {queue_name!r} is outside 1-10, "
+            "the most SQS returns per receive"
+        )
+    if not 0 <= wait_time_seconds <= MAX_WAIT_TIME_SECONDS:
+        raise ConfigurationError(
+            f"wait_time_seconds={wait_time_seconds!r} for queue {queue_name!r} is outside "
+            f"0-{MAX_WAIT_TIME_SECONDS}, the long-poll range SQS accepts"
+        )
+    if visibility_timeout is not None:
+        check_visibility_timeout(queue_name, visibility_timeout)
+
+
+def check_visibility_timeout(queue_name: str, timeout_seconds: int) -> None:
+    """Raise ``ConfigurationError`` for a visibility timeout outside 0-43200 seconds."""
+    if not 0 <= timeout_seconds <= MAX_VISIBILITY_TIMEOUT:
+        raise ConfigurationError(
+            f"visibility timeout {timeout_seconds!r} for queue {queue_name!r} is outside "
+            f"0-{MAX_VISIBILITY_TIMEOUT} seconds (12 hours), the range SQS accepts"
+        )
+
+
+def queue_body(content: str) -> str:
+    """Return the body of a direct queue publish for serialized ``content``."""
+    return json.dumps({"Message": content})
+
+
+def envelope_attributes(envelope: Envelope) -> dict[str, AttributeValue]:
+    """Return every message attribute an envelope travels with, melange's and the user's.
+
+    Raises:
+        MessageAttributeError: a user attribute uses a reserved name, has an unsupported
+            type, or there are more than SQS/SNS allow.
+    """
+    for name, value in envelope.attributes.items():
+        _check_user_attribute(name, value)
+    result: dict[str, AttributeValue] = {MESSAGE_ID: envelope.message_id}
+    if envelope.manifest is not None:
+        result[MANIFEST] = envelope.manifest
+    if envelope.serializer_id is not None:
+        result[SERIALIZER_ID] = envelope.serializer_id
+    result.update(envelope.attributes)
+    if len(result) > MAX_ATTRIBUTES:
+        raise MessageAttributeError(
+            f"message carries {len(result)} attributes ({sorted(result)!r}) but SQS and SNS "
+            f"allow {MAX_ATTRIBUTES}, {len(RESERVED_ATTRIBUTES)} of them melange's; "
+            "drop some or move them into the message itself",
+            name=sorted(envelope.attributes)[-1],
+        )
+    return result
+
+
+def _check_user_attribute(name: str, value: object) -> None:
+    if name in RESERVED_ATTRIBUTES:
+        raise MessageAttributeError(
+            f"attribute name {name!r} is reserved by melange's wire format; "
+            f"choose a name other than {sorted(RESERVED_ATTRIBUTES)!r}",
+            name=name,
+        )
+    if isinstance(value, bool) or not isinstance(value, str | int | float | bytes):
+        raise MessageAttributeError(
+            f"attribute {name!r} has value {value!r} of type {type(value).__name__}; "
+            "message attributes must be str, int, float or bytes",
+            name=name,
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MessageAttributeError(
+            f"attribute {name!r} has value {value!r}; SQS/SNS numbers must be finite",
+            name=name,
+        )
+
+
+def message_size(body: str, attributes: Mapping[str, AttributeValue]) -> int:
+    """Return the size SQS/SNS count against their limits: body, attribute names, types, values."""
+    size = len(body.encode())
+    for name, value in attributes.items():
+        data_type, encoded = _encode_value(value)
+        size += len(name.encode()) + len(data_type) + len(encoded)
+    return size
+
+
+def check_size(destination: str, size: int, limit: int) -> None:
+    """Raise ``MessageTooLargeError`` when ``size`` exceeds ``limit``."""
+    if size > limit:
+        raise MessageTooLargeError(destination=destination, size=size, limit=limit)
+
+
+def _encode_value(value: AttributeValue) -> tuple[str, bytes]:
+    if isinstance(value, bytes):
+        return "Binary", value
+    if isinstance(value, str):
+        return "String", value.encode()
+    return "Number", _number_text(value).encode()
+
+
+def _number_text(value: int | float) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def to_boto_attributes(attributes: Mapping[str, AttributeValue]) -> dict[str, JsonDict]:
+    """Return attributes in the ``MessageAttributes`` shape of SQS SendMessage and SNS Publish."""
+    result: dict[str, JsonDict] = {}
+    for name, value in attributes.items():
+        if isinstance(value, bytes):
+            result[name] = {"DataType": "Binary", "BinaryValue": value}
+        elif isinstance(value, str):
+            result[name] = {"DataType": "String", "StringValue": value}
+        else:
+            result[name] = {"DataType": "Number", "StringValue": _number_text(value)}
+    return result
+
+
+def from_boto_attributes(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, AttributeValue]:
+    """Return melange values for the ``MessageAttributes`` of a received SQS message."""
+    result: dict[str, AttributeValue] = {}
+    for name, item in raw.items():
+        data_type = str(item.get("DataType", "String"))
+        if data_type.startswith("Binary"):
+            result[name] = bytes(item.get("BinaryValue", b""))
+        else:
+            result[name] = _typed_value(data_type, str(item.get("StringValue", "")))
+    return result
+
+
+def _typed_value(data_type: str, text: str) -> AttributeValue:
+    if not data_type.startswith("Number"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def queue_payload(queue_name: str, envelope: Envelope) -> tuple[str, dict[str, AttributeValue]]:
+    """Return the body and attributes of a direct queue publish, checked against SQS's limits.
+
+    Raises:
+        MessageTooLargeError: the body and attributes exceed SQS's limit.
+        MessageAttributeError: see ``envelope_attributes``.
+    """
+    body = queue_body(envelope.content)
+    attributes = envelope_attributes(envelope)
+    check_size(queue_name, message_size(body, attributes), SQS_MAX_MESSAGE_BYTES)
+    return body, attributes
+
+
+def topic_payload(topic_name: str, envelope: Envelope) -> tuple[str, dict[str, AttributeValue]]:
+    """Return the SNS message and attributes of a topic publish, checked against SNS's limits.
+
+    Raises:
+        MessageTooLargeError: the message and attributes exceed SNS's limit.
+        MessageAttributeError: see ``envelope_attributes``.
+    """
+    attributes = envelope_attributes(envelope)
+    check_size(topic_name, message_size(envelope.content, attributes), SNS_MAX_MESSAGE_BYTES)
+    return envelope.content, attributes
+
+
+def deduplication_id(name: str, message: OutgoingMessage) -> str | None:
+    """Return the deduplication id to send with a message to queue or topic ``name``.
+
+    On a FIFO destination without an explicit id, the publisher's message id is used, so a
+    retried publish of the same envelope is a duplicate the broker drops, not a second
+    message.
+    """
+    if is_fifo(name):
+        return message.options.deduplication_id or message.envelope.message_id
+    return message.options.deduplication_id
+
+
+def sqs_send_params(queue_name: str, message: OutgoingMessage) -> JsonDict:
+    """Return the SendMessage parameters (all but ``QueueUrl``) for a message.
+
+    Raises:
+        MessageTooLargeError: the body and attributes exceed SQS's limit.
+        MessageAttributeError: see ``envelope_attributes``.
+    """
+    body, attributes = queue_payload(queue_name, message.envelope)
+    params: JsonDict = {"MessageBody": body, "MessageAttributes": to_boto_attributes(attributes)}
+    if message.options.delay_seconds is not None:
+        params["DelaySeconds"] = message.options.delay_seconds
+    params.update(_fifo_params(queue_name, message))
+    return params
+
+
+def sns_publish_params(topic_name: str, message: OutgoingMessage) -> JsonDict:
+    """Return the SNS Publish parameters (all but ``TopicArn``) for a message.
+
+    Raises:
+        MessageTooLargeError: the message and attributes exceed SNS's limit.
+        MessageAttributeError: see ``envelope_attributes``.
+    """
+    content, attributes = topic_payload(topic_name, message.envelope)
+    params: JsonDict = {"Message": content, "MessageAttributes": to_boto_attributes(attributes)}
+    if message.options.subject is not None:
+        params["Subject"] = message.options.subject
+    params.update(_fifo_params(topic_name, message))
+    return params
+
+
+def _fifo_params(name: str, message: OutgoingMessage) -> JsonDict:
+    params: JsonDict = {}
+    if message.options.message_group_id is not None:
+        params["MessageGroupId"] = message.options.message_group_id
+    dedup_id = deduplication_id(name, message)
+    if dedup_id is not None:
+        params["MessageDeduplicationId"] = dedup_id
+    return params
+
+
+def plan_batches(sizes: Sequence[int], *, limit: int) -> list[list[int]]:
+    """Group entry indexes into batches of at most 10 entries and ``limit`` bytes in total.
+
+    Entries keep their order; each entry is assumed to fit the limit on its own.
+    """
+    batches: list[list[int]] = []
+    current: list[int] = []
+    current_size = 0
+    for index, size in enumerate(sizes):
+        if current and (len(current) == MAX_BATCH_ENTRIES or current_size + size > limit):
+            batches.append(current)
+            current, current_size = [], 0
+        current.append(index)
+        current_size += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def sns_notification_body(
+    *,
+    topic_arn: str,
+    sns_message_id: str,
+    message: str,
+    attributes: Mapping[str, AttributeValue],
+    subject: str | None = None,
+    timestamp: datetime | None = None,
+) -> str:
+    """Return the JSON body SNS delivers to a queue subscribed with raw delivery off."""
+    sns_attributes: JsonDict = {}
+    for name, value in attributes.items():
+        data_type, encoded = _encode_value(value)
+        text = base64.b64encode(encoded).decode() if data_type == "Binary" else encoded.decode()
+        sns_attributes[name] = {"Type": data_type, "Value": text}
+    when = (timestamp or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    notification: JsonDict = {
+        "Type": "Notification",
+        "MessageId": sns_message_id,
+        "TopicArn": topic_arn,
+        "Message": message,
+        "Timestamp": when,
+        "MessageAttributes": sns_attributes,
+    }
+    if subject is not None:
+        notification["Subject"] = subject
+    return json.dumps(notification)
+
+
+def unwrap(received: ReceivedMessage) -> Envelope:
+    """Return the envelope inside a received message, whatever its origin.
+
+    A direct queue publish (``{"Message": ...}`` with SQS attributes), an SNS notification
+    envelope (raw delivery off: attributes inside the body) and an SNS raw delivery (the
+    body is the content itself) all give the same envelope. Messages without melange's
+    ``message_id`` (older melange, other producers) get the SNS message id, or else the
+    broker's id, so deduplication still has a stable key.
+
+    Raises:
+        MalformedMessageError: the attributes melange relies on have the wrong type.
+    """
+    parsed = _json_object(received.body)
+    if parsed is not None and _is_sns_notification(parsed):
+        attributes = _sns_attributes(parsed.get("MessageAttributes"), received.body)
+        fallback_id = str(parsed.get("MessageId") or received.broker_message_id)
+        return _envelope(_text(parsed["Message"]), attributes, fallback_id, received.body)
+    if parsed is not None and set(parsed) == {"Message"}:
+        content = _text(parsed["Message"])
+    else:
+        content = received.body
+    return _envelope(content, received.attributes, received.broker_message_id, received.body)
+
+
+def _json_object(body: str) -> JsonDict | None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _is_sns_notification(parsed: JsonDict) -> bool:
+    return parsed.get("Type") == "Notification" and "TopicArn" in parsed and "Message" in parsed
+
+
+def _text(value: object) -> str:
+    # Other producers may put a JSON value rather than a string under "Message".
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _sns_attributes(raw: object, body: str) -> dict[str, AttributeValue]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise MalformedMessageError(
+            f"SNS notification has MessageAttributes {raw!r}, expected an object", body=body
+        )
+    result: dict[str, AttributeValue] = {}
+    for name, item in raw.items():
+        data_type, text = str(item.get("Type", "String")), str(item.get("Value", ""))
+        if data_type.startswith("Binary"):
+            try:
+                result[name] = base64.b64decode(text, validate=True)
+            except binascii.Error:
+                raise MalformedMessageError(
+                    f"SNS attribute {name!r} has Binary value {text!r}, expected base64",
+                    body=body,
+                ) from None
+        else:
+            result[name] = _typed_value(data_type, text)
+    return result
+
+
+def _envelope(
+    content: str, attributes: Mapping[str, AttributeValue], fallback_id: str, body: str
+) -> Envelope:
+    manifest = attributes.get(MANIFEST)
+    serializer_id = attributes.get(SERIALIZER_ID)
+    message_id = attributes.get(MESSAGE_ID, fallback_id)
+    if manifest is not None and not isinstance(manifest, str):
+        raise MalformedMessageError(
+            f"attribute 'manifest' is {manifest!r}, expected a String", body=body
+        )
+    if serializer_id is not None and (
+        isinstance(serializer_id, bool) or not isinstance(serializer_id, int)
+    ):
+        raise MalformedMessageError(
+            f"attribute 'serializer_id' is {serializer_id!r}, expected an integer Number",
+            body=body,
+        )
+    user = {k: v for k, v in attributes.items() if k not in RESERVED_ATTRIBUTES}
+    return Envelope(
+        content=content,
+        manifest=manifest,
+        serializer_id=serializer_id,
+        message_id=str(message_id),
+        attributes=user,
+    )
