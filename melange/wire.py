@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
+
 from melange.exceptions import (
     ConfigurationError,
     MalformedMessageError,
@@ -49,6 +51,15 @@ MAX_WAIT_TIME_SECONDS = 20
 MAX_BATCH_ENTRIES = 10
 
 JsonDict = dict[str, Any]
+
+
+@attrs.frozen
+class Payload:
+    """What a queue or topic is sent: the body text, the attributes and their counted size."""
+
+    body: str
+    attributes: dict[str, AttributeValue]
+    size: int
 
 
 def is_fifo(name: str) -> bool:
@@ -251,8 +262,8 @@ def _typed_value(data_type: str, text: str) -> AttributeValue:
             return text
 
 
-def queue_payload(queue_name: str, envelope: Envelope) -> tuple[str, dict[str, AttributeValue]]:
-    """Return the body and attributes of a direct queue publish, checked against SQS's limits.
+def queue_payload(queue_name: str, envelope: Envelope) -> Payload:
+    """Return the body, attributes and size of a direct queue publish, within SQS's limits.
 
     Raises:
         MessageTooLargeError: the body and attributes exceed SQS's limit.
@@ -260,20 +271,22 @@ def queue_payload(queue_name: str, envelope: Envelope) -> tuple[str, dict[str, A
     """
     body = queue_body(envelope.content)
     attributes = envelope_attributes(envelope)
-    check_size(queue_name, message_size(body, attributes), SQS_MAX_MESSAGE_BYTES)
-    return body, attributes
+    size = message_size(body, attributes)
+    check_size(queue_name, size, SQS_MAX_MESSAGE_BYTES)
+    return Payload(body, attributes, size)
 
 
-def topic_payload(topic_name: str, envelope: Envelope) -> tuple[str, dict[str, AttributeValue]]:
-    """Return the SNS message and attributes of a topic publish, checked against SNS's limits.
+def topic_payload(topic_name: str, envelope: Envelope) -> Payload:
+    """Return the SNS message, attributes and size of a topic publish, within SNS's limits.
 
     Raises:
         MessageTooLargeError: the message and attributes exceed SNS's limit.
         MessageAttributeError: see ``envelope_attributes``.
     """
     attributes = envelope_attributes(envelope)
-    check_size(topic_name, message_size(envelope.content, attributes), SNS_MAX_MESSAGE_BYTES)
-    return envelope.content, attributes
+    size = message_size(envelope.content, attributes)
+    check_size(topic_name, size, SNS_MAX_MESSAGE_BYTES)
+    return Payload(envelope.content, attributes, size)
 
 
 def deduplication_id(name: str, message: OutgoingMessage) -> str | None:
@@ -288,34 +301,44 @@ def deduplication_id(name: str, message: OutgoingMessage) -> str | None:
     return message.options.deduplication_id
 
 
-def sqs_send_params(queue_name: str, message: OutgoingMessage) -> JsonDict:
-    """Return the SendMessage parameters (all but ``QueueUrl``) for a message.
+def sqs_send_params(queue_name: str, message: OutgoingMessage) -> tuple[JsonDict, int]:
+    """Return the SendMessage parameters (all but ``QueueUrl``) and the message's size.
 
     Raises:
+        ConfigurationError: options SQS would reject for this queue.
         MessageTooLargeError: the body and attributes exceed SQS's limit.
         MessageAttributeError: see ``envelope_attributes``.
     """
-    body, attributes = queue_payload(queue_name, message.envelope)
-    params: JsonDict = {"MessageBody": body, "MessageAttributes": to_boto_attributes(attributes)}
+    check_queue_options(queue_name, message.options)
+    payload = queue_payload(queue_name, message.envelope)
+    params: JsonDict = {
+        "MessageBody": payload.body,
+        "MessageAttributes": to_boto_attributes(payload.attributes),
+    }
     if message.options.delay_seconds is not None:
         params["DelaySeconds"] = message.options.delay_seconds
     params.update(_fifo_params(queue_name, message))
-    return params
+    return params, payload.size
 
 
-def sns_publish_params(topic_name: str, message: OutgoingMessage) -> JsonDict:
-    """Return the SNS Publish parameters (all but ``TopicArn``) for a message.
+def sns_publish_params(topic_name: str, message: OutgoingMessage) -> tuple[JsonDict, int]:
+    """Return the SNS Publish parameters (all but ``TopicArn``) and the message's size.
 
     Raises:
+        ConfigurationError: options SNS would reject for this topic.
         MessageTooLargeError: the message and attributes exceed SNS's limit.
         MessageAttributeError: see ``envelope_attributes``.
     """
-    content, attributes = topic_payload(topic_name, message.envelope)
-    params: JsonDict = {"Message": content, "MessageAttributes": to_boto_attributes(attributes)}
+    check_topic_options(topic_name, message.options)
+    payload = topic_payload(topic_name, message.envelope)
+    params: JsonDict = {
+        "Message": payload.body,
+        "MessageAttributes": to_boto_attributes(payload.attributes),
+    }
     if message.options.subject is not None:
         params["Subject"] = message.options.subject
     params.update(_fifo_params(topic_name, message))
-    return params
+    return params, payload.size
 
 
 def _fifo_params(name: str, message: OutgoingMessage) -> JsonDict:

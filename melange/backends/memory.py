@@ -188,18 +188,18 @@ class InMemoryBackend:
     def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
         """Send one message to a queue."""
         wire.check_queue_options(queue_name, message.options)
-        body, attributes = wire.queue_payload(queue_name, message.envelope)
+        payload = wire.queue_payload(queue_name, message.envelope)
         with self._changed:
             queue = self._queue(queue_name, "publish")
-            return self._enqueue(queue, body, attributes, message)
+            return self._enqueue(queue, payload.body, payload.attributes, message)
 
     def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
         """Publish one message: each subscribed queue whose filter passes gets it once."""
         wire.check_topic_options(topic_name, message.options)
-        content, attributes = wire.topic_payload(topic_name, message.envelope)
+        payload = wire.topic_payload(topic_name, message.envelope)
         with self._changed:
             topic = self._topic(topic_name, "publish")
-            return self._fan_out(topic, content, attributes, message)
+            return self._fan_out(topic, payload.body, payload.attributes, message)
 
     def publish_batch_to_queue(
         self, queue_name: str, messages: Sequence[OutgoingMessage]
@@ -211,8 +211,8 @@ class InMemoryBackend:
             payloads.append(wire.queue_payload(queue_name, message.envelope))
         with self._changed:
             queue = self._queue(queue_name, "publish")
-            for (body, attributes), message in zip(payloads, messages, strict=True):
-                self._enqueue(queue, body, attributes, message)
+            for payload, message in zip(payloads, messages, strict=True):
+                self._enqueue(queue, payload.body, payload.attributes, message)
         return BatchResult(successful=tuple(m.envelope.message_id for m in messages))
 
     def publish_batch_to_topic(
@@ -225,8 +225,8 @@ class InMemoryBackend:
             payloads.append(wire.topic_payload(topic_name, message.envelope))
         with self._changed:
             topic = self._topic(topic_name, "publish")
-            for (content, attributes), message in zip(payloads, messages, strict=True):
-                self._fan_out(topic, content, attributes, message)
+            for payload, message in zip(payloads, messages, strict=True):
+                self._fan_out(topic, payload.body, payload.attributes, message)
         return BatchResult(successful=tuple(m.envelope.message_id for m in messages))
 
     def _fan_out(

@@ -1,0 +1,637 @@
+"""The SQS/SNS backend on boto3: AWS, or any emulator (ElasticMQ, LocalStack, moto) by endpoint.
+
+This is the only module that imports boto3. It keeps one SQS and one SNS client for its
+life, caches queue URLs, queue ARNs and topic ARNs, and translates every botocore error
+into melange's hierarchy in one place (``_translated``). Clients are thread-safe, so one
+backend serves many threads.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from melange import wire
+from melange.backends import filter_policy as filters
+from melange.backends.protocol import FilterPolicy
+from melange.exceptions import (
+    BackendError,
+    BackendUnavailableError,
+    BatchEntryFailure,
+    ConfigurationError,
+    QueueNotFoundError,
+    TopicNotFoundError,
+)
+from melange.messages import BatchResult, OutgoingMessage, ReceivedMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+    from mypy_boto3_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        DeleteMessageBatchRequestEntryTypeDef,
+    )
+
+__all__ = ["AWSBackend", "LocalSQSBackend", "SqsBackend", "local_endpoint_url"]
+
+_QUEUE_MISSING = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+_TOPIC_MISSING = frozenset({"NotFound", "NotFoundException"})
+_UNREACHABLE = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+)
+#: The Sid of the one queue-policy statement that lets all subscribed topics send.
+POLICY_SID = "melange-sns-to-sqs"
+
+
+@contextmanager
+def _translated(
+    operation: str, *, queue: str | None = None, topic: str | None = None
+) -> Iterator[None]:
+    """Turn botocore's exceptions into melange's, naming the queue or topic involved."""
+    try:
+        yield
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code, text = str(error.get("Code", "")), str(error.get("Message", exc))
+        if queue is not None and code in _QUEUE_MISSING:
+            raise QueueNotFoundError(queue, operation=operation) from exc
+        if topic is not None and code in _TOPIC_MISSING:
+            raise TopicNotFoundError(topic, operation=operation) from exc
+        target = f" on {queue or topic!r}" if (queue or topic) else ""
+        raise BackendError(
+            f"{operation}{target} failed with {code}: {text}", operation=operation, code=code
+        ) from exc
+    except _UNREACHABLE as exc:
+        raise BackendUnavailableError(
+            f"{operation} could not reach the endpoint ({exc}); check that SQS/SNS is reachable "
+            "at the configured endpoint and region",
+            operation=operation,
+            code=type(exc).__name__,
+        ) from exc
+    except botocore.exceptions.NoCredentialsError as exc:
+        raise ConfigurationError(
+            "no AWS credentials were found; set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run where an instance/task role is available"
+        ) from exc
+
+
+class SqsBackend:
+    """Queues on Amazon SQS and topics on Amazon SNS, or on an emulator by endpoint.
+
+    Args:
+        session: the boto3 session to build clients from; a default session (the standard
+            credential chain and ``AWS_*`` environment) when omitted.
+        region_name: the region, overriding the session's.
+        endpoint_url: SQS endpoint (and SNS's too, unless ``sns_endpoint_url`` is given).
+        sns_endpoint_url: SNS endpoint, when it differs from SQS's.
+        max_pool_connections: HTTP connections per client; size it for your thread count.
+        connect_timeout: seconds to wait for a connection.
+        read_timeout: seconds to wait for a response; keep it above the 20 s long poll.
+        max_attempts: attempts per request under botocore's ``standard`` retry mode.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: boto3.Session | None = None,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        sns_endpoint_url: str | None = None,
+        max_pool_connections: int = 50,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        max_attempts: int = 3,
+    ) -> None:
+        if read_timeout <= wire.MAX_WAIT_TIME_SECONDS:
+            raise ConfigurationError(
+                f"read_timeout={read_timeout!r} must exceed the {wire.MAX_WAIT_TIME_SECONDS} s "
+                "long-poll wait, or long polls would time out; use 30"
+            )
+        config = Config(
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_pool_connections=max_pool_connections,
+        )
+        session = session or boto3.Session()
+        try:
+            self._sqs: SQSClient = session.client(
+                "sqs", region_name=region_name, endpoint_url=endpoint_url, config=config
+            )
+            self._sns: SNSClient = session.client(
+                "sns",
+                region_name=region_name,
+                endpoint_url=sns_endpoint_url or endpoint_url,
+                config=config,
+            )
+        except botocore.exceptions.NoRegionError:
+            raise ConfigurationError(
+                "no AWS region is configured; pass region_name=... or set AWS_REGION "
+                "(or AWS_DEFAULT_REGION)"
+            ) from None
+        self._lock = threading.Lock()
+        self._queue_urls: dict[str, str] = {}
+        self._queue_arns: dict[str, str] = {}
+        self._topic_arns: dict[str, str] = {}
+
+    @property
+    def sqs_client(self) -> SQSClient:
+        """The boto3 SQS client, for what melange does not wrap (and for request counting)."""
+        return self._sqs
+
+    @property
+    def sns_client(self) -> SNSClient:
+        """The boto3 SNS client, for what melange does not wrap (and for request counting)."""
+        return self._sns
+
+    # -- declaration ---------------------------------------------------------------------
+
+    def declare_queue(
+        self,
+        queue_name: str,
+        *,
+        dead_letter_queue: str | None = None,
+        max_receive_count: int = 5,
+        visibility_timeout: int | None = None,
+        retention_seconds: int | None = None,
+        content_based_deduplication: bool = False,
+        topics: Sequence[str] = (),
+        filter_policy: FilterPolicy | None = None,
+        raw_message_delivery: bool = False,
+    ) -> None:
+        """Create or update a queue (see ``MessagingBackend.declare_queue``)."""
+        wire.check_queue_declaration(queue_name, dead_letter_queue, max_receive_count)
+        if visibility_timeout is not None:
+            wire.check_visibility_timeout(queue_name, visibility_timeout)
+        attributes: dict[QueueAttributeNameType, str] = {}
+        if visibility_timeout is not None:
+            attributes["VisibilityTimeout"] = str(visibility_timeout)
+        if retention_seconds is not None:
+            attributes["MessageRetentionPeriod"] = str(retention_seconds)
+        if wire.is_fifo(queue_name):
+            attributes["ContentBasedDeduplication"] = str(content_based_deduplication).lower()
+        if dead_letter_queue is not None:
+            self._ensure_queue(dead_letter_queue, {})
+            redrive = {
+                "deadLetterTargetArn": self._queue_arn(dead_letter_queue),
+                "maxReceiveCount": str(max_receive_count),
+            }
+            attributes["RedrivePolicy"] = json.dumps(redrive)
+        self._ensure_queue(queue_name, attributes)
+        for topic_name in topics:
+            self.declare_topic(topic_name)
+        if topics:
+            self.subscribe(
+                queue_name,
+                topics,
+                filter_policy=filter_policy,
+                raw_message_delivery=raw_message_delivery,
+            )
+
+    def _ensure_queue(
+        self, queue_name: str, attributes: Mapping[QueueAttributeNameType, str]
+    ) -> None:
+        try:
+            url = self._queue_url(queue_name)
+        except QueueNotFoundError:
+            create = dict(attributes)
+            if wire.is_fifo(queue_name):
+                create["FifoQueue"] = "true"
+            with _translated("CreateQueue", queue=queue_name):
+                url = self._sqs.create_queue(QueueName=queue_name, Attributes=create)["QueueUrl"]
+            with self._lock:
+                self._queue_urls[queue_name] = url
+            return
+        if attributes:
+            with _translated("SetQueueAttributes", queue=queue_name):
+                self._sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+
+    def declare_topic(self, topic_name: str) -> None:
+        """Create a topic if it is missing (SNS's CreateTopic is idempotent)."""
+        attributes = {"FifoTopic": "true"} if wire.is_fifo(topic_name) else {}
+        with _translated("CreateTopic", topic=topic_name):
+            arn = self._sns.create_topic(Name=topic_name, Attributes=attributes)["TopicArn"]
+        with self._lock:
+            self._topic_arns[topic_name] = arn
+
+    def subscribe(
+        self,
+        queue_name: str,
+        topic_names: Sequence[str],
+        *,
+        filter_policy: FilterPolicy | None = None,
+        raw_message_delivery: bool = False,
+    ) -> None:
+        """Subscribe a queue to topics and let them send to it with one policy statement."""
+        if filter_policy is not None:
+            filters.validate(filter_policy)
+        queue_arn = self._queue_arn(queue_name)
+        attributes = {"RawMessageDelivery": str(raw_message_delivery).lower()}
+        if filter_policy is not None:
+            attributes["FilterPolicy"] = json.dumps(filter_policy)
+        topic_arns = []
+        for topic_name in topic_names:
+            if wire.is_fifo(topic_name) and not wire.is_fifo(queue_name):
+                raise ConfigurationError(
+                    f"FIFO topic {topic_name!r} can only deliver to FIFO queues, "
+                    f"not {queue_name!r}; name the queue '...fifo'"
+                )
+            topic_arn = self._topic_arn(topic_name)
+            self._subscribe_one(topic_name, topic_arn, queue_arn, attributes)
+            topic_arns.append(topic_arn)
+        self._allow_topics(queue_name, queue_arn, topic_arns)
+
+    def _subscribe_one(
+        self, topic_name: str, topic_arn: str, queue_arn: str, attributes: Mapping[str, str]
+    ) -> None:
+        existing = self._subscription_arn(topic_name, topic_arn, queue_arn)
+        if existing is None:
+            with _translated("Subscribe", topic=topic_name):
+                self._sns.subscribe(
+                    TopicArn=topic_arn,
+                    Protocol="sqs",
+                    Endpoint=queue_arn,
+                    Attributes=dict(attributes),
+                    ReturnSubscriptionArn=True,
+                )
+            return
+        for name, value in attributes.items():
+            with _translated("SetSubscriptionAttributes", topic=topic_name):
+                self._sns.set_subscription_attributes(
+                    SubscriptionArn=existing, AttributeName=name, AttributeValue=value
+                )
+
+    def _subscription_arn(self, topic_name: str, topic_arn: str, queue_arn: str) -> str | None:
+        paginator = self._sns.get_paginator("list_subscriptions_by_topic")
+        with _translated("ListSubscriptionsByTopic", topic=topic_name):
+            for page in paginator.paginate(TopicArn=topic_arn):
+                for subscription in page.get("Subscriptions", []):
+                    if subscription.get("Endpoint") == queue_arn:
+                        return subscription.get("SubscriptionArn")
+        return None
+
+    def _allow_topics(self, queue_name: str, queue_arn: str, topic_arns: Sequence[str]) -> None:
+        url = self._queue_url(queue_name)
+        with _translated("GetQueueAttributes", queue=queue_name):
+            current = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+        policy = queue_policy_allowing(
+            current.get("Attributes", {}).get("Policy"), queue_arn, topic_arns
+        )
+        with _translated("SetQueueAttributes", queue=queue_name):
+            self._sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+
+    def delete_queue(self, queue_name: str) -> None:
+        """Delete a queue; a missing queue is not an error."""
+        try:
+            url = self._queue_url(queue_name)
+            with _translated("DeleteQueue", queue=queue_name):
+                self._sqs.delete_queue(QueueUrl=url)
+        except QueueNotFoundError:
+            pass
+        with self._lock:
+            self._queue_urls.pop(queue_name, None)
+            self._queue_arns.pop(queue_name, None)
+
+    def delete_topic(self, topic_name: str) -> None:
+        """Delete a topic; a missing topic is not an error."""
+        try:
+            arn = self._topic_arn(topic_name)
+            with _translated("DeleteTopic", topic=topic_name):
+                self._sns.delete_topic(TopicArn=arn)
+        except TopicNotFoundError:
+            pass
+        with self._lock:
+            self._topic_arns.pop(topic_name, None)
+
+    def close(self) -> None:
+        """Close both clients' connection pools."""
+        self._sqs.close()
+        self._sns.close()
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
+        """Send one message in one SendMessage request."""
+        params, _ = wire.sqs_send_params(queue_name, message)
+        url = self._queue_url(queue_name)
+        with self._evicting(queue_name), _translated("SendMessage", queue=queue_name):
+            return self._sqs.send_message(QueueUrl=url, **params)["MessageId"]
+
+    def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
+        """Publish one message in one SNS Publish request."""
+        params, _ = wire.sns_publish_params(topic_name, message)
+        arn = self._topic_arn(topic_name)
+        with self._evicting(topic_name, topics=True), _translated("Publish", topic=topic_name):
+            return self._sns.publish(TopicArn=arn, **params)["MessageId"]
+
+    def publish_batch_to_queue(
+        self, queue_name: str, messages: Sequence[OutgoingMessage]
+    ) -> BatchResult:
+        """Send messages with SendMessageBatch, 10 per request and within 1 MiB each."""
+        prepared = [wire.sqs_send_params(queue_name, message) for message in messages]
+        url = self._queue_url(queue_name)
+
+        def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
+            with self._evicting(queue_name), _translated("SendMessageBatch", queue=queue_name):
+                return self._sqs.send_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[arg-type]
+
+        return _send_batches(messages, prepared, wire.SQS_MAX_MESSAGE_BYTES, send)
+
+    def publish_batch_to_topic(
+        self, topic_name: str, messages: Sequence[OutgoingMessage]
+    ) -> BatchResult:
+        """Publish messages with SNS PublishBatch, 10 per request and within 256 KiB each."""
+        prepared = [wire.sns_publish_params(topic_name, message) for message in messages]
+        arn = self._topic_arn(topic_name)
+
+        def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
+            with (
+                self._evicting(topic_name, topics=True),
+                _translated("PublishBatch", topic=topic_name),
+            ):
+                return self._sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)  # type: ignore[arg-type]
+
+        return _send_batches(messages, prepared, wire.SNS_MAX_MESSAGE_BYTES, send)
+
+    # -- consuming -----------------------------------------------------------------------
+
+    def receive(
+        self,
+        queue_name: str,
+        *,
+        max_messages: int = 10,
+        wait_time_seconds: int = 0,
+        visibility_timeout: int | None = None,
+    ) -> list[ReceivedMessage]:
+        """Receive with ReceiveMessage, asking for all message attributes and the receive count."""
+        wire.check_receive_args(queue_name, max_messages, wait_time_seconds, visibility_timeout)
+        params: dict[str, Any] = {
+            "QueueUrl": self._queue_url(queue_name),
+            "MaxNumberOfMessages": max_messages,
+            "WaitTimeSeconds": wait_time_seconds,
+            "MessageAttributeNames": ["All"],
+            "MessageSystemAttributeNames": ["ApproximateReceiveCount", "MessageGroupId"],
+        }
+        if visibility_timeout is not None:
+            params["VisibilityTimeout"] = visibility_timeout
+        with self._evicting(queue_name), _translated("ReceiveMessage", queue=queue_name):
+            response = self._sqs.receive_message(**params)
+        return [_received(queue_name, raw) for raw in response.get("Messages", [])]
+
+    def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
+        """Delete messages with DeleteMessageBatch, 10 per request."""
+        url = self._queue_url(queue_name)
+        failed: list[str] = []
+        for chunk in _chunks(list(dict.fromkeys(receipt_handles))):
+            entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+                {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)
+            ]
+            with self._evicting(queue_name), _translated("DeleteMessageBatch", queue=queue_name):
+                response = self._sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+            failed.extend(chunk[int(item["Id"])] for item in response.get("Failed", []))
+        return failed
+
+    def change_visibility(
+        self, queue_name: str, receipt_handles: Sequence[str], timeout_seconds: int
+    ) -> list[str]:
+        """Change visibility with ChangeMessageVisibilityBatch, 10 per request."""
+        wire.check_visibility_timeout(queue_name, timeout_seconds)
+        url = self._queue_url(queue_name)
+        failed: list[str] = []
+        for chunk in _chunks(list(dict.fromkeys(receipt_handles))):
+            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": timeout_seconds}
+                for i, h in enumerate(chunk)
+            ]
+            with (
+                self._evicting(queue_name),
+                _translated("ChangeMessageVisibilityBatch", queue=queue_name),
+            ):
+                response = self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+            failed.extend(chunk[int(item["Id"])] for item in response.get("Failed", []))
+        return failed
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def _queue_url(self, queue_name: str) -> str:
+        url = self._queue_urls.get(queue_name)
+        if url is None:
+            with _translated("GetQueueUrl", queue=queue_name):
+                url = self._sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            with self._lock:
+                self._queue_urls[queue_name] = url
+        return url
+
+    def _queue_arn(self, queue_name: str) -> str:
+        arn = self._queue_arns.get(queue_name)
+        if arn is None:
+            url = self._queue_url(queue_name)
+            with _translated("GetQueueAttributes", queue=queue_name):
+                response = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            arn = response["Attributes"]["QueueArn"]
+            with self._lock:
+                self._queue_arns[queue_name] = arn
+        return arn
+
+    def _topic_arn(self, topic_name: str) -> str:
+        if topic_name.startswith("arn:"):
+            return topic_name
+        arn = self._topic_arns.get(topic_name)
+        if arn is not None:
+            return arn
+        # SNS has no lookup by name; list once and cache, rather than create (which would
+        # hide a misspelt topic name behind a new, unsubscribed topic).
+        suffix = f":{topic_name}"
+        with _translated("ListTopics", topic=topic_name):
+            for page in self._sns.get_paginator("list_topics").paginate():
+                for topic in page.get("Topics", []):
+                    if topic.get("TopicArn", "").endswith(suffix):
+                        with self._lock:
+                            self._topic_arns[topic_name] = topic["TopicArn"]
+                        return topic["TopicArn"]
+        raise TopicNotFoundError(topic_name, operation="ListTopics")
+
+    @contextmanager
+    def _evicting(self, name: str, *, topics: bool = False) -> Iterator[None]:
+        """Forget a cached URL or ARN when the broker says it no longer exists."""
+        try:
+            yield
+        except (QueueNotFoundError, TopicNotFoundError):
+            with self._lock:
+                if topics:
+                    self._topic_arns.pop(name, None)
+                else:
+                    self._queue_urls.pop(name, None)
+                    self._queue_arns.pop(name, None)
+            raise
+
+
+def _send_batches(
+    messages: Sequence[OutgoingMessage],
+    prepared: Sequence[tuple[dict[str, Any], int]],
+    limit: int,
+    send: Any,
+) -> BatchResult:
+    """Send prepared entries in planned batches; collect per-entry outcomes in input order."""
+    accepted: dict[int, str] = {}
+    failures: list[BatchEntryFailure] = []
+    for batch in wire.plan_batches([size for _, size in prepared], limit=limit):
+        entries = [{"Id": str(index), **prepared[index][0]} for index in batch]
+        try:
+            response = send(entries)
+        except (QueueNotFoundError, TopicNotFoundError, ConfigurationError):
+            if not accepted and not failures:
+                raise  # nothing was sent: report the cause itself
+            response = _all_failed(batch, "NotFound", "destination disappeared mid-batch")
+        except BackendError as exc:
+            response = _all_failed(batch, exc.code or "BackendError", str(exc))
+        for item in response.get("Successful", []):
+            accepted[int(item["Id"])] = messages[int(item["Id"])].envelope.message_id
+        for item in response.get("Failed", []):
+            index = int(item["Id"])
+            failures.append(
+                BatchEntryFailure(
+                    index=index,
+                    message_id=messages[index].envelope.message_id,
+                    code=str(item.get("Code", "")),
+                    reason=str(item.get("Message", "")),
+                    sender_fault=bool(item.get("SenderFault", False)),
+                )
+            )
+    return BatchResult(
+        successful=tuple(accepted[i] for i in sorted(accepted)),
+        failed=tuple(sorted(failures, key=lambda f: f.index)),
+    )
+
+
+def _all_failed(batch: Sequence[int], code: str, reason: str) -> dict[str, Any]:
+    return {
+        "Failed": [
+            {"Id": str(i), "Code": code, "Message": reason, "SenderFault": False} for i in batch
+        ]
+    }
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), wire.MAX_BATCH_ENTRIES):
+        yield items[start : start + wire.MAX_BATCH_ENTRIES]
+
+
+def _received(queue_name: str, raw: Mapping[str, Any]) -> ReceivedMessage:
+    system = raw.get("Attributes", {})
+    return ReceivedMessage(
+        queue_name=queue_name,
+        receipt_handle=raw["ReceiptHandle"],
+        broker_message_id=raw["MessageId"],
+        body=raw.get("Body", ""),
+        attributes=wire.from_boto_attributes(raw.get("MessageAttributes", {})),
+        receive_count=int(system.get("ApproximateReceiveCount", 1)),
+        message_group_id=system.get("MessageGroupId"),
+    )
+
+
+def queue_policy_allowing(current: str | None, queue_arn: str, topic_arns: Sequence[str]) -> str:
+    """Return a queue policy whose one melange statement lets every given topic send.
+
+    Topics already allowed by the statement stay allowed, and statements that are not
+    melange's are kept: SQS caps a policy at 20 statements, so one statement covers all
+    subscribed topics instead of one per topic.
+    """
+    policy: dict[str, Any] = json.loads(current) if current else {}
+    statements = [s for s in policy.get("Statement", []) if s.get("Sid") != POLICY_SID]
+    previous = next((s for s in policy.get("Statement", []) if s.get("Sid") == POLICY_SID), None)
+    allowed: list[str] = []
+    if previous is not None:
+        source = previous.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", [])
+        allowed = [source] if isinstance(source, str) else list(source)
+    allowed = sorted({*allowed, *topic_arns})
+    statements.append(
+        {
+            "Sid": POLICY_SID,
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": allowed}},
+        }
+    )
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+class AWSBackend(SqsBackend):
+    """SQS and SNS on AWS, with credentials from the standard AWS chain.
+
+    Args:
+        region_name: the AWS region; defaults to ``AWS_REGION`` / the profile's region.
+        **session_options: passed to ``boto3.Session`` (``profile_name``,
+            ``aws_access_key_id``, ...). Leave them out to use the environment, the shared
+            config files, or an instance/task role.
+    """
+
+    def __init__(self, region_name: str | None = None, **session_options: Any) -> None:
+        super().__init__(session=boto3.Session(**session_options), region_name=region_name)
+
+
+def local_endpoint_url(host: str, port: int | None) -> str:
+    """Return ``scheme://host:port`` for a host given with or without a scheme.
+
+    A port written in ``host`` wins over ``port``; the scheme defaults to ``http``.
+    """
+    parts = urlsplit(host if "://" in host else f"http://{host}")
+    if not parts.hostname:
+        raise ConfigurationError(
+            f"host {host!r} has no host name; pass e.g. 'localhost' or 'http://localhost'"
+        )
+    chosen = parts.port or port
+    hostname = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{hostname}:{chosen}" if chosen else f"{parts.scheme}://{hostname}"
+
+
+class LocalSQSBackend(SqsBackend):
+    """SQS/SNS on a local emulator: ElasticMQ, LocalStack or moto.
+
+    Args:
+        host: the emulator's host, with or without a scheme (``localhost``,
+            ``http://localhost``).
+        port: its port (ElasticMQ's default is 9324).
+        sns_host: SNS's host, when SNS is served elsewhere; defaults to ``host``.
+        sns_port: SNS's port; defaults to ``port``.
+        region_name: the region to sign requests for.
+        **options: further ``SqsBackend`` options (timeouts, pool size).
+    """
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 9324,
+        sns_host: str | None = None,
+        sns_port: int | None = None,
+        *,
+        region_name: str = "us-east-1",
+        **options: Any,
+    ) -> None:
+        # Emulators accept any credentials; fixed ones keep real AWS keys out of local traffic.
+        session = boto3.Session(
+            aws_access_key_id="melange-local",
+            aws_secret_access_key="melange-local",  # noqa: S106  (not a secret)
+            region_name=region_name,
+        )
+        super().__init__(
+            session=session,
+            region_name=region_name,
+            endpoint_url=local_endpoint_url(host, port),
+            sns_endpoint_url=local_endpoint_url(sns_host or host, sns_port or port),
+            **options,
+        )

@@ -1,0 +1,335 @@
+"""The behaviour every messaging backend must have, written once and run against each backend.
+
+Subclasses provide ``make_backend``; see test_memory_backend.py and test_sqs_backend.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from melange import QueuePublisher, TopicPublisher, wire
+from melange.backends import MessagingBackend
+from melange.exceptions import (
+    ConfigurationError,
+    MessageTooLargeError,
+    QueueNotFoundError,
+    TopicNotFoundError,
+)
+from melange.messages import Envelope, ReceivedMessage
+from melange.serializers import JsonSerializer, SerializerRegistry
+from tests.polling import poll_until
+
+
+def json_registry() -> SerializerRegistry:
+    """Return a registry whose only (so default) serializer is JSON."""
+    return SerializerRegistry({"serializers": {"json": JsonSerializer}})
+
+
+def receive_all(
+    backend: MessagingBackend, queue: str, count: int, *, timeout: float = 10.0
+) -> list[ReceivedMessage]:
+    """Receive until ``count`` messages arrived (acknowledging them), or fail at the deadline."""
+    received: list[ReceivedMessage] = []
+
+    def step() -> int:
+        batch = backend.receive(queue, max_messages=10, wait_time_seconds=0)
+        if batch:
+            backend.acknowledge(queue, [m.receipt_handle for m in batch])
+        received.extend(batch)
+        return len(received)
+
+    poll_until(step, lambda n: n >= count, timeout=timeout, message=f"{count} messages on {queue}")
+    return received
+
+
+def contents(messages: list[ReceivedMessage]) -> list[Any]:
+    """Return the deserialized JSON content of received messages, in order."""
+    registry = json_registry()
+    result = []
+    for message in messages:
+        envelope = wire.unwrap(message)
+        result.append(
+            registry.deserialize(
+                envelope.content, serializer_id=envelope.serializer_id, manifest=envelope.manifest
+            )
+        )
+    return result
+
+
+def assert_empty(backend: MessagingBackend, queue: str) -> None:
+    """Assert that a receive finds nothing visible on ``queue``."""
+    assert backend.receive(queue, max_messages=10, wait_time_seconds=0) == []
+
+
+class BackendContract:
+    """Behaviour tests shared by every backend."""
+
+    def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
+        """Build the backend under test."""
+        raise NotImplementedError
+
+    @pytest.fixture(name="backend")
+    def fixture_backend(self, request: pytest.FixtureRequest) -> Iterator[MessagingBackend]:
+        """Give a fresh backend of the kind under test, closed afterwards."""
+        backend = self.make_backend(request)
+        yield backend
+        backend.close()
+
+    @pytest.fixture(name="queue_publisher")
+    def fixture_queue_publisher(self, backend: MessagingBackend) -> QueuePublisher:
+        """Give a queue publisher with a JSON registry on the backend under test."""
+        return QueuePublisher(json_registry(), backend)
+
+    @pytest.fixture(name="topic_publisher")
+    def fixture_topic_publisher(self, backend: MessagingBackend) -> TopicPublisher:
+        """Give a topic publisher with a JSON registry on the backend under test."""
+        return TopicPublisher(json_registry(), backend)
+
+    def test_publish_to_queue_delivers_content_and_metadata(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """A published object arrives once with its manifest, serializer id, message id and attributes."""
+        backend.declare_queue(f"{unique}-q")
+        message_id = queue_publisher.publish(
+            f"{unique}-q", {"order": 1}, attributes={"tenant": "acme", "priority": 5}
+        )
+        [received] = receive_all(backend, f"{unique}-q", 1)
+        envelope = wire.unwrap(received)
+        assert envelope == Envelope(
+            content='{"order":1}',
+            manifest="json",
+            serializer_id=JsonSerializer.identifier,
+            message_id=message_id,
+            attributes={"tenant": "acme", "priority": 5},
+        )
+        assert received.receive_count == 1
+        assert_empty(backend, f"{unique}-q")
+
+    def test_topic_fans_out_once_to_each_subscribed_queue(
+        self, backend: MessagingBackend, topic_publisher: TopicPublisher, unique: str
+    ) -> None:
+        """Each queue subscribed to a topic gets exactly one copy of each message, raw or not."""
+        backend.declare_queue(f"{unique}-a", topics=[f"{unique}-events"])
+        backend.declare_queue(f"{unique}-b", topics=[f"{unique}-events"], raw_message_delivery=True)
+        ids = [topic_publisher.publish(f"{unique}-events", {"n": n}) for n in range(3)]
+        for queue in (f"{unique}-a", f"{unique}-b"):
+            received = receive_all(backend, queue, 3)
+            assert sorted(wire.unwrap(m).message_id for m in received) == sorted(ids)
+            assert sorted(c["n"] for c in contents(received)) == [0, 1, 2]
+            assert_empty(backend, queue)
+
+    def test_filter_policy_selects_messages_by_attribute(
+        self, backend: MessagingBackend, topic_publisher: TopicPublisher, unique: str
+    ) -> None:
+        """A queue with a filter policy gets only matching messages; an unfiltered one gets all."""
+        topic = f"{unique}-events"
+        backend.declare_queue(f"{unique}-eu", topics=[topic], filter_policy={"region": ["eu"]})
+        backend.declare_queue(f"{unique}-all", topics=[topic])
+        topic_publisher.publish(topic, {"to": "eu"}, attributes={"region": "eu"})
+        topic_publisher.publish(topic, {"to": "us"}, attributes={"region": "us"})
+        assert sorted(c["to"] for c in contents(receive_all(backend, f"{unique}-all", 2))) == [
+            "eu",
+            "us",
+        ]
+        assert contents(receive_all(backend, f"{unique}-eu", 1)) == [{"to": "eu"}]
+        assert_empty(backend, f"{unique}-eu")
+
+    def test_fifo_queue_keeps_group_order_and_drops_duplicates(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """A FIFO queue delivers a group in order and drops a repeated deduplication id."""
+        queue = f"{unique}.fifo"
+        backend.declare_queue(queue)
+        for n in range(5):
+            queue_publisher.publish(queue, {"n": n}, message_group_id="g1")
+        queue_publisher.publish(queue, {"n": 99}, message_group_id="g2", deduplication_id="d")
+        queue_publisher.publish(queue, {"n": 99}, message_group_id="g2", deduplication_id="d")
+        received = receive_all(backend, queue, 6)
+        group_one = [
+            c["n"]
+            for c, m in zip(contents(received), received, strict=True)
+            if m.message_group_id == "g1"
+        ]
+        assert group_one == [0, 1, 2, 3, 4]
+        assert sorted(c["n"] for c in contents(received)) == [0, 1, 2, 3, 4, 99]
+        assert_empty(backend, queue)
+
+    def test_fifo_group_waits_while_a_message_is_in_flight(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """While a FIFO group's first message is in flight, its later messages are not delivered."""
+        queue = f"{unique}.fifo"
+        backend.declare_queue(queue, visibility_timeout=30)
+        queue_publisher.publish(queue, {"n": 1}, message_group_id="g")
+        queue_publisher.publish(queue, {"n": 2}, message_group_id="g")
+        first = backend.receive(queue, max_messages=1)
+        assert contents(first) == [{"n": 1}]
+        assert_empty(backend, queue)
+        backend.acknowledge(queue, [first[0].receipt_handle])
+        assert contents(receive_all(backend, queue, 1)) == [{"n": 2}]
+
+    def test_batch_publish_over_ten_entries_delivers_all(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """publish_many with 25 items returns 25 ids in order and delivers all 25."""
+        backend.declare_queue(f"{unique}-q")
+        ids = queue_publisher.publish_many(f"{unique}-q", ({"n": n} for n in range(25)))
+        assert len(ids) == len(set(ids)) == 25
+        received = receive_all(backend, f"{unique}-q", 25)
+        assert sorted(c["n"] for c in contents(received)) == list(range(25))
+        assert sorted(wire.unwrap(m).message_id for m in received) == sorted(ids)
+
+    def test_batch_publish_to_topic_fans_out_all(
+        self, backend: MessagingBackend, topic_publisher: TopicPublisher, unique: str
+    ) -> None:
+        """TopicPublisher.publish_many with 12 items delivers all 12 to a subscribed queue."""
+        backend.declare_queue(f"{unique}-q", topics=[f"{unique}-t"])
+        topic_publisher.publish_many(f"{unique}-t", ({"n": n} for n in range(12)))
+        received = receive_all(backend, f"{unique}-q", 12)
+        assert sorted(c["n"] for c in contents(received)) == list(range(12))
+
+    def test_oversize_message_is_refused_before_sending(
+        self,
+        backend: MessagingBackend,
+        queue_publisher: QueuePublisher,
+        topic_publisher: TopicPublisher,
+        unique: str,
+    ) -> None:
+        """A message over the limit raises MessageTooLargeError and nothing reaches the queue."""
+        backend.declare_queue(f"{unique}-q", topics=[f"{unique}-t"])
+        with pytest.raises(MessageTooLargeError) as queue_error:
+            queue_publisher.publish(f"{unique}-q", "x" * wire.SQS_MAX_MESSAGE_BYTES)
+        assert queue_error.value.limit == wire.SQS_MAX_MESSAGE_BYTES
+        assert queue_error.value.size > wire.SQS_MAX_MESSAGE_BYTES
+        with pytest.raises(MessageTooLargeError) as topic_error:
+            topic_publisher.publish(f"{unique}-t", "x" * wire.SNS_MAX_MESSAGE_BYTES)
+        assert topic_error.value.limit == wire.SNS_MAX_MESSAGE_BYTES
+        with pytest.raises(MessageTooLargeError):
+            queue_publisher.publish_many(f"{unique}-q", ["small", "x" * wire.SQS_MAX_MESSAGE_BYTES])
+        assert_empty(backend, f"{unique}-q")
+
+    def test_missing_queue_and_topic_raise_named_errors(
+        self,
+        backend: MessagingBackend,
+        queue_publisher: QueuePublisher,
+        topic_publisher: TopicPublisher,
+        unique: str,
+    ) -> None:
+        """Publishing to or receiving from a missing destination names it in the error."""
+        with pytest.raises(QueueNotFoundError, match=f"{unique}-missing") as error:
+            queue_publisher.publish(f"{unique}-missing", {"n": 1})
+        assert error.value.queue_name == f"{unique}-missing"
+        with pytest.raises(QueueNotFoundError, match="declare_queue"):
+            backend.receive(f"{unique}-missing")
+        with pytest.raises(TopicNotFoundError, match=f"{unique}-nowhere"):
+            topic_publisher.publish(f"{unique}-nowhere", {"n": 1})
+
+    def test_visibility_timeout_hides_then_redelivers(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """A received, unacknowledged message reappears after its visibility timeout."""
+        backend.declare_queue(f"{unique}-q")
+        message_id = queue_publisher.publish(f"{unique}-q", {"n": 1})
+        [first] = backend.receive(f"{unique}-q", visibility_timeout=1)
+        assert_empty(backend, f"{unique}-q")
+        [again] = poll_until(
+            lambda: backend.receive(f"{unique}-q", visibility_timeout=30),
+            message="redelivery after the visibility timeout",
+        )
+        assert wire.unwrap(again).message_id == wire.unwrap(first).message_id == message_id
+        assert again.receive_count == 2
+        assert again.receipt_handle != first.receipt_handle
+
+    def test_change_visibility_releases_a_message_at_once(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """Setting a received message's visibility to 0 makes it receivable again immediately."""
+        backend.declare_queue(f"{unique}-q", visibility_timeout=60)
+        queue_publisher.publish(f"{unique}-q", {"n": 1})
+        [first] = backend.receive(f"{unique}-q")
+        assert backend.change_visibility(f"{unique}-q", [first.receipt_handle], 0) == []
+        [again] = backend.receive(f"{unique}-q")
+        assert again.receive_count == 2
+
+    def test_redrive_moves_message_to_dead_letter_queue(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """After max_receive_count receives the message moves to the dead-letter queue."""
+        queue, dlq = f"{unique}-q", f"{unique}-dlq"
+        backend.declare_queue(queue, dead_letter_queue=dlq, max_receive_count=2)
+        message_id = queue_publisher.publish(queue, {"n": 1})
+        for expected_count in (1, 2):
+            [received] = backend.receive(queue, visibility_timeout=30)
+            assert received.receive_count == expected_count
+            backend.change_visibility(queue, [received.receipt_handle], 0)
+        assert_empty(backend, queue)
+        [dead] = receive_all(backend, dlq, 1)
+        assert wire.unwrap(dead).message_id == message_id
+        assert contents([dead]) == [{"n": 1}]
+
+    def test_acknowledge_deletes_in_batches(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """Acknowledging more than ten handles at once deletes every message."""
+        backend.declare_queue(f"{unique}-q", visibility_timeout=1)
+        queue_publisher.publish_many(f"{unique}-q", range(15))
+        handles: list[str] = []
+
+        def receive_more() -> int:
+            batch = backend.receive(f"{unique}-q", visibility_timeout=60)
+            handles.extend(m.receipt_handle for m in batch)
+            return len(handles)
+
+        poll_until(receive_more, lambda n: n >= 15, message="15 messages received")
+        assert backend.acknowledge(f"{unique}-q", handles) == []
+        assert_empty(backend, f"{unique}-q")
+
+    def test_delayed_message_arrives_after_its_delay(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """A message published with delay_seconds is invisible at first, then delivered."""
+        backend.declare_queue(f"{unique}-q")
+        queue_publisher.publish(f"{unique}-q", {"n": 1}, delay_seconds=1)
+        assert_empty(backend, f"{unique}-q")
+        assert contents(receive_all(backend, f"{unique}-q", 1)) == [{"n": 1}]
+
+    def test_declaration_is_idempotent(
+        self, backend: MessagingBackend, topic_publisher: TopicPublisher, unique: str
+    ) -> None:
+        """Declaring a queue and its subscription twice still delivers each message once."""
+        for _ in range(2):
+            backend.declare_queue(
+                f"{unique}-q", dead_letter_queue=f"{unique}-dlq", topics=[f"{unique}-t"]
+            )
+        topic_publisher.publish(f"{unique}-t", {"n": 1})
+        assert contents(receive_all(backend, f"{unique}-q", 1)) == [{"n": 1}]
+        assert_empty(backend, f"{unique}-q")
+
+    def test_bad_arguments_raise_configuration_errors(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """Receive and publish arguments outside SQS's ranges are refused with a named value."""
+        backend.declare_queue(f"{unique}-q")
+        backend.declare_queue(f"{unique}.fifo")
+        with pytest.raises(ConfigurationError, match="max_messages=11"):
+            backend.receive(f"{unique}-q", max_messages=11)
+        with pytest.raises(ConfigurationError, match="wait_time_seconds=21"):
+            backend.receive(f"{unique}-q", wait_time_seconds=21)
+        with pytest.raises(ConfigurationError, match="message_group_id"):
+            queue_publisher.publish(f"{unique}.fifo", {"n": 1})
+        with pytest.raises(ConfigurationError, match="dead-letter queue"):
+            backend.declare_queue(f"{unique}-x", dead_letter_queue=f"{unique}-x-dlq.fifo")
+
+    def test_deleted_queue_is_gone(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """After delete_queue, publishing to it raises QueueNotFoundError; deleting again is fine."""
+        backend.declare_queue(f"{unique}-q")
+        queue_publisher.publish(f"{unique}-q", {"n": 1})
+        backend.delete_queue(f"{unique}-q")
+        backend.delete_queue(f"{unique}-q")
+        with pytest.raises(QueueNotFoundError):
+            queue_publisher.publish(f"{unique}-q", {"n": 2})

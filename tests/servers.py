@@ -1,0 +1,70 @@
+"""Real servers for the tests: a moto SQS/SNS server on a free loopback port, and Redis."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import attrs
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@attrs.frozen
+class MotoServer:
+    """A running ``moto_server`` process and its endpoint."""
+
+    process: subprocess.Popen[bytes]
+    host: str
+    port: int
+
+    @property
+    def endpoint_url(self) -> str:
+        """The HTTP endpoint serving both SQS and SNS."""
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        """Terminate the server and wait for it to exit."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def start_moto_server(log_path: Path, *, timeout: float = 30.0) -> MotoServer:
+    """Start ``moto_server`` on a free loopback port and wait until it answers HTTP."""
+    port = free_port()
+    moto_server = Path(sys.executable).with_name("moto_server")
+    command = [str(moto_server)] if moto_server.exists() else [sys.executable, "-m", "moto.server"]
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [*command, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    server = MotoServer(process=process, host="127.0.0.1", port=port)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto_server exited with {process.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(f"{server.endpoint_url}/moto-api/", timeout=1):
+                return server
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.05)  # poll interval while the server boots
+    server.stop()
+    raise RuntimeError(f"moto_server did not answer within {timeout} s; see {log_path}")

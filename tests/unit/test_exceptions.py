@@ -1,0 +1,122 @@
+"""Unit tests for melange.exceptions: the hierarchy, the messages and the documented tree."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from melange import exceptions
+from melange.exceptions import (
+    BackendError,
+    BatchEntryFailure,
+    BatchPublishError,
+    MelangeError,
+    MessageTooLargeError,
+    QueueNotFoundError,
+    TopicNotFoundError,
+)
+
+EXCEPTION_NAMES = [name for name in exceptions.__all__ if name != "BatchEntryFailure"]
+
+#: A tree entry: the connector ("├── " or "└── ") and the class name after it.
+TREE_ENTRY = re.compile(r"[├└]── (?P<name>\w+)")
+
+
+def _documented_tree() -> list[tuple[int, str]]:
+    """Return (depth, name) for every entry drawn in the module docstring's tree."""
+    assert exceptions.__doc__ is not None
+    lines = exceptions.__doc__.splitlines()
+    (root,) = [line for line in lines if line.strip() == "MelangeError"]
+    root_column = root.index("MelangeError")
+    entries = [(0, "MelangeError")]
+    for line in lines:
+        match = TREE_ENTRY.search(line)
+        if match:
+            entries.append(((match.start() - root_column) // 4 + 1, match["name"]))
+    return entries
+
+
+@pytest.mark.parametrize("name", EXCEPTION_NAMES)
+def test_every_exception_derives_from_melange_error(name: str) -> None:
+    """Every exception class that melange.exceptions exports is a MelangeError."""
+    cls = getattr(exceptions, name)
+    assert issubclass(cls, BaseException)
+    assert issubclass(cls, MelangeError)
+
+
+def test_batch_entry_failure_is_a_value_not_an_exception() -> None:
+    """BatchEntryFailure is exported as a value type, not an exception."""
+    assert not issubclass(BatchEntryFailure, BaseException)
+
+
+def test_queue_not_found_names_the_queue_and_carries_it() -> None:
+    """QueueNotFoundError names the queue in its message and carries it with the operation."""
+    error = QueueNotFoundError("orders-queue", operation="publish")
+
+    assert "'orders-queue'" in str(error)
+    assert error.queue_name == "orders-queue"
+    assert error.operation == "publish"
+    assert error.code == "QueueDoesNotExist"
+    assert isinstance(error, BackendError)
+
+
+def test_topic_not_found_names_the_topic_and_carries_it() -> None:
+    """TopicNotFoundError names the topic in its message and carries it with the operation."""
+    error = TopicNotFoundError("orders-topic", operation="publish")
+
+    assert "'orders-topic'" in str(error)
+    assert error.topic_name == "orders-topic"
+    assert error.operation == "publish"
+    assert error.code == "NotFound"
+    assert isinstance(error, BackendError)
+
+
+def test_message_too_large_names_destination_size_and_limit() -> None:
+    """MessageTooLargeError names the destination, size and limit and carries them."""
+    error = MessageTooLargeError(destination="orders", size=300_000, limit=262_144)
+
+    message = str(error)
+    assert "'orders'" in message
+    assert "300,000" in message
+    assert "262,144" in message
+    assert (error.destination, error.size, error.limit) == ("orders", 300_000, 262_144)
+    assert error.code == "MessageTooLarge"
+
+
+def test_batch_publish_error_names_the_first_failure_and_carries_all() -> None:
+    """BatchPublishError counts failures, names the destination and first failure, keeps all."""
+    failures = [
+        BatchEntryFailure(index=2, message_id="m2", code="Throttled", reason="slow down", sender_fault=False),
+        BatchEntryFailure(index=5, message_id="m5", code="Invalid", reason="bad", sender_fault=True),
+    ]
+
+    error = BatchPublishError("orders", failures=failures, succeeded=["m0", "m1"])
+
+    message = str(error)
+    assert "2 of 4" in message
+    assert "'orders'" in message
+    assert "entry 2" in message
+    assert "Throttled: slow down" in message
+    assert error.destination == "orders"
+    assert error.failures == tuple(failures)
+    assert error.succeeded == ("m0", "m1")
+    assert error.code == "Throttled"
+
+
+def test_docstring_tree_lists_every_exception_name() -> None:
+    """The module docstring's tree draws exactly the exported exception classes."""
+    drawn = [name for _, name in _documented_tree()]
+
+    assert sorted(drawn) == sorted(EXCEPTION_NAMES)
+    assert "BatchEntryFailure" not in drawn
+
+
+def test_docstring_tree_matches_the_class_hierarchy() -> None:
+    """Each class drawn under a parent in the docstring's tree is a direct subclass of it."""
+    parents: list[str] = []
+    for depth, name in _documented_tree():
+        del parents[depth:]
+        if parents:
+            assert getattr(exceptions, parents[-1]) in getattr(exceptions, name).__bases__
+        parents.append(name)
