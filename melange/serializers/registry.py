@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from melange.exceptions import SerializerConfigurationError, SerializerNotFoundError
+from melange.messages import Envelope
 from melange.serializers.base import Serializer
 from melange.serializers.typed_json import TypedJsonSerializer
 
@@ -137,6 +138,12 @@ class SerializerRegistry:
                 bound_types=tuple(self._bindings),
             )
         return self._default.deserialize(content, manifest)
+
+    def deserialize_envelope(self, envelope: Envelope) -> Any:
+        """Rebuild the object inside a received envelope (see ``deserialize``)."""
+        return self.deserialize(
+            envelope.content, serializer_id=envelope.serializer_id, manifest=envelope.manifest
+        )
 
 
 def _instance(name: str, serializer: Serializer | type[Serializer]) -> Serializer:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 import attrs
@@ -21,6 +23,23 @@ from melange.exceptions import DeserializationError, SerializationError
 from melange.serializers.base import Serializer
 
 __all__ = ["TypedJsonSerializer"]
+
+
+def make_converter_for_messages() -> cattrs.Converter:
+    """Return cattrs' JSON converter, taught UUIDs and Decimals (as exact strings)."""
+    converter = make_converter()
+    converter.register_unstructure_hook(uuid.UUID, str)
+    converter.register_structure_hook(uuid.UUID, lambda value, _: uuid.UUID(str(value)))
+    converter.register_unstructure_hook(Decimal, str)
+    converter.register_structure_hook(Decimal, _structure_decimal)
+    return converter
+
+
+def _structure_decimal(value: object, _: type) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal number") from None
 
 
 def is_record_type(cls: type) -> bool:
@@ -36,8 +55,8 @@ def type_manifest(cls: type) -> str:
 class TypedJsonSerializer(Serializer):
     """Serializes attrs classes and dataclasses to JSON and rebuilds the same type.
 
-    Nested attrs/dataclass fields, datetimes (ISO 8601), enums, UUIDs, sets and the other
-    types of cattrs' JSON converter round-trip.
+    Nested attrs/dataclass fields, datetimes (ISO 8601), enums, UUIDs, Decimals (as exact
+    strings), sets and the other types of cattrs' JSON converter round-trip.
 
     Args:
         types: classes this serializer may rebuild from received messages.
@@ -50,7 +69,7 @@ class TypedJsonSerializer(Serializer):
     def __init__(
         self, types: Iterable[type] = (), *, converter: cattrs.Converter | None = None
     ) -> None:
-        self._converter = converter or make_converter()
+        self._converter = converter or make_converter_for_messages()
         self._types: dict[str, type] = {}
         self.register(*types)
 

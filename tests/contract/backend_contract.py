@@ -91,7 +91,7 @@ class BackendContract:
     def test_publish_to_queue_delivers_content_and_metadata(
         self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
     ) -> None:
-        """A published object arrives once with its manifest, serializer id, message id and attributes."""
+        """A published object arrives once with manifest, serializer id, message id, attributes."""
         backend.declare_queue(f"{unique}-q")
         message_id = queue_publisher.publish(
             f"{unique}-q", {"order": 1}, attributes={"tenant": "acme", "priority": 5}
@@ -326,10 +326,18 @@ class BackendContract:
     def test_deleted_queue_is_gone(
         self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
     ) -> None:
-        """After delete_queue, publishing to it raises QueueNotFoundError; deleting again is fine."""
+        """After delete_queue, publishing raises QueueNotFoundError; deleting again is fine."""
         backend.declare_queue(f"{unique}-q")
         queue_publisher.publish(f"{unique}-q", {"n": 1})
         backend.delete_queue(f"{unique}-q")
         backend.delete_queue(f"{unique}-q")
         with pytest.raises(QueueNotFoundError):
             queue_publisher.publish(f"{unique}-q", {"n": 2})
+
+    def test_unknown_receipt_handles_are_reported_as_failed(
+        self, backend: MessagingBackend, unique: str
+    ) -> None:
+        """Acknowledging or releasing a handle that matches no message returns it as failed."""
+        backend.declare_queue(f"{unique}-q")
+        assert backend.acknowledge(f"{unique}-q", ["not-a-handle"]) == ["not-a-handle"]
+        assert backend.change_visibility(f"{unique}-q", ["not-a-handle"], 0) == ["not-a-handle"]

@@ -87,8 +87,12 @@ def test_message_too_large_names_destination_size_and_limit() -> None:
 def test_batch_publish_error_names_the_first_failure_and_carries_all() -> None:
     """BatchPublishError counts failures, names the destination and first failure, keeps all."""
     failures = [
-        BatchEntryFailure(index=2, message_id="m2", code="Throttled", reason="slow down", sender_fault=False),
-        BatchEntryFailure(index=5, message_id="m5", code="Invalid", reason="bad", sender_fault=True),
+        BatchEntryFailure(
+            index=2, message_id="m2", code="Throttled", reason="slow down", sender_fault=False
+        ),
+        BatchEntryFailure(
+            index=5, message_id="m5", code="Invalid", reason="bad", sender_fault=True
+        ),
     ]
 
     error = BatchPublishError("orders", failures=failures, succeeded=["m0", "m1"])

@@ -1,0 +1,245 @@
+"""What only the SQS/SNS backend does: requests on the wire, policies, endpoints, errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from melange import QueuePublisher, TopicPublisher
+from melange.backends import AWSBackend, LocalSQSBackend
+from melange.backends.sqs import POLICY_SID, SqsBackend, local_endpoint_url
+from melange.exceptions import (
+    BackendUnavailableError,
+    BatchPublishError,
+    ConfigurationError,
+    QueueNotFoundError,
+)
+from tests.contract.backend_contract import contents, json_registry, receive_all
+from tests.servers import MotoServer, free_port
+
+pytestmark = pytest.mark.integration
+
+
+class RequestLog:
+    """Counts the HTTP requests a boto3 client sends, by operation name."""
+
+    def __init__(self) -> None:
+        self.operations: list[str] = []
+
+    def __call__(self, event_name: str, **_: Any) -> None:
+        self.operations.append(event_name.rsplit(".", 1)[-1])
+
+    def clear(self) -> None:
+        self.operations.clear()
+
+
+@pytest.fixture(name="backend")
+def fixture_backend(moto_server: MotoServer) -> Iterator[SqsBackend]:
+    """Give an SQS backend on the session's moto server."""
+    backend = LocalSQSBackend(host=moto_server.host, port=moto_server.port)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture(name="requests_sent")
+def fixture_requests_sent(backend: SqsBackend) -> RequestLog:
+    """Give a log of every request the backend's SQS and SNS clients send from now on."""
+    log = RequestLog()
+    backend.sqs_client.meta.events.register("before-send.sqs.*", log)
+    backend.sns_client.meta.events.register("before-send.sns.*", log)
+    return log
+
+
+def test_publish_sends_exactly_one_request_per_message(
+    backend: SqsBackend, requests_sent: RequestLog, unique: str
+) -> None:
+    """QueuePublisher.publish and TopicPublisher.publish make one request each, no lookups."""
+    backend.declare_queue(f"{unique}-q", topics=[f"{unique}-t"])
+    requests_sent.clear()
+    for n in range(5):
+        QueuePublisher(json_registry(), backend).publish(f"{unique}-q", {"n": n})
+        TopicPublisher(json_registry(), backend).publish(f"{unique}-t", {"n": n})
+    assert requests_sent.operations == ["SendMessage", "Publish"] * 5
+
+
+def test_publish_many_sends_ten_entries_per_request(
+    backend: SqsBackend, requests_sent: RequestLog, unique: str
+) -> None:
+    """25 small messages go out in three SendMessageBatch requests."""
+    backend.declare_queue(f"{unique}-q")
+    requests_sent.clear()
+    QueuePublisher(json_registry(), backend).publish_many(f"{unique}-q", range(25))
+    assert requests_sent.operations == ["SendMessageBatch"] * 3
+
+
+def test_publish_many_splits_batches_by_size(
+    backend: SqsBackend, requests_sent: RequestLog, unique: str
+) -> None:
+    """Ten 300 KB messages are split so that no request exceeds SQS's 1 MiB batch limit."""
+    backend.declare_queue(f"{unique}-q")
+    requests_sent.clear()
+    ids = QueuePublisher(json_registry(), backend).publish_many(
+        f"{unique}-q", ["x" * 300_000 for _ in range(10)]
+    )
+    assert requests_sent.operations == ["SendMessageBatch"] * 4  # 3 + 3 + 3 + 1
+    assert len(receive_all(backend, f"{unique}-q", 10)) == len(ids) == 10
+
+
+def test_batch_failure_reports_every_entry_not_accepted(backend: SqsBackend, unique: str) -> None:
+    """When the queue vanishes after one batch, the 15 later entries are reported, not lost."""
+    queue = f"{unique}-q"
+    backend.declare_queue(queue)
+    url = backend.sqs_client.get_queue_url(QueueName=queue)["QueueUrl"]
+    remover = boto3.client(
+        "sqs",
+        endpoint_url=backend.sqs_client.meta.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+
+    def delete_queue_once(**_: Any) -> None:
+        backend.sqs_client.meta.events.unregister(
+            "after-call.sqs.SendMessageBatch", delete_queue_once
+        )
+        remover.delete_queue(QueueUrl=url)
+
+    backend.sqs_client.meta.events.register("after-call.sqs.SendMessageBatch", delete_queue_once)
+    with pytest.raises(BatchPublishError) as error:
+        QueuePublisher(json_registry(), backend).publish_many(queue, range(25))
+    assert [f.index for f in error.value.failures] == list(range(10, 25))
+    assert len(error.value.succeeded) == 10
+    assert "15 of 25 messages" in str(error.value)
+
+
+def test_one_policy_statement_allows_every_subscribed_topic(
+    backend: SqsBackend, unique: str
+) -> None:
+    """A queue subscribed to three topics in two declarations has one statement naming all."""
+    queue = f"{unique}-q"
+    backend.declare_queue(queue, topics=[f"{unique}-a", f"{unique}-b"])
+    backend.declare_queue(queue, topics=[f"{unique}-c"])
+    url = backend.sqs_client.get_queue_url(QueueName=queue)["QueueUrl"]
+    raw = backend.sqs_client.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+    statements = json.loads(raw["Attributes"]["Policy"])["Statement"]
+    assert [s["Sid"] for s in statements] == [POLICY_SID]
+    sources = statements[0]["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert sorted(arn.rsplit(":", 1)[-1] for arn in sources) == [
+        f"{unique}-a",
+        f"{unique}-b",
+        f"{unique}-c",
+    ]
+    publisher = TopicPublisher(json_registry(), backend)
+    for topic in ("a", "b", "c"):
+        publisher.publish(f"{unique}-{topic}", {"from": topic})
+    assert sorted(c["from"] for c in contents(receive_all(backend, queue, 3))) == ["a", "b", "c"]
+
+
+def test_clients_use_standard_retries_and_timeouts_above_the_long_poll(
+    backend: SqsBackend,
+) -> None:
+    """Both clients retry in standard mode, read for longer than 20 s and pool connections."""
+    for client in (backend.sqs_client, backend.sns_client):
+        config = client.meta.config
+        assert config.retries is not None
+        assert config.retries["mode"] == "standard"
+        assert config.read_timeout > 20
+        assert config.max_pool_connections >= 10
+
+
+def test_unreachable_endpoint_raises_backend_unavailable() -> None:
+    """A closed port gives BackendUnavailableError naming the operation, not a botocore error."""
+    backend = LocalSQSBackend(host="127.0.0.1", port=free_port(), max_attempts=1)
+    with pytest.raises(BackendUnavailableError, match="could not reach the endpoint") as error:
+        backend.declare_queue("anything")
+    assert error.value.operation == "GetQueueUrl"
+
+
+@pytest.mark.parametrize(
+    "host_form", ["{host}", "http://{host}", "http://{host}:{port}", "{host}:{port}"]
+)
+def test_local_backend_accepts_host_with_or_without_scheme(
+    moto_server: MotoServer, host_form: str, unique: str
+) -> None:
+    """LocalSQSBackend reaches the emulator whether the host has a scheme and port or not."""
+    host = host_form.format(host=moto_server.host, port=moto_server.port)
+    backend = LocalSQSBackend(host=host, port=moto_server.port)
+    backend.declare_queue(f"{unique}-q")
+    QueuePublisher(json_registry(), backend).publish(f"{unique}-q", {"ok": True})
+    assert contents(receive_all(backend, f"{unique}-q", 1)) == [{"ok": True}]
+
+
+def test_local_endpoint_url_rejects_a_host_without_a_name() -> None:
+    """A host string with no host name is refused with a configuration error naming it."""
+    assert local_endpoint_url("https://sqs.example:8443", 9324) == "https://sqs.example:8443"
+    with pytest.raises(ConfigurationError, match="'http://'"):
+        local_endpoint_url("http://", 9324)
+
+
+def test_aws_backend_without_region_asks_for_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """AWSBackend with no region anywhere raises ConfigurationError naming AWS_REGION."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    with pytest.raises(ConfigurationError, match="AWS_REGION"):
+        AWSBackend()
+
+
+def test_concurrent_publishers_share_one_backend(backend: SqsBackend, unique: str) -> None:
+    """Eight threads publishing through one backend deliver all 80 messages."""
+    backend.declare_queue(f"{unique}-q")
+    publisher = QueuePublisher(json_registry(), backend)
+
+    def publish_ten(worker: int) -> None:
+        for n in range(10):
+            publisher.publish(f"{unique}-q", {"worker": worker, "n": n})
+
+    threads = [threading.Thread(target=publish_ten, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    received = contents(receive_all(backend, f"{unique}-q", 80))
+    assert sorted((c["worker"], c["n"]) for c in received) == [
+        (w, n) for w in range(8) for n in range(10)
+    ]
+
+
+def test_queue_deleted_elsewhere_is_reported_and_forgotten(
+    backend: SqsBackend, unique: str
+) -> None:
+    """A cached URL of a deleted queue gives QueueNotFoundError, then works once redeclared."""
+    queue = f"{unique}-q"
+    backend.declare_queue(queue)
+    publisher = QueuePublisher(json_registry(), backend)
+    publisher.publish(queue, 1)
+    url = backend.sqs_client.get_queue_url(QueueName=queue)["QueueUrl"]
+    backend.sqs_client.delete_queue(QueueUrl=url)
+    with pytest.raises(QueueNotFoundError, match=queue):
+        publisher.publish(queue, 2)
+    backend.declare_queue(queue)
+    publisher.publish(queue, 3)
+    assert contents(receive_all(backend, queue, 1)) == [3]
+
+
+def test_topic_declared_elsewhere_is_found_by_name(
+    moto_server: MotoServer, backend: SqsBackend, unique: str
+) -> None:
+    """A second backend publishes by name to a topic it never declared, looking it up once."""
+    backend.declare_queue(f"{unique}-q", topics=[f"{unique}-t"])
+    other = LocalSQSBackend(host=moto_server.host, port=moto_server.port)
+    log = RequestLog()
+    other.sns_client.meta.events.register("before-send.sns.*", log)
+    publisher = TopicPublisher(json_registry(), other)
+    publisher.publish(f"{unique}-t", {"n": 1})
+    publisher.publish(f"{unique}-t", {"n": 2})
+    assert log.operations.count("Publish") == 2
+    assert log.operations.count("ListTopics") >= 1
+    assert sorted(c["n"] for c in contents(receive_all(backend, f"{unique}-q", 2))) == [1, 2]
