@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from melange.exceptions import (
     MalformedMessageError,
     MessageAttributeError,
     MessageTooLargeError,
+    SerializationError,
 )
 from melange.messages import AttributeValue, Envelope, OutgoingMessage, ReceivedMessage, SendOptions
 
@@ -105,6 +107,7 @@ def check_queue_options(queue_name: str, options: SendOptions) -> None:
         raise ConfigurationError(
             f"subject={options.subject!r} applies to topics only, not queue {queue_name!r}"
         )
+    _check_deduplication("queue", queue_name, options)
 
 
 def check_topic_options(topic_name: str, options: SendOptions) -> None:
@@ -118,6 +121,15 @@ def check_topic_options(topic_name: str, options: SendOptions) -> None:
         raise ConfigurationError(
             f"delay_seconds={options.delay_seconds!r} applies to queues only, "
             f"not topic {topic_name!r}; set a delay on the subscribed queues instead"
+        )
+    _check_deduplication("topic", topic_name, options)
+
+
+def _check_deduplication(kind: str, name: str, options: SendOptions) -> None:
+    if options.deduplication_id is not None and not is_fifo(name):
+        raise ConfigurationError(
+            f"deduplication_id={options.deduplication_id!r} applies to FIFO destinations only, "
+            f"not standard {kind} {name!r}; drop it or use a '.fifo' {kind}"
         )
 
 
@@ -191,10 +203,32 @@ def _check_user_attribute(name: str, value: object) -> None:
             "message attributes must be str, int, float or bytes",
             name=name,
         )
+    if isinstance(value, str | bytes) and not value:
+        raise MessageAttributeError(
+            f"attribute {name!r} is empty; SQS refuses empty attribute values, so leave "
+            "the attribute out instead",
+            name=name,
+        )
+    if isinstance(value, str):
+        check_characters(f"attribute {name!r}", value)
     if isinstance(value, float) and not math.isfinite(value):
         raise MessageAttributeError(
             f"attribute {name!r} has value {value!r}; SQS/SNS numbers must be finite",
             name=name,
+        )
+
+
+#: Characters outside XML 1.0's set, which SQS and SNS refuse in bodies and attributes.
+_REFUSED_CHARACTERS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def check_characters(what: str, text: str) -> None:
+    """Raise ``SerializationError`` when ``text`` holds a character SQS/SNS refuse."""
+    refused = _REFUSED_CHARACTERS.search(text)
+    if refused is not None:
+        raise SerializationError(
+            f"{what} contains {refused.group()!r} at position {refused.start()}, which SQS and "
+            "SNS refuse (only XML 1.0 characters travel); encode the data, e.g. with base64"
         )
 
 
@@ -269,6 +303,7 @@ def queue_payload(queue_name: str, envelope: Envelope) -> Payload:
         MessageTooLargeError: the body and attributes exceed SQS's limit.
         MessageAttributeError: see ``envelope_attributes``.
     """
+    check_characters(f"content for queue {queue_name!r}", envelope.content)
     body = queue_body(envelope.content)
     attributes = envelope_attributes(envelope)
     size = message_size(body, attributes)
@@ -283,6 +318,7 @@ def topic_payload(topic_name: str, envelope: Envelope) -> Payload:
         MessageTooLargeError: the message and attributes exceed SNS's limit.
         MessageAttributeError: see ``envelope_attributes``.
     """
+    check_characters(f"content for topic {topic_name!r}", envelope.content)
     attributes = envelope_attributes(envelope)
     size = message_size(envelope.content, attributes)
     check_size(topic_name, size, SNS_MAX_MESSAGE_BYTES)
@@ -449,6 +485,11 @@ def _sns_attributes(raw: object, body: str) -> dict[str, AttributeValue]:
         )
     result: dict[str, AttributeValue] = {}
     for name, item in raw.items():
+        if not isinstance(item, dict):
+            raise MalformedMessageError(
+                f"SNS attribute {name!r} is {item!r}, expected an object with Type and Value",
+                body=body,
+            )
         data_type, text = str(item.get("Type", "String")), str(item.get("Value", ""))
         if data_type.startswith("Binary"):
             try:

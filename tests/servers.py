@@ -62,7 +62,8 @@ def start_moto_server(log_path: Path, *, timeout: float = 30.0) -> MotoServer:
         if process.poll() is not None:
             raise RuntimeError(f"moto_server exited with {process.returncode}; see {log_path}")
         try:
-            with urllib.request.urlopen(f"{server.endpoint_url}/moto-api/", timeout=1):
+            # The URL is built from our own loopback host and port, never from input.
+            with urllib.request.urlopen(f"{server.endpoint_url}/moto-api/", timeout=1):  # noqa: S310
                 return server
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.05)  # poll interval while the server boots

@@ -29,6 +29,10 @@ def validate(policy: Mapping[str, Any]) -> None:
             if not isinstance(conditions, list) or not conditions:
                 raise ConfigurationError(f"filter policy '$or' is {conditions!r}; expected a list")
             for branch in conditions:
+                if not isinstance(branch, Mapping):
+                    raise ConfigurationError(
+                        f"filter policy '$or' holds {branch!r}; expected policy objects"
+                    )
                 validate(branch)
             continue
         if not isinstance(conditions, list):

@@ -305,13 +305,16 @@ class InMemoryBackend:
         wire.check_receive_args(queue_name, max_messages, wait_time_seconds, visibility_timeout)
         deadline = time.monotonic() + wait_time_seconds
         with self._changed:
+            queue = self._queue(queue_name, "receive")
             while True:
-                queue = self._queue(queue_name, "receive")
                 received = self._take_visible(queue, max_messages, visibility_timeout)
                 remaining = deadline - time.monotonic()
-                if received or remaining <= 0 or self._closed:
+                if received or remaining <= 0:
                     return received
                 self._changed.wait(min(remaining, self._until_next_visible(queue)))
+                if self._closed:  # closed while waiting: end the long poll empty-handed
+                    return []
+                queue = self._queue(queue_name, "receive")
 
     def _take_visible(
         self, queue: _Queue, max_messages: int, visibility_timeout: int | None

@@ -2,7 +2,7 @@
 
 This is the only module that imports boto3. It keeps one SQS and one SNS client for its
 life, caches queue URLs, queue ARNs and topic ARNs, and translates every botocore error
-into melange's hierarchy in one place (``_translated``). Clients are thread-safe, so one
+into melange's hierarchy in one place (``SqsBackend._request``). Clients are thread-safe, so one
 backend serves many threads.
 """
 
@@ -53,38 +53,6 @@ _UNREACHABLE = (
 )
 #: The Sid of the one queue-policy statement that lets all subscribed topics send.
 POLICY_SID = "melange-sns-to-sqs"
-
-
-@contextmanager
-def _translated(
-    operation: str, *, queue: str | None = None, topic: str | None = None
-) -> Iterator[None]:
-    """Turn botocore's exceptions into melange's, naming the queue or topic involved."""
-    try:
-        yield
-    except botocore.exceptions.ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, text = str(error.get("Code", "")), str(error.get("Message", exc))
-        if queue is not None and code in _QUEUE_MISSING:
-            raise QueueNotFoundError(queue, operation=operation) from exc
-        if topic is not None and code in _TOPIC_MISSING:
-            raise TopicNotFoundError(topic, operation=operation) from exc
-        target = f" on {queue or topic!r}" if (queue or topic) else ""
-        raise BackendError(
-            f"{operation}{target} failed with {code}: {text}", operation=operation, code=code
-        ) from exc
-    except _UNREACHABLE as exc:
-        raise BackendUnavailableError(
-            f"{operation} could not reach the endpoint ({exc}); check that SQS/SNS is reachable "
-            "at the configured endpoint and region",
-            operation=operation,
-            code=type(exc).__name__,
-        ) from exc
-    except botocore.exceptions.NoCredentialsError as exc:
-        raise ConfigurationError(
-            "no AWS credentials were found; set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY, or run where an instance/task role is available"
-        ) from exc
 
 
 class SqsBackend:
@@ -209,19 +177,19 @@ class SqsBackend:
             create = dict(attributes)
             if wire.is_fifo(queue_name):
                 create["FifoQueue"] = "true"
-            with _translated("CreateQueue", queue=queue_name):
+            with self._request("CreateQueue", queue=queue_name):
                 url = self._sqs.create_queue(QueueName=queue_name, Attributes=create)["QueueUrl"]
             with self._lock:
                 self._queue_urls[queue_name] = url
             return
         if attributes:
-            with _translated("SetQueueAttributes", queue=queue_name):
+            with self._request("SetQueueAttributes", queue=queue_name):
                 self._sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
 
     def declare_topic(self, topic_name: str) -> None:
         """Create a topic if it is missing (SNS's CreateTopic is idempotent)."""
         attributes = {"FifoTopic": "true"} if wire.is_fifo(topic_name) else {}
-        with _translated("CreateTopic", topic=topic_name):
+        with self._request("CreateTopic", topic=topic_name):
             arn = self._sns.create_topic(Name=topic_name, Attributes=attributes)["TopicArn"]
         with self._lock:
             self._topic_arns[topic_name] = arn
@@ -258,7 +226,7 @@ class SqsBackend:
     ) -> None:
         existing = self._subscription_arn(topic_name, topic_arn, queue_arn)
         if existing is None:
-            with _translated("Subscribe", topic=topic_name):
+            with self._request("Subscribe", topic=topic_name):
                 self._sns.subscribe(
                     TopicArn=topic_arn,
                     Protocol="sqs",
@@ -268,14 +236,14 @@ class SqsBackend:
                 )
             return
         for name, value in attributes.items():
-            with _translated("SetSubscriptionAttributes", topic=topic_name):
+            with self._request("SetSubscriptionAttributes", topic=topic_name):
                 self._sns.set_subscription_attributes(
                     SubscriptionArn=existing, AttributeName=name, AttributeValue=value
                 )
 
     def _subscription_arn(self, topic_name: str, topic_arn: str, queue_arn: str) -> str | None:
         paginator = self._sns.get_paginator("list_subscriptions_by_topic")
-        with _translated("ListSubscriptionsByTopic", topic=topic_name):
+        with self._request("ListSubscriptionsByTopic", topic=topic_name):
             for page in paginator.paginate(TopicArn=topic_arn):
                 for subscription in page.get("Subscriptions", []):
                     if subscription.get("Endpoint") == queue_arn:
@@ -284,36 +252,33 @@ class SqsBackend:
 
     def _allow_topics(self, queue_name: str, queue_arn: str, topic_arns: Sequence[str]) -> None:
         url = self._queue_url(queue_name)
-        with _translated("GetQueueAttributes", queue=queue_name):
+        with self._request("GetQueueAttributes", queue=queue_name):
             current = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
         policy = queue_policy_allowing(
             current.get("Attributes", {}).get("Policy"), queue_arn, topic_arns
         )
-        with _translated("SetQueueAttributes", queue=queue_name):
+        with self._request("SetQueueAttributes", queue=queue_name):
             self._sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
 
     def delete_queue(self, queue_name: str) -> None:
         """Delete a queue; a missing queue is not an error."""
         try:
             url = self._queue_url(queue_name)
-            with _translated("DeleteQueue", queue=queue_name):
+            with self._request("DeleteQueue", queue=queue_name):
                 self._sqs.delete_queue(QueueUrl=url)
         except QueueNotFoundError:
             pass
-        with self._lock:
-            self._queue_urls.pop(queue_name, None)
-            self._queue_arns.pop(queue_name, None)
+        self._forget(queue_urls=queue_name)
 
     def delete_topic(self, topic_name: str) -> None:
         """Delete a topic; a missing topic is not an error."""
         try:
             arn = self._topic_arn(topic_name)
-            with _translated("DeleteTopic", topic=topic_name):
+            with self._request("DeleteTopic", topic=topic_name):
                 self._sns.delete_topic(TopicArn=arn)
         except TopicNotFoundError:
             pass
-        with self._lock:
-            self._topic_arns.pop(topic_name, None)
+        self._forget(topic_arns=topic_name)
 
     def close(self) -> None:
         """Close both clients' connection pools."""
@@ -326,14 +291,14 @@ class SqsBackend:
         """Send one message in one SendMessage request."""
         params, _ = wire.sqs_send_params(queue_name, message)
         url = self._queue_url(queue_name)
-        with self._evicting(queue_name), _translated("SendMessage", queue=queue_name):
+        with self._request("SendMessage", queue=queue_name):
             return self._sqs.send_message(QueueUrl=url, **params)["MessageId"]
 
     def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
         """Publish one message in one SNS Publish request."""
         params, _ = wire.sns_publish_params(topic_name, message)
         arn = self._topic_arn(topic_name)
-        with self._evicting(topic_name, topics=True), _translated("Publish", topic=topic_name):
+        with self._request("Publish", topic=topic_name):
             return self._sns.publish(TopicArn=arn, **params)["MessageId"]
 
     def publish_batch_to_queue(
@@ -344,7 +309,7 @@ class SqsBackend:
         url = self._queue_url(queue_name)
 
         def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
-            with self._evicting(queue_name), _translated("SendMessageBatch", queue=queue_name):
+            with self._request("SendMessageBatch", queue=queue_name):
                 return self._sqs.send_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[arg-type]
 
         return _send_batches(messages, prepared, wire.SQS_MAX_MESSAGE_BYTES, send)
@@ -357,10 +322,7 @@ class SqsBackend:
         arn = self._topic_arn(topic_name)
 
         def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
-            with (
-                self._evicting(topic_name, topics=True),
-                _translated("PublishBatch", topic=topic_name),
-            ):
+            with self._request("PublishBatch", topic=topic_name):
                 return self._sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)  # type: ignore[arg-type]
 
         return _send_batches(messages, prepared, wire.SNS_MAX_MESSAGE_BYTES, send)
@@ -386,7 +348,7 @@ class SqsBackend:
         }
         if visibility_timeout is not None:
             params["VisibilityTimeout"] = visibility_timeout
-        with self._evicting(queue_name), _translated("ReceiveMessage", queue=queue_name):
+        with self._request("ReceiveMessage", queue=queue_name):
             response = self._sqs.receive_message(**params)
         return [_received(queue_name, raw) for raw in response.get("Messages", [])]
 
@@ -398,7 +360,7 @@ class SqsBackend:
             entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
                 {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)
             ]
-            with self._evicting(queue_name), _translated("DeleteMessageBatch", queue=queue_name):
+            with self._request("DeleteMessageBatch", queue=queue_name):
                 response = self._sqs.delete_message_batch(QueueUrl=url, Entries=entries)
             failed.extend(chunk[int(item["Id"])] for item in response.get("Failed", []))
         return failed
@@ -415,20 +377,63 @@ class SqsBackend:
                 {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": timeout_seconds}
                 for i, h in enumerate(chunk)
             ]
-            with (
-                self._evicting(queue_name),
-                _translated("ChangeMessageVisibilityBatch", queue=queue_name),
-            ):
+            with self._request("ChangeMessageVisibilityBatch", queue=queue_name):
                 response = self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
             failed.extend(chunk[int(item["Id"])] for item in response.get("Failed", []))
         return failed
+
+    @contextmanager
+    def _request(
+        self, operation: str, *, queue: str | None = None, topic: str | None = None
+    ) -> Iterator[None]:
+        """Translate botocore's exceptions into melange's, naming the queue or topic.
+
+        This is the one place where botocore errors become melange errors. A queue or
+        topic the broker says is missing is also forgotten from the caches, so a later
+        declaration takes effect.
+        """
+        try:
+            yield
+        except botocore.exceptions.ClientError as exc:
+            error = exc.response.get("Error", {})
+            code, text = str(error.get("Code", "")), str(error.get("Message", exc))
+            if queue is not None and code in _QUEUE_MISSING:
+                self._forget(queue_urls=queue)
+                raise QueueNotFoundError(queue, operation=operation) from exc
+            if topic is not None and code in _TOPIC_MISSING:
+                self._forget(topic_arns=topic)
+                raise TopicNotFoundError(topic, operation=operation) from exc
+            target = f" on {queue or topic!r}" if (queue or topic) else ""
+            raise BackendError(
+                f"{operation}{target} failed with {code}: {text}", operation=operation, code=code
+            ) from exc
+        except _UNREACHABLE as exc:
+            raise BackendUnavailableError(
+                f"{operation} could not reach the endpoint ({exc}); check that SQS/SNS is "
+                "reachable at the configured endpoint and region",
+                operation=operation,
+                code=type(exc).__name__,
+            ) from exc
+        except botocore.exceptions.NoCredentialsError as exc:
+            raise ConfigurationError(
+                "no AWS credentials were found; set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or run where an instance/task role is available"
+            ) from exc
+
+    def _forget(self, *, queue_urls: str | None = None, topic_arns: str | None = None) -> None:
+        with self._lock:
+            if queue_urls is not None:
+                self._queue_urls.pop(queue_urls, None)
+                self._queue_arns.pop(queue_urls, None)
+            if topic_arns is not None:
+                self._topic_arns.pop(topic_arns, None)
 
     # -- lookups -------------------------------------------------------------------------
 
     def _queue_url(self, queue_name: str) -> str:
         url = self._queue_urls.get(queue_name)
         if url is None:
-            with _translated("GetQueueUrl", queue=queue_name):
+            with self._request("GetQueueUrl", queue=queue_name):
                 url = self._sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
             with self._lock:
                 self._queue_urls[queue_name] = url
@@ -438,7 +443,7 @@ class SqsBackend:
         arn = self._queue_arns.get(queue_name)
         if arn is None:
             url = self._queue_url(queue_name)
-            with _translated("GetQueueAttributes", queue=queue_name):
+            with self._request("GetQueueAttributes", queue=queue_name):
                 response = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
             arn = response["Attributes"]["QueueArn"]
             with self._lock:
@@ -454,7 +459,7 @@ class SqsBackend:
         # SNS has no lookup by name; list once and cache, rather than create (which would
         # hide a misspelt topic name behind a new, unsubscribed topic).
         suffix = f":{topic_name}"
-        with _translated("ListTopics", topic=topic_name):
+        with self._request("ListTopics", topic=topic_name):
             for page in self._sns.get_paginator("list_topics").paginate():
                 for topic in page.get("Topics", []):
                     if topic.get("TopicArn", "").endswith(suffix):
@@ -462,20 +467,6 @@ class SqsBackend:
                             self._topic_arns[topic_name] = topic["TopicArn"]
                         return topic["TopicArn"]
         raise TopicNotFoundError(topic_name, operation="ListTopics")
-
-    @contextmanager
-    def _evicting(self, name: str, *, topics: bool = False) -> Iterator[None]:
-        """Forget a cached URL or ARN when the broker says it no longer exists."""
-        try:
-            yield
-        except (QueueNotFoundError, TopicNotFoundError):
-            with self._lock:
-                if topics:
-                    self._topic_arns.pop(name, None)
-                else:
-                    self._queue_urls.pop(name, None)
-                    self._queue_arns.pop(name, None)
-            raise
 
 
 def _send_batches(

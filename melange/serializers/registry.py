@@ -54,6 +54,8 @@ class SerializerRegistry:
         self._by_id = _index_by_identifier(self._by_name)
         self._bindings = _resolve_bindings(config.get("serializer_bindings", {}), self._by_name)
         self._default = self._choose_default(config.get("default"))
+        # Bindings never change after construction, so each type's choice is cached.
+        self._chosen: dict[type, Serializer] = {}
         for cls, serializer in self._bindings.items():
             if isinstance(serializer, TypedJsonSerializer):
                 serializer.register(cls)
@@ -80,6 +82,13 @@ class SerializerRegistry:
         Raises:
             SerializerNotFoundError: no class in the MRO is bound and there is no default.
         """
+        chosen = self._chosen.get(message_type)
+        if chosen is None:
+            chosen = self._choose(message_type)
+            self._chosen[message_type] = chosen
+        return chosen
+
+    def _choose(self, message_type: type) -> Serializer:
         for cls in getattr(message_type, "__mro__", (message_type,)):
             if cls in self._bindings:
                 return self._bindings[cls]

@@ -219,7 +219,7 @@ def test_no_policy_passes_everything(policy: dict[str, Any] | None) -> None:
 
 
 def test_validate_accepts_supported_policies() -> None:
-    """validate accepts a policy using every supported operator and $or."""
+    """A policy using every supported operator and $or passes validation."""
     validate(
         {
             "event": ["placed", 5, {"prefix": "a"}, {"suffix": "b"}, {"equals-ignore-case": "C"}],
@@ -231,25 +231,31 @@ def test_validate_accepts_supported_policies() -> None:
 
 @pytest.mark.parametrize("conditions", ["placed", {"prefix": "a"}, 5])
 def test_validate_refuses_a_non_list_value(conditions: Any) -> None:
-    """validate raises ConfigurationError naming the key whose conditions are not a list."""
+    """Validation raises ConfigurationError naming a key whose conditions are not a list."""
     with pytest.raises(ConfigurationError, match="'event'"):
         validate({"event": conditions})
 
 
 def test_validate_refuses_an_unknown_operator() -> None:
-    """validate raises ConfigurationError naming an operator SNS filter policies lack."""
+    """Validation raises ConfigurationError naming an operator SNS filter policies lack."""
     with pytest.raises(ConfigurationError, match="'wildcard'"):
         validate({"event": [{"wildcard": "order*"}]})
 
 
 def test_validate_checks_or_branches() -> None:
-    """validate raises ConfigurationError for an unknown operator inside a $or branch."""
+    """Validation raises ConfigurationError for an unknown operator inside a $or branch."""
     with pytest.raises(ConfigurationError, match="'cidr'"):
         validate({"$or": [{"a": ["x"]}, {"ip": [{"cidr": "10.0.0.0/8"}]}]})
 
 
 @pytest.mark.parametrize("branches", [[], {"a": ["x"]}])
 def test_validate_refuses_a_malformed_or(branches: Any) -> None:
-    """validate raises ConfigurationError when $or is not a non-empty list."""
+    """Validation raises ConfigurationError when $or is not a non-empty list."""
     with pytest.raises(ConfigurationError, match=r"'\$or'"):
         validate({"$or": branches})
+
+
+def test_or_branch_that_is_not_a_policy_is_refused() -> None:
+    """A '$or' list holding something other than policy objects raises ConfigurationError."""
+    with pytest.raises(ConfigurationError, match="expected policy objects"):
+        validate({"$or": ["x"]})

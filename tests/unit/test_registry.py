@@ -15,6 +15,7 @@ from melange.exceptions import (
     SerializerConfigurationError,
     SerializerNotFoundError,
 )
+from melange.messages import Envelope
 from melange.serializers import (
     JsonSerializer,
     PickleSerializer,
@@ -243,3 +244,13 @@ def test_deserialize_with_unknown_serializer_id_is_refused(registry: SerializerR
     """Content with an identifier no serializer has raises SerializerNotFoundError."""
     with pytest.raises(SerializerNotFoundError, match="identifier 42"):
         registry.deserialize("{}", serializer_id=42, manifest=None)
+
+
+def test_deserialize_envelope_reads_content_with_its_serializer(
+    registry: SerializerRegistry,
+) -> None:
+    """An envelope's content is rebuilt by the serializer its serializer_id names."""
+    serialized = registry.serialize(OrderPlaced(order_id=3))
+    envelope = Envelope(serialized.content, serialized.manifest, serialized.serializer_id)
+
+    assert registry.deserialize_envelope(envelope) == OrderPlaced(order_id=3)

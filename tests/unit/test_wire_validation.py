@@ -1,0 +1,59 @@
+"""Validation in the wire format: what SQS and SNS would refuse is refused before sending."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from melange import wire
+from melange.exceptions import (
+    ConfigurationError,
+    MalformedMessageError,
+    MessageAttributeError,
+    SerializationError,
+)
+from melange.messages import AttributeValue, Envelope, ReceivedMessage, SendOptions
+
+
+def _envelope(content: str, **attributes: AttributeValue) -> Envelope:
+    return Envelope(content, "json", 1, attributes=attributes)
+
+
+def _received(body: str, attributes: dict[str, AttributeValue]) -> ReceivedMessage:
+    return ReceivedMessage("orders", "receipt-1", "broker-id-1", body, attributes)
+
+
+@pytest.mark.parametrize("value", ["", b""])
+def test_empty_attribute_values_are_refused(value: str | bytes) -> None:
+    """An empty String or Binary attribute is refused, as SQS refuses it."""
+    with pytest.raises(MessageAttributeError, match="'note' is empty"):
+        wire.envelope_attributes(_envelope("x", note=value))
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\x00b", "\uffff"])
+def test_characters_sqs_refuses_are_named_before_sending(text: str) -> None:
+    """Content or attributes with non-XML characters raise SerializationError naming them."""
+    with pytest.raises(SerializationError, match="SQS and SNS refuse"):
+        wire.queue_payload("q", _envelope(text))
+    with pytest.raises(SerializationError, match="SQS and SNS refuse"):
+        wire.topic_payload("t", _envelope(text))
+    with pytest.raises(SerializationError, match="attribute 'note'"):
+        wire.envelope_attributes(_envelope("x", note=text))
+
+
+def test_deduplication_id_on_a_standard_destination_is_refused() -> None:
+    """A deduplication id only applies to FIFO queues and topics."""
+    with pytest.raises(ConfigurationError, match=r"deduplication_id='d'.*standard queue 'q'"):
+        wire.check_queue_options("q", SendOptions(deduplication_id="d"))
+    with pytest.raises(ConfigurationError, match="standard topic 't'"):
+        wire.check_topic_options("t", SendOptions(deduplication_id="d"))
+
+
+def test_sns_attribute_that_is_not_an_object_is_malformed() -> None:
+    """An SNS envelope whose attribute entry is not an object raises MalformedMessageError."""
+    body = json.dumps(
+        {"Type": "Notification", "TopicArn": "a", "Message": "x", "MessageAttributes": {"a": "x"}}
+    )
+    with pytest.raises(MalformedMessageError, match="SNS attribute 'a'"):
+        wire.unwrap(_received(body, {}))
