@@ -16,7 +16,8 @@ Catch ``MelangeError`` to catch them all, or a branch to catch a kind::
         ├── TopicNotFoundError
         ├── MessageTooLargeError            raised before any request is sent
         ├── BatchPublishError               some entries of a batch were not accepted
-        └── BackendUnavailableError         the endpoint did not answer
+        ├── BackendUnavailableError         the endpoint did not answer
+        └── DeduplicationUnavailableError   the deduplication cache (Redis) did not answer
 
 Every exception carries the offending values as attributes and builds a one-sentence
 message that names the value and says what to do.
@@ -34,6 +35,7 @@ __all__ = [
     "BatchEntryFailure",
     "BatchPublishError",
     "ConfigurationError",
+    "DeduplicationUnavailableError",
     "DeserializationError",
     "MalformedMessageError",
     "MelangeError",
@@ -165,6 +167,10 @@ class MessageTooLargeError(BackendError):
 
 class BackendUnavailableError(BackendError):
     """The backend's endpoint could not be reached or did not answer in time."""
+
+
+class DeduplicationUnavailableError(BackendError):
+    """The deduplication cache could not be reached; the dispatcher's policy decides."""
 
 
 @attrs.frozen

@@ -232,6 +232,11 @@ def check_characters(what: str, text: str) -> None:
         )
 
 
+def printable(text: str) -> str:
+    """Return ``text`` with every character SQS/SNS refuse replaced by ``?``."""
+    return _REFUSED_CHARACTERS.sub("?", text)
+
+
 def message_size(body: str, attributes: Mapping[str, AttributeValue]) -> int:
     """Return the size SQS/SNS count against their limits: body, attribute names, types, values."""
     size = len(body.encode())

@@ -26,7 +26,14 @@ from melange.exceptions import (
     QueueNotFoundError,
     TopicNotFoundError,
 )
-from melange.messages import AttributeValue, BatchResult, OutgoingMessage, ReceivedMessage
+from melange.messages import (
+    AttributeValue,
+    BatchResult,
+    Envelope,
+    OutgoingMessage,
+    ReceivedMessage,
+    SendOptions,
+)
 
 __all__ = ["InMemoryBackend", "InMemoryMessagingBackend"]
 
@@ -164,6 +171,29 @@ class InMemoryBackend:
                 topic.subscriptions[queue_name] = _Subscription(
                     queue_name, filter_policy, raw_message_delivery
                 )
+
+    def send_raw(
+        self,
+        queue_name: str,
+        body: str,
+        attributes: Mapping[str, AttributeValue],
+        *,
+        message_group_id: str | None = None,
+        deduplication_id: str | None = None,
+    ) -> str:
+        """Send a body and attributes as given, unwrapped."""
+        wire.check_characters(f"body for queue {queue_name!r}", body)
+        wire.check_size(queue_name, wire.message_size(body, attributes), wire.SQS_MAX_MESSAGE_BYTES)
+        envelope = Envelope(content=body, manifest=None, serializer_id=None)
+        options = SendOptions(message_group_id=message_group_id, deduplication_id=deduplication_id)
+        with self._changed:
+            queue = self._queue(queue_name, "send_raw")
+            return self._enqueue(queue, body, attributes, OutgoingMessage(envelope, options))
+
+    def dead_letter_queue_of(self, queue_name: str) -> str | None:
+        """Return the queue's dead-letter queue, if its redrive policy names one."""
+        with self._changed:
+            return self._queue(queue_name, "dead_letter_queue_of").dead_letter_queue
 
     def delete_queue(self, queue_name: str) -> None:
         """Delete a queue and its messages."""

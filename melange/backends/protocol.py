@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from melange.messages import BatchResult, OutgoingMessage, ReceivedMessage
+from melange.messages import AttributeValue, BatchResult, OutgoingMessage, ReceivedMessage
 
 __all__ = ["FilterPolicy", "MessagingBackend"]
 
@@ -88,6 +88,24 @@ class MessagingBackend(Protocol):
         self, queue_name: str, receipt_handles: Sequence[str], timeout_seconds: int
     ) -> list[str]:
         """Set the visibility timeout of received messages; return the handles that failed."""
+
+    def send_raw(
+        self,
+        queue_name: str,
+        body: str,
+        attributes: Mapping[str, AttributeValue],
+        *,
+        message_group_id: str | None = None,
+        deduplication_id: str | None = None,
+    ) -> str:
+        """Send a body and attributes exactly as given (used to move unreadable messages).
+
+        Unlike ``publish_to_queue`` the body is not wrapped, so a message copied to a
+        dead-letter queue keeps the bytes it arrived with.
+        """
+
+    def dead_letter_queue_of(self, queue_name: str) -> str | None:
+        """Return the name of the queue's dead-letter queue, or ``None`` if it has none."""
 
     def delete_queue(self, queue_name: str) -> None:
         """Delete a queue and its messages; deleting a missing queue is not an error."""

@@ -30,7 +30,7 @@ from melange.exceptions import (
     QueueNotFoundError,
     TopicNotFoundError,
 )
-from melange.messages import BatchResult, OutgoingMessage, ReceivedMessage
+from melange.messages import AttributeValue, BatchResult, OutgoingMessage, ReceivedMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -259,6 +259,43 @@ class SqsBackend:
         )
         with self._request("SetQueueAttributes", queue=queue_name):
             self._sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+
+    def send_raw(
+        self,
+        queue_name: str,
+        body: str,
+        attributes: Mapping[str, AttributeValue],
+        *,
+        message_group_id: str | None = None,
+        deduplication_id: str | None = None,
+    ) -> str:
+        """Send a body and attributes as given, unwrapped, with one SendMessage request."""
+        wire.check_characters(f"body for queue {queue_name!r}", body)
+        wire.check_size(queue_name, wire.message_size(body, attributes), wire.SQS_MAX_MESSAGE_BYTES)
+        params: dict[str, Any] = {
+            "QueueUrl": self._queue_url(queue_name),
+            "MessageBody": body,
+            "MessageAttributes": wire.to_boto_attributes(attributes),
+        }
+        if message_group_id is not None:
+            params["MessageGroupId"] = message_group_id
+        if deduplication_id is not None:
+            params["MessageDeduplicationId"] = deduplication_id
+        with self._request("SendMessage", queue=queue_name):
+            return self._sqs.send_message(**params)["MessageId"]
+
+    def dead_letter_queue_of(self, queue_name: str) -> str | None:
+        """Return the queue named by the redrive policy's target ARN, if any."""
+        url = self._queue_url(queue_name)
+        with self._request("GetQueueAttributes", queue=queue_name):
+            response = self._sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["RedrivePolicy"]
+            )
+        policy = response.get("Attributes", {}).get("RedrivePolicy")
+        if not policy:
+            return None
+        target = str(json.loads(policy).get("deadLetterTargetArn", ""))
+        return target.rsplit(":", 1)[-1] or None
 
     def delete_queue(self, queue_name: str) -> None:
         """Delete a queue; a missing queue is not an error."""

@@ -1,0 +1,7 @@
+"""Entry point for ``python -m melange``."""
+
+import sys
+
+from melange.cli import main
+
+sys.exit(main())

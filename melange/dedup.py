@@ -1,0 +1,229 @@
+"""Deduplication caches: at most one successful run of a consumer per message id.
+
+A consumer claims ``consumer name + message id`` atomically, with a lease, before it runs;
+it marks the key done after success and releases it after failure. So two workers that
+receive the same message at once do not both run the handler, a message handled before
+is skipped when it comes again, and a crash mid-handler (the lease runs out) lets the
+redelivery run it.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import attrs
+
+from melange.exceptions import ConfigurationError, DeduplicationUnavailableError
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = [
+    "Claim",
+    "ClaimStatus",
+    "DeduplicationCache",
+    "InMemoryDeduplicationCache",
+    "RedisDeduplicationCache",
+]
+
+#: How long a key stays "done": SQS keeps a message at most 14 days.
+DEFAULT_DONE_TTL_SECONDS = 14 * 24 * 3600
+
+
+class ClaimStatus(enum.Enum):
+    """What happened when a worker tried to claim a key."""
+
+    CLAIMED = "claimed"  # run the handler, then mark_done or release
+    DONE = "done"  # handled successfully before: skip and acknowledge
+    BUSY = "busy"  # another worker holds the lease: leave the message for redelivery
+
+
+@attrs.frozen
+class Claim:
+    """The outcome of ``claim``; ``token`` identifies the lease for release and extend."""
+
+    status: ClaimStatus
+    token: str = ""
+
+
+@runtime_checkable
+class DeduplicationCache(Protocol):
+    """Where consumers record which messages they have handled."""
+
+    def claim(self, key: str, *, lease_seconds: float) -> Claim:
+        """Atomically take the key for ``lease_seconds`` unless it is done or held."""
+
+    def extend(self, key: str, token: str, *, lease_seconds: float) -> None:
+        """Renew a lease still held with ``token`` (the heartbeat calls this)."""
+
+    def mark_done(self, key: str, token: str) -> None:
+        """Record that the handler succeeded for good."""
+
+    def release(self, key: str, token: str) -> None:
+        """Give a lease back after failure, if ``token`` still holds it."""
+
+
+def _new_token() -> str:
+    return uuid.uuid4().hex
+
+
+class InMemoryDeduplicationCache:
+    """A deduplication cache in this process's memory (one process, many threads).
+
+    Args:
+        done_ttl_seconds: how long a handled key is remembered.
+        clock: monotonic time source, controllable in tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        done_ttl_seconds: float = DEFAULT_DONE_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._done_ttl = done_ttl_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[str, float]] = {}  # key -> (token or "done", expiry)
+
+    def claim(self, key: str, *, lease_seconds: float) -> Claim:
+        """Take the key unless it is done or leased to someone else."""
+        with self._lock:
+            now = self._clock()
+            held = self._entries.get(key)
+            if held is not None and held[1] > now:
+                return Claim(ClaimStatus.DONE if held[0] == "done" else ClaimStatus.BUSY)
+            token = _new_token()
+            self._entries[key] = (token, now + lease_seconds)
+            return Claim(ClaimStatus.CLAIMED, token)
+
+    def extend(self, key: str, token: str, *, lease_seconds: float) -> None:
+        """Renew the lease if ``token`` still holds it."""
+        with self._lock:
+            if self._entries.get(key, ("", 0.0))[0] == token:
+                self._entries[key] = (token, self._clock() + lease_seconds)
+
+    def mark_done(self, key: str, token: str) -> None:
+        """Remember the key as handled for ``done_ttl_seconds``."""
+        with self._lock:
+            self._entries[key] = ("done", self._clock() + self._done_ttl)
+
+    def release(self, key: str, token: str) -> None:
+        """Drop the lease if ``token`` still holds it."""
+        with self._lock:
+            if self._entries.get(key, ("", 0.0))[0] == token:
+                del self._entries[key]
+
+
+# Compare-and-act in one round trip, so a lease that expired and was taken by another
+# worker is never renewed or deleted by the first one.
+_EXTEND_IF_HELD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_DELETE_IF_HELD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisDeduplicationCache:
+    """A deduplication cache in Redis, shared by every process that consumes a queue.
+
+    Args:
+        url: the Redis URL, e.g. ``redis://127.0.0.1:6379/0``.
+        prefix: prepended to every key.
+        done_ttl_seconds: how long a handled key is remembered.
+        socket_timeout: seconds before an unreachable Redis counts as unavailable.
+        client: an existing ``redis.Redis`` to use instead of connecting to ``url``.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "melange:dedup:",
+        done_ttl_seconds: float = DEFAULT_DONE_TTL_SECONDS,
+        socket_timeout: float = 2.0,
+        client: redis.Redis[bytes] | None = None,
+    ) -> None:
+        self._client = client or _connect(url, socket_timeout)
+        self._prefix = prefix
+        self._done_ttl_ms = int(done_ttl_seconds * 1000)
+        self._extend = self._client.register_script(_EXTEND_IF_HELD)
+        self._delete = self._client.register_script(_DELETE_IF_HELD)
+        self.url = url
+
+    def claim(self, key: str, *, lease_seconds: float) -> Claim:
+        """Take the key with ``SET NX PX`` unless it is done or leased."""
+        token = _new_token()
+        full_key = self._prefix + key
+        with _unavailable_as_error(self.url):
+            if self._client.set(full_key, token, nx=True, px=_ms(lease_seconds)):
+                return Claim(ClaimStatus.CLAIMED, token)
+            current = self._client.get(full_key)
+        if current is None:  # the other lease expired between SET and GET: try once more
+            return self.claim(key, lease_seconds=lease_seconds)
+        return Claim(ClaimStatus.DONE if current == b"done" else ClaimStatus.BUSY)
+
+    def extend(self, key: str, token: str, *, lease_seconds: float) -> None:
+        """Renew the lease if ``token`` still holds it."""
+        with _unavailable_as_error(self.url):
+            self._extend(keys=[self._prefix + key], args=[token, _ms(lease_seconds)])
+
+    def mark_done(self, key: str, token: str) -> None:
+        """Remember the key as handled."""
+        with _unavailable_as_error(self.url):
+            self._client.set(self._prefix + key, "done", px=self._done_ttl_ms)
+
+    def release(self, key: str, token: str) -> None:
+        """Delete the lease if ``token`` still holds it."""
+        with _unavailable_as_error(self.url):
+            self._delete(keys=[self._prefix + key], args=[token])
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _connect(url: str, socket_timeout: float) -> redis.Redis[bytes]:
+    try:
+        import redis
+    except ImportError:
+        raise ConfigurationError(
+            "RedisDeduplicationCache needs the redis package; install melange[redis]"
+        ) from None
+    try:
+        return redis.Redis.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+        )
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"Redis URL {url!r} is not valid ({exc}); use e.g. redis://127.0.0.1:6379/0"
+        ) from None
+
+
+@contextmanager
+def _unavailable_as_error(url: str) -> Iterator[None]:
+    """Turn redis-py's connection and timeout errors into DeduplicationUnavailableError."""
+    import redis
+
+    try:
+        yield
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        raise DeduplicationUnavailableError(
+            f"Redis at {url!r} did not answer ({exc}); check MELANGE_REDIS_URL and that "
+            "Redis is running",
+            operation="deduplication",
+            code=type(exc).__name__,
+        ) from exc

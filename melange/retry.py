@@ -1,0 +1,56 @@
+"""Retry decisions as pure functions: when a failed message comes back, how long to back off."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+import attrs
+
+from melange import wire
+from melange.exceptions import ConfigurationError
+
+__all__ = ["Backoff"]
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ConfigurationError(
+            f"backoff {attribute.name}={value!r} is negative; use a number of seconds >= 0"
+        )
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ConfigurationError(
+            f"backoff jitter={value!r} is outside 0-1; it is the fraction of the delay that "
+            "is randomised (0.5 spreads retries over 50-100% of the delay)"
+        )
+
+
+@attrs.frozen
+class Backoff:
+    """Exponential backoff with jitter, capped.
+
+    The n-th failed receive (``receive_count`` = n) waits ``base * 2 ** (n - 1)`` seconds,
+    at most ``cap``; ``jitter`` randomises that fraction of it, so failing messages do not
+    come back in lockstep.
+
+    Attributes:
+        base: the delay after the first failure, in seconds.
+        cap: the longest delay, in seconds (SQS allows up to 43,200).
+        jitter: the randomised fraction of each delay, 0 to 1.
+    """
+
+    base: float = attrs.field(default=1.0, validator=_non_negative)
+    cap: float = attrs.field(default=300.0, validator=_non_negative)
+    jitter: float = attrs.field(default=0.5, validator=_fraction)
+
+    def delay(self, receive_count: int, rand: Callable[[], float] = random.random) -> int:
+        """Return whole seconds to hide a message after its ``receive_count``-th failure."""
+        exponent = min(max(receive_count, 1) - 1, 62)  # 2**62 already exceeds any cap
+        full = min(self.cap, self.base * 2.0**exponent, float(wire.MAX_VISIBILITY_TIMEOUT))
+        spread = full * self.jitter
+        # Whole seconds, at least 1 for any positive delay, so a retry never comes back at once.
+        return math.ceil(full - spread + spread * rand())
