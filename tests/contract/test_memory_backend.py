@@ -6,10 +6,19 @@ import pytest
 
 from melange.backends import InMemoryBackend, MessagingBackend
 from tests.contract.backend_contract import BackendContract
+from tests.contract.dispatcher_contract import DispatcherContract
 
 
 class TestInMemoryBackend(BackendContract):
     """InMemoryBackend honours the backend contract."""
+
+    def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
+        """Build an in-memory backend on the real clock."""
+        return InMemoryBackend()
+
+
+class TestDispatcherOnInMemoryBackend(DispatcherContract):
+    """The dispatcher's guarantees hold on InMemoryBackend."""
 
     def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
         """Build an in-memory backend on the real clock."""

@@ -6,12 +6,23 @@ import pytest
 
 from melange.backends import LocalSQSBackend, MessagingBackend
 from tests.contract.backend_contract import BackendContract
+from tests.contract.dispatcher_contract import DispatcherContract
 from tests.servers import MotoServer
 
 
 @pytest.mark.integration
 class TestSqsBackend(BackendContract):
     """LocalSQSBackend against moto_server honours the backend contract."""
+
+    def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
+        """Build an SQS backend pointed at the session's moto server."""
+        server: MotoServer = request.getfixturevalue("moto_server")
+        return LocalSQSBackend(host=server.host, port=server.port)
+
+
+@pytest.mark.integration
+class TestDispatcherOnSqsBackend(DispatcherContract):
+    """The dispatcher's guarantees hold on the SQS backend against moto_server."""
 
     def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
         """Build an SQS backend pointed at the session's moto server."""
