@@ -1,0 +1,244 @@
+"""Dispatcher options and hooks, on InMemoryBackend (the guarantees are in tests/contract)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import pytest
+
+from melange import (
+    Backoff,
+    Consumer,
+    MessageDispatcher,
+    QueuePublisher,
+    RedisDeduplicationCache,
+    SimpleMessageDispatcher,
+    SingleDispatchConsumer,
+    consumer,
+)
+from melange.backends import InMemoryBackend
+from melange.exceptions import ConfigurationError
+from melange.messages import ReceivedMessage
+from melange.serializers import JsonSerializer, SerializerRegistry
+from tests.contract.dispatcher_contract import Recorder, running
+from tests.polling import poll_until
+from tests.servers import free_port
+
+
+@pytest.fixture(name="backend")
+def fixture_backend() -> InMemoryBackend:
+    """Give an in-memory backend with a queue 'q' and its dead-letter queue."""
+    backend = InMemoryBackend()
+    backend.declare_queue("q", dead_letter_queue="q-dlq", max_receive_count=3)
+    return backend
+
+
+@pytest.fixture(name="registry")
+def fixture_registry() -> SerializerRegistry:
+    """Give a JSON-only registry."""
+    return SerializerRegistry({"serializers": {"json": JsonSerializer}})
+
+
+@pytest.fixture(name="publisher")
+def fixture_publisher(registry: SerializerRegistry, backend: InMemoryBackend) -> QueuePublisher:
+    """Give a queue publisher on the backend."""
+    return QueuePublisher(registry, backend)
+
+
+def test_always_ack_acknowledges_failed_messages(
+    registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
+) -> None:
+    """With always_ack (melange 7's behaviour), a failed message is deleted, not retried."""
+    publisher.publish("q", {"n": 1})
+    recorder = Recorder(failing={1: 1})
+    dispatcher = MessageDispatcher(registry, backend, consumers=[recorder], always_ack=True)
+    assert dispatcher.process_available("q") == 1
+    assert backend.message_count("q") == 0
+    assert dispatcher.stats.retried == 0
+
+
+def test_early_ack_deletes_on_receipt(
+    registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
+) -> None:
+    """With early_ack, a message is deleted before its handler runs, so a failure loses it."""
+    publisher.publish("q", {"n": 1})
+    recorder = Recorder(failing={1: 1})
+    dispatcher = MessageDispatcher(
+        registry, backend, consumers=[recorder], early_ack=True, wait_time_seconds=1
+    )
+    with running(dispatcher, "q"):
+        poll_until(lambda: recorder.handled, message="the handler")
+    assert backend.message_count("q") == 0
+    assert dispatcher.stats.retried == 0
+
+
+def test_hooks_see_failures_and_successes(
+    registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
+) -> None:
+    """on_exception gets the error and the message; after_consume gets each success."""
+    errors: list[tuple[str, Any, int]] = []
+    done: list[tuple[Any, int]] = []
+
+    def on_exception(exc: BaseException, message: Any, received: ReceivedMessage) -> None:
+        errors.append((str(exc), message, received.receive_count))
+
+    def after_consume(message: Any, received: ReceivedMessage) -> None:
+        done.append((message, received.receive_count))
+
+    publisher.publish("q", {"n": 1})
+    dispatcher = MessageDispatcher(
+        registry,
+        backend,
+        consumers=[Recorder(failing={1: 1})],
+        backoff=Backoff(base=0),
+        on_exception=on_exception,
+        after_consume=after_consume,
+    )
+    dispatcher.process_available("q")
+    assert errors == [("handler failed on 1", {"n": 1}, 1)]
+    assert done == [({"n": 1}, 2)]
+
+
+def test_message_no_consumer_accepts_is_acknowledged_and_logged(
+    registry: SerializerRegistry,
+    backend: InMemoryBackend,
+    publisher: QueuePublisher,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A message of a type no consumer handles is acknowledged with an INFO log naming it."""
+
+    class OnlyLists(Consumer):
+        @consumer
+        def on_list(self, message: list[int]) -> None:
+            raise AssertionError("not called for dicts")
+
+    publisher.publish("q", {"n": 1})
+    with caplog.at_level(logging.INFO, logger="melange.dispatcher"):
+        MessageDispatcher(registry, backend, consumers=[OnlyLists()]).process_available("q")
+    assert backend.message_count("q") == 0
+    assert any("no consumer accepts dict" in r.getMessage() for r in caplog.records)
+
+
+def test_simple_dispatcher_and_old_names(
+    registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
+) -> None:
+    """SimpleMessageDispatcher runs one consumer; SingleDispatchConsumer is Consumer."""
+    assert SingleDispatchConsumer is Consumer
+    recorder = Recorder()
+    publisher.publish_many("q", [{"n": 1}, {"n": 2}])
+    assert SimpleMessageDispatcher(recorder, registry, backend).process_available("q") == 2
+    assert sorted(recorder.handled) == [1, 2]
+
+
+def test_attach_consumer_adds_a_consumer(
+    registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
+) -> None:
+    """A consumer attached after construction receives messages too."""
+    dispatcher = MessageDispatcher(registry, backend)
+    recorder = Recorder()
+    dispatcher.attach_consumer(recorder)
+    publisher.publish("q", {"n": 3})
+    dispatcher.process_available("q")
+    assert recorder.handled == [3]
+
+
+def test_consume_loop_is_the_old_name_for_run(
+    registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
+) -> None:
+    """consume_loop consumes until stop, like run."""
+    recorder = Recorder()
+    dispatcher = MessageDispatcher(registry, backend, consumers=[recorder], wait_time_seconds=1)
+    publisher.publish("q", {"n": 4})
+    thread = threading.Thread(target=dispatcher.consume_loop, args=("q",))
+    thread.start()
+    poll_until(lambda: recorder.handled, message="the handler")
+    dispatcher.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert recorder.handled == [4]
+
+
+def test_fifo_group_is_handled_in_order_by_many_workers(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """On a FIFO queue, eight workers still handle each group's messages in order."""
+    backend.declare_queue("orders.fifo")
+    publisher = QueuePublisher(registry, backend)
+    for n in range(30):
+        publisher.publish("orders.fifo", {"n": n}, message_group_id=f"g{n % 3}")
+    recorder = Recorder(seconds=0.01)
+    dispatcher = MessageDispatcher(
+        registry, backend, consumers=[recorder], workers=8, wait_time_seconds=1
+    )
+    with running(dispatcher, "orders.fifo"):
+        poll_until(lambda: len(recorder.handled), lambda n: n == 30, message="30 handled")
+    for group in range(3):
+        in_group = [n for n in recorder.handled if n % 3 == group]
+        assert in_group == sorted(in_group)
+
+
+def test_fifo_failure_holds_back_the_rest_of_its_group(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """When a FIFO message fails, later messages of its group are not handled before it."""
+    backend.declare_queue("orders.fifo")
+    publisher = QueuePublisher(registry, backend)
+    for n in range(3):
+        publisher.publish("orders.fifo", {"n": n}, message_group_id="g")
+    recorder = Recorder(failing={0: 1})
+    dispatcher = MessageDispatcher(
+        registry,
+        backend,
+        consumers=[recorder],
+        backoff=Backoff(base=1, cap=1, jitter=0),
+        wait_time_seconds=1,
+    )
+    with running(dispatcher, "orders.fifo"):
+        poll_until(lambda: len(recorder.handled), lambda n: n == 4, message="4 runs")
+    assert recorder.handled == [0, 0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("policy", "handled", "left_in_queue"), [("process", [1], 0), ("redeliver", [], 1)]
+)
+def test_unreachable_redis_follows_the_configured_policy(
+    registry: SerializerRegistry,
+    backend: InMemoryBackend,
+    publisher: QueuePublisher,
+    caplog: pytest.LogCaptureFixture,
+    policy: Any,
+    handled: list[int],
+    left_in_queue: int,
+) -> None:
+    """With Redis down, 'process' handles with a warning and 'redeliver' leaves the message."""
+    cache = RedisDeduplicationCache(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.5)
+    recorder = Recorder()
+    dispatcher = MessageDispatcher(
+        registry, backend, consumers=[recorder], cache=cache, on_cache_unavailable=policy
+    )
+    publisher.publish("q", {"n": 1})
+    with caplog.at_level(logging.WARNING, logger="melange.dispatcher"):
+        dispatcher.process_available("q")
+    assert recorder.handled == handled
+    assert backend.message_count("q") == left_in_queue
+    assert any("did not answer" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"workers": 0}, "workers=0"),
+        ({"max_messages": 11}, "max_messages=11"),
+        ({"wait_time_seconds": 21}, "wait_time_seconds=21"),
+        ({"visibility_timeout": 0}, "visibility_timeout=0"),
+        ({"on_cache_unavailable": "ignore"}, "on_cache_unavailable='ignore'"),
+    ],
+)
+def test_bad_options_are_named(
+    registry: SerializerRegistry, backend: InMemoryBackend, options: Any, named: str
+) -> None:
+    """Each out-of-range option raises ConfigurationError naming it."""
+    with pytest.raises(ConfigurationError, match=named):
+        MessageDispatcher(registry, backend, **options)
