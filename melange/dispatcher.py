@@ -141,6 +141,7 @@ class MessageDispatcher:
         self._held = 0
         self._mean_seconds: float | None = None
         self._in_flight: dict[str, InFlight] = {}
+        self._dead_letter_queues: dict[str, str | None] = {}
 
     def attach_consumer(self, consumer: Consumer) -> None:
         """Add a consumer; every message it accepts must succeed before acknowledgement."""
@@ -155,7 +156,6 @@ class MessageDispatcher:
             QueueNotFoundError: the queue does not exist when consuming starts.
         """
         self._stopping.clear()
-        dead_letter_queue = self.backend.dead_letter_queue_of(queue_name)
         acks = AckBatcher(
             self.backend, queue_name, on_acknowledged=lambda n: self.stats.count("acknowledged", n)
         )
@@ -166,7 +166,7 @@ class MessageDispatcher:
         logger.info("consuming %r with %d workers", queue_name, self.workers)
         with ThreadPoolExecutor(self.workers, thread_name_prefix="melange-worker") as pool:
             try:
-                self._receive_loop(queue_name, dead_letter_queue, acks, pool)
+                self._receive_loop(queue_name, acks, pool)
             finally:
                 self._stopping.set()
         housekeeper.join()
@@ -183,13 +183,7 @@ class MessageDispatcher:
         with self._changed:
             self._changed.notify_all()
 
-    def _receive_loop(
-        self,
-        queue_name: str,
-        dead_letter_queue: str | None,
-        acks: AckBatcher,
-        pool: ThreadPoolExecutor,
-    ) -> None:
+    def _receive_loop(self, queue_name: str, acks: AckBatcher, pool: ThreadPoolExecutor) -> None:
         failures = 0
         while not self._stopping.is_set():
             wanted = self._wait_for_room()
@@ -213,7 +207,7 @@ class MessageDispatcher:
                 )
                 self._stopping.wait(pause)
                 continue
-            self._dispatch(queue_name, dead_letter_queue, acks, pool, batch)
+            self._dispatch(queue_name, acks, pool, batch)
 
     def _wait_for_room(self) -> int:
         with self._changed:
@@ -235,7 +229,6 @@ class MessageDispatcher:
     def _dispatch(
         self,
         queue_name: str,
-        dead_letter_queue: str | None,
         acks: AckBatcher,
         pool: ThreadPoolExecutor,
         batch: list[ReceivedMessage],
@@ -251,22 +244,16 @@ class MessageDispatcher:
         with self._changed:
             self._held += len(batch)
         for group in _ordered_groups(queue_name, batch):
-            pool.submit(self._work, queue_name, dead_letter_queue, acks, group)
+            pool.submit(self._work, queue_name, acks, group)
 
-    def _work(
-        self,
-        queue_name: str,
-        dead_letter_queue: str | None,
-        acks: AckBatcher,
-        group: list[ReceivedMessage],
-    ) -> None:
+    def _work(self, queue_name: str, acks: AckBatcher, group: list[ReceivedMessage]) -> None:
         try:
             for index, received in enumerate(group):
                 if self._stopping.is_set():
                     self._release(queue_name, group[index:])
                     return
                 outcome = self._handle(received)
-                self._settle(queue_name, dead_letter_queue, acks, received, outcome)
+                self._settle(queue_name, acks, received, outcome)
                 if outcome.action is not Action.ACK and index + 1 < len(group):
                     # FIFO: later messages of the group must not overtake this one.
                     self._release(queue_name, group[index + 1 :])
@@ -294,7 +281,6 @@ class MessageDispatcher:
     def _settle(
         self,
         queue_name: str,
-        dead_letter_queue: str | None,
         acks: AckBatcher | None,
         received: ReceivedMessage,
         outcome: Outcome,
@@ -308,7 +294,7 @@ class MessageDispatcher:
                 )
             return
         try:
-            self._apply(queue_name, dead_letter_queue, acks, received, outcome)
+            self._apply(queue_name, acks, received, outcome)
         except BackendError as exc:
             logger.warning(
                 "could not settle message %s (%s); it will be delivered again",
@@ -319,32 +305,19 @@ class MessageDispatcher:
     def _apply(
         self,
         queue_name: str,
-        dead_letter_queue: str | None,
         acks: AckBatcher | None,
         received: ReceivedMessage,
         outcome: Outcome,
     ) -> None:
-        if outcome.action is Action.ACK:
+        if outcome.action is Action.DEAD_LETTER:
+            self._dead_letter(queue_name, acks, received, outcome.reason)
+        elif outcome.action is Action.ACK:
             self._acknowledge(queue_name, acks, received)
         elif outcome.action is Action.RETRY:
             self.stats.count("retried")
             self.backend.change_visibility(queue_name, [received.receipt_handle], outcome.delay)
         elif outcome.action is Action.LEAVE:
             self.stats.count("left")
-        elif dead_letter_queue is None:
-            logger.error(
-                "message %s on %r cannot be read (%s) and the queue has no dead-letter queue; "
-                "leaving it for redelivery: declare one with dead_letter_queue=...",
-                received.broker_message_id,
-                queue_name,
-                outcome.reason,
-            )
-            delay = self._handling.backoff.delay(received.receive_count)
-            self.backend.change_visibility(queue_name, [received.receipt_handle], delay)
-        else:
-            self._dead_letter(dead_letter_queue, received, outcome.reason)
-            self._acknowledge(queue_name, acks, received)
-            self.stats.count("dead_lettered")
 
     def _acknowledge(
         self, queue_name: str, acks: AckBatcher | None, received: ReceivedMessage
@@ -354,7 +327,27 @@ class MessageDispatcher:
         elif not self.backend.acknowledge(queue_name, [received.receipt_handle]):
             self.stats.count("acknowledged")
 
-    def _dead_letter(self, dead_letter_queue: str, received: ReceivedMessage, reason: str) -> None:
+    def _dead_letter_queue_of(self, queue_name: str) -> str | None:
+        # Looked up when first needed, so a broker that is down at start only delays this.
+        if queue_name not in self._dead_letter_queues:
+            self._dead_letter_queues[queue_name] = self.backend.dead_letter_queue_of(queue_name)
+        return self._dead_letter_queues[queue_name]
+
+    def _dead_letter(
+        self, queue_name: str, acks: AckBatcher | None, received: ReceivedMessage, reason: str
+    ) -> None:
+        dead_letter_queue = self._dead_letter_queue_of(queue_name)
+        if dead_letter_queue is None:
+            logger.error(
+                "message %s on %r cannot be read (%s) and the queue has no dead-letter queue; "
+                "leaving it for redelivery: declare one with dead_letter_queue=...",
+                received.broker_message_id,
+                queue_name,
+                reason,
+            )
+            delay = self._handling.backoff.delay(received.receive_count)
+            self.backend.change_visibility(queue_name, [received.receipt_handle], delay)
+            return
         logger.error(
             "message %s cannot be read (%s); moving it to %r",
             received.broker_message_id,
@@ -371,6 +364,8 @@ class MessageDispatcher:
             message_group_id=received.message_group_id,
             deduplication_id=received.broker_message_id if received.message_group_id else None,
         )
+        self._acknowledge(queue_name, acks, received)
+        self.stats.count("dead_lettered")
 
     def _release(self, queue_name: str, messages: Sequence[ReceivedMessage]) -> None:
         if not messages:
@@ -430,7 +425,6 @@ class MessageDispatcher:
         For tests and scripts: the same reading, deduplication, retries and dead-lettering
         as ``run``, without threads or long polling.
         """
-        dead_letter_queue = self.backend.dead_letter_queue_of(queue_name)
         handled = 0
         while limit is None or handled < limit:
             wanted = self.max_messages if limit is None else min(self.max_messages, limit - handled)
@@ -441,7 +435,7 @@ class MessageDispatcher:
                 break
             self.stats.count("received", len(batch))
             for received in batch:
-                self._settle(queue_name, dead_letter_queue, None, received, self._handle(received))
+                self._settle(queue_name, None, received, self._handle(received))
             handled += len(batch)
         return handled
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from melange import QueuePublisher, TopicPublisher
+from melange import MessageDispatcher, QueuePublisher, TopicPublisher
 from melange.backends import AWSBackend, LocalSQSBackend
 from melange.backends.sqs import POLICY_SID, SqsBackend, local_endpoint_url
 from melange.exceptions import (
@@ -20,6 +21,7 @@ from melange.exceptions import (
     QueueNotFoundError,
 )
 from tests.contract.backend_contract import contents, json_registry, receive_all
+from tests.polling import poll_until
 from tests.servers import MotoServer, free_port
 
 pytestmark = pytest.mark.integration
@@ -243,3 +245,23 @@ def test_topic_declared_elsewhere_is_found_by_name(
     assert log.operations.count("Publish") == 2
     assert log.operations.count("ListTopics") >= 1
     assert sorted(c["n"] for c in contents(receive_all(backend, f"{unique}-q", 2))) == [1, 2]
+
+
+def test_dispatcher_backs_off_while_the_endpoint_is_down(unique: str) -> None:
+    """Against a dead endpoint the dispatcher stays up, retries with growing pauses, stops fast."""
+    backend = LocalSQSBackend(host="127.0.0.1", port=free_port(), max_attempts=1)
+    log = RequestLog()
+    backend.sqs_client.meta.events.register("before-send.sqs.*", log)  # URL lookups included
+    dispatcher = MessageDispatcher(json_registry(), backend, wait_time_seconds=1)
+    thread = threading.Thread(target=dispatcher.run, args=(f"{unique}-q",), daemon=True)
+    thread.start()
+    poll_until(lambda: len(log.operations), lambda n: n >= 3, timeout=15, message="3 attempts")
+    assert thread.is_alive()
+    # Pauses of about 0.5, 1 and 2 s: three attempts take over a second, a spinning loop
+    # would have made hundreds.
+    assert len(log.operations) < 10
+    stopped_at = time.monotonic()
+    dispatcher.stop()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert time.monotonic() - stopped_at < 5
