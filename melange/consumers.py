@@ -92,13 +92,20 @@ def _default_name(instance: Consumer, on_message: Callable[..., Any] | None) -> 
 
 
 def _collect_handlers(instance: Consumer) -> dict[type, Callable[[Any], object]]:
-    handlers: dict[type, Callable[[Any], object]] = {}
-    for cls in reversed(type(instance).__mro__):  # subclasses override their bases
+    # A subclass method replaces its base's method of the same name entirely, including
+    # the types it was registered for.
+    types_by_name: dict[str, tuple[type, ...]] = {}
+    for cls in reversed(type(instance).__mro__):
         for name, function in vars(cls).items():
             if callable(function) and getattr(function, _MARKER, False):
-                for message_type in _message_types(cls, name, function):
-                    handlers[message_type] = getattr(instance, name)
-    return handlers
+                types_by_name[name] = _message_types(cls, name, function)
+            elif name in types_by_name:
+                del types_by_name[name]  # overridden by a plain method: no longer a handler
+    return {
+        message_type: getattr(instance, name)
+        for name, message_types in types_by_name.items()
+        for message_type in message_types
+    }
 
 
 def _message_types(cls: type, name: str, function: Callable[..., Any]) -> tuple[type, ...]:

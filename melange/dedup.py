@@ -87,7 +87,7 @@ class InMemoryDeduplicationCache:
         done_ttl_seconds: float = DEFAULT_DONE_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._done_ttl = done_ttl_seconds
+        self._done_ttl = _check_ttl(done_ttl_seconds)
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[str, float]] = {}  # key -> (token or "done", expiry)
@@ -159,7 +159,7 @@ class RedisDeduplicationCache:
     ) -> None:
         self._client = client or _connect(url, socket_timeout)
         self._prefix = prefix
-        self._done_ttl_ms = int(done_ttl_seconds * 1000)
+        self._done_ttl_ms = _ms(_check_ttl(done_ttl_seconds))
         self._extend = self._client.register_script(_EXTEND_IF_HELD)
         self._delete = self._client.register_script(_DELETE_IF_HELD)
         self.url = url
@@ -192,6 +192,15 @@ class RedisDeduplicationCache:
             self._delete(keys=[self._prefix + key], args=[token])
 
 
+def _check_ttl(seconds: float) -> float:
+    if seconds < 0.001:
+        raise ConfigurationError(
+            f"done_ttl_seconds={seconds!r} is under 1 ms; a handled message must be "
+            "remembered at least as long as it can be redelivered (SQS keeps up to 14 days)"
+        )
+    return seconds
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -215,7 +224,7 @@ def _connect(url: str, socket_timeout: float) -> redis.Redis[bytes]:
 
 @contextmanager
 def _unavailable_as_error(url: str) -> Iterator[None]:
-    """Turn redis-py's connection and timeout errors into DeduplicationUnavailableError."""
+    """Turn redis-py's errors into DeduplicationUnavailableError, naming the URL."""
     import redis
 
     try:
@@ -224,6 +233,13 @@ def _unavailable_as_error(url: str) -> Iterator[None]:
         raise DeduplicationUnavailableError(
             f"Redis at {url!r} did not answer ({exc}); check MELANGE_REDIS_URL and that "
             "Redis is running",
+            operation="deduplication",
+            code=type(exc).__name__,
+        ) from exc
+    except redis.exceptions.RedisError as exc:
+        # Any other refusal leaves the cache as unusable as an outage: same policy applies.
+        raise DeduplicationUnavailableError(
+            f"Redis at {url!r} refused a deduplication command ({exc})",
             operation="deduplication",
             code=type(exc).__name__,
         ) from exc

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
-from melange import wire
+from melange import limits, wire
 from melange.backends.protocol import MessagingBackend
 from melange.consumers import Consumer
 from melange.dedup import DeduplicationCache
@@ -355,7 +355,7 @@ class MessageDispatcher:
             dead_letter_queue,
         )
         attributes = dict(received.attributes)
-        if len(attributes) < wire.MAX_ATTRIBUTES:
+        if len(attributes) < limits.MAX_ATTRIBUTES:
             attributes[ERROR_ATTRIBUTE] = wire.printable(reason)[:1024] or "unreadable"
         self.backend.send_raw(
             dead_letter_queue,
@@ -455,7 +455,7 @@ class SimpleMessageDispatcher(MessageDispatcher):
 
 def _ordered_groups(queue_name: str, batch: list[ReceivedMessage]) -> list[list[ReceivedMessage]]:
     """Split a batch into units of work: one per message, or one per group on FIFO queues."""
-    if not wire.is_fifo(queue_name):
+    if not limits.is_fifo(queue_name):
         return [[received] for received in batch]
     groups: dict[str | None, list[ReceivedMessage]] = {}
     for received in batch:
@@ -468,7 +468,7 @@ def _check_options(
 ) -> None:
     if workers < 1:
         raise ConfigurationError(f"workers={workers!r} must be at least 1")
-    wire.check_receive_args("(dispatcher)", max_messages, wait_time_seconds, visibility_timeout)
+    limits.check_receive_args("(dispatcher)", max_messages, wait_time_seconds, visibility_timeout)
     if visibility_timeout < 1:
         raise ConfigurationError(
             f"visibility_timeout={visibility_timeout!r} must be at least 1 second so a "

@@ -38,8 +38,9 @@ def receive_allowance(
     elif mean_handling_seconds <= 0:
         startable = workers + max_messages
     else:
-        queued_per_worker = (visibility_timeout / 2) / mean_handling_seconds
-        startable = workers + math.floor(workers * queued_per_worker)
+        waiting = workers * (visibility_timeout / 2) / mean_handling_seconds
+        # The result is capped at max_messages anyway; stay clear of float overflow.
+        startable = workers + (max_messages if waiting >= max_messages else math.floor(waiting))
     return max(0, min(max_messages, startable - held))
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import attrs
 
-from melange import wire
+from melange import limits
 from melange.exceptions import ConfigurationError
 
 __all__ = ["Backoff"]
@@ -49,8 +49,15 @@ class Backoff:
 
     def delay(self, receive_count: int, rand: Callable[[], float] = random.random) -> int:
         """Return whole seconds to hide a message after its ``receive_count``-th failure."""
-        exponent = min(max(receive_count, 1) - 1, 62)  # 2**62 already exceeds any cap
-        full = min(self.cap, self.base * 2.0**exponent, float(wire.MAX_VISIBILITY_TIMEOUT))
+        ceiling = min(self.cap, float(limits.MAX_VISIBILITY_TIMEOUT))
+        if self.base <= 0 or ceiling <= 0:
+            return 0
+        doublings = max(receive_count, 1) - 1
+        # Compare exponents rather than compute 2**doublings, which overflows for huge counts.
+        if doublings >= math.log2(ceiling / self.base):
+            full = ceiling
+        else:
+            full = min(ceiling, self.base * 2.0**doublings)
         spread = full * self.jitter
-        # Whole seconds, at least 1 for any positive delay, so a retry never comes back at once.
-        return math.ceil(full - spread + spread * rand())
+        # Whole seconds, at least 1, so a retry never comes back at once.
+        return max(1, math.ceil(full - spread + spread * rand()))

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
-from melange import wire
+from melange import limits, wire
 from melange.backends import filter_policy as filters
 from melange.backends.protocol import FilterPolicy
 from melange.exceptions import (
@@ -68,7 +68,7 @@ class _Queue:
 
     @property
     def fifo(self) -> bool:
-        return wire.is_fifo(self.name)
+        return limits.is_fifo(self.name)
 
 
 @attrs.define
@@ -116,9 +116,9 @@ class InMemoryBackend:
         raw_message_delivery: bool = False,
     ) -> None:
         """Create or update a queue (see ``MessagingBackend.declare_queue``)."""
-        wire.check_queue_declaration(queue_name, dead_letter_queue, max_receive_count)
+        limits.check_queue_declaration(queue_name, dead_letter_queue, max_receive_count)
         if visibility_timeout is not None:
-            wire.check_visibility_timeout(queue_name, visibility_timeout)
+            limits.check_visibility_timeout(queue_name, visibility_timeout)
         with self._changed:
             self._check_open()
             if dead_letter_queue is not None:
@@ -163,7 +163,7 @@ class InMemoryBackend:
             self._queue(queue_name, "subscribe")
             for topic_name in topic_names:
                 topic = self._topic(topic_name, "subscribe")
-                if wire.is_fifo(topic_name) and not wire.is_fifo(queue_name):
+                if limits.is_fifo(topic_name) and not limits.is_fifo(queue_name):
                     raise ConfigurationError(
                         f"FIFO topic {topic_name!r} can only deliver to FIFO queues, "
                         f"not {queue_name!r}; name the queue '...fifo'"
@@ -183,7 +183,9 @@ class InMemoryBackend:
     ) -> str:
         """Send a body and attributes as given, unwrapped."""
         wire.check_characters(f"body for queue {queue_name!r}", body)
-        wire.check_size(queue_name, wire.message_size(body, attributes), wire.SQS_MAX_MESSAGE_BYTES)
+        wire.check_size(
+            queue_name, wire.message_size(body, attributes), limits.SQS_MAX_MESSAGE_BYTES
+        )
         envelope = Envelope(content=body, manifest=None, serializer_id=None)
         options = SendOptions(message_group_id=message_group_id, deduplication_id=deduplication_id)
         with self._changed:
@@ -217,7 +219,7 @@ class InMemoryBackend:
 
     def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
         """Send one message to a queue."""
-        wire.check_queue_options(queue_name, message.options)
+        limits.check_queue_options(queue_name, message.options)
         payload = wire.queue_payload(queue_name, message.envelope)
         with self._changed:
             queue = self._queue(queue_name, "publish")
@@ -225,7 +227,7 @@ class InMemoryBackend:
 
     def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
         """Publish one message: each subscribed queue whose filter passes gets it once."""
-        wire.check_topic_options(topic_name, message.options)
+        limits.check_topic_options(topic_name, message.options)
         payload = wire.topic_payload(topic_name, message.envelope)
         with self._changed:
             topic = self._topic(topic_name, "publish")
@@ -237,7 +239,7 @@ class InMemoryBackend:
         """Send several messages to a queue; all are checked before any is sent."""
         payloads = []
         for message in messages:
-            wire.check_queue_options(queue_name, message.options)
+            limits.check_queue_options(queue_name, message.options)
             payloads.append(wire.queue_payload(queue_name, message.envelope))
         with self._changed:
             queue = self._queue(queue_name, "publish")
@@ -251,7 +253,7 @@ class InMemoryBackend:
         """Publish several messages to a topic; all are checked before any is sent."""
         payloads = []
         for message in messages:
-            wire.check_topic_options(topic_name, message.options)
+            limits.check_topic_options(topic_name, message.options)
             payloads.append(wire.topic_payload(topic_name, message.envelope))
         with self._changed:
             topic = self._topic(topic_name, "publish")
@@ -332,7 +334,7 @@ class InMemoryBackend:
         visibility_timeout: int | None = None,
     ) -> list[ReceivedMessage]:
         """Receive up to ``max_messages`` visible messages, waiting up to ``wait_time_seconds``."""
-        wire.check_receive_args(queue_name, max_messages, wait_time_seconds, visibility_timeout)
+        limits.check_receive_args(queue_name, max_messages, wait_time_seconds, visibility_timeout)
         deadline = time.monotonic() + wait_time_seconds
         with self._changed:
             queue = self._queue(queue_name, "receive")
@@ -427,7 +429,7 @@ class InMemoryBackend:
         self, queue_name: str, receipt_handles: Sequence[str], timeout_seconds: int
     ) -> list[str]:
         """Make received messages visible again after ``timeout_seconds``."""
-        wire.check_visibility_timeout(queue_name, timeout_seconds)
+        limits.check_visibility_timeout(queue_name, timeout_seconds)
         with self._changed:
             queue = self._queue(queue_name, "change_visibility")
             failed = []

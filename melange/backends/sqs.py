@@ -19,7 +19,7 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from melange import wire
+from melange import limits, wire
 from melange.backends import filter_policy as filters
 from melange.backends.protocol import FilterPolicy
 from melange.exceptions import (
@@ -82,9 +82,9 @@ class SqsBackend:
         read_timeout: float = 30.0,
         max_attempts: int = 3,
     ) -> None:
-        if read_timeout <= wire.MAX_WAIT_TIME_SECONDS:
+        if read_timeout <= limits.MAX_WAIT_TIME_SECONDS:
             raise ConfigurationError(
-                f"read_timeout={read_timeout!r} must exceed the {wire.MAX_WAIT_TIME_SECONDS} s "
+                f"read_timeout={read_timeout!r} must exceed the {limits.MAX_WAIT_TIME_SECONDS} s "
                 "long-poll wait, or long polls would time out; use 30"
             )
         config = Config(
@@ -140,15 +140,15 @@ class SqsBackend:
         raw_message_delivery: bool = False,
     ) -> None:
         """Create or update a queue (see ``MessagingBackend.declare_queue``)."""
-        wire.check_queue_declaration(queue_name, dead_letter_queue, max_receive_count)
+        limits.check_queue_declaration(queue_name, dead_letter_queue, max_receive_count)
         if visibility_timeout is not None:
-            wire.check_visibility_timeout(queue_name, visibility_timeout)
+            limits.check_visibility_timeout(queue_name, visibility_timeout)
         attributes: dict[QueueAttributeNameType, str] = {}
         if visibility_timeout is not None:
             attributes["VisibilityTimeout"] = str(visibility_timeout)
         if retention_seconds is not None:
             attributes["MessageRetentionPeriod"] = str(retention_seconds)
-        if wire.is_fifo(queue_name):
+        if limits.is_fifo(queue_name):
             attributes["ContentBasedDeduplication"] = str(content_based_deduplication).lower()
         if dead_letter_queue is not None:
             self._ensure_queue(dead_letter_queue, {})
@@ -175,7 +175,7 @@ class SqsBackend:
             url = self._queue_url(queue_name)
         except QueueNotFoundError:
             create = dict(attributes)
-            if wire.is_fifo(queue_name):
+            if limits.is_fifo(queue_name):
                 create["FifoQueue"] = "true"
             with self._request("CreateQueue", queue=queue_name):
                 url = self._sqs.create_queue(QueueName=queue_name, Attributes=create)["QueueUrl"]
@@ -188,7 +188,7 @@ class SqsBackend:
 
     def declare_topic(self, topic_name: str) -> None:
         """Create a topic if it is missing (SNS's CreateTopic is idempotent)."""
-        attributes = {"FifoTopic": "true"} if wire.is_fifo(topic_name) else {}
+        attributes = {"FifoTopic": "true"} if limits.is_fifo(topic_name) else {}
         with self._request("CreateTopic", topic=topic_name):
             arn = self._sns.create_topic(Name=topic_name, Attributes=attributes)["TopicArn"]
         with self._lock:
@@ -211,7 +211,7 @@ class SqsBackend:
             attributes["FilterPolicy"] = json.dumps(filter_policy)
         topic_arns = []
         for topic_name in topic_names:
-            if wire.is_fifo(topic_name) and not wire.is_fifo(queue_name):
+            if limits.is_fifo(topic_name) and not limits.is_fifo(queue_name):
                 raise ConfigurationError(
                     f"FIFO topic {topic_name!r} can only deliver to FIFO queues, "
                     f"not {queue_name!r}; name the queue '...fifo'"
@@ -271,7 +271,9 @@ class SqsBackend:
     ) -> str:
         """Send a body and attributes as given, unwrapped, with one SendMessage request."""
         wire.check_characters(f"body for queue {queue_name!r}", body)
-        wire.check_size(queue_name, wire.message_size(body, attributes), wire.SQS_MAX_MESSAGE_BYTES)
+        wire.check_size(
+            queue_name, wire.message_size(body, attributes), limits.SQS_MAX_MESSAGE_BYTES
+        )
         params: dict[str, Any] = {
             "QueueUrl": self._queue_url(queue_name),
             "MessageBody": body,
@@ -349,7 +351,7 @@ class SqsBackend:
             with self._request("SendMessageBatch", queue=queue_name):
                 return self._sqs.send_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[arg-type]
 
-        return _send_batches(messages, prepared, wire.SQS_MAX_MESSAGE_BYTES, send)
+        return _send_batches(messages, prepared, limits.SQS_MAX_MESSAGE_BYTES, send)
 
     def publish_batch_to_topic(
         self, topic_name: str, messages: Sequence[OutgoingMessage]
@@ -362,7 +364,7 @@ class SqsBackend:
             with self._request("PublishBatch", topic=topic_name):
                 return self._sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)  # type: ignore[arg-type]
 
-        return _send_batches(messages, prepared, wire.SNS_MAX_MESSAGE_BYTES, send)
+        return _send_batches(messages, prepared, limits.SNS_MAX_MESSAGE_BYTES, send)
 
     # -- consuming -----------------------------------------------------------------------
 
@@ -375,7 +377,7 @@ class SqsBackend:
         visibility_timeout: int | None = None,
     ) -> list[ReceivedMessage]:
         """Receive with ReceiveMessage, asking for all message attributes and the receive count."""
-        wire.check_receive_args(queue_name, max_messages, wait_time_seconds, visibility_timeout)
+        limits.check_receive_args(queue_name, max_messages, wait_time_seconds, visibility_timeout)
         params: dict[str, Any] = {
             "QueueUrl": self._queue_url(queue_name),
             "MaxNumberOfMessages": max_messages,
@@ -406,7 +408,7 @@ class SqsBackend:
         self, queue_name: str, receipt_handles: Sequence[str], timeout_seconds: int
     ) -> list[str]:
         """Change visibility with ChangeMessageVisibilityBatch, 10 per request."""
-        wire.check_visibility_timeout(queue_name, timeout_seconds)
+        limits.check_visibility_timeout(queue_name, timeout_seconds)
         url = self._queue_url(queue_name)
         failed: list[str] = []
         for chunk in _chunks(list(dict.fromkeys(receipt_handles))):
@@ -553,8 +555,8 @@ def _all_failed(batch: Sequence[int], code: str, reason: str) -> dict[str, Any]:
 
 
 def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), wire.MAX_BATCH_ENTRIES):
-        yield items[start : start + wire.MAX_BATCH_ENTRIES]
+    for start in range(0, len(items), limits.MAX_BATCH_ENTRIES):
+        yield items[start : start + limits.MAX_BATCH_ENTRIES]
 
 
 def _received(queue_name: str, raw: Mapping[str, Any]) -> ReceivedMessage:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from melange import QueuePublisher, TopicPublisher, wire
+from melange import QueuePublisher, TopicPublisher, limits, wire
 from melange.backends import MessagingBackend
 from melange.exceptions import (
     ConfigurationError,
@@ -201,14 +201,16 @@ class BackendContract:
         """A message over the limit raises MessageTooLargeError and nothing reaches the queue."""
         backend.declare_queue(f"{unique}-q", topics=[f"{unique}-t"])
         with pytest.raises(MessageTooLargeError) as queue_error:
-            queue_publisher.publish(f"{unique}-q", "x" * wire.SQS_MAX_MESSAGE_BYTES)
-        assert queue_error.value.limit == wire.SQS_MAX_MESSAGE_BYTES
-        assert queue_error.value.size > wire.SQS_MAX_MESSAGE_BYTES
+            queue_publisher.publish(f"{unique}-q", "x" * limits.SQS_MAX_MESSAGE_BYTES)
+        assert queue_error.value.limit == limits.SQS_MAX_MESSAGE_BYTES
+        assert queue_error.value.size > limits.SQS_MAX_MESSAGE_BYTES
         with pytest.raises(MessageTooLargeError) as topic_error:
-            topic_publisher.publish(f"{unique}-t", "x" * wire.SNS_MAX_MESSAGE_BYTES)
-        assert topic_error.value.limit == wire.SNS_MAX_MESSAGE_BYTES
+            topic_publisher.publish(f"{unique}-t", "x" * limits.SNS_MAX_MESSAGE_BYTES)
+        assert topic_error.value.limit == limits.SNS_MAX_MESSAGE_BYTES
         with pytest.raises(MessageTooLargeError):
-            queue_publisher.publish_many(f"{unique}-q", ["small", "x" * wire.SQS_MAX_MESSAGE_BYTES])
+            queue_publisher.publish_many(
+                f"{unique}-q", ["small", "x" * limits.SQS_MAX_MESSAGE_BYTES]
+            )
         assert_empty(backend, f"{unique}-q")
 
     def test_missing_queue_and_topic_raise_named_errors(

@@ -319,6 +319,8 @@ class DispatcherContract:
             # reappeared at ~2 s and the other dispatcher's run is still going: stop lets
             # it finish, so the count shows it.
             poll_until(lambda: recorder.handled, timeout=20, message="the first run")
+            first.stop()  # stop both at once, so neither receives again while the other
+            second.stop()  # waits for its running handler
         assert len(recorder.handled) == expected_runs
 
     def test_stop_finishes_running_handlers_and_releases_the_rest(

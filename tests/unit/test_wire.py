@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from melange import wire
+from melange import limits, wire
 from melange.exceptions import (
     ConfigurationError,
     MalformedMessageError,
@@ -247,26 +247,32 @@ def test_boto_attributes_round_trip(attributes: dict[str, AttributeValue]) -> No
 @pytest.mark.parametrize(
     ("check", "match"),
     [
-        (lambda: wire.check_queue_options("q.fifo", SendOptions()), "'q.fifo'.*message_group_id"),
-        (lambda: wire.check_queue_options("q.fifo", SendOptions("g", delay_seconds=1)), "'q.fifo'"),
+        (lambda: limits.check_queue_options("q.fifo", SendOptions()), "'q.fifo'.*message_group_id"),
         (
-            lambda: wire.check_queue_options("q", SendOptions(delay_seconds=901)),
+            lambda: limits.check_queue_options("q.fifo", SendOptions("g", delay_seconds=1)),
+            "'q.fifo'",
+        ),
+        (
+            lambda: limits.check_queue_options("q", SendOptions(delay_seconds=901)),
             "delay_seconds=901",
         ),
-        (lambda: wire.check_queue_options("q", SendOptions(delay_seconds=-1)), "delay_seconds=-1"),
-        (lambda: wire.check_queue_options("q", SendOptions(subject="Hi")), "subject='Hi'"),
-        (lambda: wire.check_topic_options("t.fifo", SendOptions()), "'t.fifo'.*message_group_id"),
-        (lambda: wire.check_topic_options("t", SendOptions(delay_seconds=5)), "delay_seconds=5"),
-        (lambda: wire.check_receive_args("q", 0, 0, None), "max_messages=0"),
-        (lambda: wire.check_receive_args("q", 11, 0, None), "max_messages=11"),
-        (lambda: wire.check_receive_args("q", 1, 21, None), "wait_time_seconds=21"),
-        (lambda: wire.check_receive_args("q", 1, -1, None), "wait_time_seconds=-1"),
-        (lambda: wire.check_receive_args("q", 1, 0, 43_201), "timeout 43201"),
-        (lambda: wire.check_visibility_timeout("q", -1), "timeout -1"),
-        (lambda: wire.check_queue_declaration("q", "dlq.fifo", 5), "'dlq.fifo'"),
-        (lambda: wire.check_queue_declaration("q.fifo", "dlq", 5), "'dlq'"),
-        (lambda: wire.check_queue_declaration("q", "dlq", 0), "max_receive_count=0"),
-        (lambda: wire.check_queue_declaration("q", None, 1001), "max_receive_count=1001"),
+        (
+            lambda: limits.check_queue_options("q", SendOptions(delay_seconds=-1)),
+            "delay_seconds=-1",
+        ),
+        (lambda: limits.check_queue_options("q", SendOptions(subject="Hi")), "subject='Hi'"),
+        (lambda: limits.check_topic_options("t.fifo", SendOptions()), "'t.fifo'.*message_group_id"),
+        (lambda: limits.check_topic_options("t", SendOptions(delay_seconds=5)), "delay_seconds=5"),
+        (lambda: limits.check_receive_args("q", 0, 0, None), "max_messages=0"),
+        (lambda: limits.check_receive_args("q", 11, 0, None), "max_messages=11"),
+        (lambda: limits.check_receive_args("q", 1, 21, None), "wait_time_seconds=21"),
+        (lambda: limits.check_receive_args("q", 1, -1, None), "wait_time_seconds=-1"),
+        (lambda: limits.check_receive_args("q", 1, 0, 43_201), "timeout 43201"),
+        (lambda: limits.check_visibility_timeout("q", -1), "timeout -1"),
+        (lambda: limits.check_queue_declaration("q", "dlq.fifo", 5), "'dlq.fifo'"),
+        (lambda: limits.check_queue_declaration("q.fifo", "dlq", 5), "'dlq'"),
+        (lambda: limits.check_queue_declaration("q", "dlq", 0), "max_receive_count=0"),
+        (lambda: limits.check_queue_declaration("q", None, 1001), "max_receive_count=1001"),
     ],
 )
 def test_checks_name_the_offending_value(check: Any, match: str) -> None:
@@ -278,15 +284,15 @@ def test_checks_name_the_offending_value(check: Any, match: str) -> None:
 def test_checks_accept_the_boundaries() -> None:
     """The argument checks accept the extremes of every range SQS and SNS allow."""
     for delay in (0, 900):
-        wire.check_queue_options("q", SendOptions(delay_seconds=delay))
-    wire.check_queue_options("q.fifo", SendOptions(message_group_id="g"))
-    wire.check_topic_options("t", SendOptions(subject="Hi"))
-    wire.check_topic_options("t.fifo", SendOptions(message_group_id="g"))
+        limits.check_queue_options("q", SendOptions(delay_seconds=delay))
+    limits.check_queue_options("q.fifo", SendOptions(message_group_id="g"))
+    limits.check_topic_options("t", SendOptions(subject="Hi"))
+    limits.check_topic_options("t.fifo", SendOptions(message_group_id="g"))
     for max_messages, wait, visibility in ((1, 0, 0), (10, 20, 43_200), (5, 10, None)):
-        wire.check_receive_args("q", max_messages, wait, visibility)
+        limits.check_receive_args("q", max_messages, wait, visibility)
     for count in (1, 1000):
-        wire.check_queue_declaration("q.fifo", "dlq.fifo", count)
-    wire.check_queue_declaration("q", None, 5)
+        limits.check_queue_declaration("q.fifo", "dlq.fifo", count)
+    limits.check_queue_declaration("q", None, 5)
 
 
 # --- batches -----------------------------------------------------------------------------

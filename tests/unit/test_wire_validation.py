@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from melange import wire
+from melange import limits, wire
 from melange.exceptions import (
     ConfigurationError,
     MalformedMessageError,
@@ -45,9 +45,9 @@ def test_characters_sqs_refuses_are_named_before_sending(text: str) -> None:
 def test_deduplication_id_on_a_standard_destination_is_refused() -> None:
     """A deduplication id only applies to FIFO queues and topics."""
     with pytest.raises(ConfigurationError, match=r"deduplication_id='d'.*standard queue 'q'"):
-        wire.check_queue_options("q", SendOptions(deduplication_id="d"))
+        limits.check_queue_options("q", SendOptions(deduplication_id="d"))
     with pytest.raises(ConfigurationError, match="standard topic 't'"):
-        wire.check_topic_options("t", SendOptions(deduplication_id="d"))
+        limits.check_topic_options("t", SendOptions(deduplication_id="d"))
 
 
 def test_sns_attribute_that_is_not_an_object_is_malformed() -> None:

@@ -1,0 +1,250 @@
+"""Consumers: handlers chosen by the annotated message type, or one callable for everything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import melange
+from melange import Consumer, SingleDispatchConsumer, consumer
+from melange.exceptions import ConfigurationError
+
+
+class Base:
+    """A message type with subclasses."""
+
+
+class Child(Base):
+    """A subclass of ``Base``."""
+
+
+class GrandChild(Child):
+    """A subclass of ``Child``."""
+
+
+class Unrelated:
+    """A message type no test consumer declares."""
+
+
+class OrderPlaced:
+    """One side of a union annotation."""
+
+
+class OrderCancelled:
+    """The other side of a union annotation."""
+
+
+class FamilyConsumer(Consumer):
+    """Handles ``Base`` and, more specifically, ``Child``; records who handled what."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.handled: list[tuple[str, object]] = []
+
+    @consumer
+    def on_base(self, message: Base) -> None:
+        self.handled.append(("base", message))
+
+    @consumer
+    def on_child(self, message: Child) -> None:
+        self.handled.append(("child", message))
+
+
+class OrderConsumer(Consumer):
+    """Handles both order events with one ``A | B`` handler."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handled: list[object] = []
+
+    @consumer
+    def on_order(self, event: OrderPlaced | OrderCancelled) -> None:
+        self.handled.append(event)
+
+
+class OverridingConsumer(FamilyConsumer):
+    """Overrides the ``Base`` handler by name and adds a second ``Child`` handler."""
+
+    @consumer
+    def on_base(self, message: Base) -> None:
+        self.handled.append(("overridden base", message))
+
+    @consumer
+    def on_child_again(self, message: Child) -> None:
+        self.handled.append(("overriding child", message))
+
+
+def record_into(handled: list[object]) -> Any:
+    """Return a callable that appends every message it gets to ``handled``."""
+
+    def on_message(message: object) -> None:
+        handled.append(message)
+
+    return on_message
+
+
+def test_the_handler_for_the_annotated_type_runs() -> None:
+    """A message goes to the ``@consumer`` method whose parameter names its type."""
+    family = FamilyConsumer()
+    base, child = Base(), Child()
+    family.process(base)
+    family.process(child)
+    assert family.handled == [("base", base), ("child", child)]
+
+
+def test_the_most_specific_type_in_the_mro_wins() -> None:
+    """A GrandChild goes to the Child handler, not the Base one, whatever the method order."""
+    family = FamilyConsumer()
+    grandchild = GrandChild()
+    family.process(grandchild)
+    assert family.handled == [("child", grandchild)]
+
+
+def test_handled_types_lists_the_declared_types() -> None:
+    """``handled_types`` holds exactly the types the ``@consumer`` methods declare."""
+    assert set(FamilyConsumer().handled_types) == {Base, Child}
+    assert set(OrderConsumer().handled_types) == {OrderPlaced, OrderCancelled}
+
+
+def test_a_union_annotation_handles_each_member() -> None:
+    """A handler annotated ``A | B`` accepts and handles both types."""
+    orders = OrderConsumer()
+    placed, cancelled = OrderPlaced(), OrderCancelled()
+    assert orders.accepts(placed)
+    assert orders.accepts(cancelled)
+    orders.process(placed)
+    orders.process(cancelled)
+    assert orders.handled == [placed, cancelled]
+
+
+def test_a_subclass_overrides_its_bases_handlers() -> None:
+    """A subclass's handler replaces the base class's for the same type, by name or not."""
+    overriding = OverridingConsumer()
+    base, child, grandchild = Base(), Child(), GrandChild()
+    overriding.process(base)
+    overriding.process(child)
+    overriding.process(grandchild)
+    assert overriding.handled == [
+        ("overridden base", base),
+        ("overriding child", child),
+        ("overriding child", grandchild),
+    ]
+
+
+def test_an_override_with_a_narrower_type_drops_the_base_type() -> None:
+    """Overriding ``on_base(Base)`` with ``on_base(Child)`` leaves no handler for Base."""
+
+    class NarrowingConsumer(FamilyConsumer):
+        @consumer
+        def on_base(self, message: Child) -> None:
+            self.handled.append(("narrowed", message))
+
+    narrowing = NarrowingConsumer()
+    assert not narrowing.accepts(Base())
+
+
+def test_on_message_handles_everything() -> None:
+    """``Consumer(on_message=fn)`` accepts any message and passes each to ``fn``."""
+    handled: list[object] = []
+    everything = Consumer(on_message=record_into(handled))
+    messages = [Base(), Unrelated(), {"n": 1}, "text", 42, None]
+    assert all(everything.accepts(message) for message in messages)
+    for message in messages:
+        everything.process(message)
+    assert handled == messages
+
+
+def test_on_message_handles_the_types_the_methods_do_not() -> None:
+    """With handlers and ``on_message``, the handlers keep their types and the rest fall through."""
+    fallback: list[object] = []
+    family = FamilyConsumer(on_message=record_into(fallback))
+    child, unrelated = Child(), Unrelated()
+    assert family.accepts(unrelated)
+    family.process(child)
+    family.process(unrelated)
+    assert family.handled == [("child", child)]
+    assert fallback == [unrelated]
+
+
+def test_an_unhandled_type_is_not_accepted_and_process_names_the_consumer() -> None:
+    """``accepts`` is False for an undeclared type, and ``process`` raises naming the consumer."""
+    family = FamilyConsumer(name="family-consumer")
+    assert not family.accepts(Unrelated())
+    with pytest.raises(ConfigurationError, match=r"'family-consumer'.*Unrelated"):
+        family.process(Unrelated())
+    assert family.handled == []
+
+
+def test_a_handler_without_an_annotated_parameter_is_refused_at_construction() -> None:
+    """A ``@consumer`` method whose message parameter has no annotation raises on construction."""
+
+    class Unannotated(Consumer):
+        @consumer
+        def on_anything(self, message) -> None:
+            """Declare no type."""
+
+    with pytest.raises(ConfigurationError, match=r"Unannotated\.on_anything"):
+        Unannotated()
+
+
+def test_a_handler_without_a_message_parameter_is_refused_at_construction() -> None:
+    """A ``@consumer`` method that takes only ``self`` raises on construction."""
+
+    class NoParameter(Consumer):
+        @consumer
+        def on_nothing(self) -> None:
+            """Take no message."""
+
+    with pytest.raises(ConfigurationError, match=r"NoParameter\.on_nothing"):
+        NoParameter()
+
+
+def test_the_name_defaults_to_the_module_and_qualified_class_name() -> None:
+    """A subclass's default name is ``module.QualName``."""
+    assert FamilyConsumer().name == f"{__name__}.FamilyConsumer"
+
+
+def test_the_name_of_a_callable_consumer_defaults_to_the_callables() -> None:
+    """``Consumer(on_message=fn)`` is named ``fn``'s ``module.qualname``."""
+    assert (
+        Consumer(on_message=record_into([])).name == f"{__name__}.record_into.<locals>.on_message"
+    )
+
+
+def test_the_name_can_be_given() -> None:
+    """An explicit ``name`` wins over the default, for subclasses and callables alike."""
+    assert FamilyConsumer(name="orders-v1").name == "orders-v1"
+    assert Consumer(on_message=record_into([]), name="audit").name == "audit"
+
+
+def test_the_old_name_and_the_decorator_are_exported() -> None:
+    """``SingleDispatchConsumer`` is ``Consumer``, and both plus ``consumer`` come from melange."""
+    assert SingleDispatchConsumer is Consumer
+    assert melange.Consumer is Consumer
+    assert melange.SingleDispatchConsumer is Consumer
+    assert melange.consumer is consumer
+
+
+def test_accepts_can_be_overridden_to_filter() -> None:
+    """A subclass's ``accepts`` can refuse messages its handlers' types would cover."""
+
+    class BigOrdersOnly(Consumer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.handled: list[dict[str, int]] = []
+
+        def accepts(self, message: Any) -> bool:
+            return super().accepts(message) and message["amount"] >= 100
+
+        @consumer
+        def on_order(self, order: dict[str, int]) -> None:
+            self.handled.append(order)
+
+    big_orders = BigOrdersOnly()
+    assert big_orders.handled_types == (dict,)
+    assert big_orders.accepts({"amount": 100})
+    assert not big_orders.accepts({"amount": 99})
+    assert not big_orders.accepts(Unrelated())
+    big_orders.process({"amount": 150})
+    assert big_orders.handled == [{"amount": 150}]

@@ -1,0 +1,316 @@
+"""Flow control: how much to receive, which leases to extend, when to acknowledge."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from melange import QueuePublisher
+from melange.backends import InMemoryBackend
+from melange.flow import AckBatcher, due_for_extension, receive_allowance
+from melange.serializers import JsonSerializer, SerializerRegistry
+
+QUEUE = "acks"
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class AckCounter:
+    """An ``on_acknowledged`` callback that records each count it is given."""
+
+    def __init__(self) -> None:
+        self.counts: list[int] = []
+
+    def __call__(self, count: int) -> None:
+        self.counts.append(count)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+
+@pytest.fixture(name="clock")
+def fixture_clock() -> FakeClock:
+    """Give a clock the test moves by hand."""
+    return FakeClock()
+
+
+@pytest.fixture(name="backend")
+def fixture_backend(clock: FakeClock) -> InMemoryBackend:
+    """Give an in-memory backend on the fake clock with one declared queue."""
+    backend = InMemoryBackend(clock=clock)
+    backend.declare_queue(QUEUE, visibility_timeout=300)
+    return backend
+
+
+@pytest.fixture(name="handles")
+def fixture_handles(backend: InMemoryBackend) -> list[str]:
+    """Give the receipt handles of 25 messages published to and received from the queue."""
+    registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
+    publisher = QueuePublisher(registry, backend)
+    for n in range(25):
+        publisher.publish(QUEUE, {"n": n})
+    handles: list[str] = []
+    while batch := backend.receive(QUEUE, max_messages=10):
+        handles.extend(message.receipt_handle for message in batch)
+    assert len(handles) == 25
+    return handles
+
+
+@pytest.fixture(name="acknowledged")
+def fixture_acknowledged() -> AckCounter:
+    """Give a callback that records how many acknowledgements each flush reports."""
+    return AckCounter()
+
+
+@pytest.fixture(name="batcher")
+def fixture_batcher(
+    backend: InMemoryBackend, clock: FakeClock, acknowledged: AckCounter
+) -> AckBatcher:
+    """Give an acknowledgement batcher for the queue, on the fake clock, counting acks."""
+    return AckBatcher(backend, QUEUE, clock=clock, on_acknowledged=acknowledged)
+
+
+# -- receive_allowance ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("workers", "held"), [(1, 1), (4, 4), (4, 7)])
+@pytest.mark.parametrize("mean", [None, 0.0, 0.5, 100.0])
+def test_nothing_is_received_while_every_worker_is_busy(
+    workers: int, held: int, mean: float | None
+) -> None:
+    """With as many messages held as workers (or more), the allowance is 0."""
+    allowance = receive_allowance(
+        workers=workers,
+        held=held,
+        max_messages=10,
+        visibility_timeout=30,
+        mean_handling_seconds=mean,
+    )
+    assert allowance == 0
+
+
+@pytest.mark.parametrize(
+    ("workers", "held", "max_messages", "expected"),
+    [(4, 0, 10, 4), (4, 3, 10, 1), (20, 5, 10, 10), (20, 0, 3, 3)],
+)
+def test_before_any_handling_time_one_message_per_free_worker(
+    workers: int, held: int, max_messages: int, expected: int
+) -> None:
+    """Without a mean handling time, ``workers - held`` is allowed, at most ``max_messages``."""
+    allowance = receive_allowance(
+        workers=workers,
+        held=held,
+        max_messages=max_messages,
+        visibility_timeout=30,
+        mean_handling_seconds=None,
+    )
+    assert allowance == expected
+
+
+@pytest.mark.parametrize(("workers", "held"), [(1, 0), (2, 1), (8, 3)])
+def test_instant_handling_allows_a_full_receive(workers: int, held: int) -> None:
+    """A mean handling time of 0 allows up to ``max_messages`` while a worker is free."""
+    allowance = receive_allowance(
+        workers=workers,
+        held=held,
+        max_messages=10,
+        visibility_timeout=30,
+        mean_handling_seconds=0.0,
+    )
+    assert allowance == 10
+
+
+@pytest.mark.parametrize(("held", "expected"), [(0, 2), (1, 0)])
+def test_the_allowance_fits_in_half_the_visibility_timeout(held: int, expected: int) -> None:
+    """At 1 s per message, a 2 s timeout and one worker, 2 may be held (1 + floor(1 * 1 / 1))."""
+    allowance = receive_allowance(
+        workers=1,
+        held=held,
+        max_messages=10,
+        visibility_timeout=2,
+        mean_handling_seconds=1.0,
+    )
+    assert allowance == expected
+
+
+def test_slow_handling_allows_one_per_free_worker() -> None:
+    """When 4 workers together cannot start one extra message in half the timeout, none queue."""
+    allowance = receive_allowance(
+        workers=4,
+        held=1,
+        max_messages=10,
+        visibility_timeout=30,
+        mean_handling_seconds=61.0,  # 4 * 15 / 61 < 1
+    )
+    assert allowance == 3
+
+
+#: Mean handling times that are multiples of 1/1024 s, exact in binary, so the bound below is
+#: exact arithmetic (with a mean like 1.1 s, rounding at an integer may go either way by one).
+binary_exact_means = st.integers(min_value=1, max_value=10**8).map(lambda k: k / 1024)
+
+
+@given(
+    workers=st.integers(min_value=1, max_value=64),
+    held=st.integers(min_value=0, max_value=100),
+    max_messages=st.integers(min_value=1, max_value=10),
+    visibility_timeout=st.integers(min_value=0, max_value=43_200),
+    mean=st.none() | st.just(0.0) | binary_exact_means,
+)
+def test_the_allowance_never_overfills_the_workers(
+    workers: int, held: int, max_messages: int, visibility_timeout: int, mean: float | None
+) -> None:
+    """The allowance is 0 to ``max_messages`` and, once timed, never holds more than can start."""
+    allowance = receive_allowance(
+        workers=workers,
+        held=held,
+        max_messages=max_messages,
+        visibility_timeout=visibility_timeout,
+        mean_handling_seconds=mean,
+    )
+    assert 0 <= allowance <= max_messages
+    if held >= workers:
+        assert allowance == 0
+    if mean is not None and mean > 0:
+        startable = workers + math.floor(workers * Fraction(visibility_timeout, 2) / Fraction(mean))
+        assert held + allowance <= max(held, startable)
+
+
+def test_a_tiny_mean_handling_time_allows_a_full_receive() -> None:
+    """A mean handling time of 1e-308 s behaves like instant handling, not an OverflowError."""
+    allowance = receive_allowance(
+        workers=1,
+        held=0,
+        max_messages=10,
+        visibility_timeout=30,
+        mean_handling_seconds=1e-308,
+    )
+    assert allowance == 10
+
+
+# -- due_for_extension ------------------------------------------------------------------
+
+
+def test_a_lease_half_a_timeout_old_is_due_and_a_fresher_one_is_not() -> None:
+    """Handles extended exactly half a timeout ago (or earlier) are due; fresher ones are not."""
+    now = 1_000.0
+    started = [("old", now - 20.0), ("half", now - 15.0), ("fresh", now - 14.9), ("new", now)]
+    assert due_for_extension(started, now=now, visibility_timeout=30) == ["old", "half"]
+
+
+def test_nothing_is_due_when_nothing_runs() -> None:
+    """With no started messages, nothing is due for extension."""
+    assert due_for_extension([], now=1_000.0, visibility_timeout=30) == []
+
+
+# -- AckBatcher -------------------------------------------------------------------------
+
+
+def test_every_tenth_handle_sends_a_batch(
+    batcher: AckBatcher,
+    backend: InMemoryBackend,
+    handles: list[str],
+    acknowledged: AckCounter,
+) -> None:
+    """The 10th and 20th handles each delete a batch of ten at once; the rest wait."""
+    for position, handle in enumerate(handles, start=1):
+        batcher.add(handle)
+        deleted = (position // 10) * 10
+        assert backend.message_count(QUEUE) == 25 - deleted, f"after handle {position}"
+    assert acknowledged.counts == [10, 10]
+
+
+def test_flush_sends_what_is_pending(
+    batcher: AckBatcher,
+    backend: InMemoryBackend,
+    handles: list[str],
+    acknowledged: AckCounter,
+) -> None:
+    """``flush`` deletes the handles short of a full batch, and a second flush sends nothing."""
+    for handle in handles:
+        batcher.add(handle)
+    assert backend.message_count(QUEUE) == 5
+    batcher.flush()
+    batcher.flush()
+    assert backend.message_count(QUEUE) == 0
+    assert acknowledged.counts == [10, 10, 5]
+
+
+def test_flush_due_waits_until_the_oldest_handle_is_old_enough(
+    batcher: AckBatcher,
+    backend: InMemoryBackend,
+    handles: list[str],
+    clock: FakeClock,
+    acknowledged: AckCounter,
+) -> None:
+    """``flush_due`` sends the remaining 5 only once the oldest waited ``max_age`` seconds."""
+    for handle in handles[:20]:
+        batcher.add(handle)
+    batcher.add(handles[20])  # the oldest pending handle: the age counts from here
+    clock.advance(0.5)
+    for handle in handles[21:]:
+        batcher.add(handle)
+    batcher.flush_due(1.0)
+    assert backend.message_count(QUEUE) == 5
+    clock.advance(0.4)
+    batcher.flush_due(1.0)
+    assert backend.message_count(QUEUE) == 5
+    clock.advance(0.1)
+    batcher.flush_due(1.0)
+    assert backend.message_count(QUEUE) == 0
+    assert acknowledged.total == 25
+
+
+def test_flush_due_with_nothing_pending_sends_nothing(
+    batcher: AckBatcher, clock: FakeClock, acknowledged: AckCounter
+) -> None:
+    """An empty batcher reports no acknowledgement however much time passes."""
+    clock.advance(3_600)
+    batcher.flush_due(1.0)
+    assert acknowledged.counts == []
+
+
+def test_refused_handles_are_not_counted(
+    batcher: AckBatcher,
+    backend: InMemoryBackend,
+    handles: list[str],
+    acknowledged: AckCounter,
+) -> None:
+    """Handles the backend reports as failed are left out of the acknowledged count."""
+    for handle in handles[:5]:
+        batcher.add(handle)
+    batcher.add("not-a-receipt-handle")
+    batcher.flush()
+    assert backend.message_count(QUEUE) == 20
+    assert acknowledged.counts == [5]
+
+
+def test_a_full_batch_with_refused_handles_counts_only_the_deleted(
+    batcher: AckBatcher,
+    backend: InMemoryBackend,
+    handles: list[str],
+    acknowledged: AckCounter,
+) -> None:
+    """A batch of ten filled out with bogus handles deletes and counts only the real ones."""
+    for handle in handles[:7]:
+        batcher.add(handle)
+    for n in range(3):
+        batcher.add(f"bogus-{n}")
+    assert backend.message_count(QUEUE) == 18
+    assert acknowledged.counts == [7]
