@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -69,3 +70,45 @@ def start_moto_server(log_path: Path, *, timeout: float = 30.0) -> MotoServer:
             time.sleep(0.05)  # poll interval while the server boots
     server.stop()
     raise RuntimeError(f"moto_server did not answer within {timeout} s; see {log_path}")
+
+
+def redis_answers(url: str) -> str | None:
+    """Return ``None`` if Redis at ``url`` answers PING, else why not."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        return str(exc)
+    finally:
+        client.close()
+    return None
+
+
+def start_local_redis(url: str, *, timeout: float = 10.0) -> str | None:
+    """Start the machine's ``redis-server`` for the default URL if it is down.
+
+    Returns ``None`` once Redis answers, else why not. Only the default loopback URL is
+    started, with the command this project documents: no persistence, loopback only.
+    """
+    problem = redis_answers(url)
+    if problem is None or url != "redis://127.0.0.1:6379/0" or shutil.which("redis-server") is None:
+        return problem
+    subprocess.run(
+        [
+            "redis-server",
+            "--daemonize", "yes",
+            "--bind", "127.0.0.1",
+            "--port", "6379",
+            "--save", "",
+            "--appendonly", "no",
+        ],
+        check=False,
+        capture_output=True,
+        timeout=30,
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while (problem := redis_answers(url)) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)  # poll interval while the server starts
+    return problem

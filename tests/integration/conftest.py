@@ -11,6 +11,7 @@ import pytest
 import redis
 
 from melange.dedup import RedisDeduplicationCache
+from tests.servers import start_local_redis
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -20,17 +21,12 @@ MakeRedisCache = Callable[..., RedisDeduplicationCache]
 
 @pytest.fixture(name="redis_url", scope="session")
 def fixture_redis_url() -> str:
-    """Give the URL of a Redis that answers: skip without one, but fail under CI."""
+    """Give the URL of a Redis that answers (starting the local one if it is down).
+
+    Without one the Redis tests skip, except under CI, where they fail.
+    """
     url = os.environ.get("MELANGE_REDIS_URL", DEFAULT_REDIS_URL)
-    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        client.ping()
-    except redis.exceptions.RedisError as exc:
-        error: redis.exceptions.RedisError | None = exc
-    else:
-        error = None
-    finally:
-        client.close()
+    error = start_local_redis(url)
     if error is None:
         return url
     reason = f"Redis at {url!r} is not reachable ({error}); set MELANGE_REDIS_URL or start Redis"
