@@ -1,10 +1,10 @@
-"""melange in one process on the embedded in-memory backend: declare, publish, fan out, read back.
+"""melange in one process on the embedded in-memory backend: declare, publish, fan out, consume.
 
 Run it with ``make run``. An order service publishes ``OrderPlaced`` to a topic that fans
 out to a billing queue and a shipping queue (the shipping queue only takes express
 orders, by filter policy), and sends a ``RefundRequested`` command straight to the billing
-queue. Each queue is then read back and every message printed, with the id the publisher
-gave it.
+queue. Consumers then handle each queue, a handler method per message type, and every
+message is acknowledged once handled.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import attrs
 
-from melange import QueuePublisher, TopicPublisher, wire
+from melange import Consumer, MessageDispatcher, QueuePublisher, TopicPublisher, consumer
 from melange.backends import InMemoryBackend, MessagingBackend
 from melange.serializers import SerializerRegistry, TypedJsonSerializer
 
@@ -92,17 +92,35 @@ def publish(registry: SerializerRegistry, backend: MessagingBackend) -> None:
     print(f"sent refund for order {refund.order_id} to {BILLING!r} as message {message_id}")
 
 
-def drain(registry: SerializerRegistry, backend: MessagingBackend, queue: str) -> int:
-    """Print and acknowledge every message waiting on ``queue``; return how many there were."""
-    count = 0
-    while batch := backend.receive(queue, max_messages=10):
-        for received in batch:
-            envelope = wire.unwrap(received)
-            message = registry.deserialize_envelope(envelope)
-            print(f"  {queue}: {type(message).__name__} (message {envelope.message_id})")
-        backend.acknowledge(queue, [m.receipt_handle for m in batch])
-        count += len(batch)
-    return count
+class BillingConsumer(Consumer):
+    """Bills placed orders and refunds requested ones; a handler per message type."""
+
+    @consumer
+    def on_order_placed(self, event: OrderPlaced) -> None:
+        total = sum(line.quantity * line.unit_price for line in event.lines)
+        print(f"  billing: OrderPlaced {event.order_id}, charging {total}")
+
+    @consumer
+    def on_refund_requested(self, command: RefundRequested) -> None:
+        print(f"  billing: RefundRequested {command.order_id} ({command.reason})")
+
+
+class ShippingConsumer(Consumer):
+    """Ships the orders its queue's filter policy lets through (express only)."""
+
+    @consumer
+    def on_order_placed(self, event: OrderPlaced) -> None:
+        print(f"  shipping: OrderPlaced {event.order_id}, {event.shipping.value} delivery")
+
+
+def consume(
+    registry: SerializerRegistry, backend: MessagingBackend, queue: str, handler: Consumer
+) -> int:
+    """Handle every message waiting on ``queue`` with ``handler``; return how many."""
+    dispatcher = MessageDispatcher(registry, backend, consumers=[handler])
+    # process_available handles what is queued now, in this thread; a service would call
+    # dispatcher.run(queue) (or `python -m melange consume`) to consume until stopped.
+    return dispatcher.process_available(queue)
 
 
 def main() -> None:
@@ -111,8 +129,9 @@ def main() -> None:
     backend = InMemoryBackend()
     declare(backend)
     publish(registry, backend)
-    print("reading the queues back:")
-    billing, shipping = drain(registry, backend, BILLING), drain(registry, backend, SHIPPING)
+    print("consuming:")
+    billing = consume(registry, backend, BILLING, BillingConsumer())
+    shipping = consume(registry, backend, SHIPPING, ShippingConsumer())
     print(f"{BILLING}: {billing} messages, {SHIPPING}: {shipping} message (express only)")
     if (billing, shipping) != (3, 1):
         raise SystemExit(f"expected 3 billing and 1 shipping message, got {billing}, {shipping}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,17 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_example(module: str, env: dict[str, str] | None = None) -> str:
     """Run ``python -m module`` from the repository root and return what it printed."""
-    result = subprocess.run(
-        [sys.executable, "-m", module],
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_example_with_args([module], {**os.environ, **(env or {})})
 
 
 def test_quickstart_fans_out_and_reads_every_message_back() -> None:
@@ -84,3 +75,48 @@ def test_seed_snippets_publish_to_queue_and_topic(moto_server: MotoServer) -> No
     # The payloads are pickles of __main__.MyTestMessage; read their bytes, never unpickle.
     for content in (json.loads(direct)["Message"], json.loads(via_topic)["Message"]):
         assert b"Hello World!" in base64.b64decode(content)
+
+
+@pytest.mark.integration
+def test_worker_example_consumes_until_sigterm(moto_server: MotoServer, tmp_path: Path) -> None:
+    """The worker example, run with python -m melange consume, handles an order, exits 0."""
+    env = {**os.environ, "MELANGE_ENDPOINT_URL": moto_server.endpoint_url}
+    output = tmp_path / "worker.out"
+    with output.open("w") as sink:
+        worker = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "melange", "consume"),
+                *("examples.worker:build_dispatcher", "--queue", "billing"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        poll_until(lambda: "consuming 'billing'" in output.read_text(), message="worker start")
+        assert "published order" in run_example_with_args(["examples.worker", "publish"], env)
+        poll_until(
+            lambda: "billing: OrderPlaced" in output.read_text(), timeout=30, message="handled"
+        )
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert "stopped consuming 'billing'" in output.read_text()
+
+
+def run_example_with_args(args: list[str], env: dict[str, str]) -> str:
+    """Run ``python -m args...`` from the repository root and return what it printed."""
+    result = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
