@@ -26,22 +26,25 @@ def receive_allowance(
 ) -> int:
     """Return how many messages to ask for now (0: wait for a worker to finish).
 
-    Nothing is received while every worker is busy. Beyond one message per worker, only as
-    many are taken as the workers can start within half the visibility timeout at the
-    observed handling time, so no message waits in memory until it becomes visible again.
-    Before any handling time is known, one message per worker.
+    Beyond one message per worker, only as many are taken as the workers can start within
+    half the visibility timeout at the observed handling time, so no message waits in
+    memory until it becomes visible again; and at most one batch ahead of the workers.
+    While every worker is busy, only a full batch is received ahead, so the next messages
+    are ready when a worker frees up without many small receives. Before any handling time
+    is known, one message per worker.
     """
-    if held >= workers:
-        return 0
     if mean_handling_seconds is None:
         startable = workers
     elif mean_handling_seconds <= 0:
         startable = workers + max_messages
     else:
         waiting = workers * (visibility_timeout / 2) / mean_handling_seconds
-        # The result is capped at max_messages anyway; stay clear of float overflow.
+        # Capped at one batch ahead; comparing first stays clear of float overflow.
         startable = workers + (max_messages if waiting >= max_messages else math.floor(waiting))
-    return max(0, min(max_messages, startable - held))
+    room = startable - held
+    if held >= workers:
+        return max_messages if room >= max_messages else 0
+    return max(0, min(max_messages, room))
 
 
 def due_for_extension(

@@ -10,6 +10,7 @@ and drop duplicates for five minutes. It is thread-safe; ``receive`` long-polls.
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 import time
 import uuid
@@ -65,6 +66,7 @@ class _Queue:
     messages: dict[str, _Message] = attrs.Factory(dict)
     by_handle: dict[str, _Message] = attrs.Factory(dict)
     dedup: dict[str, tuple[float, str]] = attrs.Factory(dict)
+    swept_at: float = -math.inf
 
     @property
     def fifo(self) -> bool:
@@ -356,30 +358,32 @@ class InMemoryBackend:
         invisible = queue.visibility_timeout if visibility_timeout is None else visibility_timeout
         blocked_groups: set[str | None] = set()
         received: list[ReceivedMessage] = []
-        for message in list(queue.messages.values()):
+        exhausted: list[_Message] = []
+        for message in queue.messages.values():  # send order; no copy: nothing is removed here
             if len(received) == max_messages:
                 break
             if message.visible_at > now or message.group_id in blocked_groups:
                 if queue.fifo:  # later messages of the group wait for this one
                     blocked_groups.add(message.group_id)
                 continue
-            if self._redrive(queue, message):
+            if queue.dead_letter_queue is not None and (
+                message.receive_count >= queue.max_receive_count
+            ):
+                exhausted.append(message)
                 continue
             received.append(self._deliver(queue, message, now + invisible))
+        for message in exhausted:
+            self._redrive(queue, message)
         return received
 
-    def _redrive(self, queue: _Queue, message: _Message) -> bool:
-        if queue.dead_letter_queue is None or message.receive_count < queue.max_receive_count:
-            return False
-        del queue.messages[message.broker_id]
-        if message.receipt_handle is not None:
-            queue.by_handle.pop(message.receipt_handle, None)
-        target = self._queues.get(queue.dead_letter_queue)
+    def _redrive(self, queue: _Queue, message: _Message) -> None:
+        """Move a message received max_receive_count times to the dead-letter queue."""
+        self._remove(queue, message)
+        target = self._queues.get(queue.dead_letter_queue or "")
         if target is not None:
             moved = attrs.evolve(message, receive_count=0, receipt_handle=None)
             moved.visible_at = self._clock()
             target.messages[moved.broker_id] = moved
-        return True
 
     @staticmethod
     def _deliver(queue: _Queue, message: _Message, visible_at: float) -> ReceivedMessage:
@@ -400,6 +404,11 @@ class InMemoryBackend:
         )
 
     def _drop_expired(self, queue: _Queue, now: float) -> None:
+        # A sweep costs a pass over the queue: once a second is precise enough for retention
+        # (counted in seconds) and keeps receive cheap on long queues.
+        if now - queue.swept_at < 1.0:
+            return
+        queue.swept_at = now
         oldest_allowed = now - queue.retention_seconds
         for message in [m for m in queue.messages.values() if m.sent_at < oldest_allowed]:
             self._remove(queue, message)

@@ -90,11 +90,11 @@ def fixture_batcher(
 
 
 @pytest.mark.parametrize(("workers", "held"), [(1, 1), (4, 4), (4, 7)])
-@pytest.mark.parametrize("mean", [None, 0.0, 0.5, 100.0])
-def test_nothing_is_received_while_every_worker_is_busy(
+@pytest.mark.parametrize("mean", [None, 100.0])
+def test_nothing_is_received_while_every_worker_is_busy_and_no_batch_fits(
     workers: int, held: int, mean: float | None
 ) -> None:
-    """With as many messages held as workers (or more), the allowance is 0."""
+    """With every worker busy and no room for a full batch ahead, the allowance is 0."""
     allowance = receive_allowance(
         workers=workers,
         held=held,
@@ -103,6 +103,21 @@ def test_nothing_is_received_while_every_worker_is_busy(
         mean_handling_seconds=mean,
     )
     assert allowance == 0
+
+
+@pytest.mark.parametrize(("workers", "held", "expected"), [(1, 1, 10), (4, 4, 10), (4, 7, 0)])
+def test_a_full_batch_is_received_ahead_of_busy_workers(
+    workers: int, held: int, expected: int
+) -> None:
+    """With fast handlers and every worker busy, one full batch (no more) is received ahead."""
+    allowance = receive_allowance(
+        workers=workers,
+        held=held,
+        max_messages=10,
+        visibility_timeout=30,
+        mean_handling_seconds=0.01,
+    )
+    assert allowance == expected
 
 
 @pytest.mark.parametrize(
@@ -185,8 +200,9 @@ def test_the_allowance_never_overfills_the_workers(
         mean_handling_seconds=mean,
     )
     assert 0 <= allowance <= max_messages
+    assert held + allowance <= max(held, workers + max_messages)  # at most one batch ahead
     if held >= workers:
-        assert allowance == 0
+        assert allowance in (0, max_messages)  # only a full batch ahead of busy workers
     if mean is not None and mean > 0:
         startable = workers + math.floor(workers * Fraction(visibility_timeout, 2) / Fraction(mean))
         assert held + allowance <= max(held, startable)
