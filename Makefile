@@ -30,6 +30,7 @@ test: lint typecheck
 
 bench: $(STAMP)
 	$(PY) benchmarks/publish.py
+	$(PY) benchmarks/consume.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

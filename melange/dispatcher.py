@@ -12,12 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-import attrs
-
-from melange import limits, wire
+from melange import limits
 from melange.backends.protocol import MessagingBackend
 from melange.consumers import Consumer
 from melange.dedup import DeduplicationCache
@@ -35,32 +33,14 @@ from melange.handling import (
 from melange.messages import ReceivedMessage
 from melange.retry import Backoff
 from melange.serializers.registry import SerializerRegistry
+from melange.settling import DispatcherStats, Settler
 
 __all__ = ["DispatcherStats", "MessageDispatcher", "SimpleMessageDispatcher"]
 
 logger = logging.getLogger("melange.dispatcher")
 
-ERROR_ATTRIBUTE = "melange_error"
 DEFAULT_BACKOFF = Backoff()  # frozen, so one shared default is safe
 _ERROR_BACKOFF = Backoff(base=0.5, cap=30.0, jitter=0.5)
-
-
-@attrs.define
-class DispatcherStats:
-    """Counts of what the dispatcher did, for logs, tests and benchmarks."""
-
-    received: int = 0
-    acknowledged: int = 0
-    retried: int = 0
-    dead_lettered: int = 0
-    released: int = 0
-    left: int = 0
-    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
-
-    def count(self, name: str, amount: int = 1) -> None:
-        """Add ``amount`` to the counter ``name``; safe from any thread."""
-        with self._lock:
-            setattr(self, name, getattr(self, name) + amount)
 
 
 class MessageDispatcher:
@@ -73,6 +53,8 @@ class MessageDispatcher:
             message id (successfully).
         consumers: consumers to attach now (``attach_consumer`` adds more).
         workers: handler threads; up to this many handlers run at once.
+        pollers: threads that receive, each with one request in flight; defaults to one
+            per 10 workers, so that receiving keeps up with many fast handlers.
         max_messages: messages per receive, 1-10.
         wait_time_seconds: long-poll wait, 0-20; ``stop`` can take this long.
         visibility_timeout: seconds a received message stays invisible; the heartbeat
@@ -97,6 +79,7 @@ class MessageDispatcher:
         cache: DeduplicationCache | None = None,
         consumers: Iterable[Consumer] = (),
         workers: int = 1,
+        pollers: int | None = None,
         max_messages: int = 10,
         wait_time_seconds: int = 20,
         visibility_timeout: int = 30,
@@ -109,7 +92,7 @@ class MessageDispatcher:
         on_cache_unavailable: CacheUnavailablePolicy = "process",
         ack_flush_interval: float = 0.2,
     ) -> None:
-        _check_options(workers, max_messages, wait_time_seconds, visibility_timeout)
+        _check_options(workers, pollers, max_messages, wait_time_seconds, visibility_timeout)
         if on_cache_unavailable not in ("process", "redeliver"):
             raise ConfigurationError(
                 f"on_cache_unavailable={on_cache_unavailable!r} is not one of "
@@ -117,6 +100,7 @@ class MessageDispatcher:
             )
         self.backend = backend
         self.workers = workers
+        self.pollers = pollers or -(-workers // max_messages)  # ceil(workers / batch)
         self.max_messages = max_messages
         self.wait_time_seconds = wait_time_seconds
         self.visibility_timeout = visibility_timeout
@@ -136,12 +120,12 @@ class MessageDispatcher:
             after_consume=after_consume,
         )
         self.stats = DispatcherStats()
+        self._settler = Settler(backend, self.stats, backoff, early_ack=early_ack)
         self._stopping = threading.Event()
         self._changed = threading.Condition()
         self._held = 0
         self._mean_seconds: float | None = None
         self._in_flight: dict[str, InFlight] = {}
-        self._dead_letter_queues: dict[str, str | None] = {}
 
     def attach_consumer(self, consumer: Consumer) -> None:
         """Add a consumer; every message it accepts must succeed before acknowledgement."""
@@ -163,15 +147,45 @@ class MessageDispatcher:
             target=self._housekeep, args=(queue_name, acks), name="melange-housekeeper", daemon=True
         )
         housekeeper.start()
-        logger.info("consuming %r with %d workers", queue_name, self.workers)
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="melange-worker") as pool:
-            try:
-                self._receive_loop(queue_name, acks, pool)
-            finally:
-                self._stopping.set()
-        housekeeper.join()
-        acks.flush()
+        logger.info(
+            "consuming %r with %d workers and %d pollers", queue_name, self.workers, self.pollers
+        )
+        errors: list[BaseException] = []
+        try:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="melange-worker") as pool:
+                pollers = [
+                    threading.Thread(
+                        target=self._poll,
+                        args=(queue_name, acks, pool, errors),
+                        name=f"melange-poller-{number}",
+                        daemon=True,
+                    )
+                    for number in range(self.pollers)
+                ]
+                for poller in pollers:
+                    poller.start()
+                for poller in pollers:
+                    poller.join()
+        finally:
+            self._stopping.set()
+            housekeeper.join()
+            acks.flush()
         logger.info("stopped consuming %r: %s", queue_name, self.stats)
+        if errors:
+            raise errors[0]
+
+    def _poll(
+        self,
+        queue_name: str,
+        acks: AckBatcher,
+        pool: ThreadPoolExecutor,
+        errors: list[BaseException],
+    ) -> None:
+        try:
+            self._receive_loop(queue_name, acks, pool)
+        except BaseException as exc:  # re-raised by run() once everything has stopped
+            errors.append(exc)
+            self.stop()
 
     def consume_loop(self, queue_name: str) -> None:
         """Consume ``queue_name`` until stopped (melange 7's name for ``run``)."""
@@ -186,7 +200,7 @@ class MessageDispatcher:
     def _receive_loop(self, queue_name: str, acks: AckBatcher, pool: ThreadPoolExecutor) -> None:
         failures = 0
         while not self._stopping.is_set():
-            wanted = self._wait_for_room()
+            wanted = self._reserve_room()
             if wanted == 0:
                 continue
             try:
@@ -196,10 +210,10 @@ class MessageDispatcher:
                     wait_time_seconds=self.wait_time_seconds,
                     visibility_timeout=self.visibility_timeout,
                 )
-                failures = 0
-            except QueueNotFoundError:
-                raise
             except BackendError as exc:
+                self._unhold(wanted)
+                if isinstance(exc, QueueNotFoundError):
+                    raise
                 failures += 1
                 pause = _ERROR_BACKOFF.delay(failures)
                 logger.warning(
@@ -207,15 +221,30 @@ class MessageDispatcher:
                 )
                 self._stopping.wait(pause)
                 continue
+            failures = 0
+            self._unhold(wanted - len(batch))
             self._dispatch(queue_name, acks, pool, batch)
 
-    def _wait_for_room(self) -> int:
+    def _reserve_room(self) -> int:
+        """Return how many messages to receive, counted as held until they are settled.
+
+        Reserving before the request keeps several pollers from all seeing the same room.
+        """
         with self._changed:
             wanted = self._allowance()
             if wanted == 0 and not self._stopping.is_set():
                 self._changed.wait(timeout=1.0)
                 wanted = self._allowance()
-            return 0 if self._stopping.is_set() else wanted
+            if self._stopping.is_set():
+                return 0
+            self._held += wanted
+            return wanted
+
+    def _unhold(self, count: int) -> None:
+        if count:
+            with self._changed:
+                self._held -= count
+                self._changed.notify_all()
 
     def _allowance(self) -> int:
         return receive_allowance(
@@ -235,14 +264,13 @@ class MessageDispatcher:
     ) -> None:
         self.stats.count("received", len(batch))
         if self._stopping.is_set():
-            self._release(queue_name, batch)
+            self._settler.release(queue_name, batch)
+            self._unhold(len(batch))
             return
         if self.early_ack:
             for received in batch:
                 acks.add(received.receipt_handle)
             acks.flush()
-        with self._changed:
-            self._held += len(batch)
         for group in _ordered_groups(queue_name, batch):
             pool.submit(self._work, queue_name, acks, group)
 
@@ -250,20 +278,18 @@ class MessageDispatcher:
         try:
             for index, received in enumerate(group):
                 if self._stopping.is_set():
-                    self._release(queue_name, group[index:])
+                    self._settler.release(queue_name, group[index:])
                     return
                 outcome = self._handle(received)
-                self._settle(queue_name, acks, received, outcome)
+                self._settler.settle(queue_name, acks, received, outcome)
                 if outcome.action is not Action.ACK and index + 1 < len(group):
                     # FIFO: later messages of the group must not overtake this one.
-                    self._release(queue_name, group[index + 1 :])
+                    self._settler.release(queue_name, group[index + 1 :])
                     return
         except Exception:  # a bug of ours must not kill the worker or lose the count
             logger.exception("unexpected error while handling messages of %r", queue_name)
         finally:
-            with self._changed:
-                self._held -= len(group)
-                self._changed.notify_all()
+            self._unhold(len(group))
 
     def _handle(self, received: ReceivedMessage) -> Outcome:
         flight = InFlight(received)
@@ -275,107 +301,6 @@ class MessageDispatcher:
             elapsed = time.monotonic() - flight.started_at
             previous = self._mean_seconds
             self._mean_seconds = elapsed if previous is None else 0.8 * previous + 0.2 * elapsed
-
-    # -- settling ------------------------------------------------------------------------
-
-    def _settle(
-        self,
-        queue_name: str,
-        acks: AckBatcher | None,
-        received: ReceivedMessage,
-        outcome: Outcome,
-    ) -> None:
-        if self.early_ack:
-            if outcome.action is not Action.ACK:
-                logger.error(
-                    "message %s was acknowledged on receipt (early_ack) and then failed: %s",
-                    received.broker_message_id,
-                    outcome.reason,
-                )
-            return
-        try:
-            self._apply(queue_name, acks, received, outcome)
-        except BackendError as exc:
-            logger.warning(
-                "could not settle message %s (%s); it will be delivered again",
-                received.broker_message_id,
-                exc,
-            )
-
-    def _apply(
-        self,
-        queue_name: str,
-        acks: AckBatcher | None,
-        received: ReceivedMessage,
-        outcome: Outcome,
-    ) -> None:
-        if outcome.action is Action.DEAD_LETTER:
-            self._dead_letter(queue_name, acks, received, outcome.reason)
-        elif outcome.action is Action.ACK:
-            self._acknowledge(queue_name, acks, received)
-        elif outcome.action is Action.RETRY:
-            self.stats.count("retried")
-            self.backend.change_visibility(queue_name, [received.receipt_handle], outcome.delay)
-        elif outcome.action is Action.LEAVE:
-            self.stats.count("left")
-
-    def _acknowledge(
-        self, queue_name: str, acks: AckBatcher | None, received: ReceivedMessage
-    ) -> None:
-        if acks is not None:
-            acks.add(received.receipt_handle)
-        elif not self.backend.acknowledge(queue_name, [received.receipt_handle]):
-            self.stats.count("acknowledged")
-
-    def _dead_letter_queue_of(self, queue_name: str) -> str | None:
-        # Looked up when first needed, so a broker that is down at start only delays this.
-        if queue_name not in self._dead_letter_queues:
-            self._dead_letter_queues[queue_name] = self.backend.dead_letter_queue_of(queue_name)
-        return self._dead_letter_queues[queue_name]
-
-    def _dead_letter(
-        self, queue_name: str, acks: AckBatcher | None, received: ReceivedMessage, reason: str
-    ) -> None:
-        dead_letter_queue = self._dead_letter_queue_of(queue_name)
-        if dead_letter_queue is None:
-            logger.error(
-                "message %s on %r cannot be read (%s) and the queue has no dead-letter queue; "
-                "leaving it for redelivery: declare one with dead_letter_queue=...",
-                received.broker_message_id,
-                queue_name,
-                reason,
-            )
-            delay = self._handling.backoff.delay(received.receive_count)
-            self.backend.change_visibility(queue_name, [received.receipt_handle], delay)
-            return
-        logger.error(
-            "message %s cannot be read (%s); moving it to %r",
-            received.broker_message_id,
-            reason,
-            dead_letter_queue,
-        )
-        attributes = dict(received.attributes)
-        if len(attributes) < limits.MAX_ATTRIBUTES:
-            attributes[ERROR_ATTRIBUTE] = wire.printable(reason)[:1024] or "unreadable"
-        self.backend.send_raw(
-            dead_letter_queue,
-            received.body,
-            attributes,
-            message_group_id=received.message_group_id,
-            deduplication_id=received.broker_message_id if received.message_group_id else None,
-        )
-        self._acknowledge(queue_name, acks, received)
-        self.stats.count("dead_lettered")
-
-    def _release(self, queue_name: str, messages: Sequence[ReceivedMessage]) -> None:
-        if not messages:
-            return
-        handles = [m.receipt_handle for m in messages]
-        try:
-            self.backend.change_visibility(queue_name, handles, 0)
-            self.stats.count("released", len(handles))
-        except BackendError as exc:
-            logger.warning("could not release %d messages (%s)", len(handles), exc)
 
     # -- housekeeping --------------------------------------------------------------------
 
@@ -435,7 +360,7 @@ class MessageDispatcher:
                 break
             self.stats.count("received", len(batch))
             for received in batch:
-                self._settle(queue_name, None, received, self._handle(received))
+                self._settler.settle(queue_name, None, received, self._handle(received))
             handled += len(batch)
         return handled
 
@@ -464,10 +389,19 @@ def _ordered_groups(queue_name: str, batch: list[ReceivedMessage]) -> list[list[
 
 
 def _check_options(
-    workers: int, max_messages: int, wait_time_seconds: int, visibility_timeout: int
+    workers: int,
+    pollers: int | None,
+    max_messages: int,
+    wait_time_seconds: int,
+    visibility_timeout: int,
 ) -> None:
     if workers < 1:
         raise ConfigurationError(f"workers={workers!r} must be at least 1")
+    if pollers is not None and not 1 <= pollers <= workers:
+        raise ConfigurationError(
+            f"pollers={pollers!r} must be between 1 and workers={workers!r}; each poller "
+            "keeps one receive in flight"
+        )
     limits.check_receive_args("(dispatcher)", max_messages, wait_time_seconds, visibility_timeout)
     if visibility_timeout < 1:
         raise ConfigurationError(

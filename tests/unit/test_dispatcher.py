@@ -242,3 +242,30 @@ def test_bad_options_are_named(
     """Each out-of-range option raises ConfigurationError naming it."""
     with pytest.raises(ConfigurationError, match=named):
         MessageDispatcher(registry, backend, **options)
+
+
+def test_several_pollers_handle_each_message_once(
+    registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
+) -> None:
+    """Three pollers feeding 24 workers handle 200 messages exactly once, 24 at a time at most."""
+    recorder = Recorder(seconds=0.05)
+    dispatcher = MessageDispatcher(
+        registry, backend, consumers=[recorder], workers=24, pollers=3, wait_time_seconds=1
+    )
+    publisher.publish_many("q", [{"n": n} for n in range(200)])
+    with running(dispatcher, "q"):
+        poll_until(lambda: len(recorder.handled), lambda n: n == 200, timeout=30, message="200")
+    assert sorted(recorder.handled) == list(range(200))
+    assert 10 < recorder.most_running <= 24
+    assert dispatcher.stats.acknowledged == 200
+
+
+def test_pollers_default_to_one_per_ten_workers(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """Without pollers=, there is one poller per batch of ten workers; out of range is refused."""
+    assert MessageDispatcher(registry, backend, workers=1).pollers == 1
+    assert MessageDispatcher(registry, backend, workers=10).pollers == 1
+    assert MessageDispatcher(registry, backend, workers=25).pollers == 3
+    with pytest.raises(ConfigurationError, match="pollers=5"):
+        MessageDispatcher(registry, backend, workers=4, pollers=5)

@@ -1,0 +1,176 @@
+"""Settling handled messages with the broker: acknowledge, retry, dead-letter, release.
+
+The dispatcher decides (``handling.py``); this carries the decision out. Failures to
+settle are logged, never raised: the broker then delivers the message again, which the
+consumers' idempotency (or the deduplication cache) absorbs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import attrs
+
+from melange import limits, wire
+from melange.backends.protocol import MessagingBackend
+from melange.exceptions import BackendError
+from melange.flow import AckBatcher
+from melange.handling import Action, Outcome
+from melange.messages import ReceivedMessage
+from melange.retry import Backoff
+
+__all__ = ["ERROR_ATTRIBUTE", "DispatcherStats", "Settler"]
+
+logger = logging.getLogger("melange.dispatcher")
+
+#: The attribute a dead-lettered unreadable message carries, saying why it was unreadable.
+ERROR_ATTRIBUTE = "melange_error"
+
+
+@attrs.define
+class DispatcherStats:
+    """Counts of what the dispatcher did, for logs, tests and benchmarks."""
+
+    received: int = 0
+    acknowledged: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    released: int = 0
+    left: int = 0
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Add ``amount`` to the counter ``name``; safe from any thread."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+
+class Settler:
+    """Carries out ``Outcome``s against the backend and counts them in ``stats``.
+
+    Args:
+        backend: the messaging backend.
+        stats: the counters to update.
+        backoff: the delay for unreadable messages left on a queue without a DLQ.
+        early_ack: messages were acknowledged on receipt; only log failures.
+    """
+
+    def __init__(
+        self,
+        backend: MessagingBackend,
+        stats: DispatcherStats,
+        backoff: Backoff,
+        *,
+        early_ack: bool,
+    ) -> None:
+        self.backend = backend
+        self.stats = stats
+        self.backoff = backoff
+        self.early_ack = early_ack
+        self._dead_letter_queues: dict[str, str | None] = {}
+
+    def settle(
+        self,
+        queue_name: str,
+        acks: AckBatcher | None,
+        received: ReceivedMessage,
+        outcome: Outcome,
+    ) -> None:
+        """Acknowledge, retry, dead-letter or leave ``received`` as ``outcome`` says.
+
+        With ``acks`` the acknowledgement is batched; without, it is sent at once.
+        """
+        if self.early_ack:
+            if outcome.action is not Action.ACK:
+                logger.error(
+                    "message %s was acknowledged on receipt (early_ack) and then failed: %s",
+                    received.broker_message_id,
+                    outcome.reason,
+                )
+            return
+        try:
+            self._apply(queue_name, acks, received, outcome)
+        except BackendError as exc:
+            logger.warning(
+                "could not settle message %s (%s); it will be delivered again",
+                received.broker_message_id,
+                exc,
+            )
+
+    def _apply(
+        self,
+        queue_name: str,
+        acks: AckBatcher | None,
+        received: ReceivedMessage,
+        outcome: Outcome,
+    ) -> None:
+        if outcome.action is Action.DEAD_LETTER:
+            self._dead_letter(queue_name, acks, received, outcome.reason)
+        elif outcome.action is Action.ACK:
+            self._acknowledge(queue_name, acks, received)
+        elif outcome.action is Action.RETRY:
+            self.stats.count("retried")
+            self.backend.change_visibility(queue_name, [received.receipt_handle], outcome.delay)
+        elif outcome.action is Action.LEAVE:
+            self.stats.count("left")
+
+    def _acknowledge(
+        self, queue_name: str, acks: AckBatcher | None, received: ReceivedMessage
+    ) -> None:
+        if acks is not None:
+            acks.add(received.receipt_handle)
+        elif not self.backend.acknowledge(queue_name, [received.receipt_handle]):
+            self.stats.count("acknowledged")
+
+    def _dead_letter_queue_of(self, queue_name: str) -> str | None:
+        # Looked up when first needed, so a broker that is down at start only delays this.
+        if queue_name not in self._dead_letter_queues:
+            self._dead_letter_queues[queue_name] = self.backend.dead_letter_queue_of(queue_name)
+        return self._dead_letter_queues[queue_name]
+
+    def _dead_letter(
+        self, queue_name: str, acks: AckBatcher | None, received: ReceivedMessage, reason: str
+    ) -> None:
+        dead_letter_queue = self._dead_letter_queue_of(queue_name)
+        if dead_letter_queue is None:
+            logger.error(
+                "message %s on %r cannot be read (%s) and the queue has no dead-letter queue; "
+                "leaving it for redelivery: declare one with dead_letter_queue=...",
+                received.broker_message_id,
+                queue_name,
+                reason,
+            )
+            delay = self.backoff.delay(received.receive_count)
+            self.backend.change_visibility(queue_name, [received.receipt_handle], delay)
+            return
+        logger.error(
+            "message %s cannot be read (%s); moving it to %r",
+            received.broker_message_id,
+            reason,
+            dead_letter_queue,
+        )
+        attributes = dict(received.attributes)
+        if len(attributes) < limits.MAX_ATTRIBUTES:
+            attributes[ERROR_ATTRIBUTE] = wire.printable(reason)[:1024] or "unreadable"
+        self.backend.send_raw(
+            dead_letter_queue,
+            received.body,
+            attributes,
+            message_group_id=received.message_group_id,
+            deduplication_id=received.broker_message_id if received.message_group_id else None,
+        )
+        self._acknowledge(queue_name, acks, received)
+        self.stats.count("dead_lettered")
+
+    def release(self, queue_name: str, messages: Sequence[ReceivedMessage]) -> None:
+        """Make received messages visible again at once (visibility 0)."""
+        if not messages:
+            return
+        handles = [m.receipt_handle for m in messages]
+        try:
+            self.backend.change_visibility(queue_name, handles, 0)
+            self.stats.count("released", len(handles))
+        except BackendError as exc:
+            logger.warning("could not release %d messages (%s)", len(handles), exc)
