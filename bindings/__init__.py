@@ -1,1 +1,10 @@
-"""pinject binding specs: the composition root that wires melange for an application."""
+"""pinject binding specs: the composition root that wires melange for an application.
+
+``melange`` itself never imports pinject; this package does.
+"""
+
+from bindings.graph import new_object_graph
+from bindings.spec import MelangeBindingSpec
+from bindings.testing import TestGraph, new_test_graph
+
+__all__ = ["MelangeBindingSpec", "TestGraph", "new_object_graph", "new_test_graph"]

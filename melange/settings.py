@@ -1,0 +1,320 @@
+"""Settings from the environment: ``MELANGE_*`` variables, optionally from ``config/<env>.env``.
+
+``load_settings()`` reads ``config/<env>.env`` (python-dotenv) when ``MELANGE_ENV`` (or the
+``env`` argument) names one, lets the real process environment override it, and structures
+the values with cattrs. Every wrong value is reported at once, in one ``ConfigurationError``
+naming each variable, its value and what is allowed. AWS credentials and region are never
+melange settings: they come from the standard AWS variables and credential chain.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import cattrs
+from dotenv import dotenv_values
+
+from melange.exceptions import ConfigurationError
+
+__all__ = ["SETTINGS", "DispatcherSettings", "MelangeSettings", "Setting", "load_settings"]
+
+BackendName = Literal["aws", "local", "memory"]
+SerializerName = Literal["json", "typed_json", "pickle"]
+DedupName = Literal["none", "memory", "redis"]
+
+
+def _redacted_url(url: str | None) -> str | None:
+    """Return ``url`` with any password replaced by ``***``: settings get logged."""
+    return None if url is None else re.sub(r"(?<=://)([^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+@attrs.frozen
+class DispatcherSettings:
+    """How workers consume: see ``MessageDispatcher`` for each option's meaning."""
+
+    workers: int = 1
+    wait_time_seconds: int = 20
+    visibility_timeout: int = 30
+    max_receive_count: int = 5
+    backoff_base: float = 1.0
+    backoff_cap: float = 300.0
+    backoff_jitter: float = 0.5
+
+
+@attrs.frozen
+class MelangeSettings:
+    """Everything melange reads from the environment (see the README's settings table)."""
+
+    env: str | None = None
+    backend: BackendName = "memory"
+    region: str | None = None
+    endpoint_url: str | None = None
+    sns_endpoint_url: str | None = None
+    prefix: str = ""
+    default_serializer: SerializerName = "json"
+    allow_pickle: bool = False
+    dedup: DedupName = "none"
+    redis_url: str | None = attrs.field(default=None, repr=lambda url: repr(_redacted_url(url)))
+    dispatcher: DispatcherSettings = DispatcherSettings()
+
+
+@attrs.frozen
+class Setting:
+    """One environment variable: where it goes in the settings, its default, what it allows."""
+
+    variable: str
+    path: tuple[str, ...]
+    default: str
+    allowed: str
+    meaning: str
+    low: float | None = None
+    high: float | None = None
+
+
+#: Every variable melange reads, in the order of the README's table.
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "MELANGE_ENV",
+        ("env",),
+        "(unset)",
+        "a name with a config/<name>.env file",
+        "which config file to load",
+    ),
+    Setting("MELANGE_CONFIG_DIR", (), "./config", "a directory", "where the <env>.env files are"),
+    Setting(
+        "MELANGE_BACKEND",
+        ("backend",),
+        "memory",
+        "one of aws, local, memory",
+        "the messaging backend",
+    ),
+    Setting(
+        "MELANGE_ENDPOINT_URL",
+        ("endpoint_url",),
+        "(unset)",
+        "a URL",
+        "SQS and SNS endpoint of an emulator (local)",
+    ),
+    Setting(
+        "MELANGE_SNS_ENDPOINT_URL",
+        ("sns_endpoint_url",),
+        "(the SQS endpoint)",
+        "a URL",
+        "SNS endpoint, when it differs",
+    ),
+    Setting(
+        "MELANGE_PREFIX", ("prefix",), "(empty)", "text", "prepended to every queue and topic name"
+    ),
+    Setting(
+        "MELANGE_DEFAULT_SERIALIZER",
+        ("default_serializer",),
+        "json",
+        "one of json, typed_json, pickle",
+        "serializer for types with no binding",
+    ),
+    Setting(
+        "MELANGE_ALLOW_PICKLE",
+        ("allow_pickle",),
+        "false",
+        "true or false",
+        "whether pickle may be read from queues",
+    ),
+    Setting(
+        "MELANGE_DEDUP",
+        ("dedup",),
+        "none (redis if MELANGE_REDIS_URL is set)",
+        "one of none, memory, redis",
+        "deduplication cache",
+    ),
+    Setting(
+        "MELANGE_REDIS_URL", ("redis_url",), "(unset)", "a redis:// URL", "Redis for deduplication"
+    ),
+    Setting(
+        "MELANGE_WORKERS",
+        ("dispatcher", "workers"),
+        "1",
+        "an integer >= 1",
+        "handler threads per dispatcher",
+        1,
+    ),
+    Setting(
+        "MELANGE_WAIT_TIME_SECONDS",
+        ("dispatcher", "wait_time_seconds"),
+        "20",
+        "an integer 0-20",
+        "long-poll wait",
+        0,
+        20,
+    ),
+    Setting(
+        "MELANGE_VISIBILITY_TIMEOUT",
+        ("dispatcher", "visibility_timeout"),
+        "30",
+        "an integer 1-43200",
+        "seconds a received message stays hidden",
+        1,
+        43_200,
+    ),
+    Setting(
+        "MELANGE_MAX_RECEIVE_COUNT",
+        ("dispatcher", "max_receive_count"),
+        "5",
+        "an integer 1-1000",
+        "receives before a message moves to the DLQ",
+        1,
+        1000,
+    ),
+    Setting(
+        "MELANGE_BACKOFF_BASE",
+        ("dispatcher", "backoff_base"),
+        "1.0",
+        "a number >= 0",
+        "retry delay after the first failure, seconds",
+        0,
+    ),
+    Setting(
+        "MELANGE_BACKOFF_CAP",
+        ("dispatcher", "backoff_cap"),
+        "300.0",
+        "a number >= 0",
+        "longest retry delay, seconds",
+        0,
+    ),
+    Setting(
+        "MELANGE_BACKOFF_JITTER",
+        ("dispatcher", "backoff_jitter"),
+        "0.5",
+        "a number 0-1",
+        "randomised fraction of each delay",
+        0,
+        1,
+    ),
+)
+
+_BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}
+_BY_PATH = {setting.path: setting for setting in SETTINGS if setting.path}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def load_settings(
+    env: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    config_dir: str | Path | None = None,
+) -> MelangeSettings:
+    """Return the settings for ``env`` (default: ``MELANGE_ENV``) from files and environment.
+
+    Args:
+        env: the environment name; ``config/<env>.env`` is read. Overrides ``MELANGE_ENV``.
+        environ: the process environment to read (default ``os.environ``); tests pass a
+            dict instead of patching.
+        config_dir: where the ``.env`` files are (default ``MELANGE_CONFIG_DIR`` or
+            ``./config``).
+
+    Raises:
+        ConfigurationError: a file is missing, or variables are unknown or have wrong
+            values; every problem is listed.
+    """
+    process = dict(os.environ if environ is None else environ)
+    env = env or process.get("MELANGE_ENV") or None
+    values = _file_values(env, config_dir or process.get("MELANGE_CONFIG_DIR") or "config")
+    values.update(process)  # the real environment wins over the file
+    values["MELANGE_ENV"] = env or ""
+    return _structure(values)
+
+
+def _file_values(env: str | None, config_dir: str | Path) -> dict[str, str]:
+    if env is None:
+        return {}
+    path = Path(config_dir) / f"{env}.env"
+    if not path.is_file():
+        available = sorted(p.stem for p in Path(config_dir).glob("*.env"))
+        raise ConfigurationError(
+            f"MELANGE_ENV={env!r} but {str(path)!r} does not exist; create it or choose one "
+            f"of {available!r} (MELANGE_CONFIG_DIR sets the folder)"
+        )
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _structure(values: Mapping[str, str]) -> MelangeSettings:
+    problems = [_unknown(name) for name in values if _is_unknown(name)]
+    raw: dict[str, Any] = {"dispatcher": {}}
+    for setting in SETTINGS:
+        text = values.get(setting.variable, "").strip()
+        if not text or not setting.path:
+            continue
+        try:
+            value = _parse(setting, text)
+        except (ValueError, TypeError, cattrs.errors.CattrsError):
+            problems.append(f"{setting.variable}={text!r} is not {setting.allowed}")
+            continue
+        target = raw["dispatcher"] if setting.path[0] == "dispatcher" else raw
+        target[setting.path[-1]] = value
+    raw["region"] = values.get("AWS_REGION") or values.get("AWS_DEFAULT_REGION") or None
+    if "dedup" not in raw and "redis_url" in raw:
+        raw["dedup"] = "redis"
+    problems.extend(_cross_check(raw))
+    if problems:
+        raise ConfigurationError("melange settings are wrong:\n  " + "\n  ".join(problems))
+    return _converter.structure(raw, MelangeSettings)
+
+
+def _parse(setting: Setting, text: str) -> Any:
+    """Turn one variable's text into its field's type with cattrs, then check its range."""
+    value = _converter.structure(text, _field_type(setting.path))
+    if setting.low is not None and value < setting.low:
+        raise ValueError(text)
+    if setting.high is not None and value > setting.high:
+        raise ValueError(text)
+    return value
+
+
+def _field_type(path: tuple[str, ...]) -> Any:
+    cls: Any = MelangeSettings
+    field_type: Any = None
+    for name in path:
+        field_type = attrs.fields_dict(attrs.resolve_types(cls))[name].type
+        cls = field_type
+    return field_type
+
+
+def _is_unknown(name: str) -> bool:
+    return name.startswith("MELANGE_") and name not in _BY_VARIABLE
+
+
+def _unknown(name: str) -> str:
+    close = difflib.get_close_matches(name, _BY_VARIABLE, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{name} is not a melange setting{hint}"
+
+
+def _cross_check(raw: Mapping[str, Any]) -> list[str]:
+    problems = []
+    if raw.get("backend") == "local" and not raw.get("endpoint_url"):
+        problems.append(
+            "MELANGE_BACKEND='local' needs MELANGE_ENDPOINT_URL (e.g. http://localhost:9324)"
+        )
+    if raw.get("dedup") == "redis" and not raw.get("redis_url"):
+        problems.append(
+            "MELANGE_DEDUP='redis' needs MELANGE_REDIS_URL (e.g. redis://localhost:6379/0)"
+        )
+    return problems
+
+
+def _structure_bool(value: object, _: type) -> bool:
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
+_converter = cattrs.Converter(detailed_validation=True)
+_converter.register_structure_hook(bool, _structure_bool)
