@@ -9,6 +9,9 @@ import pytest
 
 from tests.servers import MotoServer, start_moto_server
 
+# melange_test_graph and melange_binding_specs (which tests/examples overrides).
+pytest_plugins = ["bindings.pytest_plugin"]
+
 
 @pytest.fixture(name="moto_server", scope="session")
 def fixture_moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:

@@ -64,8 +64,8 @@ def assert_empty(backend: MessagingBackend, queue: str) -> None:
     assert backend.receive(queue, max_messages=10, wait_time_seconds=0) == []
 
 
-class BackendContract:
-    """Behaviour tests shared by every backend."""
+class BackendUnderTest:
+    """The hook every contract suite needs: how to build the backend under test."""
 
     def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
         """Build the backend under test."""
@@ -77,6 +77,10 @@ class BackendContract:
         backend = self.make_backend(request)
         yield backend
         backend.close()
+
+
+class BackendContract(BackendUnderTest):
+    """Behaviour tests shared by every backend."""
 
     @pytest.fixture(name="queue_publisher")
     def fixture_queue_publisher(self, backend: MessagingBackend) -> QueuePublisher:

@@ -29,7 +29,13 @@ from melange.serializers import (
     SerializerRegistry,
     TypedJsonSerializer,
 )
-from tests.contract.backend_contract import assert_empty, contents, json_registry, receive_all
+from tests.contract.backend_contract import (
+    BackendUnderTest,
+    assert_empty,
+    contents,
+    json_registry,
+    receive_all,
+)
 from tests.polling import poll_until
 
 QUICK_RETRY = Backoff(base=1, cap=1, jitter=0)
@@ -102,19 +108,8 @@ def raw_message(
     )
 
 
-class DispatcherContract:
+class DispatcherContract(BackendUnderTest):
     """Delivery guarantees shared by every backend."""
-
-    def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
-        """Build the backend under test."""
-        raise NotImplementedError
-
-    @pytest.fixture(name="backend")
-    def fixture_backend(self, request: pytest.FixtureRequest) -> Iterator[MessagingBackend]:
-        """Give a fresh backend of the kind under test, closed afterwards."""
-        backend = self.make_backend(request)
-        yield backend
-        backend.close()
 
     @pytest.fixture(name="publisher")
     def fixture_publisher(self, backend: MessagingBackend) -> QueuePublisher:

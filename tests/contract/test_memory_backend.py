@@ -1,4 +1,4 @@
-"""The backend contract, run against InMemoryBackend."""
+"""The contract suites, run against InMemoryBackend and PrefixedBackend over it."""
 
 from __future__ import annotations
 
@@ -10,32 +10,16 @@ from tests.contract.backend_contract import BackendContract
 from tests.contract.dispatcher_contract import DispatcherContract
 
 
-class TestInMemoryBackend(BackendContract):
-    """InMemoryBackend honours the backend contract."""
+class TestInMemoryBackend(BackendContract, DispatcherContract):
+    """InMemoryBackend honours the backend contract and the dispatcher's guarantees."""
 
     def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
         """Build an in-memory backend on the real clock."""
         return InMemoryBackend()
 
 
-class TestDispatcherOnInMemoryBackend(DispatcherContract):
-    """The dispatcher's guarantees hold on InMemoryBackend."""
-
-    def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
-        """Build an in-memory backend on the real clock."""
-        return InMemoryBackend()
-
-
-class TestPrefixedBackend(BackendContract):
-    """PrefixedBackend over InMemoryBackend honours the backend contract."""
-
-    def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
-        """Build a prefixed in-memory backend."""
-        return PrefixedBackend(InMemoryBackend(), "env-")
-
-
-class TestDispatcherOnPrefixedBackend(DispatcherContract):
-    """The dispatcher's guarantees hold through PrefixedBackend."""
+class TestPrefixedBackend(BackendContract, DispatcherContract):
+    """PrefixedBackend over InMemoryBackend honours both contracts."""
 
     def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
         """Build a prefixed in-memory backend."""

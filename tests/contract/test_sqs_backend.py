@@ -1,4 +1,4 @@
-"""The backend contract, run against the SQS/SNS backend talking HTTP to a moto server."""
+"""The contract suites, run against the SQS/SNS backend talking HTTP to a moto server."""
 
 from __future__ import annotations
 
@@ -11,18 +11,8 @@ from tests.servers import MotoServer
 
 
 @pytest.mark.integration
-class TestSqsBackend(BackendContract):
-    """LocalSQSBackend against moto_server honours the backend contract."""
-
-    def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
-        """Build an SQS backend pointed at the session's moto server."""
-        server: MotoServer = request.getfixturevalue("moto_server")
-        return LocalSQSBackend(host=server.host, port=server.port)
-
-
-@pytest.mark.integration
-class TestDispatcherOnSqsBackend(DispatcherContract):
-    """The dispatcher's guarantees hold on the SQS backend against moto_server."""
+class TestSqsBackend(BackendContract, DispatcherContract):
+    """LocalSQSBackend against moto_server honours both contracts."""
 
     def make_backend(self, request: pytest.FixtureRequest) -> MessagingBackend:
         """Build an SQS backend pointed at the session's moto server."""

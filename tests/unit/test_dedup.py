@@ -9,28 +9,10 @@ import pytest
 
 from melange import DeduplicationCache, InMemoryDeduplicationCache
 from melange.dedup import Claim, ClaimStatus
+from tests.unit.conftest import FakeClock
 
 KEY = "orders-consumer:message-1"
 LEASE = 30.0
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture(name="clock")
-def fixture_clock() -> FakeClock:
-    """Give a clock the test moves by hand."""
-    return FakeClock()
 
 
 @pytest.fixture(name="cache")

@@ -13,21 +13,9 @@ from melange import QueuePublisher
 from melange.backends import InMemoryBackend
 from melange.flow import AckBatcher, due_for_extension, receive_allowance
 from melange.serializers import JsonSerializer, SerializerRegistry
+from tests.unit.conftest import FakeClock
 
 QUEUE = "acks"
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class AckCounter:
@@ -42,12 +30,6 @@ class AckCounter:
     @property
     def total(self) -> int:
         return sum(self.counts)
-
-
-@pytest.fixture(name="clock")
-def fixture_clock() -> FakeClock:
-    """Give a clock the test moves by hand."""
-    return FakeClock()
 
 
 @pytest.fixture(name="backend")

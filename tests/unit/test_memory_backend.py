@@ -10,25 +10,7 @@ from melange import QueuePublisher, TopicPublisher, wire
 from melange.backends import InMemoryBackend, InMemoryMessagingBackend
 from melange.exceptions import BackendError, ConfigurationError
 from melange.serializers import JsonSerializer, SerializerRegistry
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture(name="clock")
-def fixture_clock() -> FakeClock:
-    """Give a clock the test moves by hand."""
-    return FakeClock()
+from tests.unit.conftest import FakeClock
 
 
 @pytest.fixture(name="backend")
