@@ -1,0 +1,85 @@
+"""The public names users import stay where the documentation says they are."""
+
+from __future__ import annotations
+
+import melange
+import melange.backends
+import melange.serializers
+
+
+def test_melange_exports_exactly_its_public_api() -> None:
+    """melange.__all__ is pinned, so a removal or an accidental export is noticed."""
+    assert sorted(melange.__all__) == [
+        "Backoff",
+        "Consumer",
+        "DeduplicationCache",
+        "Envelope",
+        "InMemoryDeduplicationCache",
+        "MelangeError",
+        "MessageDispatcher",
+        "OutgoingMessage",
+        "QueuePublisher",
+        "ReceivedMessage",
+        "RedisDeduplicationCache",
+        "SendOptions",
+        "SimpleMessageDispatcher",
+        "SingleDispatchConsumer",
+        "TopicPublisher",
+        "consumer",
+    ]
+    for name in melange.__all__:
+        assert getattr(melange, name) is not None
+
+
+def test_backends_and_serializers_export_the_documented_names() -> None:
+    """The backends and serializers the docs name import from their packages."""
+    from melange.backends import (
+        AWSBackend,
+        InMemoryBackend,
+        InMemoryMessagingBackend,
+        LocalSQSBackend,
+        MessagingBackend,
+    )
+    from melange.serializers import (
+        JsonSerializer,
+        PickleSerializer,
+        Serializer,
+        SerializerRegistry,
+        TypedJsonSerializer,
+    )
+
+    assert InMemoryMessagingBackend is InMemoryBackend
+    assert issubclass(AWSBackend, melange.backends.SqsBackend)
+    assert issubclass(LocalSQSBackend, melange.backends.SqsBackend)
+    assert isinstance(InMemoryBackend(), MessagingBackend)
+    for serializer in (JsonSerializer, PickleSerializer, TypedJsonSerializer):
+        assert issubclass(serializer, Serializer)
+    assert sorted(melange.serializers.__all__) == [
+        "JsonSerializer",
+        "PickleSerializer",
+        "Serialized",
+        "Serializer",
+        "SerializerRegistry",
+        "TypedJsonSerializer",
+    ]
+    assert SerializerRegistry is melange.serializers.SerializerRegistry
+
+
+def test_bindings_export_the_wiring_api() -> None:
+    """The pinject layer's names import from bindings."""
+    import bindings
+
+    assert sorted(bindings.__all__) == [
+        "MelangeBindingSpec",
+        "TestGraph",
+        "new_object_graph",
+        "new_test_graph",
+    ]
+
+
+def test_unknown_backend_name_raises_attribute_error() -> None:
+    """melange.backends' lazy loader refuses names it does not have."""
+    import pytest
+
+    with pytest.raises(AttributeError, match="NoSuchBackend"):
+        melange.backends.NoSuchBackend  # noqa: B018
