@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m examples.quickstart
+	$(PY) -m examples.orders
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

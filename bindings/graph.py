@@ -8,13 +8,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import ModuleType
+from typing import TypeVar
 
 import pinject
 
 from bindings.spec import MelangeBindingSpec
 from melange.exceptions import ConfigurationError
 
-__all__ = ["new_object_graph"]
+__all__ = ["ObjectGraph", "new_object_graph"]
+
+T = TypeVar("T")
+
+
+class ObjectGraph:
+    """A pinject object graph whose wiring mistakes are ``ConfigurationError``s."""
+
+    def __init__(self, graph: pinject.ObjectGraph) -> None:
+        self.pinject_graph = graph
+
+    def provide(self, cls: type[T]) -> T:
+        """Return an instance of ``cls`` with its constructor's arguments injected by name.
+
+        Raises:
+            ConfigurationError: an argument has no binding, or building something failed;
+                the message names the class and what to bind.
+        """
+        try:
+            return self.pinject_graph.provide(cls)
+        except pinject.errors.Error as exc:
+            raise ConfigurationError(
+                f"cannot provide {cls.__qualname__}: {exc}; bind the missing name in a "
+                "binding spec (provide_<name>) or pass its class in classes=[...]"
+            ) from exc
 
 
 def new_object_graph(
@@ -23,7 +48,7 @@ def new_object_graph(
     classes: Sequence[type] = (),
     binding_specs: Sequence[pinject.BindingSpec] = (),
     melange: MelangeBindingSpec | None = None,
-) -> pinject.ObjectGraph:
+) -> ObjectGraph:
     """Return a pinject object graph with melange's bindings and the application's.
 
     Args:
@@ -39,7 +64,7 @@ def new_object_graph(
             ``melange_serializer_bindings``); the message says what to add.
     """
     try:
-        return pinject.new_object_graph(
+        graph = pinject.new_object_graph(
             modules=list(modules) or None,
             classes=list(classes) or None,
             binding_specs=[melange or MelangeBindingSpec(), *binding_specs],
@@ -52,3 +77,4 @@ def new_object_graph(
             "define provide_melange_serializer_bindings(self) returning {MessageClass: "
             "'typed_json', ...} (or {} for none)"
         ) from exc
+    return ObjectGraph(graph)

@@ -1,6 +1,7 @@
 """pytest fixtures for applications: ``pytest_plugins = ["bindings.pytest_plugin"]``.
 
-Override ``melange_binding_specs`` in your conftest to return your application's specs;
+Override ``melange_binding_specs`` in your conftest to return your application's specs
+(and ``melange_graph_classes`` for classes pinject should bind implicitly);
 ``melange_test_graph`` then gives a fresh ``TestGraph`` per test.
 """
 
@@ -21,7 +22,15 @@ def fixture_melange_binding_specs() -> list[pinject.BindingSpec]:
     )
 
 
+@pytest.fixture(name="melange_graph_classes")
+def fixture_melange_graph_classes() -> list[type]:
+    """Give the classes pinject may bind implicitly (override to add your own)."""
+    return []
+
+
 @pytest.fixture(name="melange_test_graph")
-def fixture_melange_test_graph(melange_binding_specs: list[pinject.BindingSpec]) -> TestGraph:
+def fixture_melange_test_graph(
+    melange_binding_specs: list[pinject.BindingSpec], melange_graph_classes: list[type]
+) -> TestGraph:
     """Give a test graph of the application's specs on a recording in-memory backend."""
-    return new_test_graph(*melange_binding_specs)
+    return new_test_graph(*melange_binding_specs, classes=melange_graph_classes)

@@ -2,7 +2,8 @@
 
 Provided names (all singletons within a graph): ``melange_settings``,
 ``messaging_backend``, ``serializer_registry``, ``queue_publisher``, ``topic_publisher``,
-``deduplication_cache`` and ``message_dispatcher``. The spec *requires*
+``deduplication_cache``, ``dispatcher_factory`` (a new dispatcher per queue a worker
+consumes) and ``message_dispatcher`` (one made by the factory). The spec *requires*
 ``melange_serializer_bindings``: the application's own spec provides it, mapping its
 message classes to serializer names (``"json"``, ``"typed_json"``, ``"pickle"``)::
 
@@ -24,6 +25,7 @@ import pinject
 
 from melange.backends import InMemoryBackend, MessagingBackend
 from melange.backends.prefixed import PrefixedBackend
+from melange.consumers import Consumer
 from melange.dedup import DeduplicationCache, InMemoryDeduplicationCache, RedisDeduplicationCache
 from melange.dispatcher import MessageDispatcher
 from melange.exceptions import ConfigurationError, MelangeError
@@ -38,7 +40,7 @@ from melange.serializers import (
 )
 from melange.settings import MelangeSettings, load_settings
 
-__all__ = ["MelangeBindingSpec"]
+__all__ = ["DispatcherFactory", "MelangeBindingSpec"]
 
 
 @contextmanager
@@ -150,29 +152,61 @@ class MelangeBindingSpec(pinject.BindingSpec):
                 return RedisDeduplicationCache(melange_settings.redis_url)
             return None
 
-    def provide_message_dispatcher(
+    def provide_dispatcher_factory(
         self,
         melange_settings: MelangeSettings,
         serializer_registry: SerializerRegistry,
         messaging_backend: MessagingBackend,
         deduplication_cache: DeduplicationCache | None,
-    ) -> MessageDispatcher:
-        """Return a dispatcher with the settings' options; attach consumers to it."""
-        with surfaced("message_dispatcher"):
-            options = melange_settings.dispatcher
-            return MessageDispatcher(
-                serializer_registry,
-                messaging_backend,
-                cache=deduplication_cache,
-                workers=options.workers,
-                wait_time_seconds=options.wait_time_seconds,
-                visibility_timeout=options.visibility_timeout,
-                backoff=Backoff(
-                    base=options.backoff_base,
-                    cap=options.backoff_cap,
-                    jitter=options.backoff_jitter,
-                ),
+    ) -> DispatcherFactory:
+        """Return a factory of dispatchers with the settings' options, one per queue."""
+        with surfaced("dispatcher_factory"):
+            return DispatcherFactory(
+                melange_settings, serializer_registry, messaging_backend, deduplication_cache
             )
+
+    def provide_message_dispatcher(
+        self, dispatcher_factory: DispatcherFactory
+    ) -> MessageDispatcher:
+        """Return the graph's dispatcher (for one queue); attach consumers to it."""
+        with surfaced("message_dispatcher"):
+            return dispatcher_factory()
+
+
+class DispatcherFactory:
+    """Builds dispatchers with the settings' options, the graph's registry, backend and cache.
+
+    A dispatcher consumes one queue at a time with the consumers attached to it; a worker
+    that consumes several queues asks the factory for one dispatcher per queue.
+    """
+
+    def __init__(
+        self,
+        settings: MelangeSettings,
+        registry: SerializerRegistry,
+        backend: MessagingBackend,
+        cache: DeduplicationCache | None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.backend = backend
+        self.cache = cache
+
+    def __call__(self, *consumers: Consumer) -> MessageDispatcher:
+        """Return a new dispatcher with ``consumers`` attached."""
+        options = self.settings.dispatcher
+        return MessageDispatcher(
+            self.registry,
+            self.backend,
+            consumers=consumers,
+            cache=self.cache,
+            workers=options.workers,
+            wait_time_seconds=options.wait_time_seconds,
+            visibility_timeout=options.visibility_timeout,
+            backoff=Backoff(
+                base=options.backoff_base, cap=options.backoff_cap, jitter=options.backoff_jitter
+            ),
+        )
 
 
 def backend_from_settings(settings: MelangeSettings) -> MessagingBackend:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pinject
 
-from bindings.graph import new_object_graph
+from bindings.graph import ObjectGraph, new_object_graph
 from bindings.spec import MelangeBindingSpec
 from melange.consumers import Consumer
 from melange.serializers import SerializerRegistry
@@ -40,7 +40,7 @@ class TestGraph:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, graph: pinject.ObjectGraph, backend: RecordingBackend) -> None:
+    def __init__(self, graph: ObjectGraph, backend: RecordingBackend) -> None:
         self.graph = graph
         self.backend = backend
         self.kit = MessagingTestKit(graph.provide(_Registry).serializer_registry, backend)

@@ -128,8 +128,13 @@ class MessageDispatcher:
         self._in_flight: dict[str, InFlight] = {}
 
     def attach_consumer(self, consumer: Consumer) -> None:
-        """Add a consumer; every message it accepts must succeed before acknowledgement."""
-        self._consumers.append(consumer)
+        """Add a consumer; every message it accepts must succeed before acknowledgement.
+
+        Attaching the same consumer object again does nothing, so wiring code that runs
+        twice does not make every message handled twice.
+        """
+        if not any(attached is consumer for attached in self._consumers):
+            self._consumers.append(consumer)
 
     # -- running -------------------------------------------------------------------------
 

@@ -269,3 +269,16 @@ def test_pollers_default_to_one_per_ten_workers(
     assert MessageDispatcher(registry, backend, workers=25).pollers == 3
     with pytest.raises(ConfigurationError, match="pollers=5"):
         MessageDispatcher(registry, backend, workers=4, pollers=5)
+
+
+def test_attaching_the_same_consumer_twice_runs_it_once(
+    registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
+) -> None:
+    """Wiring that attaches one consumer object twice still handles each message once."""
+    recorder = Recorder()
+    dispatcher = MessageDispatcher(registry, backend)
+    dispatcher.attach_consumer(recorder)
+    dispatcher.attach_consumer(recorder)
+    publisher.publish("q", {"n": 9})
+    dispatcher.process_available("q")
+    assert recorder.handled == [9]

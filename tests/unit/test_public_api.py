@@ -70,7 +70,9 @@ def test_bindings_export_the_wiring_api() -> None:
     import bindings
 
     assert sorted(bindings.__all__) == [
+        "DispatcherFactory",
         "MelangeBindingSpec",
+        "ObjectGraph",
         "TestGraph",
         "new_object_graph",
         "new_test_graph",
