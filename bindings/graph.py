@@ -63,6 +63,12 @@ def new_object_graph(
         ConfigurationError: the specs are inconsistent (e.g. nothing provides
             ``melange_serializer_bindings``); the message says what to add.
     """
+    if any(isinstance(spec, MelangeBindingSpec) for spec in binding_specs):
+        # pinject treats specs of one class as equal and keeps one of them silently.
+        raise ConfigurationError(
+            "a MelangeBindingSpec was passed in binding_specs; pass it as melange=... "
+            "instead, so its settings and overrides are the ones used"
+        )
     try:
         graph = pinject.new_object_graph(
             modules=list(modules) or None,

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from melange import limits
 from melange.backends.protocol import MessagingBackend
@@ -34,6 +34,9 @@ from melange.messages import ReceivedMessage
 from melange.retry import Backoff
 from melange.serializers.registry import SerializerRegistry
 from melange.settling import DispatcherStats, Settler
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["DispatcherStats", "MessageDispatcher", "SimpleMessageDispatcher"]
 
@@ -156,6 +159,8 @@ class MessageDispatcher:
             "consuming %r with %d workers and %d pollers", queue_name, self.workers, self.pollers
         )
         errors: list[BaseException] = []
+        from concurrent.futures import ThreadPoolExecutor  # only workers need it
+
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="melange-worker") as pool:
                 pollers = [

@@ -10,11 +10,12 @@ melange settings: they come from the standard AWS variables and credential chain
 from __future__ import annotations
 
 import difflib
+import math
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 import cattrs
@@ -30,8 +31,20 @@ DedupName = Literal["none", "memory", "redis"]
 
 
 def _redacted_url(url: str | None) -> str | None:
-    """Return ``url`` with any password replaced by ``***``: settings get logged."""
-    return None if url is None else re.sub(r"(?<=://)([^:/@]*):[^@/]*@", r"\1:***@", url)
+    """Return ``url`` with its password (in the user part or the query) replaced by ``***``."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user_info, _, host = netloc.rpartition("@")
+        user = user_info.partition(":")[0]
+        netloc = f"{user}:***@{host}" if ":" in user_info else f"***@{host}"
+    query = urlencode(
+        [(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 @attrs.frozen
@@ -268,6 +281,8 @@ def _structure(values: Mapping[str, str]) -> MelangeSettings:
 def _parse(setting: Setting, text: str) -> Any:
     """Turn one variable's text into its field's type with cattrs, then check its range."""
     value = _converter.structure(text, _field_type(setting.path))
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(text)  # nan and inf pass every range comparison
     if setting.low is not None and value < setting.low:
         raise ValueError(text)
     if setting.high is not None and value > setting.high:

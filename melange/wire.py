@@ -117,7 +117,9 @@ def _check_user_attribute(name: str, value: object) -> None:
 
 
 #: Characters outside XML 1.0's set, which SQS and SNS refuse in bodies and attributes.
-_REFUSED_CHARACTERS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: Written as the refused set rather than the complement of the allowed one: compiling the
+#: complement of the astral range costs ~10 ms at import.
+_REFUSED_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def check_characters(what: str, text: str) -> None:

@@ -12,7 +12,7 @@ from examples.orders.payments import PAYMENT_EVENTS, PAYMENTS, PaymentConsumer, 
 from examples.orders.service import ORDER_EVENTS, OrderService
 from examples.orders.status import ORDER_STATUS, OrderStatusReader
 from melange.backends import MessagingBackend
-from melange.settings import MelangeSettings
+from melange.settings import DispatcherSettings, MelangeSettings
 
 __all__ = [
     "APPLICATION_CLASSES",
@@ -39,27 +39,40 @@ class OrdersBindingSpec(pinject.BindingSpec):
         return {OrderPlaced: "typed_json", PaymentCompleted: "typed_json"}
 
 
-def declare_topology(messaging_backend: MessagingBackend) -> None:
-    """Declare the topics, queues, subscriptions and dead-letter queue; idempotent."""
+def declare_topology(messaging_backend: MessagingBackend, settings: DispatcherSettings) -> None:
+    """Declare the topics, queues, subscriptions and dead-letter queue; idempotent.
+
+    The queues get the settings' visibility timeout and ``MELANGE_MAX_RECEIVE_COUNT``.
+    """
     messaging_backend.declare_queue(
-        PAYMENTS, dead_letter_queue=f"{PAYMENTS}-dlq", topics=[ORDER_EVENTS]
+        PAYMENTS,
+        dead_letter_queue=f"{PAYMENTS}-dlq",
+        max_receive_count=settings.max_receive_count,
+        visibility_timeout=settings.visibility_timeout,
+        topics=[ORDER_EVENTS],
     )
-    messaging_backend.declare_queue(ORDER_STATUS, topics=[PAYMENT_EVENTS])
+    messaging_backend.declare_queue(
+        ORDER_STATUS, visibility_timeout=settings.visibility_timeout, topics=[PAYMENT_EVENTS]
+    )
 
 
 class Topology:
-    """``declare_topology`` on the graph's backend (with the settings' prefix, if any).
+    """``declare_topology`` on the graph's backend, with the graph's settings.
 
     Args:
-        messaging_backend: the graph's backend.
+        messaging_backend: the graph's backend (prefixed by ``MELANGE_PREFIX``, if set).
+        melange_settings: the graph's settings.
     """
 
-    def __init__(self, messaging_backend: MessagingBackend) -> None:
+    def __init__(
+        self, messaging_backend: MessagingBackend, melange_settings: MelangeSettings
+    ) -> None:
         self.messaging_backend = messaging_backend
+        self.settings = melange_settings.dispatcher
 
     def declare(self) -> None:
         """Declare the example's topics and queues."""
-        declare_topology(self.messaging_backend)
+        declare_topology(self.messaging_backend, self.settings)
 
 
 def build_graph(settings: MelangeSettings | None = None) -> ObjectGraph:

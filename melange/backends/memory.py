@@ -9,7 +9,6 @@ and drop duplicates for five minutes. It is thread-safe; ``receive`` long-polls.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 import time
@@ -322,6 +321,8 @@ class InMemoryBackend:
             return None
         explicit = wire.deduplication_id(queue.name, message)
         if explicit is None and queue.content_based_deduplication:
+            import hashlib  # rarely needed; keeps importing melange cheap
+
             return hashlib.sha256(body.encode()).hexdigest()
         return explicit
 

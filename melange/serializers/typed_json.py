@@ -13,20 +13,24 @@ import json
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
-import cattrs
-from cattrs.preconf.json import make_converter
 
 from melange.exceptions import DeserializationError, SerializationError
 from melange.serializers.base import Serializer
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = ["TypedJsonSerializer"]
 
 
 def make_converter_for_messages() -> cattrs.Converter:
     """Return cattrs' JSON converter, taught UUIDs and Decimals (as exact strings)."""
+    # Imported here: cattrs costs tens of milliseconds, and only typed JSON needs it.
+    from cattrs.preconf.json import make_converter
+
     converter = make_converter()
     converter.register_unstructure_hook(uuid.UUID, str)
     converter.register_structure_hook(uuid.UUID, lambda value, _: uuid.UUID(str(value)))
@@ -40,6 +44,12 @@ def _structure_decimal(value: object, _: type) -> Decimal:
         return Decimal(str(value))
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a decimal number") from None
+
+
+def _validation_error() -> type[Exception]:
+    from cattrs import BaseValidationError
+
+    return BaseValidationError
 
 
 def is_record_type(cls: type) -> bool:
@@ -117,7 +127,7 @@ class TypedJsonSerializer(Serializer):
             )
         try:
             return self._converter.structure(json.loads(data), cls)
-        except (ValueError, TypeError, KeyError, cattrs.BaseValidationError) as exc:
+        except (ValueError, TypeError, KeyError, _validation_error()) as exc:
             raise DeserializationError(
                 f"content {data[:80]!r} does not structure into {cls.__qualname__} "
                 f"(manifest {manifest!r}): {exc}",
