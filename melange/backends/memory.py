@@ -9,7 +9,6 @@ and drop duplicates for five minutes. It is thread-safe; ``receive`` long-polls.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import uuid
@@ -19,6 +18,7 @@ import attrs
 
 from melange import limits, wire
 from melange.backends import filter_policy as filters
+from melange.backends.memory_queue import MemoryQueue
 from melange.backends.protocol import FilterPolicy
 from melange.exceptions import (
     BackendError,
@@ -36,40 +36,6 @@ from melange.messages import (
 )
 
 __all__ = ["InMemoryBackend", "InMemoryMessagingBackend"]
-
-DEFAULT_VISIBILITY_TIMEOUT = 30
-DEFAULT_RETENTION_SECONDS = 345_600  # four days, as SQS
-DEDUPLICATION_WINDOW_SECONDS = 300
-
-
-@attrs.define
-class _Message:
-    broker_id: str
-    body: str
-    attributes: Mapping[str, AttributeValue]
-    group_id: str | None
-    sent_at: float
-    visible_at: float
-    receive_count: int = 0
-    receipt_handle: str | None = None
-
-
-@attrs.define
-class _Queue:
-    name: str
-    visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT
-    retention_seconds: int = DEFAULT_RETENTION_SECONDS
-    content_based_deduplication: bool = False
-    dead_letter_queue: str | None = None
-    max_receive_count: int = 5
-    messages: dict[str, _Message] = attrs.Factory(dict)
-    by_handle: dict[str, _Message] = attrs.Factory(dict)
-    dedup: dict[str, tuple[float, str]] = attrs.Factory(dict)
-    swept_at: float = -math.inf
-
-    @property
-    def fifo(self) -> bool:
-        return limits.is_fifo(self.name)
 
 
 @attrs.define
@@ -96,7 +62,7 @@ class InMemoryBackend:
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._queues: dict[str, _Queue] = {}
+        self._queues: dict[str, MemoryQueue] = {}
         self._topics: dict[str, _Topic] = {}
         self._changed = threading.Condition(threading.RLock())
         self._closed = False
@@ -123,8 +89,8 @@ class InMemoryBackend:
         with self._changed:
             self._check_open()
             if dead_letter_queue is not None:
-                self._queues.setdefault(dead_letter_queue, _Queue(dead_letter_queue))
-            queue = self._queues.setdefault(queue_name, _Queue(queue_name))
+                self._queues.setdefault(dead_letter_queue, MemoryQueue(dead_letter_queue))
+            queue = self._queues.setdefault(queue_name, MemoryQueue(queue_name))
             queue.dead_letter_queue = dead_letter_queue
             queue.max_receive_count = max_receive_count
             queue.content_based_deduplication = content_based_deduplication
@@ -220,47 +186,49 @@ class InMemoryBackend:
 
     def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
         """Send one message to a queue."""
-        limits.check_queue_options(queue_name, message.options)
-        payload = wire.queue_payload(queue_name, message.envelope)
-        with self._changed:
-            queue = self._queue(queue_name, "publish")
-            return self._enqueue(queue, payload.body, payload.attributes, message)
+        return self._send_all(queue_name, [message])[0]
 
     def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
         """Publish one message: each subscribed queue whose filter passes gets it once."""
-        limits.check_topic_options(topic_name, message.options)
-        payload = wire.topic_payload(topic_name, message.envelope)
-        with self._changed:
-            topic = self._topic(topic_name, "publish")
-            return self._fan_out(topic, payload.body, payload.attributes, message)
+        return self._publish_all(topic_name, [message])[0]
 
     def publish_batch_to_queue(
         self, queue_name: str, messages: Sequence[OutgoingMessage]
     ) -> BatchResult:
         """Send several messages to a queue; all are checked before any is sent."""
-        payloads = []
-        for message in messages:
-            limits.check_queue_options(queue_name, message.options)
-            payloads.append(wire.queue_payload(queue_name, message.envelope))
-        with self._changed:
-            queue = self._queue(queue_name, "publish")
-            for payload, message in zip(payloads, messages, strict=True):
-                self._enqueue(queue, payload.body, payload.attributes, message)
+        self._send_all(queue_name, messages)
         return BatchResult(successful=tuple(m.envelope.message_id for m in messages))
 
     def publish_batch_to_topic(
         self, topic_name: str, messages: Sequence[OutgoingMessage]
     ) -> BatchResult:
         """Publish several messages to a topic; all are checked before any is sent."""
+        self._publish_all(topic_name, messages)
+        return BatchResult(successful=tuple(m.envelope.message_id for m in messages))
+
+    def _send_all(self, queue_name: str, messages: Sequence[OutgoingMessage]) -> list[str]:
+        payloads = []
+        for message in messages:
+            limits.check_queue_options(queue_name, message.options)
+            payloads.append(wire.queue_payload(queue_name, message.envelope))
+        with self._changed:
+            queue = self._queue(queue_name, "publish")
+            return [
+                self._enqueue(queue, payload.body, payload.attributes, message)
+                for payload, message in zip(payloads, messages, strict=True)
+            ]
+
+    def _publish_all(self, topic_name: str, messages: Sequence[OutgoingMessage]) -> list[str]:
         payloads = []
         for message in messages:
             limits.check_topic_options(topic_name, message.options)
             payloads.append(wire.topic_payload(topic_name, message.envelope))
         with self._changed:
             topic = self._topic(topic_name, "publish")
-            for payload, message in zip(payloads, messages, strict=True):
+            return [
                 self._fan_out(topic, payload.body, payload.attributes, message)
-        return BatchResult(successful=tuple(m.envelope.message_id for m in messages))
+                for payload, message in zip(payloads, messages, strict=True)
+            ]
 
     def _fan_out(
         self,
@@ -289,42 +257,14 @@ class InMemoryBackend:
 
     def _enqueue(
         self,
-        queue: _Queue,
+        queue: MemoryQueue,
         body: str,
         attributes: Mapping[str, AttributeValue],
         message: OutgoingMessage,
     ) -> str:
-        now = self._clock()
-        dedup_id = self._deduplication_id(queue, body, message)
-        if dedup_id is not None:
-            seen = queue.dedup.get(dedup_id)
-            if seen is not None and seen[0] > now:
-                return seen[1]  # SQS accepts a duplicate and returns the first copy's id
-        broker_id = str(uuid.uuid4())
-        delay = message.options.delay_seconds or 0
-        queue.messages[broker_id] = _Message(
-            broker_id=broker_id,
-            body=body,
-            attributes=dict(attributes),
-            group_id=message.options.message_group_id,
-            sent_at=now,
-            visible_at=now + delay,
-        )
-        if dedup_id is not None:
-            queue.dedup[dedup_id] = (now + DEDUPLICATION_WINDOW_SECONDS, broker_id)
+        broker_id = queue.enqueue(body, attributes, message, self._clock())
         self._changed.notify_all()
         return broker_id
-
-    @staticmethod
-    def _deduplication_id(queue: _Queue, body: str, message: OutgoingMessage) -> str | None:
-        if not queue.fifo:
-            return None
-        explicit = wire.deduplication_id(queue.name, message)
-        if explicit is None and queue.content_based_deduplication:
-            import hashlib  # rarely needed; keeps importing melange cheap
-
-            return hashlib.sha256(body.encode()).hexdigest()
-        return explicit
 
     # -- consuming -----------------------------------------------------------------------
 
@@ -346,94 +286,26 @@ class InMemoryBackend:
                 remaining = deadline - time.monotonic()
                 if received or remaining <= 0:
                     return received
-                self._changed.wait(min(remaining, self._until_next_visible(queue)))
+                self._changed.wait(min(remaining, queue.seconds_until_next_visible(self._clock())))
                 if self._closed:  # closed while waiting: end the long poll empty-handed
                     return []
                 queue = self._queue(queue_name, "receive")
 
     def _take_visible(
-        self, queue: _Queue, max_messages: int, visibility_timeout: int | None
+        self, queue: MemoryQueue, max_messages: int, visibility_timeout: int | None
     ) -> list[ReceivedMessage]:
         now = self._clock()
-        self._drop_expired(queue, now)
-        invisible = queue.visibility_timeout if visibility_timeout is None else visibility_timeout
-        blocked_groups: set[str | None] = set()
-        received: list[ReceivedMessage] = []
-        exhausted: list[_Message] = []
-        for message in queue.messages.values():  # send order; no copy: nothing is removed here
-            if len(received) == max_messages:
-                break
-            if message.visible_at > now or message.group_id in blocked_groups:
-                if queue.fifo:  # later messages of the group wait for this one
-                    blocked_groups.add(message.group_id)
-                continue
-            if queue.dead_letter_queue is not None and (
-                message.receive_count >= queue.max_receive_count
-            ):
-                exhausted.append(message)
-                continue
-            received.append(self._deliver(queue, message, now + invisible))
-        for message in exhausted:
-            self._redrive(queue, message)
-        return received
-
-    def _redrive(self, queue: _Queue, message: _Message) -> None:
-        """Move a message received max_receive_count times to the dead-letter queue."""
-        self._remove(queue, message)
+        received, exhausted = queue.take_visible(max_messages, visibility_timeout, now)
         target = self._queues.get(queue.dead_letter_queue or "")
         if target is not None:
-            moved = attrs.evolve(message, receive_count=0, receipt_handle=None)
-            moved.visible_at = self._clock()
-            target.messages[moved.broker_id] = moved
-
-    @staticmethod
-    def _deliver(queue: _Queue, message: _Message, visible_at: float) -> ReceivedMessage:
-        if message.receipt_handle is not None:
-            queue.by_handle.pop(message.receipt_handle, None)
-        message.receive_count += 1
-        message.receipt_handle = f"{message.broker_id}#{uuid.uuid4().hex}"
-        message.visible_at = visible_at
-        queue.by_handle[message.receipt_handle] = message
-        return ReceivedMessage(
-            queue_name=queue.name,
-            receipt_handle=message.receipt_handle,
-            broker_message_id=message.broker_id,
-            body=message.body,
-            attributes=message.attributes,
-            receive_count=message.receive_count,
-            message_group_id=message.group_id,
-        )
-
-    def _drop_expired(self, queue: _Queue, now: float) -> None:
-        # A sweep costs a pass over the queue: once a second is precise enough for retention
-        # (counted in seconds) and keeps receive cheap on long queues.
-        if now - queue.swept_at < 1.0:
-            return
-        queue.swept_at = now
-        oldest_allowed = now - queue.retention_seconds
-        for message in [m for m in queue.messages.values() if m.sent_at < oldest_allowed]:
-            self._remove(queue, message)
-        for dedup_id in [d for d, (until, _) in queue.dedup.items() if until <= now]:
-            del queue.dedup[dedup_id]
-
-    def _until_next_visible(self, queue: _Queue) -> float:
-        now = self._clock()
-        pending = [m.visible_at - now for m in queue.messages.values() if m.visible_at > now]
-        # A controllable clock does not advance while we wait; re-check at least every 50 ms.
-        return max(0.001, min([*pending, 0.05]))
+            for message in exhausted:  # the redrive policy moves them
+                target.accept_redriven(message, now)
+        return received
 
     def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
         """Delete received messages; return the handles that matched no in-flight message."""
         with self._changed:
-            queue = self._queue(queue_name, "acknowledge")
-            failed = []
-            for handle in receipt_handles:
-                message = queue.by_handle.get(handle)
-                if message is None:
-                    failed.append(handle)
-                else:
-                    self._remove(queue, message)
-            return failed
+            return self._queue(queue_name, "acknowledge").acknowledge(receipt_handles)
 
     def change_visibility(
         self, queue_name: str, receipt_handles: Sequence[str], timeout_seconds: int
@@ -442,21 +314,9 @@ class InMemoryBackend:
         limits.check_visibility_timeout(queue_name, timeout_seconds)
         with self._changed:
             queue = self._queue(queue_name, "change_visibility")
-            failed = []
-            for handle in receipt_handles:
-                message = queue.by_handle.get(handle)
-                if message is None:
-                    failed.append(handle)
-                else:
-                    message.visible_at = self._clock() + timeout_seconds
+            failed = queue.change_visibility(receipt_handles, self._clock() + timeout_seconds)
             self._changed.notify_all()
             return failed
-
-    @staticmethod
-    def _remove(queue: _Queue, message: _Message) -> None:
-        queue.messages.pop(message.broker_id, None)
-        if message.receipt_handle is not None:
-            queue.by_handle.pop(message.receipt_handle, None)
 
     # -- inspection ----------------------------------------------------------------------
 
@@ -479,7 +339,7 @@ class InMemoryBackend:
                 code="Closed",
             )
 
-    def _queue(self, queue_name: str, operation: str) -> _Queue:
+    def _queue(self, queue_name: str, operation: str) -> MemoryQueue:
         self._check_open()
         queue = self._queues.get(queue_name)
         if queue is None:
