@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from melange import wire
+from melange.backends.aws import LocalSQSBackend
 from melange.backends.memory import InMemoryBackend
 from melange.backends.protocol import MessagingBackend
-from melange.backends.sqs import LocalSQSBackend
 from melange.consumers import Consumer
 from melange.dispatcher import MessageDispatcher
 from melange.messages import Envelope, OutgoingMessage
@@ -221,8 +221,8 @@ def bench_concurrency_moto(rounds: MotoRounds, ceiling: float, latency: float) -
         print(
             f"  10x needs {10 * rates[1]:.0f} msg/s; the boto3 loop with a no-op handler (A) "
             f"drained\n  {ceiling:.0f} msg/s, moto answering in {1000 * latency:.0f} ms per "
-            "request. The dispatcher keeps one\n  ReceiveMessage (<= 10 messages) in flight, "
-            "so 16 workers mostly wait for it: see B(c)."
+            "request: moto, not the dispatcher,\n  is the ceiling (16 workers run 2 pollers; "
+            "moto serves concurrent receives no faster). See B(c)."
         )
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from melange.backends.sqs import LocalSQSBackend
+from melange.backends.aws import LocalSQSBackend
 from melange.publishers import QueuePublisher
 from melange.serializers.json import JsonSerializer
 from melange.serializers.registry import SerializerRegistry

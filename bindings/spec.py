@@ -213,7 +213,8 @@ def backend_from_settings(settings: MelangeSettings) -> MessagingBackend:
     """Build the backend ``MELANGE_BACKEND`` names (boto3 is imported only for SQS)."""
     if settings.backend == "memory":
         return InMemoryBackend()
-    from melange.backends.sqs import AWSBackend, LocalSQSBackend, SqsBackend
+    from melange.backends.aws import AWSBackend, LocalSQSBackend
+    from melange.backends.sqs import SqsBackend
 
     if settings.backend == "local":
         if settings.endpoint_url is None:

@@ -6,13 +6,15 @@ in-memory backend never imports boto3.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from melange.backends.memory import InMemoryBackend, InMemoryMessagingBackend
 from melange.backends.protocol import FilterPolicy, MessagingBackend
 
 if TYPE_CHECKING:
-    from melange.backends.sqs import AWSBackend, LocalSQSBackend, SqsBackend
+    from melange.backends.aws import AWSBackend, LocalSQSBackend
+    from melange.backends.sqs import SqsBackend
 
 __all__ = [
     "AWSBackend",
@@ -24,12 +26,14 @@ __all__ = [
     "SqsBackend",
 ]
 
-_LAZY = frozenset({"AWSBackend", "LocalSQSBackend", "SqsBackend"})
+_LAZY = {
+    "AWSBackend": "melange.backends.aws",
+    "LocalSQSBackend": "melange.backends.aws",
+    "SqsBackend": "melange.backends.sqs",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from melange.backends import sqs
-
-        return getattr(sqs, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'melange.backends' has no attribute {name!r}")

@@ -5,10 +5,11 @@ If a backend's method drifts from the protocol, mypy --strict fails here, before
 
 from __future__ import annotations
 
+from melange.backends.aws import AWSBackend, LocalSQSBackend
 from melange.backends.memory import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.backends.protocol import MessagingBackend
-from melange.backends.sqs import AWSBackend, LocalSQSBackend, SqsBackend
+from melange.backends.sqs import SqsBackend
 from melange.testing import RecordingBackend
 
 

@@ -1,9 +1,9 @@
 """The SQS/SNS backend on boto3: AWS, or any emulator (ElasticMQ, LocalStack, moto) by endpoint.
 
-This is the only module that imports boto3. It keeps one SQS and one SNS client for its
-life, caches queue URLs, queue ARNs and topic ARNs, and translates every botocore error
-into melange's hierarchy in one place (``SqsBackend._request``). Clients are thread-safe, so one
-backend serves many threads.
+With aws.py, the only module that imports boto3. It keeps one SQS and one SNS client for
+its life, caches queue URLs, queue ARNs and topic ARNs, and translates every botocore
+error into melange's hierarchy in one place (``SqsBackend._request``). Clients are
+thread-safe, so one backend serves many threads.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import boto3
 import botocore.exceptions
@@ -22,10 +21,15 @@ from botocore.config import Config
 from melange import limits, wire
 from melange.backends import filter_policy as filters
 from melange.backends.protocol import FilterPolicy
+from melange.backends.sqs_requests import (
+    chunks,
+    queue_policy_allowing,
+    received_message,
+    send_batches,
+)
 from melange.exceptions import (
     BackendError,
     BackendUnavailableError,
-    BatchEntryFailure,
     ConfigurationError,
     QueueNotFoundError,
     TopicNotFoundError,
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
         DeleteMessageBatchRequestEntryTypeDef,
     )
 
-__all__ = ["AWSBackend", "LocalSQSBackend", "SqsBackend", "local_endpoint_url"]
+__all__ = ["SqsBackend"]
 
 _QUEUE_MISSING = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 _TOPIC_MISSING = frozenset({"NotFound", "NotFoundException"})
@@ -51,8 +55,6 @@ _UNREACHABLE = (
     botocore.exceptions.ConnectTimeoutError,
     botocore.exceptions.ReadTimeoutError,
 )
-#: The Sid of the one queue-policy statement that lets all subscribed topics send.
-POLICY_SID = "melange-sns-to-sqs"
 
 
 class SqsBackend:
@@ -351,7 +353,7 @@ class SqsBackend:
             with self._request("SendMessageBatch", queue=queue_name):
                 return self._sqs.send_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[arg-type]
 
-        return _send_batches(messages, prepared, limits.SQS_MAX_MESSAGE_BYTES, send)
+        return send_batches(messages, prepared, limits.SQS_MAX_MESSAGE_BYTES, send)
 
     def publish_batch_to_topic(
         self, topic_name: str, messages: Sequence[OutgoingMessage]
@@ -364,7 +366,7 @@ class SqsBackend:
             with self._request("PublishBatch", topic=topic_name):
                 return self._sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)  # type: ignore[arg-type]
 
-        return _send_batches(messages, prepared, limits.SNS_MAX_MESSAGE_BYTES, send)
+        return send_batches(messages, prepared, limits.SNS_MAX_MESSAGE_BYTES, send)
 
     # -- consuming -----------------------------------------------------------------------
 
@@ -389,13 +391,13 @@ class SqsBackend:
             params["VisibilityTimeout"] = visibility_timeout
         with self._request("ReceiveMessage", queue=queue_name):
             response = self._sqs.receive_message(**params)
-        return [_received(queue_name, raw) for raw in response.get("Messages", [])]
+        return [received_message(queue_name, raw) for raw in response.get("Messages", [])]
 
     def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
         """Delete messages with DeleteMessageBatch, 10 per request."""
         url = self._queue_url(queue_name)
         failed: list[str] = []
-        for chunk in _chunks(list(dict.fromkeys(receipt_handles))):
+        for chunk in chunks(list(dict.fromkeys(receipt_handles))):
             entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
                 {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)
             ]
@@ -411,7 +413,7 @@ class SqsBackend:
         limits.check_visibility_timeout(queue_name, timeout_seconds)
         url = self._queue_url(queue_name)
         failed: list[str] = []
-        for chunk in _chunks(list(dict.fromkeys(receipt_handles))):
+        for chunk in chunks(list(dict.fromkeys(receipt_handles))):
             entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
                 {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": timeout_seconds}
                 for i, h in enumerate(chunk)
@@ -506,162 +508,3 @@ class SqsBackend:
                             self._topic_arns[topic_name] = topic["TopicArn"]
                         return topic["TopicArn"]
         raise TopicNotFoundError(topic_name, operation="ListTopics")
-
-
-def _send_batches(
-    messages: Sequence[OutgoingMessage],
-    prepared: Sequence[tuple[dict[str, Any], int]],
-    limit: int,
-    send: Any,
-) -> BatchResult:
-    """Send prepared entries in planned batches; collect per-entry outcomes in input order."""
-    accepted: dict[int, str] = {}
-    failures: list[BatchEntryFailure] = []
-    for batch in wire.plan_batches([size for _, size in prepared], limit=limit):
-        entries = [{"Id": str(index), **prepared[index][0]} for index in batch]
-        try:
-            response = send(entries)
-        except (QueueNotFoundError, TopicNotFoundError, ConfigurationError):
-            if not accepted and not failures:
-                raise  # nothing was sent: report the cause itself
-            response = _all_failed(batch, "NotFound", "destination disappeared mid-batch")
-        except BackendError as exc:
-            response = _all_failed(batch, exc.code or "BackendError", str(exc))
-        for item in response.get("Successful", []):
-            accepted[int(item["Id"])] = messages[int(item["Id"])].envelope.message_id
-        for item in response.get("Failed", []):
-            index = int(item["Id"])
-            failures.append(
-                BatchEntryFailure(
-                    index=index,
-                    message_id=messages[index].envelope.message_id,
-                    code=str(item.get("Code", "")),
-                    reason=str(item.get("Message", "")),
-                    sender_fault=bool(item.get("SenderFault", False)),
-                )
-            )
-    return BatchResult(
-        successful=tuple(accepted[i] for i in sorted(accepted)),
-        failed=tuple(sorted(failures, key=lambda f: f.index)),
-    )
-
-
-def _all_failed(batch: Sequence[int], code: str, reason: str) -> dict[str, Any]:
-    return {
-        "Failed": [
-            {"Id": str(i), "Code": code, "Message": reason, "SenderFault": False} for i in batch
-        ]
-    }
-
-
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), limits.MAX_BATCH_ENTRIES):
-        yield items[start : start + limits.MAX_BATCH_ENTRIES]
-
-
-def _received(queue_name: str, raw: Mapping[str, Any]) -> ReceivedMessage:
-    system = raw.get("Attributes", {})
-    return ReceivedMessage(
-        queue_name=queue_name,
-        receipt_handle=raw["ReceiptHandle"],
-        broker_message_id=raw["MessageId"],
-        body=raw.get("Body", ""),
-        attributes=wire.from_boto_attributes(raw.get("MessageAttributes", {})),
-        receive_count=int(system.get("ApproximateReceiveCount", 1)),
-        message_group_id=system.get("MessageGroupId"),
-    )
-
-
-def queue_policy_allowing(current: str | None, queue_arn: str, topic_arns: Sequence[str]) -> str:
-    """Return a queue policy whose one melange statement lets every given topic send.
-
-    Topics already allowed by the statement stay allowed, and statements that are not
-    melange's are kept: SQS caps a policy at 20 statements, so one statement covers all
-    subscribed topics instead of one per topic.
-    """
-    policy: dict[str, Any] = json.loads(current) if current else {}
-    statements = [s for s in policy.get("Statement", []) if s.get("Sid") != POLICY_SID]
-    previous = next((s for s in policy.get("Statement", []) if s.get("Sid") == POLICY_SID), None)
-    allowed: list[str] = []
-    if previous is not None:
-        source = previous.get("Condition", {}).get("ArnEquals", {}).get("aws:SourceArn", [])
-        allowed = [source] if isinstance(source, str) else list(source)
-    allowed = sorted({*allowed, *topic_arns})
-    statements.append(
-        {
-            "Sid": POLICY_SID,
-            "Effect": "Allow",
-            "Principal": {"Service": "sns.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": allowed}},
-        }
-    )
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
-
-
-class AWSBackend(SqsBackend):
-    """SQS and SNS on AWS, with credentials from the standard AWS chain.
-
-    Args:
-        region_name: the AWS region; defaults to ``AWS_REGION`` / the profile's region.
-        **session_options: passed to ``boto3.Session`` (``profile_name``,
-            ``aws_access_key_id``, ...). Leave them out to use the environment, the shared
-            config files, or an instance/task role.
-    """
-
-    def __init__(self, region_name: str | None = None, **session_options: Any) -> None:
-        super().__init__(session=boto3.Session(**session_options), region_name=region_name)
-
-
-def local_endpoint_url(host: str, port: int | None) -> str:
-    """Return ``scheme://host:port`` for a host given with or without a scheme.
-
-    A port written in ``host`` wins over ``port``; the scheme defaults to ``http``.
-    """
-    parts = urlsplit(host if "://" in host else f"http://{host}")
-    if not parts.hostname:
-        raise ConfigurationError(
-            f"host {host!r} has no host name; pass e.g. 'localhost' or 'http://localhost'"
-        )
-    chosen = parts.port or port
-    hostname = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{hostname}:{chosen}" if chosen else f"{parts.scheme}://{hostname}"
-
-
-class LocalSQSBackend(SqsBackend):
-    """SQS/SNS on a local emulator: ElasticMQ, LocalStack or moto.
-
-    Args:
-        host: the emulator's host, with or without a scheme (``localhost``,
-            ``http://localhost``).
-        port: its port (ElasticMQ's default is 9324).
-        sns_host: SNS's host, when SNS is served elsewhere; defaults to ``host``.
-        sns_port: SNS's port; defaults to ``port``.
-        region_name: the region to sign requests for.
-        **options: further ``SqsBackend`` options (timeouts, pool size).
-    """
-
-    def __init__(
-        self,
-        host: str = "localhost",
-        port: int = 9324,
-        sns_host: str | None = None,
-        sns_port: int | None = None,
-        *,
-        region_name: str = "us-east-1",
-        **options: Any,
-    ) -> None:
-        # Emulators accept any credentials; fixed ones keep real AWS keys out of local traffic.
-        session = boto3.Session(
-            aws_access_key_id="melange-local",
-            aws_secret_access_key="melange-local",  # noqa: S106  (not a secret)
-            region_name=region_name,
-        )
-        super().__init__(
-            session=session,
-            region_name=region_name,
-            endpoint_url=local_endpoint_url(host, port),
-            sns_endpoint_url=local_endpoint_url(sns_host or host, sns_port or port),
-            **options,
-        )

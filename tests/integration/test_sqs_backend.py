@@ -13,7 +13,9 @@ import pytest
 
 from melange import MessageDispatcher, QueuePublisher, TopicPublisher
 from melange.backends import AWSBackend, LocalSQSBackend
-from melange.backends.sqs import POLICY_SID, SqsBackend, local_endpoint_url
+from melange.backends.aws import local_endpoint_url
+from melange.backends.sqs import SqsBackend
+from melange.backends.sqs_requests import POLICY_SID
 from melange.exceptions import (
     BackendUnavailableError,
     BatchPublishError,

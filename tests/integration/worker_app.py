@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from melange.backends.sqs import LocalSQSBackend
+from melange.backends.aws import LocalSQSBackend
 from melange.consumers import Consumer
 from melange.dispatcher import MessageDispatcher
 from melange.serializers import JsonSerializer, SerializerRegistry

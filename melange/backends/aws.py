@@ -1,0 +1,80 @@
+"""The SQS backends by where they connect: AWS itself, or a local emulator by endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+
+from melange.backends.sqs import SqsBackend
+from melange.exceptions import ConfigurationError
+
+__all__ = ["AWSBackend", "LocalSQSBackend", "local_endpoint_url"]
+
+
+class AWSBackend(SqsBackend):
+    """SQS and SNS on AWS, with credentials from the standard AWS chain.
+
+    Args:
+        region_name: the AWS region; defaults to ``AWS_REGION`` / the profile's region.
+        **session_options: passed to ``boto3.Session`` (``profile_name``,
+            ``aws_access_key_id``, ...). Leave them out to use the environment, the shared
+            config files, or an instance/task role.
+    """
+
+    def __init__(self, region_name: str | None = None, **session_options: Any) -> None:
+        super().__init__(session=boto3.Session(**session_options), region_name=region_name)
+
+
+def local_endpoint_url(host: str, port: int | None) -> str:
+    """Return ``scheme://host:port`` for a host given with or without a scheme.
+
+    A port written in ``host`` wins over ``port``; the scheme defaults to ``http``.
+    """
+    parts = urlsplit(host if "://" in host else f"http://{host}")
+    if not parts.hostname:
+        raise ConfigurationError(
+            f"host {host!r} has no host name; pass e.g. 'localhost' or 'http://localhost'"
+        )
+    chosen = parts.port or port
+    hostname = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return f"{parts.scheme}://{hostname}:{chosen}" if chosen else f"{parts.scheme}://{hostname}"
+
+
+class LocalSQSBackend(SqsBackend):
+    """SQS/SNS on a local emulator: ElasticMQ, LocalStack or moto.
+
+    Args:
+        host: the emulator's host, with or without a scheme (``localhost``,
+            ``http://localhost``).
+        port: its port (ElasticMQ's default is 9324).
+        sns_host: SNS's host, when SNS is served elsewhere; defaults to ``host``.
+        sns_port: SNS's port; defaults to ``port``.
+        region_name: the region to sign requests for.
+        **options: further ``SqsBackend`` options (timeouts, pool size).
+    """
+
+    def __init__(
+        self,
+        host: str = "localhost",
+        port: int = 9324,
+        sns_host: str | None = None,
+        sns_port: int | None = None,
+        *,
+        region_name: str = "us-east-1",
+        **options: Any,
+    ) -> None:
+        # Emulators accept any credentials; fixed ones keep real AWS keys out of local traffic.
+        session = boto3.Session(
+            aws_access_key_id="melange-local",
+            aws_secret_access_key="melange-local",  # noqa: S106  (not a secret)
+            region_name=region_name,
+        )
+        super().__init__(
+            session=session,
+            region_name=region_name,
+            endpoint_url=local_endpoint_url(host, port),
+            sns_endpoint_url=local_endpoint_url(sns_host or host, sns_port or port),
+            **options,
+        )
