@@ -230,6 +230,17 @@ def topic_payload(topic_name: str, envelope: Envelope) -> Payload:
     return Payload(envelope.content, attributes, size)
 
 
+def check_raw(queue_name: str, body: str, attributes: Mapping[str, AttributeValue]) -> None:
+    """Check a body and attributes sent as they are (``send_raw``) against SQS's limits.
+
+    Raises:
+        SerializationError: the body holds characters SQS refuses.
+        MessageTooLargeError: body and attributes exceed SQS's limit.
+    """
+    check_characters(f"body for queue {queue_name!r}", body)
+    check_size(queue_name, message_size(body, attributes), SQS_MAX_MESSAGE_BYTES)
+
+
 def deduplication_id(name: str, message: OutgoingMessage) -> str | None:
     """Return the deduplication id to send with a message to queue or topic ``name``.
 

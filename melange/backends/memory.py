@@ -149,10 +149,7 @@ class InMemoryBackend:
         deduplication_id: str | None = None,
     ) -> str:
         """Send a body and attributes as given, unwrapped."""
-        wire.check_characters(f"body for queue {queue_name!r}", body)
-        wire.check_size(
-            queue_name, wire.message_size(body, attributes), limits.SQS_MAX_MESSAGE_BYTES
-        )
+        wire.check_raw(queue_name, body, attributes)
         envelope = Envelope(content=body, manifest=None, serializer_id=None)
         options = SendOptions(message_group_id=message_group_id, deduplication_id=deduplication_id)
         with self._changed:

@@ -272,10 +272,7 @@ class SqsBackend:
         deduplication_id: str | None = None,
     ) -> str:
         """Send a body and attributes as given, unwrapped, with one SendMessage request."""
-        wire.check_characters(f"body for queue {queue_name!r}", body)
-        wire.check_size(
-            queue_name, wire.message_size(body, attributes), limits.SQS_MAX_MESSAGE_BYTES
-        )
+        wire.check_raw(queue_name, body, attributes)
         params: dict[str, Any] = {
             "QueueUrl": self._queue_url(queue_name),
             "MessageBody": body,

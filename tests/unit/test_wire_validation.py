@@ -11,6 +11,7 @@ from melange.exceptions import (
     ConfigurationError,
     MalformedMessageError,
     MessageAttributeError,
+    MessageTooLargeError,
     SerializationError,
 )
 from melange.messages import AttributeValue, Envelope, ReceivedMessage, SendOptions
@@ -57,3 +58,12 @@ def test_sns_attribute_that_is_not_an_object_is_malformed() -> None:
     )
     with pytest.raises(MalformedMessageError, match="SNS attribute 'a'"):
         wire.unwrap(_received(body, {}))
+
+
+def test_raw_bodies_are_checked_like_published_ones() -> None:
+    """A raw body (dead-lettering) over SQS's limit or with refused characters is refused."""
+    with pytest.raises(MessageTooLargeError, match="'dlq'"):
+        wire.check_raw("dlq", "x" * limits.SQS_MAX_MESSAGE_BYTES, {"melange_error": "why"})
+    with pytest.raises(SerializationError, match="body for queue 'dlq'"):
+        wire.check_raw("dlq", "\x00", {})
+    wire.check_raw("dlq", "fine", {"melange_error": "why"})
