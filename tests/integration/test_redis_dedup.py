@@ -9,9 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from melange import DeduplicationCache, RedisDeduplicationCache
+from melange import DeduplicationCache, MessageDispatcher, RedisDeduplicationCache
+from melange.backends import InMemoryBackend
 from melange.dedup import Claim, ClaimStatus
 from melange.exceptions import ConfigurationError, DeduplicationUnavailableError
+from melange.messages import Envelope, OutgoingMessage
+from tests.contract.backend_contract import json_registry
+from tests.contract.dispatcher_contract import Recorder, running
 from tests.polling import poll_until
 from tests.servers import free_port
 
@@ -211,3 +215,35 @@ def test_an_invalid_url_is_refused_naming_it() -> None:
     """A URL that is not a Redis URL raises ConfigurationError naming it."""
     with pytest.raises(ConfigurationError, match=r"'http://x'"):
         RedisDeduplicationCache("http://x")
+
+
+def test_two_dispatchers_sharing_redis_run_a_duplicated_message_once(
+    make_redis_cache: MakeRedisCache,
+) -> None:
+    """Two dispatchers (as two processes would) with one Redis run a duplicate's handler once."""
+    backend = InMemoryBackend()
+    backend.declare_queue("q")
+    envelope = Envelope(content='{"n": 1}', manifest="json", serializer_id=1)
+    for _ in range(2):  # the same message id twice: what a redelivery race looks like
+        backend.publish_to_queue("q", OutgoingMessage(envelope))
+    recorder = Recorder(seconds=1)
+    dispatchers = [
+        MessageDispatcher(
+            json_registry(),
+            backend,
+            consumers=[recorder],
+            cache=make_redis_cache(),  # each with its own connection
+            wait_time_seconds=1,
+            visibility_timeout=2,
+        )
+        for _ in range(2)
+    ]
+    with running(dispatchers[0], "q"), running(dispatchers[1], "q"):
+        poll_until(
+            lambda: sum(d.stats.acknowledged for d in dispatchers),
+            lambda n: n == 2,
+            timeout=20,
+            message="both copies acknowledged",
+        )
+    assert recorder.handled == [1]
+    assert backend.message_count("q") == 0
