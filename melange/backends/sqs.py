@@ -2,16 +2,14 @@
 
 With aws.py, the only module that imports boto3. It keeps one SQS and one SNS client for
 its life, caches queue URLs, queue ARNs and topic ARNs, and translates every botocore
-error into melange's hierarchy in one place (``SqsBackend._request``). Clients are
+error into melange's hierarchy in one place (``SqsDirectory.request``). Clients are
 thread-safe, so one backend serves many threads.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -21,6 +19,7 @@ from botocore.config import Config
 from melange import limits, wire
 from melange.backends import filter_policy as filters
 from melange.backends.protocol import FilterPolicy
+from melange.backends.sqs_directory import SqsDirectory
 from melange.backends.sqs_requests import (
     chunks,
     queue_policy_allowing,
@@ -28,8 +27,6 @@ from melange.backends.sqs_requests import (
     send_batches,
 )
 from melange.exceptions import (
-    BackendError,
-    BackendUnavailableError,
     ConfigurationError,
     QueueNotFoundError,
     TopicNotFoundError,
@@ -46,15 +43,6 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["SqsBackend"]
-
-_QUEUE_MISSING = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
-_TOPIC_MISSING = frozenset({"NotFound", "NotFoundException"})
-_UNREACHABLE = (
-    botocore.exceptions.EndpointConnectionError,
-    botocore.exceptions.ConnectionClosedError,
-    botocore.exceptions.ConnectTimeoutError,
-    botocore.exceptions.ReadTimeoutError,
-)
 
 
 class SqsBackend:
@@ -111,10 +99,7 @@ class SqsBackend:
                 "no AWS region is configured; pass region_name=... or set AWS_REGION "
                 "(or AWS_DEFAULT_REGION)"
             ) from None
-        self._lock = threading.Lock()
-        self._queue_urls: dict[str, str] = {}
-        self._queue_arns: dict[str, str] = {}
-        self._topic_arns: dict[str, str] = {}
+        self._directory = SqsDirectory(self._sqs, self._sns)
 
     @property
     def sqs_client(self) -> SQSClient:
@@ -155,7 +140,7 @@ class SqsBackend:
         if dead_letter_queue is not None:
             self._ensure_queue(dead_letter_queue, {})
             redrive = {
-                "deadLetterTargetArn": self._queue_arn(dead_letter_queue),
+                "deadLetterTargetArn": self._directory.queue_arn(dead_letter_queue),
                 "maxReceiveCount": str(max_receive_count),
             }
             attributes["RedrivePolicy"] = json.dumps(redrive)
@@ -174,27 +159,25 @@ class SqsBackend:
         self, queue_name: str, attributes: Mapping[QueueAttributeNameType, str]
     ) -> None:
         try:
-            url = self._queue_url(queue_name)
+            url = self._directory.queue_url(queue_name)
         except QueueNotFoundError:
             create = dict(attributes)
             if limits.is_fifo(queue_name):
                 create["FifoQueue"] = "true"
-            with self._request("CreateQueue", queue=queue_name):
+            with self._directory.request("CreateQueue", queue=queue_name):
                 url = self._sqs.create_queue(QueueName=queue_name, Attributes=create)["QueueUrl"]
-            with self._lock:
-                self._queue_urls[queue_name] = url
+            self._directory.remember_queue_url(queue_name, url)
             return
         if attributes:
-            with self._request("SetQueueAttributes", queue=queue_name):
+            with self._directory.request("SetQueueAttributes", queue=queue_name):
                 self._sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
 
     def declare_topic(self, topic_name: str) -> None:
         """Create a topic if it is missing (SNS's CreateTopic is idempotent)."""
         attributes = {"FifoTopic": "true"} if limits.is_fifo(topic_name) else {}
-        with self._request("CreateTopic", topic=topic_name):
+        with self._directory.request("CreateTopic", topic=topic_name):
             arn = self._sns.create_topic(Name=topic_name, Attributes=attributes)["TopicArn"]
-        with self._lock:
-            self._topic_arns[topic_name] = arn
+        self._directory.remember_topic_arn(topic_name, arn)
 
     def subscribe(
         self,
@@ -207,7 +190,7 @@ class SqsBackend:
         """Subscribe a queue to topics and let them send to it with one policy statement."""
         if filter_policy is not None:
             filters.validate(filter_policy)
-        queue_arn = self._queue_arn(queue_name)
+        queue_arn = self._directory.queue_arn(queue_name)
         attributes = {"RawMessageDelivery": str(raw_message_delivery).lower()}
         if filter_policy is not None:
             attributes["FilterPolicy"] = json.dumps(filter_policy)
@@ -218,7 +201,7 @@ class SqsBackend:
                     f"FIFO topic {topic_name!r} can only deliver to FIFO queues, "
                     f"not {queue_name!r}; name the queue '...fifo'"
                 )
-            topic_arn = self._topic_arn(topic_name)
+            topic_arn = self._directory.topic_arn(topic_name)
             self._subscribe_one(topic_name, topic_arn, queue_arn, attributes)
             topic_arns.append(topic_arn)
         self._allow_topics(queue_name, queue_arn, topic_arns)
@@ -228,7 +211,7 @@ class SqsBackend:
     ) -> None:
         existing = self._subscription_arn(topic_name, topic_arn, queue_arn)
         if existing is None:
-            with self._request("Subscribe", topic=topic_name):
+            with self._directory.request("Subscribe", topic=topic_name):
                 self._sns.subscribe(
                     TopicArn=topic_arn,
                     Protocol="sqs",
@@ -238,14 +221,14 @@ class SqsBackend:
                 )
             return
         for name, value in attributes.items():
-            with self._request("SetSubscriptionAttributes", topic=topic_name):
+            with self._directory.request("SetSubscriptionAttributes", topic=topic_name):
                 self._sns.set_subscription_attributes(
                     SubscriptionArn=existing, AttributeName=name, AttributeValue=value
                 )
 
     def _subscription_arn(self, topic_name: str, topic_arn: str, queue_arn: str) -> str | None:
         paginator = self._sns.get_paginator("list_subscriptions_by_topic")
-        with self._request("ListSubscriptionsByTopic", topic=topic_name):
+        with self._directory.request("ListSubscriptionsByTopic", topic=topic_name):
             for page in paginator.paginate(TopicArn=topic_arn):
                 for subscription in page.get("Subscriptions", []):
                     if subscription.get("Endpoint") == queue_arn:
@@ -253,13 +236,13 @@ class SqsBackend:
         return None
 
     def _allow_topics(self, queue_name: str, queue_arn: str, topic_arns: Sequence[str]) -> None:
-        url = self._queue_url(queue_name)
-        with self._request("GetQueueAttributes", queue=queue_name):
+        url = self._directory.queue_url(queue_name)
+        with self._directory.request("GetQueueAttributes", queue=queue_name):
             current = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
         policy = queue_policy_allowing(
             current.get("Attributes", {}).get("Policy"), queue_arn, topic_arns
         )
-        with self._request("SetQueueAttributes", queue=queue_name):
+        with self._directory.request("SetQueueAttributes", queue=queue_name):
             self._sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
 
     def send_raw(
@@ -274,7 +257,7 @@ class SqsBackend:
         """Send a body and attributes as given, unwrapped, with one SendMessage request."""
         wire.check_raw(queue_name, body, attributes)
         params: dict[str, Any] = {
-            "QueueUrl": self._queue_url(queue_name),
+            "QueueUrl": self._directory.queue_url(queue_name),
             "MessageBody": body,
             "MessageAttributes": wire.to_boto_attributes(attributes),
         }
@@ -282,13 +265,13 @@ class SqsBackend:
             params["MessageGroupId"] = message_group_id
         if deduplication_id is not None:
             params["MessageDeduplicationId"] = deduplication_id
-        with self._request("SendMessage", queue=queue_name):
+        with self._directory.request("SendMessage", queue=queue_name):
             return self._sqs.send_message(**params)["MessageId"]
 
     def dead_letter_queue_of(self, queue_name: str) -> str | None:
         """Return the queue named by the redrive policy's target ARN, if any."""
-        url = self._queue_url(queue_name)
-        with self._request("GetQueueAttributes", queue=queue_name):
+        url = self._directory.queue_url(queue_name)
+        with self._directory.request("GetQueueAttributes", queue=queue_name):
             response = self._sqs.get_queue_attributes(
                 QueueUrl=url, AttributeNames=["RedrivePolicy"]
             )
@@ -301,22 +284,22 @@ class SqsBackend:
     def delete_queue(self, queue_name: str) -> None:
         """Delete a queue; a missing queue is not an error."""
         try:
-            url = self._queue_url(queue_name)
-            with self._request("DeleteQueue", queue=queue_name):
+            url = self._directory.queue_url(queue_name)
+            with self._directory.request("DeleteQueue", queue=queue_name):
                 self._sqs.delete_queue(QueueUrl=url)
         except QueueNotFoundError:
             pass
-        self._forget(queue_urls=queue_name)
+        self._directory.forget(queue=queue_name)
 
     def delete_topic(self, topic_name: str) -> None:
         """Delete a topic; a missing topic is not an error."""
         try:
-            arn = self._topic_arn(topic_name)
-            with self._request("DeleteTopic", topic=topic_name):
+            arn = self._directory.topic_arn(topic_name)
+            with self._directory.request("DeleteTopic", topic=topic_name):
                 self._sns.delete_topic(TopicArn=arn)
         except TopicNotFoundError:
             pass
-        self._forget(topic_arns=topic_name)
+        self._directory.forget(topic=topic_name)
 
     def close(self) -> None:
         """Close both clients' connection pools."""
@@ -328,15 +311,15 @@ class SqsBackend:
     def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
         """Send one message in one SendMessage request."""
         params, _ = wire.sqs_send_params(queue_name, message)
-        url = self._queue_url(queue_name)
-        with self._request("SendMessage", queue=queue_name):
+        url = self._directory.queue_url(queue_name)
+        with self._directory.request("SendMessage", queue=queue_name):
             return self._sqs.send_message(QueueUrl=url, **params)["MessageId"]
 
     def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
         """Publish one message in one SNS Publish request."""
         params, _ = wire.sns_publish_params(topic_name, message)
-        arn = self._topic_arn(topic_name)
-        with self._request("Publish", topic=topic_name):
+        arn = self._directory.topic_arn(topic_name)
+        with self._directory.request("Publish", topic=topic_name):
             return self._sns.publish(TopicArn=arn, **params)["MessageId"]
 
     def publish_batch_to_queue(
@@ -344,10 +327,10 @@ class SqsBackend:
     ) -> BatchResult:
         """Send messages with SendMessageBatch, 10 per request and within 1 MiB each."""
         prepared = [wire.sqs_send_params(queue_name, message) for message in messages]
-        url = self._queue_url(queue_name)
+        url = self._directory.queue_url(queue_name)
 
         def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
-            with self._request("SendMessageBatch", queue=queue_name):
+            with self._directory.request("SendMessageBatch", queue=queue_name):
                 return self._sqs.send_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[arg-type]
 
         return send_batches(messages, prepared, limits.SQS_MAX_MESSAGE_BYTES, send)
@@ -357,10 +340,10 @@ class SqsBackend:
     ) -> BatchResult:
         """Publish messages with SNS PublishBatch, 10 per request and within 256 KiB each."""
         prepared = [wire.sns_publish_params(topic_name, message) for message in messages]
-        arn = self._topic_arn(topic_name)
+        arn = self._directory.topic_arn(topic_name)
 
         def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
-            with self._request("PublishBatch", topic=topic_name):
+            with self._directory.request("PublishBatch", topic=topic_name):
                 return self._sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)  # type: ignore[arg-type]
 
         return send_batches(messages, prepared, limits.SNS_MAX_MESSAGE_BYTES, send)
@@ -378,7 +361,7 @@ class SqsBackend:
         """Receive with ReceiveMessage, asking for all message attributes and the receive count."""
         limits.check_receive_args(queue_name, max_messages, wait_time_seconds, visibility_timeout)
         params: dict[str, Any] = {
-            "QueueUrl": self._queue_url(queue_name),
+            "QueueUrl": self._directory.queue_url(queue_name),
             "MaxNumberOfMessages": max_messages,
             "WaitTimeSeconds": wait_time_seconds,
             "MessageAttributeNames": ["All"],
@@ -386,19 +369,19 @@ class SqsBackend:
         }
         if visibility_timeout is not None:
             params["VisibilityTimeout"] = visibility_timeout
-        with self._request("ReceiveMessage", queue=queue_name):
+        with self._directory.request("ReceiveMessage", queue=queue_name):
             response = self._sqs.receive_message(**params)
         return [received_message(queue_name, raw) for raw in response.get("Messages", [])]
 
     def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
         """Delete messages with DeleteMessageBatch, 10 per request."""
-        url = self._queue_url(queue_name)
+        url = self._directory.queue_url(queue_name)
         failed: list[str] = []
         for chunk in chunks(list(dict.fromkeys(receipt_handles))):
             entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
                 {"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)
             ]
-            with self._request("DeleteMessageBatch", queue=queue_name):
+            with self._directory.request("DeleteMessageBatch", queue=queue_name):
                 response = self._sqs.delete_message_batch(QueueUrl=url, Entries=entries)
             failed.extend(chunk[int(item["Id"])] for item in response.get("Failed", []))
         return failed
@@ -408,100 +391,14 @@ class SqsBackend:
     ) -> list[str]:
         """Change visibility with ChangeMessageVisibilityBatch, 10 per request."""
         limits.check_visibility_timeout(queue_name, timeout_seconds)
-        url = self._queue_url(queue_name)
+        url = self._directory.queue_url(queue_name)
         failed: list[str] = []
         for chunk in chunks(list(dict.fromkeys(receipt_handles))):
             entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
                 {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": timeout_seconds}
                 for i, h in enumerate(chunk)
             ]
-            with self._request("ChangeMessageVisibilityBatch", queue=queue_name):
+            with self._directory.request("ChangeMessageVisibilityBatch", queue=queue_name):
                 response = self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
             failed.extend(chunk[int(item["Id"])] for item in response.get("Failed", []))
         return failed
-
-    @contextmanager
-    def _request(
-        self, operation: str, *, queue: str | None = None, topic: str | None = None
-    ) -> Iterator[None]:
-        """Translate botocore's exceptions into melange's, naming the queue or topic.
-
-        This is the one place where botocore errors become melange errors. A queue or
-        topic the broker says is missing is also forgotten from the caches, so a later
-        declaration takes effect.
-        """
-        try:
-            yield
-        except botocore.exceptions.ClientError as exc:
-            error = exc.response.get("Error", {})
-            code, text = str(error.get("Code", "")), str(error.get("Message", exc))
-            if queue is not None and code in _QUEUE_MISSING:
-                self._forget(queue_urls=queue)
-                raise QueueNotFoundError(queue, operation=operation) from exc
-            if topic is not None and code in _TOPIC_MISSING:
-                self._forget(topic_arns=topic)
-                raise TopicNotFoundError(topic, operation=operation) from exc
-            target = f" on {queue or topic!r}" if (queue or topic) else ""
-            raise BackendError(
-                f"{operation}{target} failed with {code}: {text}", operation=operation, code=code
-            ) from exc
-        except _UNREACHABLE as exc:
-            raise BackendUnavailableError(
-                f"{operation} could not reach the endpoint ({exc}); check that SQS/SNS is "
-                "reachable at the configured endpoint and region",
-                operation=operation,
-                code=type(exc).__name__,
-            ) from exc
-        except botocore.exceptions.NoCredentialsError as exc:
-            raise ConfigurationError(
-                "no AWS credentials were found; set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY, or run where an instance/task role is available"
-            ) from exc
-
-    def _forget(self, *, queue_urls: str | None = None, topic_arns: str | None = None) -> None:
-        with self._lock:
-            if queue_urls is not None:
-                self._queue_urls.pop(queue_urls, None)
-                self._queue_arns.pop(queue_urls, None)
-            if topic_arns is not None:
-                self._topic_arns.pop(topic_arns, None)
-
-    # -- lookups -------------------------------------------------------------------------
-
-    def _queue_url(self, queue_name: str) -> str:
-        url = self._queue_urls.get(queue_name)
-        if url is None:
-            with self._request("GetQueueUrl", queue=queue_name):
-                url = self._sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-            with self._lock:
-                self._queue_urls[queue_name] = url
-        return url
-
-    def _queue_arn(self, queue_name: str) -> str:
-        arn = self._queue_arns.get(queue_name)
-        if arn is None:
-            url = self._queue_url(queue_name)
-            with self._request("GetQueueAttributes", queue=queue_name):
-                response = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-            arn = response["Attributes"]["QueueArn"]
-            with self._lock:
-                self._queue_arns[queue_name] = arn
-        return arn
-
-    def _topic_arn(self, topic_name: str) -> str:
-        if topic_name.startswith("arn:"):
-            return topic_name
-        arn = self._topic_arns.get(topic_name)
-        if arn is not None:
-            return arn
-        # SNS has no lookup by name; list once and cache, rather than create (which would
-        # hide a misspelt topic name behind a new, unsubscribed topic).
-        suffix = f":{topic_name}"
-        with self._request("ListTopics", topic=topic_name):
-            for page in self._sns.get_paginator("list_topics").paginate():
-                for topic in page.get("Topics", []):
-                    if topic.get("TopicArn", "").endswith(suffix):
-                        with self._lock:
-                            self._topic_arns[topic_name] = topic["TopicArn"]
-                        return topic["TopicArn"]
-        raise TopicNotFoundError(topic_name, operation="ListTopics")
