@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -16,6 +14,7 @@ from melange.exceptions import ConfigurationError, DeduplicationUnavailableError
 from melange.messages import Envelope, OutgoingMessage
 from tests.contract.backend_contract import json_registry
 from tests.contract.dispatcher_contract import Recorder, running
+from tests.dedup_race import assert_one_claim_wins
 from tests.polling import poll_until
 from tests.servers import free_port
 
@@ -178,20 +177,7 @@ def test_exactly_one_of_many_racing_threads_claims_a_key(
     redis_cache: RedisDeduplicationCache,
 ) -> None:
     """Eight threads claiming the same key at the same moment give exactly one CLAIMED."""
-    threads = 8
-    start = threading.Barrier(threads)
-
-    def claim_at_once(key: str) -> ClaimStatus:
-        start.wait(timeout=10)
-        return redis_cache.claim(key, lease_seconds=LEASE).status
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for round_ in range(20):  # many rounds give a lost update many chances to show
-            key = f"{KEY}:{round_}"
-            futures = [pool.submit(claim_at_once, key) for _ in range(threads)]
-            statuses = [future.result(timeout=10) for future in futures]
-            assert statuses.count(ClaimStatus.CLAIMED) == 1, f"round {round_}: {statuses}"
-            assert statuses.count(ClaimStatus.BUSY) == threads - 1
+    assert_one_claim_wins(redis_cache, KEY)
 
 
 def test_an_unreachable_redis_raises_deduplication_unavailable() -> None:

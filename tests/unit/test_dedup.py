@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from melange import DeduplicationCache, InMemoryDeduplicationCache
 from melange.dedup import Claim, ClaimStatus
+from tests.dedup_race import assert_one_claim_wins
 from tests.unit.conftest import FakeClock
 
 KEY = "orders-consumer:message-1"
@@ -152,18 +150,4 @@ def test_the_done_ttl_defaults_to_sqs_retention() -> None:
 
 def test_exactly_one_of_many_racing_threads_claims_a_key() -> None:
     """Eight threads claiming the same key at the same moment give exactly one CLAIMED."""
-    cache = InMemoryDeduplicationCache()
-    threads = 8
-    start = threading.Barrier(threads)
-
-    def claim_at_once(key: str) -> ClaimStatus:
-        start.wait(timeout=10)
-        return cache.claim(key, lease_seconds=LEASE).status
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for round_ in range(20):  # many rounds give a lost update many chances to show
-            key = f"{KEY}:{round_}"
-            futures = [pool.submit(claim_at_once, key) for _ in range(threads)]
-            statuses = [future.result(timeout=10) for future in futures]
-            assert statuses.count(ClaimStatus.CLAIMED) == 1, f"round {round_}: {statuses}"
-            assert statuses.count(ClaimStatus.BUSY) == threads - 1
+    assert_one_claim_wins(InMemoryDeduplicationCache(), KEY)
