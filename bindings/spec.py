@@ -63,6 +63,41 @@ def surfaced(name: str) -> Iterator[None]:
         ) from exc
 
 
+#: The serializers every graph has, by the names bindings use.
+BUILT_IN_SERIALIZERS: Mapping[str, type[Serializer]] = {
+    "json": JsonSerializer,
+    "typed_json": TypedJsonSerializer,
+    "pickle": PickleSerializer,
+}
+
+
+def check_extra_serializers(extras: Mapping[str, Serializer | type[Serializer]]) -> None:
+    """Refuse extra serializers that would replace a built-in, by name or by identifier.
+
+    Raises:
+        ConfigurationError: naming the extra serializer and the built-in it collides with.
+    """
+    built_in_ids = {cls.identifier: (name, cls) for name, cls in BUILT_IN_SERIALIZERS.items()}
+    for name, extra in extras.items():
+        extra_class = extra if isinstance(extra, type) else type(extra)
+        described = f"extra serializer {name!r} ({extra_class.__qualname__})"
+        if name in BUILT_IN_SERIALIZERS:
+            built_in = BUILT_IN_SERIALIZERS[name]
+            raise ConfigurationError(
+                f"{described} has the name of built-in serializer {name!r} "
+                f"({built_in.__qualname__}); extras are added beside the built-ins, so give "
+                "it another name and bind your types to that name"
+            )
+        identifier = getattr(extra, "identifier", None)
+        if identifier in built_in_ids:
+            built_in_name, built_in = built_in_ids[identifier]
+            raise ConfigurationError(
+                f"{described} has identifier {identifier}, which built-in serializer "
+                f"{built_in_name!r} ({built_in.__qualname__}) uses; identifiers travel with "
+                "every message, so give it an identifier of its own"
+            )
+
+
 class MelangeBindingSpec(pinject.BindingSpec):
     """Binds melange's backend, registry, publishers, cache and dispatcher from settings.
 
@@ -71,7 +106,10 @@ class MelangeBindingSpec(pinject.BindingSpec):
         env: the environment whose ``config/<env>.env`` to load (default ``MELANGE_ENV``).
         environ: the environment variables to read (default ``os.environ``).
         backend: use this backend instead of the one the settings choose (tests).
-        serializers: extra serializers by name, beside json, typed_json and pickle.
+        serializers: extra serializers by name, added beside json, typed_json and pickle.
+
+    Raises:
+        ConfigurationError: an extra serializer has a built-in's name or identifier.
     """
 
     def __init__(
@@ -88,6 +126,7 @@ class MelangeBindingSpec(pinject.BindingSpec):
         self._environ = environ
         self._backend = backend
         self._serializers = dict(serializers or {})
+        check_extra_serializers(self._serializers)
 
     def configure(self, require: Callable[[str], None]) -> None:
         """Require the application's ``melange_serializer_bindings``."""
@@ -114,10 +153,9 @@ class MelangeBindingSpec(pinject.BindingSpec):
         """Return a registry of melange's serializers and the application's bindings."""
         with surfaced("serializer_registry"):
             serializers: dict[str, Serializer | type[Serializer]] = {
-                "json": JsonSerializer,
-                "typed_json": TypedJsonSerializer,
+                **BUILT_IN_SERIALIZERS,
                 "pickle": PickleSerializer(allow_unpickling=melange_settings.allow_pickle),
-                **self._serializers,
+                **self._serializers,  # checked not to replace a built-in
             }
             return SerializerRegistry(
                 {
@@ -128,18 +166,32 @@ class MelangeBindingSpec(pinject.BindingSpec):
             )
 
     def provide_queue_publisher(
-        self, serializer_registry: SerializerRegistry, messaging_backend: MessagingBackend
+        self,
+        melange_settings: MelangeSettings,
+        serializer_registry: SerializerRegistry,
+        messaging_backend: MessagingBackend,
     ) -> QueuePublisher:
-        """Return the graph's queue publisher."""
+        """Return the graph's queue publisher (``MELANGE_READABLE_BY_MELANGE7`` applies)."""
         with surfaced("queue_publisher"):
-            return QueuePublisher(serializer_registry, messaging_backend)
+            return QueuePublisher(
+                serializer_registry,
+                messaging_backend,
+                readable_by_melange7=melange_settings.readable_by_melange7,
+            )
 
     def provide_topic_publisher(
-        self, serializer_registry: SerializerRegistry, messaging_backend: MessagingBackend
+        self,
+        melange_settings: MelangeSettings,
+        serializer_registry: SerializerRegistry,
+        messaging_backend: MessagingBackend,
     ) -> TopicPublisher:
-        """Return the graph's topic publisher."""
+        """Return the graph's topic publisher (``MELANGE_READABLE_BY_MELANGE7`` applies)."""
         with surfaced("topic_publisher"):
-            return TopicPublisher(serializer_registry, messaging_backend)
+            return TopicPublisher(
+                serializer_registry,
+                messaging_backend,
+                readable_by_melange7=melange_settings.readable_by_melange7,
+            )
 
     def provide_deduplication_cache(
         self, melange_settings: MelangeSettings
@@ -206,6 +258,7 @@ class DispatcherFactory:
             backoff=Backoff(
                 base=options.backoff_base, cap=options.backoff_cap, jitter=options.backoff_jitter
             ),
+            ack_unhandled=options.ack_unhandled,
         )
 
 
@@ -216,6 +269,7 @@ def backend_from_settings(settings: MelangeSettings) -> MessagingBackend:
     from melange.backends.aws import AWSBackend, LocalSQSBackend
     from melange.backends.sqs import SqsBackend
 
+    connect_timeout, read_timeout = settings.publish_connect_timeout, settings.publish_read_timeout
     if settings.backend == "local":
         if settings.endpoint_url is None:
             raise ConfigurationError(
@@ -225,11 +279,19 @@ def backend_from_settings(settings: MelangeSettings) -> MessagingBackend:
             host=settings.endpoint_url,
             sns_host=settings.sns_endpoint_url,
             region_name=settings.region or "us-east-1",
+            publish_connect_timeout=connect_timeout,
+            publish_read_timeout=read_timeout,
         )
     if settings.endpoint_url:  # AWS through explicit endpoints, e.g. VPC interface endpoints
         return SqsBackend(
             region_name=settings.region,
             endpoint_url=settings.endpoint_url,
             sns_endpoint_url=settings.sns_endpoint_url,
+            publish_connect_timeout=connect_timeout,
+            publish_read_timeout=read_timeout,
         )
-    return AWSBackend(region_name=settings.region)
+    return AWSBackend(
+        region_name=settings.region,
+        publish_connect_timeout=connect_timeout,
+        publish_read_timeout=read_timeout,
+    )

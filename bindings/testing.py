@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pinject
 
 from bindings.graph import ObjectGraph, new_object_graph
-from bindings.spec import MelangeBindingSpec
+from bindings.spec import DispatcherFactory, MelangeBindingSpec
 from melange.consumers import Consumer
 from melange.serializers import SerializerRegistry
 from melange.settings import DispatcherSettings, MelangeSettings
@@ -30,20 +30,30 @@ TEST_SETTINGS = MelangeSettings(
 )
 
 
-class _Registry:
-    def __init__(self, serializer_registry: SerializerRegistry) -> None:
+class _Provided:
+    def __init__(
+        self, serializer_registry: SerializerRegistry, dispatcher_factory: DispatcherFactory
+    ) -> None:
         self.serializer_registry = serializer_registry
+        self.dispatcher_factory = dispatcher_factory
 
 
 class TestGraph:
-    """An object graph for tests, with what was published and a way to drain queues."""
+    """An object graph for tests, with what was published and a way to drain queues.
+
+    ``drain`` builds its dispatchers with the graph's ``dispatcher_factory``, as a worker
+    does: the settings' backoff, visibility timeout and deduplication cache apply.
+    """
 
     __test__ = False  # not a pytest test class
 
     def __init__(self, graph: ObjectGraph, backend: RecordingBackend) -> None:
         self.graph = graph
         self.backend = backend
-        self.kit = MessagingTestKit(graph.provide(_Registry).serializer_registry, backend)
+        provided = graph.provide(_Provided)
+        self.kit = MessagingTestKit(
+            provided.serializer_registry, backend, dispatcher_factory=provided.dispatcher_factory
+        )
 
     def provide(self, cls: type[T]) -> T:
         """Return an instance of ``cls`` with its dependencies injected."""
@@ -54,7 +64,10 @@ class TestGraph:
         return self.kit.published(name)
 
     def drain(self, queue_name: str, *consumers: Consumer) -> int:
-        """Handle every message on ``queue_name`` with ``consumers`` now; return how many."""
+        """Handle every message on ``queue_name`` with ``consumers`` now; return how many.
+
+        The dispatcher is the one the graph's worker would get: same cache, same backoff.
+        """
         return self.kit.drain(queue_name, *consumers)
 
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from melange.exceptions import ConfigurationError
 
-__all__ = ["Consumer", "SingleDispatchConsumer", "consumer"]
+__all__ = ["Consumer", "SingleDispatchConsumer", "check_consumer", "consumer"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,6 +81,31 @@ class Consumer:
 
 #: The name melange 7 gave a consumer whose handlers are chosen by type.
 SingleDispatchConsumer = Consumer
+
+
+def check_consumer(candidate: object) -> None:
+    """Refuse, when it is attached, a consumer that could not handle a single message.
+
+    Without this check the mistakes below surface only at run time, as an error on every
+    message: a subclass whose ``__init__`` never called ``Consumer.__init__`` (so it has no
+    handlers, no ``on_message`` and no name), or a plain function given where a
+    ``Consumer`` is expected.
+
+    Raises:
+        ConfigurationError: ``candidate`` is not a ``Consumer``, or ``Consumer.__init__``
+            did not run on it.
+    """
+    if not isinstance(candidate, Consumer):
+        raise ConfigurationError(
+            f"{candidate!r} is not a Consumer; wrap a callable as "
+            "Consumer(on_message=handler) or subclass Consumer"
+        )
+    if "_handlers" not in vars(candidate):
+        cls = type(candidate).__qualname__
+        raise ConfigurationError(
+            f"consumer class {cls!r} never ran Consumer.__init__, so it would fail every "
+            f"message; call super().__init__() in {cls}.__init__"
+        )
 
 
 def _default_name(instance: Consumer, on_message: Callable[..., Any] | None) -> str:

@@ -68,6 +68,13 @@ class DeduplicationCache(Protocol):
     def release(self, key: str, token: str) -> None:
         """Give a lease back after failure, if ``token`` still holds it."""
 
+    def ping(self) -> None:
+        """Return if the cache answers; raise ``DeduplicationUnavailableError`` if not.
+
+        The dispatcher probes with it while the cache is down, instead of receiving
+        messages it could only release again.
+        """
+
 
 def _new_token() -> str:
     return uuid.uuid4().hex
@@ -119,6 +126,9 @@ class InMemoryDeduplicationCache:
         with self._lock:
             if self._entries.get(key, ("", 0.0))[0] == token:
                 del self._entries[key]
+
+    def ping(self) -> None:
+        """Return at once: memory is always reachable."""
 
 
 # Compare-and-act in one round trip, so a lease that expired and was taken by another
@@ -190,6 +200,11 @@ class RedisDeduplicationCache:
         """Delete the lease if ``token`` still holds it."""
         with _unavailable_as_error(self.url):
             self._delete(keys=[self._prefix + key], args=[token])
+
+    def ping(self) -> None:
+        """Send Redis a ``PING``; raise ``DeduplicationUnavailableError`` if it does not answer."""
+        with _unavailable_as_error(self.url):
+            self._client.ping()
 
 
 def _check_ttl(seconds: float) -> float:

@@ -2,9 +2,13 @@
 
 Guarantees: a message is acknowledged only after every consumer that accepts it succeeded,
 acknowledgements go out in batches; a failure makes the message visible again after an
-exponential backoff; an unreadable message goes to the dead-letter queue with the reason;
+exponential backoff; a message that cannot be read, that no consumer accepts, or that
+fails on its last allowed receive goes to the dead-letter queue with the reason;
 handlers that outlive half the visibility timeout get it extended; ``stop`` lets running
-handlers finish, acknowledges them and releases what was received but not started.
+handlers finish, acknowledges them and releases what was received but not started, and
+does not wait for a receive stuck in the network. A refusal that cannot heal (credentials,
+permissions) ends ``run`` with that error; while the deduplication cache is unreachable
+(``on_cache_unavailable="redeliver"``) receiving pauses.
 """
 
 from __future__ import annotations
@@ -12,26 +16,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
+
+import attrs
 
 from melange import limits
 from melange.backends.protocol import MessagingBackend
-from melange.consumers import Consumer
+from melange.consumers import Consumer, check_consumer
 from melange.dedup import DeduplicationCache
-from melange.exceptions import BackendError, ConfigurationError, QueueNotFoundError
-from melange.flow import AckBatcher, due_for_extension, receive_allowance
+from melange.exceptions import BackendError, ConfigurationError
+from melange.flow import AckBatcher, Heartbeat, InFlight, receive_allowance, units_of_work
 from melange.handling import (
     Action,
     CacheUnavailablePolicy,
     ConsumeHook,
     ExceptionHook,
-    InFlight,
     MessageHandling,
     Outcome,
 )
 from melange.messages import ReceivedMessage
-from melange.retry import Backoff
+from melange.retry import OUTAGE_BACKOFF, Backoff, may_heal
 from melange.serializers.registry import SerializerRegistry
 from melange.settling import DispatcherStats, Settler
 
@@ -43,7 +48,9 @@ __all__ = ["DispatcherStats", "MessageDispatcher", "SimpleMessageDispatcher"]
 logger = logging.getLogger("melange.dispatcher")
 
 DEFAULT_BACKOFF = Backoff()  # frozen, so one shared default is safe
-_ERROR_BACKOFF = Backoff(base=0.5, cap=30.0, jitter=0.5)
+#: How long after ``stop`` (beyond the long-poll wait) ``run`` waits for a receive request,
+#: the heartbeat and the last acknowledgements before it returns without them.
+SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 class MessageDispatcher:
@@ -65,11 +72,14 @@ class MessageDispatcher:
         backoff: delay before a failed message is retried, by its receive count.
         early_ack: acknowledge on receipt, before handling (at most once; off by default).
         always_ack: acknowledge even when a consumer raised (melange 7's behaviour).
+        ack_unhandled: acknowledge a message no consumer accepts, for queues that knowingly
+            receive more than they handle; by default it goes to the dead-letter queue.
         heartbeat: extend the visibility of messages whose handler is still running.
         on_exception: called with (exception, message, received) when a consumer raises.
         after_consume: called with (message, received) after every consumer succeeded.
         on_cache_unavailable: when the cache cannot be reached, ``"process"`` (log a
-            warning and handle anyway: handlers should be idempotent) or ``"redeliver"``.
+            warning and handle anyway: handlers should be idempotent) or ``"redeliver"``
+            (release the message and pause receiving until the cache answers a probe).
         ack_flush_interval: longest wait, in seconds, before a partial batch of
             acknowledgements is sent.
     """
@@ -89,6 +99,7 @@ class MessageDispatcher:
         backoff: Backoff = DEFAULT_BACKOFF,
         early_ack: bool = False,
         always_ack: bool = False,
+        ack_unhandled: bool = False,
         heartbeat: bool = True,
         on_exception: ExceptionHook | None = None,
         after_consume: ConsumeHook | None = None,
@@ -111,6 +122,8 @@ class MessageDispatcher:
         self.heartbeat = heartbeat
         self.ack_flush_interval = ack_flush_interval
         self._consumers: list[Consumer] = list(consumers)
+        for attached in self._consumers:
+            check_consumer(attached)
         self._handling = MessageHandling(
             registry=serializer_registry,
             consumers=self._consumers,
@@ -118,6 +131,7 @@ class MessageDispatcher:
             backoff=backoff,
             lease_seconds=visibility_timeout,
             always_ack=always_ack,
+            ack_unhandled=ack_unhandled,
             on_cache_unavailable=on_cache_unavailable,
             on_exception=on_exception,
             after_consume=after_consume,
@@ -128,14 +142,19 @@ class MessageDispatcher:
         self._changed = threading.Condition()
         self._held = 0
         self._mean_seconds: float | None = None
-        self._in_flight: dict[str, InFlight] = {}
+        self._heartbeat = Heartbeat(backend, cache, visibility_timeout)
 
     def attach_consumer(self, consumer: Consumer) -> None:
         """Add a consumer; every message it accepts must succeed before acknowledgement.
 
         Attaching the same consumer object again does nothing, so wiring code that runs
         twice does not make every message handled twice.
+
+        Raises:
+            ConfigurationError: ``consumer`` is not a ``Consumer`` or skipped its
+                ``Consumer.__init__``.
         """
+        check_consumer(consumer)
         if not any(attached is consumer for attached in self._consumers):
             self._consumers.append(consumer)
 
@@ -144,58 +163,81 @@ class MessageDispatcher:
     def run(self, queue_name: str) -> None:
         """Consume ``queue_name`` until ``stop`` is called; then finish cleanly and return.
 
+        After ``stop``, ``run`` returns once running handlers finish, waiting at most
+        ``wait_time_seconds`` plus ``SHUTDOWN_GRACE_SECONDS`` for receive requests: a
+        request stuck in the network is left behind, and the messages it returns later
+        are released.
+
         Raises:
             QueueNotFoundError: the queue does not exist when consuming starts.
+            BackendRefusedError: the broker refused to deliver and will refuse again
+                (credentials, permissions); raised once everything has stopped.
         """
-        self._stopping.clear()
+        from concurrent.futures import ThreadPoolExecutor  # only workers need it
+
+        stopping = self._stopping = threading.Event()  # a new one: old pollers keep theirs
+        finished = threading.Event()
         acks = AckBatcher(
             self.backend, queue_name, on_acknowledged=lambda n: self.stats.count("acknowledged", n)
         )
-        housekeeper = threading.Thread(
-            target=self._housekeep, args=(queue_name, acks), name="melange-housekeeper", daemon=True
-        )
-        housekeeper.start()
+        housekeeper = _start(self._housekeep, "melange-housekeeper", queue_name, acks, finished)
         logger.info(
             "consuming %r with %d workers and %d pollers", queue_name, self.workers, self.pollers
         )
         errors: list[BaseException] = []
-        from concurrent.futures import ThreadPoolExecutor  # only workers need it
-
         try:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="melange-worker") as pool:
-                pollers = [
-                    threading.Thread(
-                        target=self._poll,
-                        args=(queue_name, acks, pool, errors),
-                        name=f"melange-poller-{number}",
-                        daemon=True,
-                    )
-                    for number in range(self.pollers)
-                ]
-                for poller in pollers:
-                    poller.start()
-                for poller in pollers:
-                    poller.join()
+                state = _RunState(queue_name, acks, pool, stopping, errors)
+                try:
+                    pollers = [
+                        _start(self._poll, f"melange-poller-{number}", state)
+                        for number in range(self.pollers)
+                    ]
+                    self._await_pollers(state, pollers)
+                finally:
+                    stopping.set()  # before the pool waits for its work
         finally:
-            self._stopping.set()
-            housekeeper.join()
-            acks.flush()
+            finished.set()
+            housekeeper.join(SHUTDOWN_GRACE_SECONDS)
+            last_acks = _start(acks.flush, "melange-last-acks")
+            last_acks.join(SHUTDOWN_GRACE_SECONDS)
+            if last_acks.is_alive():
+                logger.warning(
+                    "the last acknowledgements to %r were not answered within %d s; those "
+                    "messages may be delivered again",
+                    queue_name,
+                    SHUTDOWN_GRACE_SECONDS,
+                )
         logger.info("stopped consuming %r: %s", queue_name, self.stats)
         if errors:
             raise errors[0]
 
-    def _poll(
-        self,
-        queue_name: str,
-        acks: AckBatcher,
-        pool: ThreadPoolExecutor,
-        errors: list[BaseException],
-    ) -> None:
+    def _await_pollers(self, state: _RunState, pollers: list[threading.Thread]) -> None:
+        """Wait for ``stop``, then for the pollers' last receives, for a bounded time."""
+        while not state.stopping.wait(1.0):
+            if not any(poller.is_alive() for poller in pollers):
+                return
+        deadline = time.monotonic() + self.wait_time_seconds + SHUTDOWN_GRACE_SECONDS
+        for poller in pollers:
+            poller.join(max(0.0, deadline - time.monotonic()))
+        stuck = sum(poller.is_alive() for poller in pollers)
+        if stuck:
+            logger.warning(
+                "%d receive request(s) to %r did not return within %d s of stop; not waiting "
+                "for them: messages they return later are released",
+                stuck,
+                state.queue_name,
+                self.wait_time_seconds + SHUTDOWN_GRACE_SECONDS,
+            )
+
+    def _poll(self, state: _RunState) -> None:
         try:
-            self._receive_loop(queue_name, acks, pool)
+            self._receive_loop(state)
         except BaseException as exc:  # re-raised by run() once everything has stopped
-            errors.append(exc)
-            self.stop()
+            state.errors.append(exc)
+            state.stopping.set()  # this run's, even if a newer run has begun
+            with self._changed:
+                self._changed.notify_all()
 
     def consume_loop(self, queue_name: str) -> None:
         """Consume ``queue_name`` until stopped (melange 7's name for ``run``)."""
@@ -207,45 +249,49 @@ class MessageDispatcher:
         with self._changed:
             self._changed.notify_all()
 
-    def _receive_loop(self, queue_name: str, acks: AckBatcher, pool: ThreadPoolExecutor) -> None:
+    def _receive_loop(self, state: _RunState) -> None:
         failures = 0
-        while not self._stopping.is_set():
-            wanted = self._reserve_room()
+        probe = self._handling.cache_probe
+        while not state.stopping.is_set():
+            if not probe.wait_until_available(state.stopping):
+                return
+            wanted = self._reserve_room(state.stopping)
             if wanted == 0:
                 continue
             try:
                 batch = self.backend.receive(
-                    queue_name,
+                    state.queue_name,
                     max_messages=wanted,
                     wait_time_seconds=self.wait_time_seconds,
                     visibility_timeout=self.visibility_timeout,
                 )
             except BackendError as exc:
                 self._unhold(wanted)
-                if isinstance(exc, QueueNotFoundError):
+                if not may_heal(exc):
                     raise
                 failures += 1
-                pause = _ERROR_BACKOFF.delay(failures)
+                pause = OUTAGE_BACKOFF.delay(failures)
                 logger.warning(
-                    "receiving from %r failed (%s); retrying in %d s", queue_name, exc, pause
+                    "receiving from %r failed (%s); retrying in %d s", state.queue_name, exc, pause
                 )
-                self._stopping.wait(pause)
+                state.stopping.wait(pause)
                 continue
             failures = 0
             self._unhold(wanted - len(batch))
-            self._dispatch(queue_name, acks, pool, batch)
+            self._dispatch(state, batch)
 
-    def _reserve_room(self) -> int:
+    def _reserve_room(self, stopping: threading.Event) -> int:
         """Return how many messages to receive, counted as held until they are settled.
 
         Reserving before the request keeps several pollers from all seeing the same room.
+        None while stopping, or while the deduplication cache is down (found while waiting).
         """
         with self._changed:
             wanted = self._allowance()
-            if wanted == 0 and not self._stopping.is_set():
+            if wanted == 0 and not stopping.is_set():
                 self._changed.wait(timeout=1.0)
                 wanted = self._allowance()
-            if self._stopping.is_set():
+            if stopping.is_set() or not self._handling.cache_probe.available:
                 return 0
             self._held += wanted
             return wanted
@@ -265,33 +311,34 @@ class MessageDispatcher:
             mean_handling_seconds=self._mean_seconds,
         )
 
-    def _dispatch(
-        self,
-        queue_name: str,
-        acks: AckBatcher,
-        pool: ThreadPoolExecutor,
-        batch: list[ReceivedMessage],
-    ) -> None:
+    def _dispatch(self, state: _RunState, batch: list[ReceivedMessage]) -> None:
         self.stats.count("received", len(batch))
-        if self._stopping.is_set():
-            self._settler.release(queue_name, batch)
-            self._unhold(len(batch))
-            return
-        if self.early_ack:
-            for received in batch:
-                acks.add(received.receipt_handle)
-            acks.flush()
-        for group in _ordered_groups(queue_name, batch):
-            pool.submit(self._work, queue_name, acks, group)
+        submitted: set[str] = set()
+        if not state.stopping.is_set():
+            if self.early_ack:
+                for received in batch:
+                    state.acks.add(received.receipt_handle)
+                state.acks.flush()
+            for group in units_of_work(state.queue_name, batch):
+                try:
+                    state.pool.submit(self._work, state, group)
+                except RuntimeError:  # the pool has shut down: run returned without this poller
+                    break
+                submitted.update(received.receipt_handle for received in group)
+        unstarted = [m for m in batch if m.receipt_handle not in submitted]
+        if unstarted:
+            self._settler.release(state.queue_name, unstarted)
+            self._unhold(len(unstarted))
 
-    def _work(self, queue_name: str, acks: AckBatcher, group: list[ReceivedMessage]) -> None:
+    def _work(self, state: _RunState, group: list[ReceivedMessage]) -> None:
+        queue_name = state.queue_name
         try:
             for index, received in enumerate(group):
-                if self._stopping.is_set():
+                if state.stopping.is_set():
                     self._settler.release(queue_name, group[index:])
                     return
                 outcome = self._handle(received)
-                self._settler.settle(queue_name, acks, received, outcome)
+                self._settler.settle(queue_name, state.acks, received, outcome)
                 if outcome.action is not Action.ACK and index + 1 < len(group):
                     # FIFO: later messages of the group must not overtake this one.
                     self._settler.release(queue_name, group[index + 1 :])
@@ -303,54 +350,24 @@ class MessageDispatcher:
 
     def _handle(self, received: ReceivedMessage) -> Outcome:
         flight = InFlight(received)
-        self._in_flight[received.receipt_handle] = flight
+        self._heartbeat.in_flight[received.receipt_handle] = flight
         try:
             return self._handling.handle(flight)
         finally:
-            del self._in_flight[received.receipt_handle]
+            del self._heartbeat.in_flight[received.receipt_handle]
             elapsed = time.monotonic() - flight.started_at
             previous = self._mean_seconds
             self._mean_seconds = elapsed if previous is None else 0.8 * previous + 0.2 * elapsed
 
     # -- housekeeping --------------------------------------------------------------------
 
-    def _housekeep(self, queue_name: str, acks: AckBatcher) -> None:
+    def _housekeep(self, queue_name: str, acks: AckBatcher, finished: threading.Event) -> None:
+        # Until the last handler finished, not just until stop: they still need heartbeats.
         tick = min(0.1, self.ack_flush_interval / 2)
-        while not self._stopping.wait(tick):
+        while not finished.wait(tick):
             acks.flush_due(self.ack_flush_interval)
             if self.heartbeat:
-                self._extend_running(queue_name)
-
-    def _extend_running(self, queue_name: str) -> None:
-        now = time.monotonic()
-        flights = list(self._in_flight.values())
-        due = set(
-            due_for_extension(
-                ((f.received.receipt_handle, f.extended_at) for f in flights),
-                now=now,
-                visibility_timeout=self.visibility_timeout,
-            )
-        )
-        if not due:
-            return
-        try:
-            self.backend.change_visibility(queue_name, sorted(due), self.visibility_timeout)
-        except BackendError as exc:
-            logger.warning("heartbeat could not extend %d messages (%s)", len(due), exc)
-            return
-        for flight in flights:
-            if flight.received.receipt_handle in due:
-                flight.extended_at = now
-                self._extend_claims(flight)
-
-    def _extend_claims(self, flight: InFlight) -> None:
-        cache = self._handling.cache
-        for key, token in list(flight.claims.items()):
-            if cache is not None:
-                try:
-                    cache.extend(key, token, lease_seconds=self.visibility_timeout)
-                except BackendError as exc:
-                    logger.warning("heartbeat could not extend the lease on %s (%s)", key, exc)
+                self._heartbeat.extend_due(queue_name)
 
     # -- synchronous use -----------------------------------------------------------------
 
@@ -361,7 +378,10 @@ class MessageDispatcher:
         as ``run``, without threads or long polling.
         """
         handled = 0
-        while limit is None or handled < limit:
+        probe = self._handling.cache_probe
+        # While the cache is unreachable, released messages are visible again at once:
+        # receiving them again would only spend their receives.
+        while (limit is None or handled < limit) and probe.probe(now=True):
             wanted = self.max_messages if limit is None else min(self.max_messages, limit - handled)
             batch = self.backend.receive(
                 queue_name, max_messages=wanted, visibility_timeout=self.visibility_timeout
@@ -388,14 +408,26 @@ class SimpleMessageDispatcher(MessageDispatcher):
         super().__init__(serializer_registry, backend, consumers=[consumer], **options)  # type: ignore[arg-type]
 
 
-def _ordered_groups(queue_name: str, batch: list[ReceivedMessage]) -> list[list[ReceivedMessage]]:
-    """Split a batch into units of work: one per message, or one per group on FIFO queues."""
-    if not limits.is_fifo(queue_name):
-        return [[received] for received in batch]
-    groups: dict[str | None, list[ReceivedMessage]] = {}
-    for received in batch:
-        groups.setdefault(received.message_group_id, []).append(received)
-    return list(groups.values())
+@attrs.frozen
+class _RunState:
+    """What one ``run`` shares with its pollers and workers.
+
+    A poller keeps its own, so one left stuck in a receive by an earlier ``run`` still
+    sees that run stopped (and releases what it gets) even after a new ``run`` began.
+    """
+
+    queue_name: str
+    acks: AckBatcher
+    pool: ThreadPoolExecutor
+    stopping: threading.Event
+    errors: list[BaseException]
+
+
+def _start(target: Callable[..., object], name: str, *args: object) -> threading.Thread:
+    """Start a daemon thread, so one stuck in the network never keeps the process alive."""
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread
 
 
 def _check_options(

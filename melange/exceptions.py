@@ -4,19 +4,23 @@ Catch ``MelangeError`` to catch them all, or a branch to catch a kind::
 
     MelangeError
     ├── ConfigurationError                  a setting or argument is wrong
+    │   ├── FactoryNotFoundError            the CLI's MODULE:FACTORY cannot be loaded
     │   └── SerializerConfigurationError    (also a SerializationError)
     ├── SerializationError                  turning objects into text or back failed
     │   ├── SerializerNotFoundError         no serializer for a type or an identifier
     │   ├── DeserializationError            content that a serializer cannot read
     │   │   └── PickleNotAllowedError       pickle from a queue, not allowed by the app
     │   ├── MalformedMessageError           a received message that is not melange's format
-    │   └── MessageAttributeError           a user attribute that cannot travel
+    │   ├── MessageAttributeError           a user attribute that cannot travel
+    │   └── NotReadableByMelange7Error      refused: melange 7.x consumers could not read it
     └── BackendError                        the broker refused or could not be reached
         ├── QueueNotFoundError
         ├── TopicNotFoundError
         ├── MessageTooLargeError            raised before any request is sent
         ├── BatchPublishError               some entries of a batch were not accepted
-        ├── BackendUnavailableError         the endpoint did not answer
+        ├── BackendUnavailableError         the endpoint did not answer (may heal: back off)
+        ├── BackendRefusedError             refused for good: credentials, permissions,
+        │                                   unsupported operation, invalid request
         └── DeduplicationUnavailableError   the deduplication cache (Redis) did not answer
 
 Every exception carries the offending values as attributes and builds a one-sentence
@@ -31,16 +35,19 @@ import attrs
 
 __all__ = [
     "BackendError",
+    "BackendRefusedError",
     "BackendUnavailableError",
     "BatchEntryFailure",
     "BatchPublishError",
     "ConfigurationError",
     "DeduplicationUnavailableError",
     "DeserializationError",
+    "FactoryNotFoundError",
     "MalformedMessageError",
     "MelangeError",
     "MessageAttributeError",
     "MessageTooLargeError",
+    "NotReadableByMelange7Error",
     "PickleNotAllowedError",
     "QueueNotFoundError",
     "SerializationError",
@@ -56,6 +63,19 @@ class MelangeError(Exception):
 
 class ConfigurationError(MelangeError):
     """A setting, argument or declaration is wrong; the message says which and what to set."""
+
+
+class FactoryNotFoundError(ConfigurationError):
+    """A ``MODULE:FACTORY`` reference names nothing that builds a dispatcher.
+
+    The module cannot be imported, has no such attribute, or the attribute is neither a
+    dispatcher nor a callable returning one. Errors raised by the factory itself (a broker
+    that is down, wrong settings) are not this: they propagate unchanged.
+    """
+
+    def __init__(self, message: str, *, reference: str) -> None:
+        super().__init__(message)
+        self.reference = reference
 
 
 class SerializationError(MelangeError):
@@ -115,8 +135,39 @@ class MessageAttributeError(SerializationError):
         self.name = name
 
 
+class NotReadableByMelange7Error(SerializationError):
+    """A message melange 7.x consumers could not read, refused before any request is sent.
+
+    Raised only by publishers built with ``readable_by_melange7=True``
+    (``MELANGE_READABLE_BY_MELANGE7``); docs/wire-format.md tabulates what 7.x reads.
+
+    Attributes:
+        destination: the queue or topic it was for.
+        serializer_id: the identifier of the serializer that wrote it.
+        manifest: the serializer's description of its type.
+    """
+
+    def __init__(
+        self, message: str, *, destination: str, serializer_id: int | None, manifest: str | None
+    ) -> None:
+        super().__init__(message)
+        self.destination = destination
+        self.serializer_id = serializer_id
+        self.manifest = manifest
+
+
 class BackendError(MelangeError):
-    """The messaging backend refused a request or could not be reached."""
+    """The messaging backend refused a request or could not be reached.
+
+    Attributes:
+        operation: the request that failed, e.g. ``SendMessage``.
+        code: the broker's error code, if it answered.
+        message_id: set when ``publish`` failed: melange's id of the message it sent. The
+            message may have been delivered all the same; publish again with
+            ``message_id=`` this id and deduplication drops the copy.
+    """
+
+    message_id: str | None = None
 
     def __init__(self, message: str, *, operation: str = "", code: str = "") -> None:
         super().__init__(message)
@@ -124,49 +175,97 @@ class BackendError(MelangeError):
         self.code = code
 
 
-class QueueNotFoundError(BackendError):
-    """The named queue does not exist."""
+def describe_name(name: str, broker_name: str | None = None) -> str:
+    """Name a queue or topic as the application does, and as the broker does if that differs.
 
-    def __init__(self, queue_name: str, *, operation: str = "") -> None:
+    ``describe_name("refunds", "shop-refunds")`` is ``"'refunds' (broker name
+    'shop-refunds')"``: errors and logs lead with the name the application types, and
+    show the prefixed name the broker knows only when a prefix made them differ.
+    """
+    if broker_name is None or broker_name == name:
+        return repr(name)
+    return f"{name!r} (broker name {broker_name!r})"
+
+
+class QueueNotFoundError(BackendError):
+    """The named queue does not exist.
+
+    Attributes:
+        queue_name: the queue as the application names it (what to pass to
+            ``declare_queue``).
+        broker_name: the queue as the broker names it (with ``MELANGE_PREFIX``, if any).
+    """
+
+    def __init__(
+        self, queue_name: str, *, operation: str = "", broker_name: str | None = None
+    ) -> None:
         super().__init__(
-            f"queue {queue_name!r} does not exist; declare it first with "
-            f"backend.declare_queue({queue_name!r}) or check the name and prefix",
+            f"queue {describe_name(queue_name, broker_name)} does not exist; declare it "
+            f"first with backend.declare_queue({queue_name!r}) or check the name and prefix",
             operation=operation,
             code="QueueDoesNotExist",
         )
         self.queue_name = queue_name
+        self.broker_name = broker_name or queue_name
 
 
 class TopicNotFoundError(BackendError):
-    """The named topic does not exist."""
+    """The named topic does not exist.
 
-    def __init__(self, topic_name: str, *, operation: str = "") -> None:
+    Attributes:
+        topic_name: the topic as the application names it (what to pass to
+            ``declare_topic``).
+        broker_name: the topic as the broker names it (with ``MELANGE_PREFIX``, if any).
+    """
+
+    def __init__(
+        self, topic_name: str, *, operation: str = "", broker_name: str | None = None
+    ) -> None:
         super().__init__(
-            f"topic {topic_name!r} does not exist; declare it first with "
-            f"backend.declare_topic({topic_name!r}) or check the name and prefix",
+            f"topic {describe_name(topic_name, broker_name)} does not exist; declare it "
+            f"first with backend.declare_topic({topic_name!r}) or check the name and prefix",
             operation=operation,
             code="NotFound",
         )
         self.topic_name = topic_name
+        self.broker_name = broker_name or topic_name
 
 
 class MessageTooLargeError(BackendError):
-    """A message exceeds the destination's size limit; raised before any request is sent."""
+    """A message exceeds the destination's size limit; raised before any request is sent.
 
-    def __init__(self, *, destination: str, size: int, limit: int) -> None:
+    Attributes:
+        destination: the queue or topic as the application names it.
+        broker_destination: the queue or topic as the broker names it (prefixed, if so).
+    """
+
+    def __init__(
+        self, *, destination: str, size: int, limit: int, broker_destination: str | None = None
+    ) -> None:
         super().__init__(
-            f"message for {destination!r} is {size:,} bytes (body and attributes), over the "
-            f"limit of {limit:,} bytes; send a smaller payload or store it elsewhere "
-            "(e.g. S3) and publish a reference",
+            f"message for {describe_name(destination, broker_destination)} is {size:,} bytes "
+            f"(body and attributes), over the limit of {limit:,} bytes; send a smaller "
+            "payload or store it elsewhere (e.g. S3) and publish a reference",
             code="MessageTooLarge",
         )
         self.destination = destination
+        self.broker_destination = broker_destination or destination
         self.size = size
         self.limit = limit
 
 
 class BackendUnavailableError(BackendError):
     """The backend's endpoint could not be reached or did not answer in time."""
+
+
+class BackendRefusedError(BackendError):
+    """The broker refused a request and will refuse it again: retrying cannot help.
+
+    Raised for authentication and authorization failures, operations the endpoint does
+    not support, and requests it calls invalid. The dispatcher stops on it instead of
+    backing off; throttling, 5xx answers and connection errors stay ``BackendError`` or
+    ``BackendUnavailableError`` and are retried.
+    """
 
 
 class DeduplicationUnavailableError(BackendError):
@@ -201,14 +300,18 @@ class BatchPublishError(BackendError):
         *,
         failures: Sequence[BatchEntryFailure],
         succeeded: Sequence[str],
+        broker_destination: str | None = None,
     ) -> None:
         first = failures[0]
         super().__init__(
             f"{len(failures)} of {len(failures) + len(succeeded)} messages to "
-            f"{destination!r} were not accepted (first: entry {first.index}, "
-            f"{first.code}: {first.reason}); see .failures and publish those entries again",
+            f"{describe_name(destination, broker_destination)} were not accepted (first: "
+            f"entry {first.index}, {first.code}: {first.reason}); see .failures and publish "
+            "those entries again with message_ids=[f.message_id for f in .failures], as "
+            "some may have been delivered",
             code=first.code,
         )
         self.destination = destination
+        self.broker_destination = broker_destination or destination
         self.failures = tuple(failures)
         self.succeeded = tuple(succeeded)

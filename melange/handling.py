@@ -1,15 +1,14 @@
 """What happens to one received message: read it, deduplicate, run consumers, decide its fate.
 
 The dispatcher owns threads and I/O with the broker; this module decides. Its result is an
-``Outcome``: acknowledge, retry after a backoff, move to the dead-letter queue, or leave
-the message alone for redelivery.
+``Outcome``: acknowledge, retry after a backoff, move to the dead-letter queue, release
+it at once, or leave the message alone for redelivery.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -18,7 +17,8 @@ import attrs
 from melange import wire
 from melange.consumers import Consumer
 from melange.dedup import Claim, ClaimStatus, DeduplicationCache
-from melange.exceptions import DeduplicationUnavailableError, SerializationError
+from melange.exceptions import DeduplicationUnavailableError
+from melange.flow import CacheProbe, InFlight
 from melange.messages import ReceivedMessage
 from melange.retry import Backoff
 from melange.serializers.registry import SerializerRegistry
@@ -38,9 +38,10 @@ CacheUnavailablePolicy = Literal["process", "redeliver"]
 class Action(enum.Enum):
     """The fate of a handled message."""
 
-    ACK = "ack"  # delete it: every accepting consumer succeeded (or it needs no consumer)
+    ACK = "ack"  # delete it: every accepting consumer succeeded (or ack_unhandled)
     RETRY = "retry"  # make it visible again after ``Outcome.delay`` seconds
-    DEAD_LETTER = "dead_letter"  # unreadable: copy to the dead-letter queue with the reason
+    DEAD_LETTER = "dead_letter"  # unreadable or unhandled: copy to the DLQ with the reason
+    RELEASE = "release"  # the cache is unreachable: visible again at once, receiving pauses
     LEAVE = "leave"  # another worker holds it: let the visibility timeout bring it back
 
 
@@ -54,20 +55,6 @@ class Outcome:
 
 
 @attrs.define
-class InFlight:
-    """A message being handled, as the heartbeat sees it.
-
-    Holds when it started, when its visibility was last extended, and the deduplication
-    leases it holds; the heartbeat renews both.
-    """
-
-    received: ReceivedMessage
-    started_at: float = attrs.field(factory=time.monotonic)
-    extended_at: float = attrs.field(factory=time.monotonic)
-    claims: dict[str, str] = attrs.field(factory=dict)
-
-
-@attrs.define
 class MessageHandling:
     """Turns a received message into an ``Outcome`` by running the consumers that accept it."""
 
@@ -77,9 +64,13 @@ class MessageHandling:
     backoff: Backoff = attrs.field(factory=Backoff)
     lease_seconds: float = 30.0
     always_ack: bool = False
+    ack_unhandled: bool = False
     on_cache_unavailable: CacheUnavailablePolicy = "process"
     on_exception: ExceptionHook | None = None
     after_consume: ConsumeHook | None = None
+    cache_probe: CacheProbe = attrs.field(
+        default=attrs.Factory(lambda self: CacheProbe(self.cache), takes_self=True)
+    )
 
     def handle(self, flight: InFlight) -> Outcome:
         """Read, deduplicate and consume one message; never raises for a consumer's failure."""
@@ -87,19 +78,14 @@ class MessageHandling:
         try:
             envelope = wire.unwrap(received)
             message = self.registry.deserialize_envelope(envelope)
-        except SerializationError as exc:
+        except Exception as exc:  # RecursionError too: whatever cannot be read is dead-lettered
             return Outcome(Action.DEAD_LETTER, reason=f"{type(exc).__name__}: {exc}")
         try:
             accepting = [c for c in self.consumers if c.accepts(message)]
         except Exception as exc:
             return self._failed(exc, message, received)
         if not accepting:
-            logger.info(
-                "no consumer accepts %s (message %s); acknowledging it",
-                type(message).__qualname__,
-                envelope.message_id,
-            )
-            return Outcome(Action.ACK, reason="no consumer accepts it")
+            return self._unhandled(message, envelope.message_id)
         for consumer in accepting:
             outcome = self._consume(consumer, message, envelope.message_id, flight)
             if outcome is not None:
@@ -107,6 +93,15 @@ class MessageHandling:
         if self.after_consume is not None:
             self.after_consume(message, received)
         return Outcome(Action.ACK)
+
+    def _unhandled(self, message: Any, message_id: str) -> Outcome:
+        reason = f"no consumer accepts {type(message).__qualname__}: " + (
+            "; ".join(_accepted_types(c) for c in self.consumers) or "no consumer is attached"
+        )
+        if self.ack_unhandled:
+            logger.info("%s; acknowledging message %s (ack_unhandled)", reason, message_id)
+            return Outcome(Action.ACK, reason=reason)
+        return Outcome(Action.DEAD_LETTER, reason=reason)
 
     def _consume(
         self, consumer: Consumer, message: Any, message_id: str, flight: InFlight
@@ -133,16 +128,15 @@ class MessageHandling:
     def _claim(self, key: str, received: ReceivedMessage) -> Claim | Outcome | None:
         if self.cache is None:
             return None
+        redeliver = self.on_cache_unavailable == "redeliver"
+        if redeliver and not self.cache_probe.available:  # do not wait for its timeout again
+            return Outcome(Action.RELEASE, reason="the deduplication cache is unreachable")
         try:
             return self.cache.claim(key, lease_seconds=self.lease_seconds)
         except DeduplicationUnavailableError as exc:
-            if self.on_cache_unavailable == "redeliver":
-                logger.warning(
-                    "%s; leaving message %s for redelivery", exc, received.broker_message_id
-                )
-                return Outcome(
-                    Action.RETRY, delay=self.backoff.delay(received.receive_count), reason=str(exc)
-                )
+            if redeliver:
+                self.cache_probe.mark_unavailable(exc)
+                return Outcome(Action.RELEASE, reason=str(exc))
             logger.warning(
                 "%s; handling message %s without deduplication", exc, received.broker_message_id
             )
@@ -177,3 +171,9 @@ class MessageHandling:
             delay=self.backoff.delay(received.receive_count),
             reason=f"{type(exc).__name__}: {exc}",
         )
+
+
+def _accepted_types(consumer: Consumer) -> str:
+    """Describe what a consumer accepts, for the reason a message nobody accepts is moved."""
+    names = ", ".join(t.__qualname__ for t in consumer.handled_types)
+    return f"{consumer.name} accepts {names or 'what its accepts() allows'}"

@@ -15,6 +15,7 @@ __all__ = [
     "Envelope",
     "OutgoingMessage",
     "ReceivedMessage",
+    "RedrivePolicy",
     "SendOptions",
     "new_message_id",
 ]
@@ -112,3 +113,17 @@ class ReceivedMessage:
     attributes: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=_frozen_mapping)
     receive_count: int = 1
     message_group_id: str | None = None
+
+
+@attrs.frozen
+class RedrivePolicy:
+    """Where a queue's broker moves a message that was received too often.
+
+    Attributes:
+        dead_letter_queue: the dead-letter queue's name.
+        max_receive_count: receives after which the broker moves a message there; a
+            message received this many times is on its last allowed receive.
+    """
+
+    dead_letter_queue: str
+    max_receive_count: int

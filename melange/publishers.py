@@ -1,13 +1,29 @@
-"""Publishers: serialize any object and send it to a queue or a topic."""
+"""Publishers: serialize any object and send it to a queue or a topic.
+
+A publish whose answer is lost (a timeout, a reset connection) may have been delivered.
+Its ``BackendError`` carries the ``message_id`` it sent with, and ``publish`` takes
+``message_id=`` (``publish_many`` takes ``message_ids=``), so a retry sends the same id
+and deduplication (the FIFO broker's, or the consumers' cache) drops the copy.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
+from melange import wire
 from melange.backends.protocol import MessagingBackend
-from melange.exceptions import BatchPublishError
-from melange.messages import AttributeValue, BatchResult, Envelope, OutgoingMessage, SendOptions
+from melange.exceptions import BackendError, BatchPublishError, ConfigurationError
+from melange.melange7 import check_readable_by_melange7
+from melange.messages import (
+    AttributeValue,
+    BatchResult,
+    Envelope,
+    OutgoingMessage,
+    SendOptions,
+    new_message_id,
+)
 from melange.serializers.registry import SerializerRegistry
 
 __all__ = ["QueuePublisher", "TopicPublisher", "build_message"]
@@ -20,13 +36,25 @@ def build_message(
     data: Any,
     options: SendOptions,
     attributes: Attributes | None = None,
+    *,
+    message_id: str | None = None,
 ) -> OutgoingMessage:
-    """Serialize ``data`` into an outgoing message with a fresh message id."""
+    """Serialize ``data`` into an outgoing message with ``message_id``, or a fresh one.
+
+    Raises:
+        SerializationError: no serializer handles ``data``.
+        MessageAttributeError: ``message_id`` is empty, not text, or unsendable.
+    """
+    if message_id is None:
+        message_id = new_message_id()
+    else:
+        wire.check_message_id(message_id)
     serialized = registry.serialize(data)
     envelope = Envelope(
         content=serialized.content,
         manifest=serialized.manifest,
         serializer_id=serialized.serializer_id,
+        message_id=message_id,
         attributes=attributes or {},
     )
     return OutgoingMessage(envelope=envelope, options=options)
@@ -38,17 +66,74 @@ def _accepted_ids(destination: str, result: BatchResult) -> list[str]:
     return list(result.successful)
 
 
-class QueuePublisher:
+def _paired(
+    items: Iterable[Any], message_ids: Iterable[str] | None
+) -> list[tuple[Any, str | None]]:
+    objects = list(items)
+    if message_ids is None:
+        return [(obj, None) for obj in objects]
+    ids = list(message_ids)
+    if len(ids) != len(objects):
+        raise ConfigurationError(
+            f"{len(ids)} message_ids for {len(objects)} items; pass one id per item, in the "
+            "items' order (e.g. [f.message_id for f in BatchPublishError.failures])"
+        )
+    return list(zip(objects, ids, strict=True))
+
+
+@contextmanager
+def _naming_message_id(message_id: str) -> Iterator[None]:
+    """Make a failed publish's ``BackendError`` carry the id it sent with, for a safe retry."""
+    try:
+        yield
+    except BackendError as exc:
+        exc.message_id = message_id
+        raise
+
+
+class _Publisher:
+    """What both publishers share: serializing, the melange 7.x check, message ids."""
+
+    def __init__(
+        self,
+        serializer_registry: SerializerRegistry,
+        backend: MessagingBackend,
+        *,
+        readable_by_melange7: bool = False,
+    ) -> None:
+        self.serializer_registry = serializer_registry
+        self.backend = backend
+        self.readable_by_melange7 = readable_by_melange7
+
+    def _messages(
+        self,
+        destination: str,
+        pairs: Iterable[tuple[Any, str | None]],
+        options: SendOptions,
+        attributes: Attributes | None,
+        *,
+        topic: bool,
+    ) -> list[OutgoingMessage]:
+        """Serialize every item, and check all of them before anything is sent."""
+        messages = [
+            build_message(self.serializer_registry, data, options, attributes, message_id=mid)
+            for data, mid in pairs
+        ]
+        if self.readable_by_melange7:
+            for message in messages:
+                check_readable_by_melange7(destination, message.envelope, topic=topic)
+        return messages
+
+
+class QueuePublisher(_Publisher):
     """Sends objects to a queue: one consumer handles each message.
 
     Args:
         serializer_registry: chooses the serializer for each object's type.
         backend: the messaging backend to send through.
+        readable_by_melange7: refuse, before sending, what melange 7.x consumers cannot
+            read (serializers other than json and pickle); see docs/wire-format.md.
     """
-
-    def __init__(self, serializer_registry: SerializerRegistry, backend: MessagingBackend) -> None:
-        self.serializer_registry = serializer_registry
-        self.backend = backend
 
     def publish(
         self,
@@ -59,24 +144,32 @@ class QueuePublisher:
         deduplication_id: str | None = None,
         delay_seconds: int | None = None,
         attributes: Attributes | None = None,
+        message_id: str | None = None,
     ) -> str:
         """Send ``data`` to ``queue_name`` in one request and return its message id.
 
         The id is melange's own (the ``message_id`` attribute), which consumers see on
-        every delivery of this message.
+        every delivery of this message. Pass ``message_id`` to resend a message whose
+        publish failed: the error's ``message_id`` names it.
 
         Raises:
-            SerializationError: no serializer handles ``data``.
+            SerializationError: no serializer handles ``data``, or (with
+                ``readable_by_melange7``) melange 7.x could not read it.
             MessageTooLargeError: the message exceeds SQS's limit; nothing was sent.
             QueueNotFoundError: the queue does not exist.
+            BackendError: the request failed; ``.message_id`` names the message, which
+                may have been delivered all the same.
         """
         options = SendOptions(
             message_group_id=message_group_id,
             deduplication_id=deduplication_id,
             delay_seconds=delay_seconds,
         )
-        message = build_message(self.serializer_registry, data, options, attributes)
-        self.backend.publish_to_queue(queue_name, message)
+        (message,) = self._messages(
+            queue_name, [(data, message_id)], options, attributes, topic=False
+        )
+        with _naming_message_id(message.envelope.message_id):
+            self.backend.publish_to_queue(queue_name, message)
         return message.envelope.message_id
 
     def publish_many(
@@ -87,37 +180,46 @@ class QueuePublisher:
         message_group_id: str | None = None,
         delay_seconds: int | None = None,
         attributes: Attributes | None = None,
+        message_ids: Iterable[str] | None = None,
     ) -> list[str]:
         """Send every item with the batch API (10 per request, within the size limit).
+
+        Args:
+            queue_name: the queue.
+            items: the objects to send.
+            message_group_id: FIFO group of every item.
+            delay_seconds: delay of every item.
+            attributes: message attributes of every item.
+            message_ids: one id per item, in order, instead of fresh ones: to resend the
+                failed entries of a ``BatchPublishError`` with their ids.
 
         Returns:
             The message ids, in the order of ``items``.
 
         Raises:
             BatchPublishError: some entries were not accepted; it lists each one with its
-                index and reason, and the ids of those that were.
+                index, message id and reason, and the ids of those that were.
             MessageTooLargeError: an item exceeds the limit; nothing was sent.
+            ConfigurationError: ``message_ids`` does not pair one to one with ``items``.
         """
         options = SendOptions(message_group_id=message_group_id, delay_seconds=delay_seconds)
-        messages = [
-            build_message(self.serializer_registry, item, options, attributes) for item in items
-        ]
+        pairs = _paired(items, message_ids)
+        messages = self._messages(queue_name, pairs, options, attributes, topic=False)
         if not messages:
             return []
         return _accepted_ids(queue_name, self.backend.publish_batch_to_queue(queue_name, messages))
 
 
-class TopicPublisher:
+class TopicPublisher(_Publisher):
     """Publishes objects to a topic, which fans them out to every subscribed queue.
 
     Args:
         serializer_registry: chooses the serializer for each object's type.
         backend: the messaging backend to publish through.
+        readable_by_melange7: refuse, before sending, what melange 7.x consumers cannot
+            read (serializers other than json and pickle, and JSON objects with a
+            ``Message`` key); see docs/wire-format.md.
     """
-
-    def __init__(self, serializer_registry: SerializerRegistry, backend: MessagingBackend) -> None:
-        self.serializer_registry = serializer_registry
-        self.backend = backend
 
     def publish(
         self,
@@ -128,19 +230,29 @@ class TopicPublisher:
         message_group_id: str | None = None,
         deduplication_id: str | None = None,
         attributes: Attributes | None = None,
+        message_id: str | None = None,
     ) -> str:
         """Publish ``data`` to ``topic_name`` in one request and return its message id.
 
+        Pass ``message_id`` to resend a message whose publish failed (see
+        ``QueuePublisher.publish``).
+
         Raises:
-            SerializationError: no serializer handles ``data``.
+            SerializationError: no serializer handles ``data``, or (with
+                ``readable_by_melange7``) melange 7.x could not read it.
             MessageTooLargeError: the message exceeds SNS's limit; nothing was sent.
             TopicNotFoundError: the topic does not exist.
+            BackendError: the request failed; ``.message_id`` names the message, which
+                may have been delivered all the same.
         """
         options = SendOptions(
             message_group_id=message_group_id, deduplication_id=deduplication_id, subject=subject
         )
-        message = build_message(self.serializer_registry, data, options, attributes)
-        self.backend.publish_to_topic(topic_name, message)
+        (message,) = self._messages(
+            topic_name, [(data, message_id)], options, attributes, topic=True
+        )
+        with _naming_message_id(message.envelope.message_id):
+            self.backend.publish_to_topic(topic_name, message)
         return message.envelope.message_id
 
     def publish_many(
@@ -151,8 +263,11 @@ class TopicPublisher:
         subject: str | None = None,
         message_group_id: str | None = None,
         attributes: Attributes | None = None,
+        message_ids: Iterable[str] | None = None,
     ) -> list[str]:
         """Publish every item with the batch API (10 per request, within the size limit).
+
+        ``message_ids`` gives one id per item, as for ``QueuePublisher.publish_many``.
 
         Returns:
             The message ids, in the order of ``items``.
@@ -160,11 +275,11 @@ class TopicPublisher:
         Raises:
             BatchPublishError: some entries were not accepted (see ``QueuePublisher``).
             MessageTooLargeError: an item exceeds the limit; nothing was sent.
+            ConfigurationError: ``message_ids`` does not pair one to one with ``items``.
         """
         options = SendOptions(message_group_id=message_group_id, subject=subject)
-        messages = [
-            build_message(self.serializer_registry, item, options, attributes) for item in items
-        ]
+        pairs = _paired(items, message_ids)
+        messages = self._messages(topic_name, pairs, options, attributes, topic=True)
         if not messages:
             return []
         return _accepted_ids(topic_name, self.backend.publish_batch_to_topic(topic_name, messages))

@@ -1,4 +1,7 @@
-"""Retry decisions as pure functions: when a failed message comes back, how long to back off."""
+"""Retry decisions as pure functions: when a failed message comes back, how long to back off.
+
+Also whether a failed request can succeed later, and whether a receive was a message's last.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,15 @@ from collections.abc import Callable
 import attrs
 
 from melange import limits
-from melange.exceptions import ConfigurationError
+from melange.exceptions import (
+    BackendError,
+    BackendRefusedError,
+    ConfigurationError,
+    QueueNotFoundError,
+)
+from melange.messages import RedrivePolicy
 
-__all__ = ["Backoff"]
+__all__ = ["OUTAGE_BACKOFF", "Backoff", "is_last_receive", "may_heal"]
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -61,3 +70,21 @@ class Backoff:
         spread = full * self.jitter
         # Whole seconds, at least 1, so a retry never comes back at once.
         return max(1, math.ceil(full - spread + spread * rand()))
+
+
+#: The pause after the n-th failure in a row to reach the broker or the deduplication cache.
+OUTAGE_BACKOFF = Backoff(base=0.5, cap=30.0, jitter=0.5)
+
+
+def may_heal(exc: BackendError) -> bool:
+    """Return whether a failed broker request can succeed if tried again later.
+
+    Throttling, 5xx answers and unreachable endpoints heal; a refusal (credentials,
+    permissions, an unsupported or invalid request) and a missing queue do not.
+    """
+    return not isinstance(exc, BackendRefusedError | QueueNotFoundError)
+
+
+def is_last_receive(receive_count: int, policy: RedrivePolicy | None) -> bool:
+    """Return whether the broker dead-letters, instead of delivering again, after this receive."""
+    return policy is not None and receive_count >= policy.max_receive_count

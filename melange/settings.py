@@ -58,6 +58,7 @@ class DispatcherSettings:
     backoff_base: float = 1.0
     backoff_cap: float = 300.0
     backoff_jitter: float = 0.5
+    ack_unhandled: bool = False
 
 
 @attrs.frozen
@@ -69,9 +70,12 @@ class MelangeSettings:
     region: str | None = None
     endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
+    publish_connect_timeout: float = 2.0  # SqsBackend's defaults (melange.backends.sqs_clients)
+    publish_read_timeout: float = 5.0
     prefix: str = ""
     default_serializer: SerializerName = "json"
     allow_pickle: bool = False
+    readable_by_melange7: bool = False
     dedup: DedupName = "none"
     redis_url: str | None = attrs.field(default=None, repr=lambda url: repr(_redacted_url(url)))
     dispatcher: DispatcherSettings = DispatcherSettings()
@@ -122,6 +126,22 @@ SETTINGS: tuple[Setting, ...] = (
         "SNS endpoint, when it differs",
     ),
     Setting(
+        "MELANGE_PUBLISH_CONNECT_TIMEOUT",
+        ("publish_connect_timeout",),
+        "2.0",
+        "a number >= 0.1",
+        "seconds to connect, for every SQS/SNS request but the receive",
+        0.1,
+    ),
+    Setting(
+        "MELANGE_PUBLISH_READ_TIMEOUT",
+        ("publish_read_timeout",),
+        "5.0",
+        "a number >= 0.1",
+        "seconds to wait for an answer, for every SQS/SNS request but the receive",
+        0.1,
+    ),
+    Setting(
         "MELANGE_PREFIX", ("prefix",), "(empty)", "text", "prepended to every queue and topic name"
     ),
     Setting(
@@ -137,6 +157,13 @@ SETTINGS: tuple[Setting, ...] = (
         "false",
         "true or false",
         "whether pickle may be read from queues",
+    ),
+    Setting(
+        "MELANGE_READABLE_BY_MELANGE7",
+        ("readable_by_melange7",),
+        "false",
+        "true or false",
+        "refuse to publish what melange 7.x consumers cannot read",
     ),
     Setting(
         "MELANGE_DEDUP",
@@ -207,6 +234,13 @@ SETTINGS: tuple[Setting, ...] = (
         "randomised fraction of each delay",
         0,
         1,
+    ),
+    Setting(
+        "MELANGE_ACK_UNHANDLED",
+        ("dispatcher", "ack_unhandled"),
+        "false",
+        "true or false",
+        "acknowledge messages no consumer accepts, instead of dead-lettering them",
     ),
 )
 

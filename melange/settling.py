@@ -3,6 +3,10 @@
 The dispatcher decides (``handling.py``); this carries the decision out. Failures to
 settle are logged, never raised: the broker then delivers the message again, which the
 consumers' idempotency (or the deduplication cache) absorbs.
+
+A message that fails on its last allowed receive is moved to the dead-letter queue here,
+with the exception as its reason, rather than left for the broker's redrive policy to
+move without one; so every dead letter carries a reason, is counted and logged at ERROR.
 """
 
 from __future__ import annotations
@@ -13,20 +17,17 @@ from collections.abc import Sequence
 
 import attrs
 
-from melange import limits, wire
 from melange.backends.protocol import MessagingBackend
+from melange.dead_letters import dead_letter_copy
 from melange.exceptions import BackendError
 from melange.flow import AckBatcher
 from melange.handling import Action, Outcome
-from melange.messages import ReceivedMessage
-from melange.retry import Backoff
+from melange.messages import ReceivedMessage, RedrivePolicy
+from melange.retry import Backoff, is_last_receive
 
-__all__ = ["ERROR_ATTRIBUTE", "DispatcherStats", "Settler"]
+__all__ = ["DispatcherStats", "Settler"]
 
 logger = logging.getLogger("melange.dispatcher")
-
-#: The attribute a dead-lettered unreadable message carries, saying why it was unreadable.
-ERROR_ATTRIBUTE = "melange_error"
 
 
 @attrs.define
@@ -53,7 +54,7 @@ class Settler:
     Args:
         backend: the messaging backend.
         stats: the counters to update.
-        backoff: the delay for unreadable messages left on a queue without a DLQ.
+        backoff: the delay for messages to dead-letter on a queue without a DLQ.
         early_ack: messages were acknowledged on receipt; only log failures.
     """
 
@@ -69,7 +70,7 @@ class Settler:
         self.stats = stats
         self.backoff = backoff
         self.early_ack = early_ack
-        self._dead_letter_queues: dict[str, str | None] = {}
+        self._redrive_policies: dict[str, RedrivePolicy | None] = {}
 
     def settle(
         self,
@@ -110,9 +111,13 @@ class Settler:
             self._dead_letter(queue_name, acks, received, outcome.reason)
         elif outcome.action is Action.ACK:
             self._acknowledge(queue_name, acks, received)
+        elif outcome.action is Action.RETRY and self._on_last_receive(queue_name, received):
+            self._dead_letter(queue_name, acks, received, outcome.reason)
         elif outcome.action is Action.RETRY:
             self.stats.count("retried")
             self.backend.change_visibility(queue_name, [received.receipt_handle], outcome.delay)
+        elif outcome.action is Action.RELEASE:
+            self.release(queue_name, [received])
         elif outcome.action is Action.LEAVE:
             self.stats.count("left")
 
@@ -124,20 +129,28 @@ class Settler:
         elif not self.backend.acknowledge(queue_name, [received.receipt_handle]):
             self.stats.count("acknowledged")
 
-    def _dead_letter_queue_of(self, queue_name: str) -> str | None:
+    def _redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
         # Looked up when first needed, so a broker that is down at start only delays this.
-        if queue_name not in self._dead_letter_queues:
-            self._dead_letter_queues[queue_name] = self.backend.dead_letter_queue_of(queue_name)
-        return self._dead_letter_queues[queue_name]
+        if queue_name not in self._redrive_policies:
+            self._redrive_policies[queue_name] = self.backend.redrive_policy(queue_name)
+        return self._redrive_policies[queue_name]
+
+    def _on_last_receive(self, queue_name: str, received: ReceivedMessage) -> bool:
+        try:
+            policy = self._redrive_policy(queue_name)
+        except BackendError as exc:  # unknown: retry, and leave the last word to the broker
+            logger.warning("could not read the redrive policy of %r (%s)", queue_name, exc)
+            return False
+        return is_last_receive(received.receive_count, policy)
 
     def _dead_letter(
         self, queue_name: str, acks: AckBatcher | None, received: ReceivedMessage, reason: str
     ) -> None:
-        dead_letter_queue = self._dead_letter_queue_of(queue_name)
-        if dead_letter_queue is None:
+        policy = self._redrive_policy(queue_name)
+        if policy is None:
             logger.error(
-                "message %s on %r cannot be read (%s) and the queue has no dead-letter queue; "
-                "leaving it for redelivery: declare one with dead_letter_queue=...",
+                "message %s on %r is to be dead-lettered (%s) but the queue has no dead-letter "
+                "queue; leaving it for redelivery: declare one with dead_letter_queue=...",
                 received.broker_message_id,
                 queue_name,
                 reason,
@@ -146,18 +159,18 @@ class Settler:
             self.backend.change_visibility(queue_name, [received.receipt_handle], delay)
             return
         logger.error(
-            "message %s cannot be read (%s); moving it to %r",
+            "message %s on %r (receive %d) is dead-lettered (%s); moving it to %r",
             received.broker_message_id,
+            queue_name,
+            received.receive_count,
             reason,
-            dead_letter_queue,
+            policy.dead_letter_queue,
         )
-        attributes = dict(received.attributes)
-        if len(attributes) < limits.MAX_ATTRIBUTES:
-            attributes[ERROR_ATTRIBUTE] = wire.printable(reason)[:1024] or "unreadable"
+        copy = dead_letter_copy(received.body, received.attributes, reason)
         self.backend.send_raw(
-            dead_letter_queue,
-            received.body,
-            attributes,
+            policy.dead_letter_queue,
+            copy.body,
+            copy.attributes,
             message_group_id=received.message_group_id,
             deduplication_id=received.broker_message_id if received.message_group_id else None,
         )

@@ -13,7 +13,7 @@ spec in ``bindings`` does it for you), calls them, then asserts on what was publ
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from melange.backends.memory import InMemoryBackend
@@ -76,19 +76,32 @@ class RecordingBackend(InMemoryBackend):
         return result
 
 
+#: Builds a dispatcher with consumers attached, e.g. ``bindings.DispatcherFactory``.
+DispatcherMaker = Callable[..., MessageDispatcher]
+
+
 class MessagingTestKit:
     """What a test asserts with: published objects, and draining queues through consumers.
 
     Args:
         registry: the application's serializer registry.
         backend: the recording backend the application's publishers send to.
+        dispatcher_factory: builds the dispatcher ``drain`` uses, given the consumers, so
+            it has the deduplication cache, backoff and visibility timeout the
+            application's worker has; by default a plain ``MessageDispatcher`` on
+            ``backend``.
     """
 
     def __init__(
-        self, registry: SerializerRegistry, backend: RecordingBackend | None = None
+        self,
+        registry: SerializerRegistry,
+        backend: RecordingBackend | None = None,
+        *,
+        dispatcher_factory: DispatcherMaker | None = None,
     ) -> None:
         self.registry = registry
         self.backend = backend or RecordingBackend()
+        self.dispatcher_factory = dispatcher_factory
 
     def published(self, name: str) -> list[Any]:
         """Return the objects published to queue or topic ``name``, deserialized, in order.
@@ -108,5 +121,8 @@ class MessagingTestKit:
             How many messages were received (each is acknowledged, retried or
             dead-lettered exactly as by a running dispatcher).
         """
-        dispatcher = MessageDispatcher(self.registry, self.backend, consumers=consumers)
+        if self.dispatcher_factory is None:
+            dispatcher = MessageDispatcher(self.registry, self.backend, consumers=consumers)
+        else:
+            dispatcher = self.dispatcher_factory(*consumers)
         return dispatcher.process_available(queue_name)

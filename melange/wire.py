@@ -3,7 +3,9 @@
 A message sent to a queue has the body ``{"Message": <content>}`` (JSON) and the message
 attributes ``manifest`` (String), ``serializer_id`` (Number) and ``message_id`` (String,
 a UUID assigned by the publisher), plus the application's own attributes. A message
-published to a topic has the content itself as its SNS ``Message`` and the same attributes.
+published to a topic has the content itself as its SNS ``Message`` and the same attributes,
+unless the content is a JSON object with a ``"Message"`` key: that content is escaped, sent
+wrapped once like a queue body, so that no reader takes it for an envelope (``needs_escape``).
 ``unwrap`` reads all three shapes a queue can then hold: a direct publish, an SNS
 notification envelope (raw delivery off) and an SNS raw delivery. See docs/wire-format.md.
 
@@ -63,6 +65,45 @@ def queue_body(content: str) -> str:
     return json.dumps({"Message": content})
 
 
+#: What JSON calls whitespace, which may precede a JSON text.
+_JSON_WHITESPACE = " \t\n\r"
+#: A JSON escape of one of the letters of "Message" (M, e, s, a, g), e.g. ``\u004d``: a key
+#: spelled with escapes holds one. Escapes of other characters (``\u00e9``) do not matter.
+_ESCAPED_MESSAGE_LETTER = re.compile(r"\\u00(?:4[dD]|6[157]|73)")
+
+
+def needs_escape(content: str) -> bool:
+    """Return whether topic content must travel wrapped, as ``{"Message": content}``.
+
+    A raw SNS delivery's body is the content itself, so content that is a JSON object with
+    a ``"Message"`` key (a direct publish's body, or an SNS notification, has one) would be
+    read as that envelope. Such content is escaped; everything else travels as it is.
+    Content too deeply nested to parse here is escaped too: escaping is always safe.
+    """
+    if not _may_have_message_key(content):
+        return False
+    try:
+        parsed = json.loads(content)
+    except ValueError:
+        return False  # not JSON: no reader takes it for an envelope
+    except RecursionError:
+        return True
+    return isinstance(parsed, dict) and "Message" in parsed
+
+
+def _may_have_message_key(text: str) -> bool:
+    # Cheap test before parsing: a JSON object naming "Message", literally or with escapes.
+    head = text.lstrip(_JSON_WHITESPACE)
+    return head.startswith("{") and (
+        "Message" in head or _ESCAPED_MESSAGE_LETTER.search(head) is not None
+    )
+
+
+def topic_message(content: str) -> str:
+    """Return the SNS ``Message`` that carries ``content``: itself, or escaped if it must be."""
+    return queue_body(content) if needs_escape(content) else content
+
+
 def envelope_attributes(envelope: Envelope) -> dict[str, AttributeValue]:
     """Return every message attribute an envelope travels with, melange's and the user's.
 
@@ -97,7 +138,7 @@ def _check_user_attribute(name: str, value: object) -> None:
         )
     if isinstance(value, bool) or not isinstance(value, str | int | float | bytes):
         raise MessageAttributeError(
-            f"attribute {name!r} has value {value!r} of type {type(value).__name__}; "
+            f"attribute {name!r} has a value of type {type(value).__name__}; "
             "message attributes must be str, int, float or bytes",
             name=name,
         )
@@ -111,8 +152,29 @@ def _check_user_attribute(name: str, value: object) -> None:
         check_characters(f"attribute {name!r}", value)
     if isinstance(value, float) and not math.isfinite(value):
         raise MessageAttributeError(
-            f"attribute {name!r} has value {value!r}; SQS/SNS numbers must be finite",
+            f"attribute {name!r} is not a finite number; SQS/SNS numbers must be finite",
             name=name,
+        )
+
+
+def check_message_id(message_id: object) -> None:
+    """Raise ``MessageAttributeError`` unless ``message_id`` is non-empty text SQS/SNS carry.
+
+    A publisher given ``message_id=`` (to resend a message) sends it as the ``message_id``
+    attribute, and as the deduplication id on FIFO destinations.
+    """
+    if not isinstance(message_id, str) or not message_id:
+        raise MessageAttributeError(
+            f"message_id={message_id!r} is not a non-empty string; pass the id of the "
+            "message to resend (the failed publish's error.message_id) or leave it out",
+            name=MESSAGE_ID,
+        )
+    refused = _REFUSED_CHARACTERS.search(message_id)
+    if refused is not None:
+        raise MessageAttributeError(
+            f"message_id={message_id!r} contains {refused.group()!r}, which SQS and SNS "
+            "refuse; use an id melange assigned, or plain text",
+            name=MESSAGE_ID,
         )
 
 
@@ -216,18 +278,26 @@ def queue_payload(queue_name: str, envelope: Envelope) -> Payload:
     return Payload(body, attributes, size)
 
 
-def topic_payload(topic_name: str, envelope: Envelope) -> Payload:
+def topic_payload(
+    topic_name: str, envelope: Envelope, *, max_size: int = SNS_MAX_MESSAGE_BYTES
+) -> Payload:
     """Return the SNS message, attributes and size of a topic publish, within SNS's limits.
+
+    ``max_size`` is the topic's own limit (its ``MaximumMessageSize``, 256 KiB unless set).
+
+    The message is the content, escaped if ``needs_escape`` says so; the size is that of
+    what is sent.
 
     Raises:
         MessageTooLargeError: the message and attributes exceed SNS's limit.
         MessageAttributeError: see ``envelope_attributes``.
     """
     check_characters(f"content for topic {topic_name!r}", envelope.content)
+    body = topic_message(envelope.content)
     attributes = envelope_attributes(envelope)
-    size = message_size(envelope.content, attributes)
-    check_size(topic_name, size, SNS_MAX_MESSAGE_BYTES)
-    return Payload(envelope.content, attributes, size)
+    size = message_size(body, attributes)
+    check_size(topic_name, size, max_size)
+    return Payload(body, attributes, size)
 
 
 def check_raw(queue_name: str, body: str, attributes: Mapping[str, AttributeValue]) -> None:
@@ -273,8 +343,12 @@ def sqs_send_params(queue_name: str, message: OutgoingMessage) -> tuple[JsonDict
     return params, payload.size
 
 
-def sns_publish_params(topic_name: str, message: OutgoingMessage) -> tuple[JsonDict, int]:
+def sns_publish_params(
+    topic_name: str, message: OutgoingMessage, *, max_size: int = SNS_MAX_MESSAGE_BYTES
+) -> tuple[JsonDict, int]:
     """Return the SNS Publish parameters (all but ``TopicArn``) and the message's size.
+
+    ``max_size`` is the topic's own limit (see ``topic_payload``).
 
     Raises:
         ConfigurationError: options SNS would reject for this topic.
@@ -282,7 +356,7 @@ def sns_publish_params(topic_name: str, message: OutgoingMessage) -> tuple[JsonD
         MessageAttributeError: see ``envelope_attributes``.
     """
     check_topic_options(topic_name, message.options)
-    payload = topic_payload(topic_name, message.envelope)
+    payload = topic_payload(topic_name, message.envelope, max_size=max_size)
     params: JsonDict = {
         "Message": payload.body,
         "MessageAttributes": to_boto_attributes(payload.attributes),
@@ -360,6 +434,11 @@ def unwrap(received: ReceivedMessage) -> Envelope:
     ``message_id`` (older melange, other producers) get the SNS message id, or else the
     broker's id, so deduplication still has a stable key.
 
+    A text (the SQS body, or a notification's ``Message``) that is a JSON object whose only
+    key is ``Message`` is unwrapped once: a queue body, or topic content escaped by
+    ``topic_message``. A notification's ``Message`` is unwrapped only when the attributes
+    carry ``message_id``: melange 7.x did not escape, so its messages are read as they were.
+
     Raises:
         MalformedMessageError: the attributes melange relies on have the wrong type.
     """
@@ -367,18 +446,28 @@ def unwrap(received: ReceivedMessage) -> Envelope:
     if parsed is not None and _is_sns_notification(parsed):
         attributes = _sns_attributes(parsed.get("MessageAttributes"), received.body)
         fallback_id = str(parsed.get("MessageId") or received.broker_message_id)
-        return _envelope(_text(parsed["Message"]), attributes, fallback_id, received.body)
-    if parsed is not None and set(parsed) == {"Message"}:
-        content = _text(parsed["Message"])
-    else:
-        content = received.body
+        message = _text(parsed["Message"])
+        if MESSAGE_ID in attributes and _may_have_message_key(message):
+            message = _unescaped(message, _json_object(message))
+        return _envelope(message, attributes, fallback_id, received.body)
+    content = _unescaped(received.body, parsed)
     return _envelope(content, received.attributes, received.broker_message_id, received.body)
+
+
+def _unescaped(text: str, parsed: JsonDict | None) -> str:
+    """Return the content of ``{"Message": content}`` (``parsed`` from ``text``), else ``text``."""
+    if parsed is not None and set(parsed) == {"Message"}:
+        return _text(parsed["Message"])
+    return text
 
 
 def _json_object(body: str) -> JsonDict | None:
     try:
         parsed = json.loads(body)
     except ValueError:
+        return None
+    except RecursionError:
+        # Envelopes are shallow: text too deep to parse here is content, never an envelope.
         return None
     return parsed if isinstance(parsed, dict) else None
 
@@ -397,13 +486,16 @@ def _sns_attributes(raw: object, body: str) -> dict[str, AttributeValue]:
         return {}
     if not isinstance(raw, dict):
         raise MalformedMessageError(
-            f"SNS notification has MessageAttributes {raw!r}, expected an object", body=body
+            f"SNS notification has MessageAttributes of type {type(raw).__name__}, "
+            "expected an object",
+            body=body,
         )
     result: dict[str, AttributeValue] = {}
     for name, item in raw.items():
         if not isinstance(item, dict):
             raise MalformedMessageError(
-                f"SNS attribute {name!r} is {item!r}, expected an object with Type and Value",
+                f"SNS attribute {name!r} is of type {type(item).__name__}, expected an object "
+                "with Type and Value",
                 body=body,
             )
         data_type, text = str(item.get("Type", "String")), str(item.get("Value", ""))
@@ -412,7 +504,7 @@ def _sns_attributes(raw: object, body: str) -> dict[str, AttributeValue]:
                 result[name] = base64.b64decode(text, validate=True)
             except binascii.Error:
                 raise MalformedMessageError(
-                    f"SNS attribute {name!r} has Binary value {text!r}, expected base64",
+                    f"SNS attribute {name!r} has a Binary value that is not base64",
                     body=body,
                 ) from None
         else:

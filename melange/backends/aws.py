@@ -8,6 +8,13 @@ from urllib.parse import urlsplit
 import boto3
 
 from melange.backends.sqs import SqsBackend
+from melange.backends.sqs_clients import (
+    PUBLISH_CONNECT_TIMEOUT,
+    PUBLISH_MAX_ATTEMPTS,
+    PUBLISH_READ_TIMEOUT,
+    RECEIVE_CONNECT_TIMEOUT,
+    RECEIVE_READ_TIMEOUT,
+)
 from melange.exceptions import ConfigurationError
 
 __all__ = ["AWSBackend", "LocalSQSBackend", "local_endpoint_url"]
@@ -18,13 +25,42 @@ class AWSBackend(SqsBackend):
 
     Args:
         region_name: the AWS region; defaults to ``AWS_REGION`` / the profile's region.
+        account_id: the account of the topics, sparing one STS request (see ``SqsBackend``).
+        max_pool_connections: see ``SqsBackend``.
+        publish_connect_timeout: see ``SqsBackend``.
+        publish_read_timeout: see ``SqsBackend``.
+        publish_max_attempts: see ``SqsBackend``.
+        receive_connect_timeout: see ``SqsBackend``.
+        receive_read_timeout: see ``SqsBackend``.
         **session_options: passed to ``boto3.Session`` (``profile_name``,
             ``aws_access_key_id``, ...). Leave them out to use the environment, the shared
             config files, or an instance/task role.
     """
 
-    def __init__(self, region_name: str | None = None, **session_options: Any) -> None:
-        super().__init__(session=boto3.Session(**session_options), region_name=region_name)
+    def __init__(
+        self,
+        region_name: str | None = None,
+        *,
+        account_id: str | None = None,
+        max_pool_connections: int = 50,
+        publish_connect_timeout: float = PUBLISH_CONNECT_TIMEOUT,
+        publish_read_timeout: float = PUBLISH_READ_TIMEOUT,
+        publish_max_attempts: int = PUBLISH_MAX_ATTEMPTS,
+        receive_connect_timeout: float = RECEIVE_CONNECT_TIMEOUT,
+        receive_read_timeout: float = RECEIVE_READ_TIMEOUT,
+        **session_options: Any,
+    ) -> None:
+        super().__init__(
+            session=boto3.Session(**session_options),
+            region_name=region_name,
+            account_id=account_id,
+            max_pool_connections=max_pool_connections,
+            publish_connect_timeout=publish_connect_timeout,
+            publish_read_timeout=publish_read_timeout,
+            publish_max_attempts=publish_max_attempts,
+            receive_connect_timeout=receive_connect_timeout,
+            receive_read_timeout=receive_read_timeout,
+        )
 
 
 def local_endpoint_url(host: str, port: int | None) -> str:
@@ -52,7 +88,10 @@ class LocalSQSBackend(SqsBackend):
         sns_host: SNS's host, when SNS is served elsewhere; defaults to ``host``.
         sns_port: SNS's port; defaults to ``port``.
         region_name: the region to sign requests for.
-        **options: further ``SqsBackend`` options (timeouts, pool size).
+        **options: further ``SqsBackend`` options (``publish_connect_timeout``,
+            ``publish_read_timeout``, ``receive_read_timeout``, ``account_id``, pool size).
+            STS, asked once for the account that topic ARNs are built with, is asked at
+            the SNS endpoint: moto and LocalStack serve it there.
     """
 
     def __init__(
@@ -71,10 +110,12 @@ class LocalSQSBackend(SqsBackend):
             aws_secret_access_key="melange-local",  # noqa: S106  (not a secret)
             region_name=region_name,
         )
+        sns_endpoint_url = local_endpoint_url(sns_host or host, sns_port or port)
         super().__init__(
             session=session,
             region_name=region_name,
             endpoint_url=local_endpoint_url(host, port),
-            sns_endpoint_url=local_endpoint_url(sns_host or host, sns_port or port),
+            sns_endpoint_url=sns_endpoint_url,
+            sts_endpoint_url=options.pop("sts_endpoint_url", sns_endpoint_url),
             **options,
         )

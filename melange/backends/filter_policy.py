@@ -1,9 +1,10 @@
 """SNS subscription filter policies on message attributes, as a pure function.
 
 Supports what applications use in practice: exact strings and numbers, ``prefix``,
-``suffix``, ``equals-ignore-case``, ``anything-but`` (values or a prefix), ``numeric``
-ranges, ``exists`` and a top-level ``$or``. Keys are ANDed, the values listed under one
-key are ORed, as SNS does.
+``suffix``, ``equals-ignore-case``, ``anything-but`` (values, a prefix or a suffix),
+``numeric`` ranges, ``exists`` and a top-level ``$or``. Keys are ANDed, the values listed
+under one key are ORed, as SNS does. As on AWS, Binary attributes take no part in
+filtering: for a policy they are not there at all.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ __all__ = ["matches", "validate"]
 _OPERATORS = frozenset(
     {"prefix", "suffix", "equals-ignore-case", "anything-but", "numeric", "exists"}
 )
+_ANYTHING_BUT_OPERATORS = frozenset({"prefix", "suffix"})
 _NUMERIC_OPS = frozenset({"=", "<", "<=", ">", ">="})
+
+#: The values a filter policy compares: String and Number attributes.
+_Filterable = str | int | float
 
 
 def validate(policy: Mapping[str, Any]) -> None:
@@ -41,20 +46,37 @@ def validate(policy: Mapping[str, Any]) -> None:
                 f'e.g. {{"{key}": ["value"]}}'
             )
         for condition in conditions:
-            if isinstance(condition, dict) and not set(condition) <= _OPERATORS:
-                raise ConfigurationError(
-                    f"filter policy key {key!r} uses {sorted(condition)!r}; supported "
-                    f"operators are {sorted(_OPERATORS)!r}"
-                )
+            if isinstance(condition, dict):
+                _validate_operators(key, condition)
+
+
+def _validate_operators(key: str, condition: Mapping[str, Any]) -> None:
+    if not set(condition) <= _OPERATORS:
+        raise ConfigurationError(
+            f"filter policy key {key!r} uses {sorted(condition)!r}; supported "
+            f"operators are {sorted(_OPERATORS)!r}"
+        )
+    operand = condition.get("anything-but")
+    if isinstance(operand, dict) and not set(operand) <= _ANYTHING_BUT_OPERATORS:
+        raise ConfigurationError(
+            f"filter policy key {key!r} uses anything-but with {sorted(operand)!r}; "
+            f"supported inside anything-but are {sorted(_ANYTHING_BUT_OPERATORS)!r}"
+        )
 
 
 def matches(policy: Mapping[str, Any] | None, attributes: Mapping[str, AttributeValue]) -> bool:
     """Return whether a message with ``attributes`` passes ``policy`` (``None`` passes all)."""
     if not policy:
         return True
+    # SNS compares only String and Number attributes: a Binary one is as if absent.
+    filterable = {k: v for k, v in attributes.items() if not isinstance(v, bytes)}
+    return _policy_matches(policy, filterable)
+
+
+def _policy_matches(policy: Mapping[str, Any], attributes: Mapping[str, _Filterable]) -> bool:
     for key, conditions in policy.items():
         if key == "$or":
-            if not any(matches(branch, attributes) for branch in conditions):
+            if not any(_policy_matches(branch, attributes) for branch in conditions):
                 return False
         elif not _key_matches(conditions, attributes, key):
             return False
@@ -62,22 +84,26 @@ def matches(policy: Mapping[str, Any] | None, attributes: Mapping[str, Attribute
 
 
 def _key_matches(
-    conditions: Sequence[Any], attributes: Mapping[str, AttributeValue], key: str
+    conditions: Sequence[Any], attributes: Mapping[str, _Filterable], key: str
 ) -> bool:
-    present = key in attributes
     value = attributes.get(key)
     for condition in conditions:
         if isinstance(condition, dict) and "exists" in condition:
-            if bool(condition["exists"]) == present:
+            if _exists_matches(bool(condition["exists"]), key, attributes):
                 return True
-        elif present and value is not None and _condition_matches(condition, value):
+        elif value is not None and _condition_matches(condition, value):
             return True
     return False
 
 
-def _condition_matches(condition: Any, value: AttributeValue) -> bool:
-    if isinstance(value, bytes):
-        return False  # SNS does not filter on Binary attributes
+def _exists_matches(wanted: bool, key: str, attributes: Mapping[str, _Filterable]) -> bool:
+    if wanted:
+        return key in attributes
+    # AWS: "exists": false only matches if at least one attribute is present.
+    return key not in attributes and bool(attributes)
+
+
+def _condition_matches(condition: Any, value: _Filterable) -> bool:
     if not isinstance(condition, dict):
         return _equals(condition, value)
     (operator, operand), *_ = condition.items()
@@ -92,7 +118,7 @@ def _condition_matches(condition: Any, value: AttributeValue) -> bool:
     return _anything_but(operand, value)
 
 
-def _equals(expected: Any, value: str | int | float) -> bool:
+def _equals(expected: Any, value: _Filterable) -> bool:
     if isinstance(expected, bool) or expected is None:
         return False
     if isinstance(expected, int | float):
@@ -100,14 +126,14 @@ def _equals(expected: Any, value: str | int | float) -> bool:
     return isinstance(value, str) and value == expected
 
 
-def _anything_but(operand: Any, value: str | int | float) -> bool:
-    if isinstance(operand, dict) and "prefix" in operand:
-        return not (isinstance(value, str) and value.startswith(operand["prefix"]))
+def _anything_but(operand: Any, value: _Filterable) -> bool:
+    if isinstance(operand, dict):  # {"prefix": ...} or {"suffix": ...}
+        return not _condition_matches(operand, value)
     excluded = operand if isinstance(operand, list) else [operand]
     return not any(_equals(item, value) for item in excluded)
 
 
-def _numeric_matches(operand: Sequence[Any], value: str | int | float) -> bool:
+def _numeric_matches(operand: Sequence[Any], value: _Filterable) -> bool:
     if isinstance(value, str):
         return False
     pairs = zip(operand[::2], operand[1::2], strict=True)

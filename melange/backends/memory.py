@@ -32,6 +32,7 @@ from melange.messages import (
     Envelope,
     OutgoingMessage,
     ReceivedMessage,
+    RedrivePolicy,
     SendOptions,
 )
 
@@ -156,10 +157,13 @@ class InMemoryBackend:
             queue = self._queue(queue_name, "send_raw")
             return self._enqueue(queue, body, attributes, OutgoingMessage(envelope, options))
 
-    def dead_letter_queue_of(self, queue_name: str) -> str | None:
-        """Return the queue's dead-letter queue, if its redrive policy names one."""
+    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Return the queue's redrive policy, if it has a dead-letter queue."""
         with self._changed:
-            return self._queue(queue_name, "dead_letter_queue_of").dead_letter_queue
+            queue = self._queue(queue_name, "redrive_policy")
+            if queue.dead_letter_queue is None:
+                return None
+            return RedrivePolicy(queue.dead_letter_queue, queue.max_receive_count)
 
     def delete_queue(self, queue_name: str) -> None:
         """Delete a queue and its messages."""

@@ -2,19 +2,82 @@
 
 ``PrefixedBackend(backend, "staging-")`` makes ``publish("orders", ...)`` go to
 ``staging-orders``. Application code keeps using the short names; topic ARNs pass
-through unchanged. Received messages report the short queue name.
+through unchanged. Received messages report the short queue name, and errors name queues
+and topics as the application does (``queue 'orders' (broker name 'staging-orders')``),
+so a hint such as ``backend.declare_queue('orders')`` can be typed as written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import attrs
 
 from melange.backends.protocol import FilterPolicy, MessagingBackend
-from melange.messages import AttributeValue, BatchResult, OutgoingMessage, ReceivedMessage
+from melange.exceptions import (
+    BatchPublishError,
+    MelangeError,
+    MessageTooLargeError,
+    QueueNotFoundError,
+    TopicNotFoundError,
+    describe_name,
+)
+from melange.messages import (
+    AttributeValue,
+    BatchResult,
+    OutgoingMessage,
+    ReceivedMessage,
+    RedrivePolicy,
+)
 
-__all__ = ["PrefixedBackend"]
+__all__ = ["PrefixedBackend", "renamed_error", "renamed_result", "renamed_text"]
+
+#: Broker names mapped to the application's names, e.g. ``{"shop-refunds": "refunds"}``.
+Renames = Mapping[str, str]
+
+
+def renamed_text(text: str, renames: Renames) -> str:
+    """Return ``text`` with each quoted broker name shown as the application names it."""
+    if not renames:
+        return text
+    # One pass, so a replacement is never itself rewritten (e.g. 'shop-x' inside 'shop-shop-x').
+    quoted = re.compile("|".join(re.escape(repr(broker)) for broker in renames))
+    by_quoted = {repr(broker): describe_name(name, broker) for broker, name in renames.items()}
+    return quoted.sub(lambda found: by_quoted[found.group(0)], text)
+
+
+def renamed_error(exc: MelangeError, renames: Renames) -> MelangeError:
+    """Return ``exc`` naming queues and topics as the application does.
+
+    A missing queue or topic becomes a new error whose hint names what the application
+    should type; any other error keeps its type and attributes, with the names in its
+    message (and its ``destination``) translated.
+    """
+    if isinstance(exc, QueueNotFoundError) and exc.queue_name in renames:
+        return QueueNotFoundError(
+            renames[exc.queue_name], operation=exc.operation, broker_name=exc.queue_name
+        )
+    if isinstance(exc, TopicNotFoundError) and exc.topic_name in renames:
+        return TopicNotFoundError(
+            renames[exc.topic_name], operation=exc.operation, broker_name=exc.topic_name
+        )
+    if isinstance(exc, MessageTooLargeError | BatchPublishError) and exc.destination in renames:
+        exc.broker_destination, exc.destination = exc.destination, renames[exc.destination]
+    text = renamed_text(str(exc), renames)
+    if text != str(exc):
+        exc.args = (text,)
+    return exc
+
+
+def renamed_result(result: BatchResult, renames: Renames) -> BatchResult:
+    """Return ``result`` with failure reasons naming queues and topics as the application does."""
+    failed = tuple(
+        attrs.evolve(failure, reason=renamed_text(failure.reason, renames))
+        for failure in result.failed
+    )
+    return attrs.evolve(result, failed=failed)
 
 
 class PrefixedBackend:
@@ -35,6 +98,22 @@ class PrefixedBackend:
     def _short(self, name: str) -> str:
         return name.removeprefix(self.prefix)
 
+    def _renames(self, names: Sequence[str]) -> dict[str, str]:
+        return {self._name(name): name for name in names if self._name(name) != name}
+
+    @contextmanager
+    def _as_given(self, *names: str) -> Iterator[None]:
+        """Re-raise the wrapped backend's errors naming ``names`` as the application gave them."""
+        renames = self._renames(names)
+        try:
+            yield
+        except MelangeError as exc:
+            translated = renamed_error(exc, renames)
+            if translated is exc:
+                raise
+            # Not chained to ``exc``: its hint names the prefixed queue, the very mistake.
+            raise translated from exc.__cause__
+
     def declare_queue(
         self,
         queue_name: str,
@@ -49,21 +128,26 @@ class PrefixedBackend:
         raw_message_delivery: bool = False,
     ) -> None:
         """Declare the prefixed queue, dead-letter queue and topics."""
-        self.backend.declare_queue(
-            self._name(queue_name),
-            dead_letter_queue=None if dead_letter_queue is None else self._name(dead_letter_queue),
-            max_receive_count=max_receive_count,
-            visibility_timeout=visibility_timeout,
-            retention_seconds=retention_seconds,
-            content_based_deduplication=content_based_deduplication,
-            topics=[self._name(t) for t in topics],
-            filter_policy=filter_policy,
-            raw_message_delivery=raw_message_delivery,
-        )
+        dead_letters = () if dead_letter_queue is None else (dead_letter_queue,)
+        with self._as_given(queue_name, *dead_letters, *topics):
+            self.backend.declare_queue(
+                self._name(queue_name),
+                dead_letter_queue=(
+                    None if dead_letter_queue is None else self._name(dead_letter_queue)
+                ),
+                max_receive_count=max_receive_count,
+                visibility_timeout=visibility_timeout,
+                retention_seconds=retention_seconds,
+                content_based_deduplication=content_based_deduplication,
+                topics=[self._name(t) for t in topics],
+                filter_policy=filter_policy,
+                raw_message_delivery=raw_message_delivery,
+            )
 
     def declare_topic(self, topic_name: str) -> None:
         """Declare the prefixed topic."""
-        self.backend.declare_topic(self._name(topic_name))
+        with self._as_given(topic_name):
+            self.backend.declare_topic(self._name(topic_name))
 
     def subscribe(
         self,
@@ -74,32 +158,39 @@ class PrefixedBackend:
         raw_message_delivery: bool = False,
     ) -> None:
         """Subscribe the prefixed queue to the prefixed topics."""
-        self.backend.subscribe(
-            self._name(queue_name),
-            [self._name(t) for t in topic_names],
-            filter_policy=filter_policy,
-            raw_message_delivery=raw_message_delivery,
-        )
+        with self._as_given(queue_name, *topic_names):
+            self.backend.subscribe(
+                self._name(queue_name),
+                [self._name(t) for t in topic_names],
+                filter_policy=filter_policy,
+                raw_message_delivery=raw_message_delivery,
+            )
 
     def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
         """Send to the prefixed queue."""
-        return self.backend.publish_to_queue(self._name(queue_name), message)
+        with self._as_given(queue_name):
+            return self.backend.publish_to_queue(self._name(queue_name), message)
 
     def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
         """Publish to the prefixed topic."""
-        return self.backend.publish_to_topic(self._name(topic_name), message)
+        with self._as_given(topic_name):
+            return self.backend.publish_to_topic(self._name(topic_name), message)
 
     def publish_batch_to_queue(
         self, queue_name: str, messages: Sequence[OutgoingMessage]
     ) -> BatchResult:
-        """Send a batch to the prefixed queue."""
-        return self.backend.publish_batch_to_queue(self._name(queue_name), messages)
+        """Send a batch to the prefixed queue; failure reasons name the short queue name."""
+        with self._as_given(queue_name):
+            result = self.backend.publish_batch_to_queue(self._name(queue_name), messages)
+        return renamed_result(result, self._renames([queue_name]))
 
     def publish_batch_to_topic(
         self, topic_name: str, messages: Sequence[OutgoingMessage]
     ) -> BatchResult:
-        """Publish a batch to the prefixed topic."""
-        return self.backend.publish_batch_to_topic(self._name(topic_name), messages)
+        """Publish a batch to the prefixed topic; failure reasons name the short topic name."""
+        with self._as_given(topic_name):
+            result = self.backend.publish_batch_to_topic(self._name(topic_name), messages)
+        return renamed_result(result, self._renames([topic_name]))
 
     def send_raw(
         self,
@@ -111,18 +202,22 @@ class PrefixedBackend:
         deduplication_id: str | None = None,
     ) -> str:
         """Send a raw body to the prefixed queue."""
-        return self.backend.send_raw(
-            self._name(queue_name),
-            body,
-            attributes,
-            message_group_id=message_group_id,
-            deduplication_id=deduplication_id,
-        )
+        with self._as_given(queue_name):
+            return self.backend.send_raw(
+                self._name(queue_name),
+                body,
+                attributes,
+                message_group_id=message_group_id,
+                deduplication_id=deduplication_id,
+            )
 
-    def dead_letter_queue_of(self, queue_name: str) -> str | None:
-        """Return the short name of the prefixed queue's dead-letter queue."""
-        found = self.backend.dead_letter_queue_of(self._name(queue_name))
-        return None if found is None else self._short(found)
+    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Return the prefixed queue's redrive policy, naming its DLQ without the prefix."""
+        with self._as_given(queue_name):
+            found = self.backend.redrive_policy(self._name(queue_name))
+        if found is None:
+            return None
+        return attrs.evolve(found, dead_letter_queue=self._short(found.dead_letter_queue))
 
     def receive(
         self,
@@ -133,33 +228,38 @@ class PrefixedBackend:
         visibility_timeout: int | None = None,
     ) -> list[ReceivedMessage]:
         """Receive from the prefixed queue; messages report the short name."""
-        received = self.backend.receive(
-            self._name(queue_name),
-            max_messages=max_messages,
-            wait_time_seconds=wait_time_seconds,
-            visibility_timeout=visibility_timeout,
-        )
+        with self._as_given(queue_name):
+            received = self.backend.receive(
+                self._name(queue_name),
+                max_messages=max_messages,
+                wait_time_seconds=wait_time_seconds,
+                visibility_timeout=visibility_timeout,
+            )
         return [attrs.evolve(message, queue_name=queue_name) for message in received]
 
     def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
         """Delete from the prefixed queue."""
-        return self.backend.acknowledge(self._name(queue_name), receipt_handles)
+        with self._as_given(queue_name):
+            return self.backend.acknowledge(self._name(queue_name), receipt_handles)
 
     def change_visibility(
         self, queue_name: str, receipt_handles: Sequence[str], timeout_seconds: int
     ) -> list[str]:
         """Change visibility on the prefixed queue."""
-        return self.backend.change_visibility(
-            self._name(queue_name), receipt_handles, timeout_seconds
-        )
+        with self._as_given(queue_name):
+            return self.backend.change_visibility(
+                self._name(queue_name), receipt_handles, timeout_seconds
+            )
 
     def delete_queue(self, queue_name: str) -> None:
         """Delete the prefixed queue."""
-        self.backend.delete_queue(self._name(queue_name))
+        with self._as_given(queue_name):
+            self.backend.delete_queue(self._name(queue_name))
 
     def delete_topic(self, topic_name: str) -> None:
         """Delete the prefixed topic."""
-        self.backend.delete_topic(self._name(topic_name))
+        with self._as_given(topic_name):
+            self.backend.delete_topic(self._name(topic_name))
 
     def close(self) -> None:
         """Close the wrapped backend."""

@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from melange.messages import AttributeValue, BatchResult, OutgoingMessage, ReceivedMessage
+from melange.messages import (
+    AttributeValue,
+    BatchResult,
+    OutgoingMessage,
+    ReceivedMessage,
+    RedrivePolicy,
+)
 
 __all__ = ["FilterPolicy", "MessagingBackend"]
 
@@ -104,8 +110,8 @@ class MessagingBackend(Protocol):
         dead-letter queue keeps the bytes it arrived with.
         """
 
-    def dead_letter_queue_of(self, queue_name: str) -> str | None:
-        """Return the name of the queue's dead-letter queue, or ``None`` if it has none."""
+    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Return the queue's dead-letter queue and receive limit, or ``None`` without one."""
 
     def delete_queue(self, queue_name: str) -> None:
         """Delete a queue and its messages; deleting a missing queue is not an error."""

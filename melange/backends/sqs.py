@@ -1,9 +1,9 @@
 """The SQS/SNS backend on boto3: AWS, or any emulator (ElasticMQ, LocalStack, moto) by endpoint.
 
-With aws.py, the only module that imports boto3. It keeps one SQS and one SNS client for
-its life, caches queue URLs, queue ARNs and topic ARNs, and translates every botocore
-error into melange's hierarchy in one place (``SqsDirectory.request``). Clients are
-thread-safe, so one backend serves many threads.
+With aws.py and sqs_clients.py, the only modules that import boto3. It keeps its clients
+for its life (``sqs_clients``), caches queue URLs, queue ARNs and topics, and translates
+every botocore error into melange's hierarchy in one place (``SqsDirectory.request``).
+Clients are thread-safe, so one backend serves many threads.
 """
 
 from __future__ import annotations
@@ -13,12 +13,18 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import botocore.exceptions
-from botocore.config import Config
 
 from melange import limits, wire
 from melange.backends import filter_policy as filters
 from melange.backends.protocol import FilterPolicy
+from melange.backends.sqs_clients import (
+    PUBLISH_CONNECT_TIMEOUT,
+    PUBLISH_MAX_ATTEMPTS,
+    PUBLISH_READ_TIMEOUT,
+    RECEIVE_CONNECT_TIMEOUT,
+    RECEIVE_READ_TIMEOUT,
+    SqsClients,
+)
 from melange.backends.sqs_directory import SqsDirectory
 from melange.backends.sqs_requests import (
     chunks,
@@ -31,7 +37,13 @@ from melange.exceptions import (
     QueueNotFoundError,
     TopicNotFoundError,
 )
-from melange.messages import AttributeValue, BatchResult, OutgoingMessage, ReceivedMessage
+from melange.messages import (
+    AttributeValue,
+    BatchResult,
+    OutgoingMessage,
+    ReceivedMessage,
+    RedrivePolicy,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
@@ -48,16 +60,44 @@ __all__ = ["SqsBackend"]
 class SqsBackend:
     """Queues on Amazon SQS and topics on Amazon SNS, or on an emulator by endpoint.
 
+    Every request has a bounded network time. A publish, and every other request but
+    the long-poll receive (send, acknowledge, change visibility, declarations,
+    look-ups), makes at most ``publish_max_attempts`` attempts of at most
+    ``publish_connect_timeout`` + ``publish_read_timeout`` each, with botocore's
+    ``standard`` retry pause (at most 1 s) between them: against an endpoint that
+    accepts connections and never answers, or one that cannot be reached, a publish
+    raises ``BackendUnavailableError`` within 2 x (2 + 5) + 1 = 15 s with the defaults
+    (``sqs_clients.worst_case_seconds``). A receive makes one attempt (the dispatcher
+    backs off between receives) and ends within ``receive_connect_timeout`` +
+    ``receive_read_timeout``: 27 s with the defaults, whatever its wait.
+
+    Errors that cannot heal (credentials, permissions, an operation or protocol the
+    endpoint does not serve, an invalid request) raise ``BackendRefusedError`` at once;
+    throttling, 5xx answers and network failures raise ``BackendError`` or
+    ``BackendUnavailableError`` and may be retried.
+
     Args:
         session: the boto3 session to build clients from; a default session (the standard
             credential chain and ``AWS_*`` environment) when omitted.
         region_name: the region, overriding the session's.
         endpoint_url: SQS endpoint (and SNS's too, unless ``sns_endpoint_url`` is given).
         sns_endpoint_url: SNS endpoint, when it differs from SQS's.
+        sts_endpoint_url: STS endpoint, asked once for the account that topic ARNs are
+            built with; AWS's own when omitted.
+        account_id: the AWS account of the topics; when omitted, the one the credentials
+            name (``AWS_ACCOUNT_ID``, SSO, roles), else asked of STS once.
         max_pool_connections: HTTP connections per client; size it for your thread count.
-        connect_timeout: seconds to wait for a connection.
-        read_timeout: seconds to wait for a response; keep it above the 20 s long poll.
-        max_attempts: attempts per request under botocore's ``standard`` retry mode.
+        publish_connect_timeout: seconds to open a connection, for every request but
+            the receive.
+        publish_read_timeout: seconds to wait for an answer, for every request but the
+            receive.
+        publish_max_attempts: attempts per request but the receive, the first included.
+        receive_connect_timeout: seconds to open a connection for a receive.
+        receive_read_timeout: seconds to wait for a receive's answer; above the 20 s
+            long poll.
+
+    Raises:
+        ConfigurationError: no region, or a timeout or attempt count out of range.
     """
 
     def __init__(
@@ -67,43 +107,39 @@ class SqsBackend:
         region_name: str | None = None,
         endpoint_url: str | None = None,
         sns_endpoint_url: str | None = None,
+        sts_endpoint_url: str | None = None,
+        account_id: str | None = None,
         max_pool_connections: int = 50,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 30.0,
-        max_attempts: int = 3,
+        publish_connect_timeout: float = PUBLISH_CONNECT_TIMEOUT,
+        publish_read_timeout: float = PUBLISH_READ_TIMEOUT,
+        publish_max_attempts: int = PUBLISH_MAX_ATTEMPTS,
+        receive_connect_timeout: float = RECEIVE_CONNECT_TIMEOUT,
+        receive_read_timeout: float = RECEIVE_READ_TIMEOUT,
     ) -> None:
-        if read_timeout <= limits.MAX_WAIT_TIME_SECONDS:
-            raise ConfigurationError(
-                f"read_timeout={read_timeout!r} must exceed the {limits.MAX_WAIT_TIME_SECONDS} s "
-                "long-poll wait, or long polls would time out; use 30"
-            )
-        config = Config(
-            retries={"mode": "standard", "max_attempts": max_attempts},
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
+        self._clients = SqsClients(
+            session or boto3.Session(),
+            region_name=region_name,
+            endpoint_url=endpoint_url,
+            sns_endpoint_url=sns_endpoint_url,
+            sts_endpoint_url=sts_endpoint_url,
             max_pool_connections=max_pool_connections,
+            publish_connect_timeout=publish_connect_timeout,
+            publish_read_timeout=publish_read_timeout,
+            publish_max_attempts=publish_max_attempts,
+            receive_connect_timeout=receive_connect_timeout,
+            receive_read_timeout=receive_read_timeout,
         )
-        session = session or boto3.Session()
-        try:
-            self._sqs: SQSClient = session.client(
-                "sqs", region_name=region_name, endpoint_url=endpoint_url, config=config
-            )
-            self._sns: SNSClient = session.client(
-                "sns",
-                region_name=region_name,
-                endpoint_url=sns_endpoint_url or endpoint_url,
-                config=config,
-            )
-        except botocore.exceptions.NoRegionError:
-            raise ConfigurationError(
-                "no AWS region is configured; pass region_name=... or set AWS_REGION "
-                "(or AWS_DEFAULT_REGION)"
-            ) from None
-        self._directory = SqsDirectory(self._sqs, self._sns)
+        self._sqs = self._clients.sqs
+        self._sns = self._clients.sns
+        self._directory = SqsDirectory(self._clients, account_id=account_id)
 
     @property
     def sqs_client(self) -> SQSClient:
-        """The boto3 SQS client, for what melange does not wrap (and for request counting)."""
+        """The boto3 SQS client, for what melange does not wrap (and for request counting).
+
+        Hooks registered on its ``before-send`` event also see the long-poll receives,
+        which go through a client of their own.
+        """
         return self._sqs
 
     @property
@@ -173,11 +209,15 @@ class SqsBackend:
                 self._sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
 
     def declare_topic(self, topic_name: str) -> None:
-        """Create a topic if it is missing (SNS's CreateTopic is idempotent)."""
+        """Create a topic if it is missing (SNS's CreateTopic is idempotent).
+
+        The topic's attributes are read too (its size limit), so publishing to it
+        afterwards costs one request per message.
+        """
         attributes = {"FifoTopic": "true"} if limits.is_fifo(topic_name) else {}
         with self._directory.request("CreateTopic", topic=topic_name):
             arn = self._sns.create_topic(Name=topic_name, Attributes=attributes)["TopicArn"]
-        self._directory.remember_topic_arn(topic_name, arn)
+        self._directory.confirm_topic(topic_name, arn)
 
     def subscribe(
         self,
@@ -268,18 +308,19 @@ class SqsBackend:
         with self._directory.request("SendMessage", queue=queue_name):
             return self._sqs.send_message(**params)["MessageId"]
 
-    def dead_letter_queue_of(self, queue_name: str) -> str | None:
-        """Return the queue named by the redrive policy's target ARN, if any."""
+    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Return the queue's ``RedrivePolicy`` attribute: its DLQ's name and receive limit."""
         url = self._directory.queue_url(queue_name)
         with self._directory.request("GetQueueAttributes", queue=queue_name):
             response = self._sqs.get_queue_attributes(
                 QueueUrl=url, AttributeNames=["RedrivePolicy"]
             )
-        policy = response.get("Attributes", {}).get("RedrivePolicy")
-        if not policy:
+        policy = json.loads(response.get("Attributes", {}).get("RedrivePolicy") or "{}")
+        # The ARN's last part is the queue name; SQS writes maxReceiveCount as a string.
+        target = str(policy.get("deadLetterTargetArn", "")).rsplit(":", 1)[-1]
+        if not target or "maxReceiveCount" not in policy:
             return None
-        target = str(json.loads(policy).get("deadLetterTargetArn", ""))
-        return target.rsplit(":", 1)[-1] or None
+        return RedrivePolicy(target, int(policy["maxReceiveCount"]))
 
     def delete_queue(self, queue_name: str) -> None:
         """Delete a queue; a missing queue is not an error."""
@@ -302,9 +343,8 @@ class SqsBackend:
         self._directory.forget(topic=topic_name)
 
     def close(self) -> None:
-        """Close both clients' connection pools."""
-        self._sqs.close()
-        self._sns.close()
+        """Close every client's connection pool."""
+        self._clients.close()
 
     # -- publishing ----------------------------------------------------------------------
 
@@ -316,11 +356,11 @@ class SqsBackend:
             return self._sqs.send_message(QueueUrl=url, **params)["MessageId"]
 
     def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
-        """Publish one message in one SNS Publish request."""
-        params, _ = wire.sns_publish_params(topic_name, message)
-        arn = self._directory.topic_arn(topic_name)
+        """Publish one message in one SNS Publish request, within the topic's own size limit."""
+        topic = self._directory.topic(topic_name)
+        params, _ = wire.sns_publish_params(topic_name, message, max_size=topic.max_message_bytes)
         with self._directory.request("Publish", topic=topic_name):
-            return self._sns.publish(TopicArn=arn, **params)["MessageId"]
+            return self._sns.publish(TopicArn=topic.arn, **params)["MessageId"]
 
     def publish_batch_to_queue(
         self, queue_name: str, messages: Sequence[OutgoingMessage]
@@ -338,15 +378,23 @@ class SqsBackend:
     def publish_batch_to_topic(
         self, topic_name: str, messages: Sequence[OutgoingMessage]
     ) -> BatchResult:
-        """Publish messages with SNS PublishBatch, 10 per request and within 256 KiB each."""
-        prepared = [wire.sns_publish_params(topic_name, message) for message in messages]
-        arn = self._directory.topic_arn(topic_name)
+        """Publish messages with SNS PublishBatch, 10 per request, within the topic's limit.
+
+        The topic's ``MaximumMessageSize`` (256 KiB unless set) bounds each message and
+        each request's total.
+        """
+        topic = self._directory.topic(topic_name)
+        limit = topic.max_message_bytes
+        prepared = [
+            wire.sns_publish_params(topic_name, message, max_size=limit) for message in messages
+        ]
+        arn = topic.arn
 
         def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
             with self._directory.request("PublishBatch", topic=topic_name):
                 return self._sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)  # type: ignore[arg-type]
 
-        return send_batches(messages, prepared, limits.SNS_MAX_MESSAGE_BYTES, send)
+        return send_batches(messages, prepared, limit, send)
 
     # -- consuming -----------------------------------------------------------------------
 
@@ -370,7 +418,7 @@ class SqsBackend:
         if visibility_timeout is not None:
             params["VisibilityTimeout"] = visibility_timeout
         with self._directory.request("ReceiveMessage", queue=queue_name):
-            response = self._sqs.receive_message(**params)
+            response = self._clients.sqs_receive.receive_message(**params)
         return [received_message(queue_name, raw) for raw in response.get("Messages", [])]
 
     def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:

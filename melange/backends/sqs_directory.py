@@ -1,22 +1,28 @@
-"""The SQS and SNS clients with what melange remembers about them, and error translation.
+"""What the SQS backend remembers about queues and topics, and error translation.
 
-``SqsDirectory`` caches queue URLs, queue ARNs and topic ARNs (each looked up once), and
-its ``request`` context manager is the one place where botocore's exceptions become
+``SqsDirectory`` caches queue URLs, queue ARNs and topics (each looked up once), and its
+``request`` context manager is the one place where botocore's exceptions become
 melange's. A queue or topic the broker reports missing is forgotten, so a later
 declaration takes effect.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
+import attrs
 import botocore.exceptions
+import botocore.parsers
 
+from melange.backends.sqs_errors import refusal
+from melange.backends.sqs_requests import topic_arn_for, topic_size_limit
 from melange.exceptions import (
     BackendError,
+    BackendRefusedError,
     BackendUnavailableError,
     ConfigurationError,
     QueueNotFoundError,
@@ -24,36 +30,43 @@ from melange.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from mypy_boto3_sns import SNSClient
-    from mypy_boto3_sqs import SQSClient
+    from melange.backends.sqs_clients import SqsClients
 
-__all__ = ["SqsDirectory"]
+__all__ = ["SnsTopic", "SqsDirectory"]
+
+logger = logging.getLogger(__name__)
 
 _QUEUE_MISSING = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 _TOPIC_MISSING = frozenset({"NotFound", "NotFoundException"})
-_UNREACHABLE = (
-    botocore.exceptions.EndpointConnectionError,
-    botocore.exceptions.ConnectionClosedError,
-    botocore.exceptions.ConnectTimeoutError,
-    botocore.exceptions.ReadTimeoutError,
-)
+#: What botocore raises when no answer came: its own transient classes, retried by it too.
+_UNREACHABLE = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
+
+
+@attrs.frozen
+class SnsTopic:
+    """A topic as the backend knows it: its ARN and its own message size limit in bytes."""
+
+    arn: str
+    max_message_bytes: int
 
 
 class SqsDirectory:
-    """The two boto3 clients, the URL/ARN caches and the botocore-to-melange translation.
+    """The URL/ARN caches, topic resolution and the botocore-to-melange translation.
 
     Args:
-        sqs: the SQS client, kept for the backend's life.
-        sns: the SNS client, kept for the backend's life.
+        clients: the backend's clients, kept for its life.
+        account_id: the AWS account the topics are in; asked of STS once when omitted.
     """
 
-    def __init__(self, sqs: SQSClient, sns: SNSClient) -> None:
-        self.sqs = sqs
-        self.sns = sns
+    def __init__(self, clients: SqsClients, *, account_id: str | None = None) -> None:
+        self.clients = clients
         self._lock = threading.Lock()
         self._queue_urls: dict[str, str] = {}
         self._queue_arns: dict[str, str] = {}
-        self._topic_arns: dict[str, str] = {}
+        self._topics: dict[str, SnsTopic] = {}
+        self._account_lock = threading.Lock()  # one GetCallerIdentity, however many threads
+        self._account_id = account_id
+        self._account_known = account_id is not None
 
     @contextmanager
     def request(
@@ -61,29 +74,34 @@ class SqsDirectory:
     ) -> Iterator[None]:
         """Translate botocore's exceptions into melange's, naming the queue or topic.
 
-        This is the one place where botocore errors become melange errors. A queue or
-        topic the broker says is missing is also forgotten from the caches, so a later
-        declaration takes effect.
+        This is the one place where botocore errors become melange errors: a missing
+        queue or topic (also forgotten from the caches, so a later declaration takes
+        effect), a permanent refusal (``BackendRefusedError``, see ``sqs_errors``), any
+        other error answer (``BackendError``), no answer (``BackendUnavailableError``).
         """
+        target = f" on {queue or topic!r}" if (queue or topic) else ""
         try:
             yield
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
             code, text = str(error.get("Code", "")), str(error.get("Message", exc))
+            query_code = str(error.get("QueryErrorCode", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if queue is not None and code in _QUEUE_MISSING:
                 self.forget(queue=queue)
                 raise QueueNotFoundError(queue, operation=operation) from exc
             if topic is not None and code in _TOPIC_MISSING:
                 self.forget(topic=topic)
                 raise TopicNotFoundError(topic, operation=operation) from exc
-            target = f" on {queue or topic!r}" if (queue or topic) else ""
-            raise BackendError(
-                f"{operation}{target} failed with {code}: {text}", operation=operation, code=code
-            ) from exc
+            self._raise_error_answer(operation, target, (code, query_code), status, text, exc)
+        except botocore.parsers.ResponseParserError as exc:
+            status = self.clients.last_status()
+            text = f"an answer that is not SQS/SNS's protocol ({str(exc)[:200]})"
+            self._raise_error_answer(operation, target, (), status, text, exc)
         except _UNREACHABLE as exc:
             raise BackendUnavailableError(
-                f"{operation} could not reach the endpoint ({exc}); check that SQS/SNS is "
-                "reachable at the configured endpoint and region",
+                f"{operation}{target} could not reach the endpoint ({exc}); check that SQS/SNS "
+                "is reachable at the configured endpoint and region",
                 operation=operation,
                 code=type(exc).__name__,
             ) from exc
@@ -93,6 +111,30 @@ class SqsDirectory:
                 "AWS_SECRET_ACCESS_KEY, or run where an instance/task role is available"
             ) from exc
 
+    @staticmethod
+    def _raise_error_answer(
+        operation: str,
+        target: str,
+        codes: tuple[str, ...],
+        status: int | None,
+        text: str,
+        cause: Exception,
+    ) -> NoReturn:
+        code = next((c for c in codes if c), str(status or ""))
+        http = f" (HTTP {status})" if status else ""
+        text = text or "an empty answer"
+        refused = refusal(codes, status)
+        if refused is not None:
+            raise BackendRefusedError(
+                f"{operation}{target} was refused with {code}{http}: {text}; retrying cannot "
+                f"help, {refused.check}",
+                operation=operation,
+                code=code,
+            ) from cause
+        raise BackendError(
+            f"{operation}{target} failed with {code}{http}: {text}", operation=operation, code=code
+        ) from cause
+
     def forget(self, *, queue: str | None = None, topic: str | None = None) -> None:
         """Drop what is cached about a queue or topic (deleted, or reported missing)."""
         with self._lock:
@@ -100,14 +142,14 @@ class SqsDirectory:
                 self._queue_urls.pop(queue, None)
                 self._queue_arns.pop(queue, None)
             if topic is not None:
-                self._topic_arns.pop(topic, None)
+                self._topics.pop(topic, None)
 
     def queue_url(self, queue_name: str) -> str:
         """Return the queue's URL, looked up once."""
         url = self._queue_urls.get(queue_name)
         if url is None:
             with self.request("GetQueueUrl", queue=queue_name):
-                url = self.sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+                url = self.clients.sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
             with self._lock:
                 self._queue_urls[queue_name] = url
         return url
@@ -118,37 +160,99 @@ class SqsDirectory:
         if arn is None:
             url = self.queue_url(queue_name)
             with self.request("GetQueueAttributes", queue=queue_name):
-                response = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+                response = self.clients.sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["QueueArn"]
+                )
             arn = response["Attributes"]["QueueArn"]
             with self._lock:
                 self._queue_arns[queue_name] = arn
         return arn
-
-    def topic_arn(self, topic_name: str) -> str:
-        """Return the topic's ARN (a name starting with arn: is one already)."""
-        if topic_name.startswith("arn:"):
-            return topic_name
-        arn = self._topic_arns.get(topic_name)
-        if arn is not None:
-            return arn
-        # SNS has no lookup by name; list once and cache, rather than create (which would
-        # hide a misspelt topic name behind a new, unsubscribed topic).
-        suffix = f":{topic_name}"
-        with self.request("ListTopics", topic=topic_name):
-            for page in self.sns.get_paginator("list_topics").paginate():
-                for topic in page.get("Topics", []):
-                    if topic.get("TopicArn", "").endswith(suffix):
-                        with self._lock:
-                            self._topic_arns[topic_name] = topic["TopicArn"]
-                        return topic["TopicArn"]
-        raise TopicNotFoundError(topic_name, operation="ListTopics")
 
     def remember_queue_url(self, queue_name: str, url: str) -> None:
         """Cache the URL a CreateQueue returned."""
         with self._lock:
             self._queue_urls[queue_name] = url
 
-    def remember_topic_arn(self, topic_name: str, arn: str) -> None:
-        """Cache the ARN a CreateTopic returned."""
+    # -- topics ----------------------------------------------------------------------------
+
+    def topic_arn(self, topic: str) -> str:
+        """Return the ARN of a topic given by name or ARN (see ``topic``)."""
+        return self.topic(topic).arn
+
+    def topic(self, topic: str) -> SnsTopic:
+        """Return a topic given by name or ARN, resolved with one request per topic.
+
+        The ARN is built from the partition, the region and the account (see
+        ``_account``: given, named by the credentials, or asked of STS once per backend,
+        which needs no IAM permission), then confirmed, with the topic's size limit, by
+        one GetTopicAttributes. An ARN given directly is confirmed the same way. Where STS
+        answers with an error (an emulator without it), topics are found by paging
+        through ListTopics instead, once per name, after a one-time warning.
+
+        Raises:
+            TopicNotFoundError: no such topic.
+        """
+        known = self._topics.get(topic)
+        if known is not None:
+            return known
+        arn = topic if topic.startswith("arn:") else self._built_arn(topic)
+        return self.confirm_topic(topic, arn or self._listed_arn(topic))
+
+    def confirm_topic(self, topic: str, arn: str) -> SnsTopic:
+        """Read the topic's attributes at ``arn`` (one request) and cache it under ``topic``."""
+        with self.request("GetTopicAttributes", topic=topic):
+            response = self.clients.sns.get_topic_attributes(TopicArn=arn)
+        resolved = SnsTopic(arn=arn, max_message_bytes=topic_size_limit(response["Attributes"]))
         with self._lock:
-            self._topic_arns[topic_name] = arn
+            self._topics[topic] = resolved
+        return resolved
+
+    def _built_arn(self, topic_name: str) -> str | None:
+        account = self._account()
+        if account is None:
+            return None
+        return topic_arn_for(self.clients.partition(), self.clients.region, account, topic_name)
+
+    def _account(self) -> str | None:
+        """Return the topics' account, or ``None`` where STS refuses to tell it.
+
+        From ``account_id``, else the credentials (``AWS_ACCOUNT_ID``, SSO, roles), else
+        one GetCallerIdentity. An unreachable STS raises ``BackendUnavailableError`` and
+        is asked again next time; an STS that answers with an error (an emulator without
+        it) is not asked again, and topics are listed instead.
+        """
+        with self._account_lock:
+            if not self._account_known:
+                self._account_id = self.clients.credentials_account() or self._caller_account()
+                self._account_known = True
+        return self._account_id
+
+    def _caller_account(self) -> str | None:
+        try:
+            with self.request("GetCallerIdentity"):
+                return str(self.clients.sts().get_caller_identity()["Account"])
+        except BackendUnavailableError as exc:
+            raise BackendUnavailableError(
+                f"{exc}; STS tells the account that topic ARNs are built with: make it "
+                "reachable, or give the account (account_id=..., AWS_ACCOUNT_ID)",
+                operation=exc.operation,
+                code=exc.code,
+            ) from exc
+        except BackendError as exc:
+            logger.warning(
+                "STS did not tell the account (%s); topics will be found by listing them "
+                "(ListTopics, once per topic name); give account_id=... to avoid it",
+                exc,
+            )
+            return None
+
+    def _listed_arn(self, topic_name: str) -> str:
+        # SNS has no lookup by name; creating the topic instead would hide a misspelt name
+        # behind a new, unsubscribed topic.
+        suffix = f":{topic_name}"
+        with self.request("ListTopics", topic=topic_name):
+            for page in self.clients.sns.get_paginator("list_topics").paginate():
+                for listed in page.get("Topics", []):
+                    if listed.get("TopicArn", "").endswith(suffix):
+                        return listed["TopicArn"]
+        raise TopicNotFoundError(topic_name, operation="ListTopics")

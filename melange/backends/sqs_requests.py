@@ -1,7 +1,8 @@
 """Shaping SQS/SNS requests and responses for the SQS backend, as plain functions.
 
-Batching, the queue policy that lets topics send, and turning a received boto3 message
-into a ``ReceivedMessage``; no I/O here (``send_batches`` calls the function it is given).
+Batching, the queue policy that lets topics send, turning a received boto3 message into
+a ``ReceivedMessage``, a topic's ARN and size limit; no I/O here (``send_batches`` calls
+the function it is given).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ __all__ = [
     "queue_policy_allowing",
     "received_message",
     "send_batches",
+    "topic_arn_for",
+    "topic_size_limit",
 ]
 
 #: The Sid of the one queue-policy statement that lets all subscribed topics send.
@@ -129,3 +132,19 @@ def queue_policy_allowing(current: str | None, queue_arn: str, topic_arns: Seque
         }
     )
     return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def topic_arn_for(partition: str, region: str, account_id: str, topic_name: str) -> str:
+    """Return the ARN SNS gives topic ``topic_name`` in that partition, region and account."""
+    return f"arn:{partition}:sns:{region}:{account_id}:{topic_name}"
+
+
+def topic_size_limit(attributes: Mapping[str, str]) -> int:
+    """Return a topic's message size limit from its GetTopicAttributes attributes.
+
+    SNS topics accept ``MaximumMessageSize`` bytes (1,024 to 1,048,576), body and
+    attributes counted together, and 262,144 (256 KiB) when the attribute is absent,
+    as it is on topics that never set it and on emulators that do not know it.
+    """
+    text = attributes.get("MaximumMessageSize", "")
+    return int(text) if text.isdigit() else limits.SNS_MAX_MESSAGE_BYTES

@@ -39,9 +39,11 @@ class PickleSerializer(Serializer):
         try:
             return base64.b64encode(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)).decode()
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            # pickle's messages name what it refused (a function, a lock, a local class),
+            # which is code, not data; the object itself is never shown.
             raise SerializationError(
-                f"PickleSerializer cannot pickle {type(data).__qualname__} value {data!r}: "
-                f"{exc}; make the type picklable or bind it to another serializer"
+                f"PickleSerializer cannot pickle {type(data).__qualname__}: {exc}; make the "
+                "type picklable or bind it to another serializer"
             ) from exc
 
     def deserialize(self, data: str, manifest: str | None = None) -> Any:
@@ -57,8 +59,12 @@ class PickleSerializer(Serializer):
             raw = base64.b64decode(data.encode(), validate=False)
             return pickle.loads(raw)
         except Exception as exc:  # a corrupt pickle can fail in any way; all mean unreadable
+            # Only the error's type: its text can quote the content (a load key, a value
+            # an unpickled class's __setstate__ refused).
+            kind = type(exc)
             raise DeserializationError(
-                f"content with manifest {manifest!r} is not a valid base64 pickle ({exc}); "
-                "it is corrupt or was not written by PickleSerializer",
+                f"content with manifest {manifest!r} is not a valid base64 pickle "
+                f"({kind.__module__}.{kind.__qualname__}); it is corrupt or was not written "
+                "by PickleSerializer",
                 manifest=manifest,
             ) from None

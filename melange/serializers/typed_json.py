@@ -19,6 +19,7 @@ import attrs
 
 from melange.exceptions import DeserializationError, SerializationError
 from melange.serializers.base import Serializer
+from melange.serializers.json import unserializable_part
 
 if TYPE_CHECKING:
     import cattrs
@@ -52,6 +53,25 @@ def _validation_error() -> type[Exception]:
     return BaseValidationError
 
 
+def _structuring_problems(exc: BaseException) -> list[str]:
+    """Return what cattrs found wrong, each as ``problem @ $.path``, without any value.
+
+    cattrs' own formatter quotes some exceptions' text (``invalid type (...)``), which
+    can hold the content; this one names only the expected type.
+    """
+    from cattrs.v import transform_error
+
+    return transform_error(exc, format_exception=_describe_problem) or ["invalid content @ $"]
+
+
+def _describe_problem(exc: BaseException, expected: type | None) -> str:
+    if isinstance(exc, KeyError):
+        return "required field missing"
+    if isinstance(exc, ValueError | TypeError) and expected is not None:
+        return f"invalid value for type, expected {getattr(expected, '__name__', expected)}"
+    return f"invalid value ({type(exc).__name__})"
+
+
 def is_record_type(cls: type) -> bool:
     """Return whether ``cls`` is an attrs class or a dataclass."""
     return attrs.has(cls) or dataclasses.is_dataclass(cls)
@@ -66,7 +86,9 @@ class TypedJsonSerializer(Serializer):
     """Serializes attrs classes and dataclasses to JSON and rebuilds the same type.
 
     Nested attrs/dataclass fields, datetimes (ISO 8601), enums, UUIDs, Decimals (as exact
-    strings), sets and the other types of cattrs' JSON converter round-trip.
+    strings), sets and the other types of cattrs' JSON converter round-trip. Errors name
+    the class and the field (``$.lines[0].quantity``), never a value: values may be
+    personal data, and errors end up in logs.
 
     Args:
         types: classes this serializer may rebuild from received messages.
@@ -108,11 +130,20 @@ class TypedJsonSerializer(Serializer):
         if type_manifest(cls) not in self._types:
             self.register(cls)
         try:
-            return json.dumps(self._converter.unstructure(data, cls), separators=(",", ":"))
+            unstructured = self._converter.unstructure(data, cls)
         except (TypeError, ValueError) as exc:
             raise SerializationError(
-                f"TypedJsonSerializer cannot serialize {cls.__qualname__} value {data!r}: "
-                f"{exc}; register a cattrs unstructure hook for the offending field type"
+                f"TypedJsonSerializer cannot unstructure {cls.__qualname__}: cattrs raised "
+                f"{type(exc).__name__} (chained); check the unstructure hooks of its fields"
+            ) from exc
+        try:
+            return json.dumps(unstructured, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            # json's own messages name a type at most, never a value, so chaining is safe.
+            part = unserializable_part(unstructured, allow_nan=True) or "a circular reference"
+            raise SerializationError(
+                f"TypedJsonSerializer cannot serialize {cls.__qualname__}: it holds {part}; "
+                "register a cattrs unstructure hook for that field's type"
             ) from exc
 
     def deserialize(self, data: str, manifest: str | None = None) -> Any:
@@ -126,10 +157,20 @@ class TypedJsonSerializer(Serializer):
                 manifest=manifest,
             )
         try:
-            return self._converter.structure(json.loads(data), cls)
-        except (ValueError, TypeError, KeyError, _validation_error()) as exc:
+            raw = json.loads(data)
+        except ValueError as exc:
+            # A JSONDecodeError says what was expected and where, without quoting the text.
             raise DeserializationError(
-                f"content {data[:80]!r} does not structure into {cls.__qualname__} "
-                f"(manifest {manifest!r}): {exc}",
+                f"content of {len(data)} characters for {cls.__qualname__} (manifest "
+                f"{manifest!r}) is not valid JSON ({exc})",
                 manifest=manifest,
-            ) from exc
+            ) from None
+        try:
+            return self._converter.structure(raw, cls)
+        except (ValueError, TypeError, KeyError, _validation_error()) as exc:
+            # The chained errors would quote the content (int('...')), so they are dropped.
+            raise DeserializationError(
+                f"content does not structure into {cls.__qualname__} (manifest {manifest!r}): "
+                f"{'; '.join(_structuring_problems(exc))}",
+                manifest=manifest,
+            ) from None

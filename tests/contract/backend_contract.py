@@ -18,7 +18,7 @@ from melange.exceptions import (
     QueueNotFoundError,
     TopicNotFoundError,
 )
-from melange.messages import Envelope, ReceivedMessage
+from melange.messages import Envelope, ReceivedMessage, RedrivePolicy
 from melange.serializers import JsonSerializer, SerializerRegistry
 from tests.polling import poll_until
 
@@ -275,6 +275,15 @@ class BackendContract(BackendUnderTest):
         [dead] = receive_all(backend, dlq, 1)
         assert wire.unwrap(dead).message_id == message_id
         assert contents([dead]) == [{"n": 1}]
+
+    def test_redrive_policy_names_the_dead_letter_queue_and_receive_count(
+        self, backend: MessagingBackend, unique: str
+    ) -> None:
+        """redrive_policy gives the declared DLQ (by the name it was declared with) and count."""
+        backend.declare_queue(f"{unique}-q", dead_letter_queue=f"{unique}-dlq", max_receive_count=3)
+        backend.declare_queue(f"{unique}-plain")
+        assert backend.redrive_policy(f"{unique}-q") == RedrivePolicy(f"{unique}-dlq", 3)
+        assert backend.redrive_policy(f"{unique}-plain") is None
 
     def test_acknowledge_deletes_in_batches(
         self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str

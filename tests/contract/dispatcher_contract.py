@@ -6,6 +6,7 @@ Subclasses provide ``make_backend``; see test_memory_backend.py and test_sqs_bac
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import pickle
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 import attrs
 import pytest
 
-from melange import Backoff, Consumer, MessageDispatcher, QueuePublisher, wire
+from melange import Backoff, Consumer, MessageDispatcher, QueuePublisher, consumer, wire
 from melange.backends import MessagingBackend
 from melange.dedup import InMemoryDeduplicationCache
 from melange.exceptions import QueueNotFoundError
@@ -75,6 +76,21 @@ class Recorder(Consumer):
         finally:
             with self._lock:
                 self.running -= 1
+
+
+class OnlyLists(Consumer):
+    """Handles lists only, so a dict is a message no consumer accepts."""
+
+    def __init__(self) -> None:
+        super().__init__(name="only-lists")
+
+    @consumer
+    def on_list(self, message: list[int]) -> None:
+        raise AssertionError("a list was never published")
+
+
+#: A 2 KB JSON text nested deeper than Python's default recursion limit.
+DEEP_JSON = "[" * 1000 + "]" * 1000
 
 
 @contextmanager
@@ -244,6 +260,93 @@ class DispatcherContract(BackendUnderTest):
         assert "no dead-letter queue" in record.getMessage()
         [again] = poll_until(lambda: backend.receive(queue), timeout=10, message="redelivery")
         assert record.getMessage().count(again.broker_message_id) == 1
+
+    def test_message_no_consumer_accepts_is_dead_lettered_with_the_reason(
+        self,
+        backend: MessagingBackend,
+        publisher: QueuePublisher,
+        unique: str,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """A message no consumer accepts goes to the DLQ with melange_error, counted and logged."""
+        queue, dlq = f"{unique}-q", f"{unique}-dlq"
+        backend.declare_queue(queue, dead_letter_queue=dlq)
+        publisher.publish(queue, {"n": 1})
+        dispatcher = self.dispatcher(backend, OnlyLists())
+        with caplog.at_level(logging.ERROR, logger="melange.dispatcher"):
+            assert dispatcher.process_available(queue) == 1
+        [dead] = receive_all(backend, dlq, 1)
+        assert contents([dead]) == [{"n": 1}]
+        reason = str(dead.attributes["melange_error"])
+        assert "no consumer accepts dict" in reason
+        assert "only-lists accepts list" in reason
+        assert dispatcher.stats.dead_lettered == 1
+        [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert "no consumer accepts dict" in record.getMessage()
+        assert "only-lists accepts list" in record.getMessage()
+        assert_empty(backend, queue)
+
+    def test_message_no_consumer_accepts_is_acknowledged_when_opted_in(
+        self, backend: MessagingBackend, publisher: QueuePublisher, unique: str
+    ) -> None:
+        """With ack_unhandled=True a message no consumer accepts is deleted, not dead-lettered."""
+        queue, dlq = f"{unique}-q", f"{unique}-dlq"
+        backend.declare_queue(queue, dead_letter_queue=dlq)
+        publisher.publish(queue, {"n": 1})
+        dispatcher = self.dispatcher(backend, OnlyLists(), ack_unhandled=True)
+        assert dispatcher.process_available(queue) == 1
+        assert dispatcher.stats.acknowledged == 1
+        assert dispatcher.stats.dead_lettered == 0
+        assert_empty(backend, queue)
+        assert_empty(backend, dlq)
+
+    def test_handler_failing_on_its_last_receive_is_dead_lettered_with_the_exception(
+        self,
+        backend: MessagingBackend,
+        publisher: QueuePublisher,
+        unique: str,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """On its last allowed receive a failing message is moved to the DLQ with its exception."""
+        queue, dlq = f"{unique}-q", f"{unique}-dlq"
+        backend.declare_queue(queue, dead_letter_queue=dlq, max_receive_count=2)
+        recorder = Recorder(failing={13: 1_000})
+        publisher.publish(queue, {"n": 13})
+        dispatcher = self.dispatcher(backend, recorder)
+        caplog.set_level(logging.ERROR, logger="melange.dispatcher")
+        with running(dispatcher, queue):
+            poll_until(lambda: dispatcher.stats.dead_lettered, timeout=20, message="dead letter")
+        [dead] = receive_all(backend, dlq, 1)
+        assert contents([dead]) == [{"n": 13}]
+        assert dead.attributes["melange_error"] == "RuntimeError: handler failed on 13"
+        assert recorder.handled == [13, 13]
+        assert dispatcher.stats.dead_lettered == 1
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert any("handler failed on 13" in e and dlq in e for e in errors), errors
+
+    @pytest.mark.parametrize(
+        ("body", "attributes"),
+        [
+            (DEEP_JSON, {}),
+            (json.dumps({"Message": DEEP_JSON}), {"serializer_id": 1, "manifest": "json"}),
+            ('{"Message": ' + DEEP_JSON + "}", {}),
+        ],
+        ids=["bare", "in-message-text", "in-message-value"],
+    )
+    def test_deeply_nested_json_is_dead_lettered_with_a_reason(
+        self, backend: MessagingBackend, unique: str, body: str, attributes: dict[str, Any]
+    ) -> None:
+        """JSON nested 1,000 deep goes to the DLQ naming RecursionError; nothing is raised."""
+        queue, dlq = f"{unique}-q", f"{unique}-dlq"
+        backend.declare_queue(queue, dead_letter_queue=dlq)
+        backend.send_raw(queue, body, attributes)
+        dispatcher = self.dispatcher(backend, Recorder())
+        assert dispatcher.process_available(queue) == 1
+        [dead] = receive_all(backend, dlq, 1)
+        assert dead.body == body
+        assert str(dead.attributes["melange_error"]).startswith("RecursionError: ")
+        assert dispatcher.stats.dead_lettered == 1
+        assert_empty(backend, queue)
 
     def test_crafted_pickle_does_not_execute(
         self, backend: MessagingBackend, unique: str, tmp_path: Path

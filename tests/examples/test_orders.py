@@ -94,7 +94,9 @@ def test_order_status_reads_the_payment_back(graph: TestGraph) -> None:
 
 def test_topology_gives_payments_a_dead_letter_queue(graph: TestGraph) -> None:
     """The declared 'payments' queue sends messages that keep failing to 'payments-dlq'."""
-    assert graph.backend.dead_letter_queue_of("payments") == "payments-dlq"
+    policy = graph.backend.redrive_policy("payments")
+    assert policy is not None
+    assert policy.dead_letter_queue == "payments-dlq"
 
 
 def test_services_share_the_graphs_publishers(graph: TestGraph) -> None:

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 import melange
-from melange import Consumer, SingleDispatchConsumer, consumer
+from melange import Consumer, MessageDispatcher, QueuePublisher, SingleDispatchConsumer, consumer
+from melange.backends import InMemoryBackend
 from melange.exceptions import ConfigurationError
+from melange.serializers import JsonSerializer, SerializerRegistry
 
 
 class Base:
@@ -248,3 +250,76 @@ def test_accepts_can_be_overridden_to_filter() -> None:
     assert not big_orders.accepts(Unrelated())
     big_orders.process({"amount": 150})
     assert big_orders.handled == [{"amount": 150}]
+
+
+# --- attaching: a consumer whose Consumer.__init__ never ran is refused -------------------
+
+
+class Forgetful(Consumer):
+    """Sets its own state but forgets ``super().__init__()`` (the trap)."""
+
+    def __init__(self, repository: list[object]) -> None:
+        self.repository = repository
+
+    @consumer
+    def on_base(self, message: Base) -> None:
+        self.repository.append(message)
+
+
+class LegacyOrders(SingleDispatchConsumer):
+    """A consumer written against melange 7's name, ``SingleDispatchConsumer``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handled: list[object] = []
+
+    @consumer
+    def on_order(self, order: dict[str, int]) -> None:
+        self.handled.append(order)
+
+
+def json_dispatcher(consumers: list[Any] | None = None) -> MessageDispatcher:
+    """Return a dispatcher on a fresh in-memory backend with queue 'q' and a JSON registry."""
+    backend = InMemoryBackend()
+    backend.declare_queue("q")
+    registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
+    return MessageDispatcher(registry, backend, consumers=consumers or [])
+
+
+def test_a_consumer_that_skipped_init_is_refused_by_the_dispatcher_constructor() -> None:
+    """``consumers=[...]`` refuses a subclass whose ``__init__`` skipped ``Consumer.__init__``."""
+    with pytest.raises(ConfigurationError) as info:
+        json_dispatcher([Forgetful([])])
+    assert "'Forgetful'" in str(info.value)
+    assert "call super().__init__() in Forgetful.__init__" in str(info.value)
+
+
+def test_a_consumer_that_skipped_init_is_refused_by_attach_consumer() -> None:
+    """``attach_consumer`` refuses a subclass whose ``__init__`` skipped ``Consumer.__init__``."""
+    dispatcher = json_dispatcher()
+    with pytest.raises(ConfigurationError, match=r"super\(\)\.__init__\(\) in Forgetful"):
+        dispatcher.attach_consumer(Forgetful([]))
+
+
+def test_an_object_that_is_not_a_consumer_is_refused_when_attached() -> None:
+    """A plain function given as a consumer is refused with the way to wrap it."""
+    with pytest.raises(ConfigurationError, match=r"Consumer\(on_message="):
+        json_dispatcher([print])
+    with pytest.raises(ConfigurationError, match=r"Consumer\(on_message="):
+        json_dispatcher().attach_consumer(print)  # type: ignore[arg-type]
+
+
+def test_properly_initialised_consumers_of_every_kind_attach_and_handle_messages() -> None:
+    """Decorated subclasses, inherited ``__init__``, the melange 7 name and callables attach."""
+    family, overriding, orders = FamilyConsumer(), OverridingConsumer(), LegacyOrders()
+    handled: list[object] = []
+    dispatcher = json_dispatcher([family, overriding, orders])
+    dispatcher.attach_consumer(Consumer(on_message=record_into(handled)))
+    QueuePublisher(
+        SerializerRegistry({"serializers": {"json": JsonSerializer}}), dispatcher.backend
+    ).publish("q", {"amount": 3})
+
+    assert dispatcher.process_available("q") == 1
+    assert orders.handled == [{"amount": 3}]
+    assert handled == [{"amount": 3}]
+    assert family.handled == overriding.handled == []

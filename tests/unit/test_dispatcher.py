@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import Any
 
 import pytest
 
+from bindings.spec import DispatcherFactory
 from melange import (
     Backoff,
     Consumer,
@@ -16,15 +18,19 @@ from melange import (
     RedisDeduplicationCache,
     SimpleMessageDispatcher,
     SingleDispatchConsumer,
-    consumer,
+    limits,
+    wire,
 )
 from melange.backends import InMemoryBackend
+from melange.dead_letters import original_attributes
 from melange.exceptions import ConfigurationError
-from melange.messages import ReceivedMessage
+from melange.messages import AttributeValue, ReceivedMessage
 from melange.serializers import JsonSerializer, SerializerRegistry
-from tests.contract.dispatcher_contract import Recorder, running
+from melange.settings import load_settings
+from tests.contract.dispatcher_contract import OnlyLists, Recorder, running
 from tests.polling import poll_until
 from tests.servers import free_port
+from tests.unit.conftest import FakeClock
 
 
 @pytest.fixture(name="backend")
@@ -101,24 +107,60 @@ def test_hooks_see_failures_and_successes(
     assert done == [({"n": 1}, 2)]
 
 
-def test_message_no_consumer_accepts_is_acknowledged_and_logged(
-    registry: SerializerRegistry,
-    backend: InMemoryBackend,
-    publisher: QueuePublisher,
-    caplog: pytest.LogCaptureFixture,
+def test_unhandled_message_without_dead_letter_queue_comes_back_after_the_backoff(
+    registry: SerializerRegistry, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A message of a type no consumer handles is acknowledged with an INFO log naming it."""
+    """With no DLQ, a message no consumer accepts is logged at ERROR and hidden for the backoff."""
+    backend = InMemoryBackend(clock=clock)
+    backend.declare_queue("plain")
+    QueuePublisher(registry, backend).publish("plain", {"n": 1})
+    dispatcher = MessageDispatcher(
+        registry, backend, consumers=[OnlyLists()], backoff=Backoff(base=60, cap=60, jitter=0)
+    )
+    with caplog.at_level(logging.ERROR, logger="melange.dispatcher"):
+        assert dispatcher.process_available("plain") == 1
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "no consumer accepts dict" in record.getMessage()
+    assert "no dead-letter queue" in record.getMessage()
+    clock.advance(59)
+    assert backend.receive("plain") == []
+    clock.advance(1)
+    [again] = backend.receive("plain")
+    assert again.receive_count == 2
+    assert dispatcher.stats.dead_lettered == 0
 
-    class OnlyLists(Consumer):
-        @consumer
-        def on_list(self, message: list[int]) -> None:
-            raise AssertionError("not called for dicts")
 
-    publisher.publish("q", {"n": 1})
-    with caplog.at_level(logging.INFO, logger="melange.dispatcher"):
-        MessageDispatcher(registry, backend, consumers=[OnlyLists()]).process_available("q")
+def test_unreadable_message_near_the_size_limit_is_dead_lettered_with_its_reason(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """An unreadable message 60 bytes under 1 MiB reaches the DLQ whole, with its reason."""
+    attributes: dict[str, AttributeValue] = {"serializer_id": 99, "manifest": "json"}
+    body = "x" * (limits.SQS_MAX_MESSAGE_BYTES - 60 - wire.message_size("", attributes))
+    backend.send_raw("q", body, attributes)
+    dispatcher = MessageDispatcher(registry, backend, consumers=[Recorder()])
+    assert dispatcher.process_available("q") == 1
+    [dead] = backend.receive("q-dlq")
+    assert dead.body == body
+    assert str(dead.attributes["melange_error"]).startswith("SerializerNotFoundError: ")
+    assert dispatcher.stats.dead_lettered == 1
     assert backend.message_count("q") == 0
-    assert any("no consumer accepts dict" in r.getMessage() for r in caplog.records)
+
+
+def test_unreadable_message_with_ten_attributes_is_dead_lettered_with_its_reason(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """A message with ten attributes keeps its reason; the folded attribute can be restored."""
+    attributes: dict[str, AttributeValue] = {f"user{n}": f"value {n}" for n in range(8)}
+    attributes |= {"serializer_id": 99, "manifest": "json"}
+    backend.send_raw("q", '{"Message": "{}"}', attributes)
+    dispatcher = MessageDispatcher(registry, backend, consumers=[Recorder()])
+    assert dispatcher.process_available("q") == 1
+    [dead] = backend.receive("q-dlq")
+    assert len(dead.attributes) == limits.MAX_ATTRIBUTES
+    reason = json.loads(str(dead.attributes["melange_error"]))["reason"]
+    assert reason.startswith("SerializerNotFoundError: ")
+    assert original_attributes(dead.attributes) == attributes
+    assert dispatcher.stats.dead_lettered == 1
 
 
 def test_simple_dispatcher_and_old_names(
@@ -282,3 +324,20 @@ def test_attaching_the_same_consumer_twice_runs_it_once(
     publisher.publish("q", {"n": 9})
     dispatcher.process_available("q")
     assert recorder.handled == [9]
+
+
+@pytest.mark.parametrize(("value", "left_in_dlq"), [("true", 0), ("false", 1)])
+def test_the_ack_unhandled_setting_reaches_the_graph_s_dispatchers(
+    registry: SerializerRegistry,
+    backend: InMemoryBackend,
+    publisher: QueuePublisher,
+    value: str,
+    left_in_dlq: int,
+) -> None:
+    """MELANGE_ACK_UNHANDLED decides whether a message no consumer accepts is acked or moved."""
+    settings = load_settings(environ={"MELANGE_ACK_UNHANDLED": value})
+    dispatcher = DispatcherFactory(settings, registry, backend, None)(OnlyLists())
+    publisher.publish("q", {"n": 1})
+    assert dispatcher.process_available("q") == 1
+    assert backend.message_count("q") == 0
+    assert backend.message_count("q-dlq") == left_in_dlq

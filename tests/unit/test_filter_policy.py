@@ -149,7 +149,6 @@ def test_exists_true(attributes: Attributes, expected: bool) -> None:
 @_cases(
     ("present", {"trace": "abc"}, False),
     ("absent", {"other": "abc"}, True),
-    ("empty", {}, True),
 )
 def test_exists_false(attributes: Attributes, expected: bool) -> None:
     """An exists: false condition passes messages that lack the attribute."""
@@ -259,3 +258,158 @@ def test_or_branch_that_is_not_a_policy_is_refused() -> None:
     """A '$or' list holding something other than policy objects raises ConfigurationError."""
     with pytest.raises(ConfigurationError, match="expected policy objects"):
         validate({"$or": ["x"]})
+
+
+# -- where emulators disagree: AWS's documented behaviour --------------------------------
+#
+# Sources (Amazon SNS Developer Guide): "Filter policy constraints" (attribute-based
+# filtering compares only String, String.Array and Number attributes; never Binary),
+# "Key matching" (exists), "String value matching" (exact, anything-but, prefix, suffix,
+# equals-ignore-case) and "Numeric value matching" (numeric, anything-but on numbers).
+
+
+def test_exists_true_ignores_a_binary_attribute() -> None:
+    """exists: true does not pass a Binary attribute: SNS never compares Binary attributes.
+
+    AWS, "Filter policy constraints": attribute-based filtering compares policy properties
+    only to String, String.Array (and Number) attributes. moto and the old in-memory
+    filter count the Binary attribute as present.
+    """
+    assert not matches({"blob": [{"exists": True}]}, {"blob": b"abc", "event": "placed"})
+
+
+def test_exists_false_passes_a_binary_attribute_as_absent() -> None:
+    """exists: false passes a message whose attribute of that name is Binary, as if absent.
+
+    AWS, "Filter policy constraints": Binary attributes are not compared, so for the
+    policy the key is not there; "Key matching": exists: false matches messages that do
+    not include the property.
+    """
+    assert matches({"blob": [{"exists": False}]}, {"blob": b"abc", "event": "placed"})
+
+
+@_cases(
+    ("no-attributes", {}, False),
+    ("only-binary", {"blob": b"abc"}, False),
+    ("other-attribute", {"event": "placed"}, True),
+)
+def test_exists_false_needs_at_least_one_attribute(attributes: Attributes, expected: bool) -> None:
+    """exists: false passes only a message that carries at least one (filterable) attribute.
+
+    AWS, "Key matching": "exists": false only matches if at least one attribute is
+    present; an empty set of attributes results in the filter not matching. A message
+    whose only attribute is Binary has no attribute SNS compares.
+    """
+    assert matches({"trace": [{"exists": False}]}, attributes) is expected
+
+
+def test_exists_false_or_anything_but_passes_absent_and_other_values() -> None:
+    """anything-but combined with exists: false passes other values and an absent key.
+
+    AWS, "String value matching": anything-but can be combined with "exists": false.
+    """
+    policy = {"event": [{"anything-but": ["cancelled"]}, {"exists": False}]}
+
+    assert matches(policy, {"event": "placed"})
+    assert matches(policy, {"other": "x"})
+    assert not matches(policy, {"event": "cancelled"})
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [{"numeric": ["=", 5]}, {"numeric": [">", 0]}, 5],
+    ids=["numeric-equals", "numeric-range", "bare-number"],
+)
+def test_numeric_conditions_do_not_match_a_string_attribute(condition: Any) -> None:
+    """A numeric condition does not pass a String attribute holding digits ("5").
+
+    AWS, "Numeric value matching": numeric values are unquoted in the policy and match
+    message attributes of type Number.
+    """
+    assert not matches({"n": [condition]}, {"n": "5"})
+
+
+@pytest.mark.parametrize("condition", ["5", {"prefix": "5"}, {"equals-ignore-case": "5"}])
+def test_string_conditions_do_not_match_a_number_attribute(condition: Any) -> None:
+    """A quoted string condition does not pass a Number attribute of the same digits.
+
+    AWS, "String value matching": string values are enclosed in double quotation marks
+    and match String attributes; "Numeric value matching" notes prefixes are for strings
+    only. moto compares the Number attribute's text and passes it.
+    """
+    assert not matches({"n": [condition]}, {"n": 5})
+
+
+@_cases(
+    ("other-number", {"price": 101}, True),
+    ("other-fraction", {"price": 100.1}, True),
+    ("listed", {"price": 100}, False),
+    ("listed-as-float", {"price": 100.0}, False),
+    ("second-listed", {"price": 500}, False),
+)
+def test_anything_but_a_list_of_numbers(attributes: Attributes, expected: bool) -> None:
+    """anything-but [100, 500] passes Number values other than 100 and 500, compared as numbers.
+
+    AWS, "Numeric value matching", anything-but: [100, 500] matches 101 and 100.1, not 100.
+    """
+    assert matches({"price": [{"anything-but": [100, 500]}]}, attributes) is expected
+
+
+@_cases(
+    ("other", {"price": 99}, True),
+    ("same", {"price": 100}, False),
+    ("same-as-float", {"price": 100.0}, False),
+)
+def test_anything_but_a_single_number(attributes: Attributes, expected: bool) -> None:
+    """anything-but with one number passes every other Number value."""
+    assert matches({"price": [{"anything-but": 100}]}, attributes) is expected
+
+
+@_cases(
+    ("other-suffix", {"sport": "hockey"}, True),
+    ("denied-suffix", {"sport": "baseball"}, False),
+)
+def test_anything_but_a_suffix(attributes: Attributes, expected: bool) -> None:
+    """anything-but {"suffix": "ball"} passes values that do not end with "ball".
+
+    AWS, "String value matching", anything-but suffix: it matches "hockey" and not
+    "baseball". The old in-memory filter passed every value.
+    """
+    assert matches({"sport": [{"anything-but": {"suffix": "ball"}}]}, attributes) is expected
+
+
+def test_anything_but_with_an_unsupported_operator_is_refused() -> None:
+    """Validation raises ConfigurationError for anything-but with an operator melange lacks."""
+    with pytest.raises(ConfigurationError, match="'wildcard'"):
+        validate({"sport": [{"anything-but": {"wildcard": "*ball"}}]})
+
+
+@_cases(
+    ("upper", {"sport": "TENNIS"}, True),
+    ("title", {"sport": "Tennis"}, True),
+    ("lower", {"sport": "tennis"}, True),
+    ("other", {"sport": "tennis!"}, False),
+)
+def test_equals_ignore_case_whatever_the_policys_case(
+    attributes: Attributes, expected: bool
+) -> None:
+    """equals-ignore-case compares without case on both sides, the policy's value included.
+
+    AWS, "String value matching", equals-ignore-case: a case-insensitive match with any
+    attribute value. moto lower-cases only the attribute, so an upper-case policy value
+    never matches there.
+    """
+    assert matches({"sport": [{"equals-ignore-case": "TeNnIs"}]}, attributes) is expected
+
+
+@_cases(
+    ("suffix", {"sport": "football"}, True),
+    ("prefix-only", {"sport": "ballet"}, False),
+    ("number", {"sport": 5}, False),
+)
+def test_suffix_on_strings_only(attributes: Attributes, expected: bool) -> None:
+    """A suffix condition passes String values that end with it, and no Number.
+
+    AWS, "String value matching", suffix matching.
+    """
+    assert matches({"sport": [{"suffix": "ball"}]}, attributes) is expected

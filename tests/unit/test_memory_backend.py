@@ -223,3 +223,22 @@ def test_invalid_filter_policy_is_refused(backend: InMemoryBackend) -> None:
     """A filter policy value that is not a list is refused at declaration."""
     with pytest.raises(ConfigurationError, match="expected a list"):
         backend.declare_queue("q", topics=["t"], filter_policy={"kind": "a"})
+
+
+def test_fan_out_ignores_binary_attributes_in_filter_policies(
+    backend: InMemoryBackend, registry: SerializerRegistry
+) -> None:
+    """A Binary attribute neither passes exists: true nor fails exists: false, as on AWS.
+
+    AWS ("Filter policy constraints"): attribute-based filtering compares only String,
+    String.Array and Number attributes.
+    """
+    backend.declare_queue(
+        "wants-blob", topics=["events"], filter_policy={"blob": [{"exists": True}]}
+    )
+    backend.declare_queue("no-blob", topics=["events"], filter_policy={"blob": [{"exists": False}]})
+
+    TopicPublisher(registry, backend).publish("events", {"n": 1}, attributes={"blob": b"\x00\x01"})
+
+    assert backend.message_count("wants-blob") == 0
+    assert backend.message_count("no-blob") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import enum
+import traceback
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -334,3 +335,116 @@ def test_serializer_identifiers_are_distinct() -> None:
     """The three serializers travel with distinct identifiers 1, 2 and 3."""
     identifiers = [JsonSerializer.identifier, PickleSerializer.identifier]
     assert [*identifiers, TypedJsonSerializer.identifier] == [1, 2, 3]
+
+
+# --- errors name types and fields, never the values (they end up in logs) -----------------
+
+SECRET = "4111-1111-1111-1111"
+
+
+class Card:
+    """A type no serializer handles, whose repr shows its data as attrs and dataclasses do."""
+
+    def __init__(self, number: str) -> None:
+        self.number = number
+
+    def __repr__(self) -> str:
+        return f"Card(number={self.number!r})"
+
+
+@attrs.frozen
+class Payment:
+    customer: str
+    card: Any
+
+
+def cyclic() -> dict[str, Any]:
+    """Return a dict holding the secret and itself."""
+    value: dict[str, Any] = {"customer": SECRET}
+    value["self"] = value
+    return value
+
+
+def logged(error: BaseException) -> str:
+    """Return everything a log line could show of ``error``: str, repr and the traceback."""
+    return "\n".join([str(error), repr(error), *traceback.format_exception(error)])
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ({"customer": SECRET, "payment": {"card": Card(SECRET)}}, ["Card", "$.payment.card"]),
+        (
+            {"customer": SECRET, "lines": [1, {"when": datetime(2024, 1, 1)}]},
+            ["datetime", "$.lines[1].when"],
+        ),
+        ({"customer": SECRET, "by card": {(SECRET,): 1}}, ["tuple", "$['by card']"]),
+        ({"customer": SECRET, "ratio": float("nan")}, ["float", "$.ratio"]),
+        (cyclic(), ["circular reference"]),
+    ],
+    ids=["unknown-type", "in-a-list", "non-string-key", "nan", "cycle"],
+)
+def test_json_serialization_errors_name_type_and_field_but_not_values(
+    value: Any, named: list[str]
+) -> None:
+    """A JSON serialization error names the offending type and field, never a value."""
+    with pytest.raises(SerializationError) as info:
+        JsonSerializer().serialize(value)
+    assert SECRET not in logged(info.value)
+    for name in named:
+        assert name in str(info.value)
+
+
+def test_typed_json_serialization_errors_name_type_and_field_but_not_values() -> None:
+    """A typed JSON serialization error names the class, the field and its type, not values."""
+    with pytest.raises(SerializationError) as info:
+        TypedJsonSerializer().serialize(Payment(customer=SECRET, card=Card(SECRET)))
+    assert SECRET not in logged(info.value)
+    assert "Payment" in str(info.value)
+    assert "Card at $.card" in str(info.value)
+
+
+def test_pickle_serialization_errors_do_not_show_values() -> None:
+    """A pickle serialization error names the type and what pickle refused, not the values."""
+    with pytest.raises(SerializationError) as info:
+        PickleSerializer().serialize({"customer": SECRET, "callback": lambda: None})
+    assert SECRET not in logged(info.value)
+    assert "dict" in str(info.value)
+    assert "lambda" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("serializer", "content", "named"),
+    [
+        (JsonSerializer(), f'{{"card": "{SECRET}", ', ["not valid JSON", "line 1"]),
+        (TypedJsonSerializer([LineItem]), f'{{"sku": "{SECRET}"', ["LineItem", "not valid JSON"]),
+        (
+            TypedJsonSerializer([LineItem]),
+            f'{{"sku": "{SECRET}", "quantity": "{SECRET}", "price": 1.0}}',
+            ["LineItem", "expected int @ $.quantity"],
+        ),
+        (
+            TypedJsonSerializer([LineItem]),
+            f'{{"sku": "{SECRET}", "price": "{SECRET}"}}',
+            ["LineItem", "$.quantity", "$.price"],
+        ),
+        (
+            PickleSerializer(allow_unpickling=True),
+            base64.b64encode(b"\x80\x04(" + SECRET.encode()).decode(),
+            ["not a valid base64 pickle"],
+        ),
+    ],
+    ids=["json", "typed-json-not-json", "typed-json-wrong-type", "typed-json-missing", "pickle"],
+)
+def test_deserialization_errors_name_type_and_field_but_not_content(
+    serializer: JsonSerializer | TypedJsonSerializer | PickleSerializer,
+    content: str,
+    named: list[str],
+) -> None:
+    """Content that cannot be read raises an error naming the type and field, not the content."""
+    manifest = f"{__name__}:LineItem"
+    with pytest.raises(DeserializationError) as info:
+        serializer.deserialize(content, manifest)
+    assert SECRET not in logged(info.value)
+    for name in named:
+        assert name in str(info.value)

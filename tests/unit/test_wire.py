@@ -425,30 +425,105 @@ def test_unwrap_serializes_a_non_string_message() -> None:
     assert wire.unwrap(_received('{"Message": {"a": [1]}}')).content == '{"a": [1]}'
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason="known limitation, documented in docs/wire-format.md: a raw SNS delivery whose "
-    'content is a JSON object with the single key "Message" reads as a direct publish',
+NOTIFICATION_SHAPED = json.dumps(
+    {"Type": "Notification", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t", "Message": "{}"}
 )
-def test_unwrap_raw_delivery_of_a_message_key_object() -> None:
-    """A raw SNS delivery of content {"Message": "hi"} unwraps to that content unchanged."""
-    content = '{"Message": "hi"}'
-    raw_attributes = wire.envelope_attributes(_envelope(content))
+#: Contents that a reader could take for melange's or SNS's envelope unless they are escaped.
+NEEDS_ESCAPE = [
+    '{"Message": "hello"}',
+    '{"Message": "{\\"a\\": 1}"}',
+    NOTIFICATION_SHAPED,
+    ' \n\t{"Message": 1}',
+    '{"\\u004dessage": "spelled with an escape"}',
+    '{"Mess\\u0061ge": "partly spelled with an escape"}',
+    '{"a": 1, "Message": null}',
+    '{"Message": "first", "Message": "second"}',
+    '{"Message": ' + "[" * 100_000 + "]" * 100_000 + "}",
+]
+#: Contents no reader can confuse with an envelope: they travel as they are.
+TRAVELS_AS_IS = [
+    '{"a": 1}',
+    '{"a": {"Message": "nested"}}',
+    '{"MessageId": "m", "Messages": []}',
+    '"Message"',
+    '["Message"]',
+    "{Message: not json}",
+    '{"caf\\u00e9": "na\\u00efve", "Messages": "\\u00e9"}',
+    "plain text naming a Message",
+    "gASVCgAAAAAAAACMBk1lc3NhZ2WULg==",
+    "",
+]
 
-    assert wire.unwrap(_received(content, raw_attributes)).content == content
+
+@pytest.mark.parametrize("content", NEEDS_ESCAPE, ids=range(len(NEEDS_ESCAPE)))
+def test_topic_content_with_a_message_key_travels_escaped(content: str) -> None:
+    """A JSON object with a "Message" key (however spelled, however deep) is sent wrapped once."""
+    payload = wire.topic_payload("events", _envelope(content))
+
+    assert payload.body == wire.queue_body(content)
+    assert payload.size == wire.message_size(payload.body, payload.attributes)
+    assert wire.needs_escape(content)
+
+
+@pytest.mark.parametrize("content", TRAVELS_AS_IS, ids=range(len(TRAVELS_AS_IS)))
+def test_topic_content_without_a_message_key_travels_as_is(content: str) -> None:
+    """Content that is not a JSON object with a "Message" key is the SNS Message itself."""
+    assert wire.topic_payload("events", _envelope(content)).body == content
+    assert not wire.needs_escape(content)
+
+
+@pytest.mark.parametrize(
+    "content", NEEDS_ESCAPE + TRAVELS_AS_IS, ids=range(len(NEEDS_ESCAPE + TRAVELS_AS_IS))
+)
+def test_raw_delivery_reads_back_any_topic_content(content: str) -> None:
+    """A raw SNS delivery of whatever topic_payload sent unwraps to the content published."""
+    payload = wire.topic_payload("events", _envelope(content))
+    received = wire.from_boto_attributes(wire.to_boto_attributes(payload.attributes))
+
+    assert wire.unwrap(_received(payload.body, received)) == _envelope(content)
+
+
+@pytest.mark.parametrize(
+    "content", NEEDS_ESCAPE + TRAVELS_AS_IS, ids=range(len(NEEDS_ESCAPE + TRAVELS_AS_IS))
+)
+def test_notification_reads_back_any_topic_content(content: str) -> None:
+    """An SNS notification of whatever topic_payload sent unwraps to the content published."""
+    payload = wire.topic_payload("events", _envelope(content))
+    body = wire.sns_notification_body(
+        topic_arn="arn:aws:sns:us-east-1:123456789012:events",
+        sns_message_id="sns-1",
+        message=payload.body,
+        attributes=payload.attributes,
+    )
+
+    assert wire.unwrap(_received(body)) == _envelope(content)
+
+
+def test_melange7_notification_is_never_unwrapped_twice() -> None:
+    """A notification without melange's message_id (melange 7) keeps a {"Message": ...} content."""
+    content = '{"Message": "hello"}'
+    attributes: dict[str, AttributeValue] = {"manifest": "json", "serializer_id": 1}
+    body = wire.sns_notification_body(
+        topic_arn="arn:aws:sns:us-east-1:123456789012:events",
+        sns_message_id="sns-1",
+        message=content,
+        attributes=attributes,
+    )
+
+    assert wire.unwrap(_received(body)) == Envelope(content, "json", 1, "sns-1")
 
 
 @given(envelopes, st.none() | texts)
 def test_sns_notification_body_round_trips_through_unwrap(
     envelope: Envelope, subject: str | None
 ) -> None:
-    """Unwrapping gives back the envelope sns_notification_body wrapped, attributes typed."""
+    """Unwrapping a notification of a topic publish gives back the envelope, attributes typed."""
+    payload = wire.topic_payload("orders", envelope)
     body = wire.sns_notification_body(
         topic_arn="arn:aws:sns:us-east-1:123456789012:orders",
         sns_message_id="sns-message-id",
-        message=envelope.content,
-        attributes=wire.envelope_attributes(envelope),
+        message=payload.body,
+        attributes=payload.attributes,
         subject=subject,
         timestamp=datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=UTC),
     )
