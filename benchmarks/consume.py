@@ -33,7 +33,7 @@ from melange.backends.memory import InMemoryBackend
 from melange.backends.protocol import MessagingBackend
 from melange.consumers import Consumer
 from melange.dispatcher import MessageDispatcher
-from melange.messages import Envelope, OutgoingMessage
+from melange.messages import Destination, Envelope, OutgoingMessage
 from melange.publishers import QueuePublisher
 from melange.serializers.json import JsonSerializer
 from melange.serializers.registry import SerializerRegistry
@@ -248,7 +248,7 @@ def memory_minimal(registry: SerializerRegistry, count: int) -> float:
     for item in make_messages(count):
         serialized = registry.serialize(item)
         envelope = Envelope(serialized.content, serialized.manifest, serialized.serializer_id)
-        backend.publish_to_queue(MEMORY_QUEUE, OutgoingMessage(envelope=envelope))
+        backend.publish(Destination.queue(MEMORY_QUEUE), [OutgoingMessage(envelope=envelope)])
     while handler.handled < count:
         batch = backend.receive(MEMORY_QUEUE, max_messages=10)
         for received in batch:

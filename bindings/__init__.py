@@ -1,17 +1,12 @@
-"""pinject binding specs: the composition root that wires melange for an application.
+"""``bindings`` is the repository's name for ``melange_bindings``, kept for a checkout.
 
-``melange`` itself never imports pinject; this package does.
+Applications import ``melange_bindings``: an installed melange ships its bindings only
+under that name, which no application module shadows (an application may well have a
+``bindings.py`` of its own). In a checkout, ``bindings`` and each ``bindings.<module>``
+are the very same modules as ``melange_bindings`` and ``melange_bindings.<module>``, so
+tests, benchmarks and old snippets keep working and classes stay identical. The code
+lives in ``melange_bindings/``; edit it there.
 """
 
-from bindings.graph import ObjectGraph, new_object_graph
-from bindings.spec import DispatcherFactory, MelangeBindingSpec
-from bindings.testing import TestGraph, new_test_graph
-
-__all__ = [
-    "DispatcherFactory",
-    "MelangeBindingSpec",
-    "ObjectGraph",
-    "TestGraph",
-    "new_object_graph",
-    "new_test_graph",
-]
+from melange_bindings import *  # noqa: F403
+from melange_bindings import __all__ as __all__

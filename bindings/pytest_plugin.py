@@ -1,36 +1,9 @@
-"""pytest fixtures for applications: ``pytest_plugins = ["bindings.pytest_plugin"]``.
+"""``bindings.pytest_plugin`` is ``melange_bindings.pytest_plugin`` (see bindings/__init__.py)."""
 
-Override ``melange_binding_specs`` in your conftest to return your application's specs
-(and ``melange_graph_classes`` for classes pinject should bind implicitly);
-``melange_test_graph`` then gives a fresh ``TestGraph`` per test.
-"""
+import sys
 
-from __future__ import annotations
+from melange_bindings import pytest_plugin
 
-import pinject
-import pytest
-
-from bindings.testing import TestGraph, new_test_graph
-
-
-@pytest.fixture(name="melange_binding_specs")
-def fixture_melange_binding_specs() -> list[pinject.BindingSpec]:
-    """Give the application's binding specs (override this fixture in your conftest)."""
-    raise pytest.UsageError(
-        "override the melange_binding_specs fixture in your conftest.py to return your "
-        "application's binding specs, e.g. [AppBindingSpec()]"
-    )
-
-
-@pytest.fixture(name="melange_graph_classes")
-def fixture_melange_graph_classes() -> list[type]:
-    """Give the classes pinject may bind implicitly (override to add your own)."""
-    return []
-
-
-@pytest.fixture(name="melange_test_graph")
-def fixture_melange_test_graph(
-    melange_binding_specs: list[pinject.BindingSpec], melange_graph_classes: list[type]
-) -> TestGraph:
-    """Give a test graph of the application's specs on a recording in-memory backend."""
-    return new_test_graph(*melange_binding_specs, classes=melange_graph_classes)
+# The import system returns what sys.modules holds once this module has run, so every
+# name (public or not) and every class is shared with melange_bindings.pytest_plugin.
+sys.modules[__name__] = pytest_plugin

@@ -1,88 +1,9 @@
-"""Test graphs: the application's real wiring on a recording in-memory backend.
+"""``bindings.testing`` is ``melange_bindings.testing`` (see bindings/__init__.py)."""
 
-``new_test_graph(AppBindingSpec())`` gives a graph whose publishers send to a
-``RecordingBackend``; a test provides its service, calls it, and asserts on
-``graph.published(name)`` or drains queues through the real consumers with
-``graph.drain(queue, consumer)``. Nothing is patched.
-"""
+import sys
 
-from __future__ import annotations
+from melange_bindings import testing
 
-from collections.abc import Sequence
-from typing import Any, TypeVar
-
-import pinject
-
-from bindings.graph import ObjectGraph, new_object_graph
-from bindings.spec import DispatcherFactory, MelangeBindingSpec
-from melange.consumers import Consumer
-from melange.serializers import SerializerRegistry
-from melange.settings import DispatcherSettings, MelangeSettings
-from melange.testing import MessagingTestKit, RecordingBackend
-
-__all__ = ["TestGraph", "new_test_graph"]
-
-T = TypeVar("T")
-
-#: Settings of a test graph: in memory, no prefix, short polls.
-TEST_SETTINGS = MelangeSettings(
-    env="test", backend="memory", dispatcher=DispatcherSettings(wait_time_seconds=1)
-)
-
-
-class _Provided:
-    def __init__(
-        self, serializer_registry: SerializerRegistry, dispatcher_factory: DispatcherFactory
-    ) -> None:
-        self.serializer_registry = serializer_registry
-        self.dispatcher_factory = dispatcher_factory
-
-
-class TestGraph:
-    """An object graph for tests, with what was published and a way to drain queues.
-
-    ``drain`` builds its dispatchers with the graph's ``dispatcher_factory``, as a worker
-    does: the settings' backoff, visibility timeout and deduplication cache apply.
-    """
-
-    __test__ = False  # not a pytest test class
-
-    def __init__(self, graph: ObjectGraph, backend: RecordingBackend) -> None:
-        self.graph = graph
-        self.backend = backend
-        provided = graph.provide(_Provided)
-        self.kit = MessagingTestKit(
-            provided.serializer_registry, backend, dispatcher_factory=provided.dispatcher_factory
-        )
-
-    def provide(self, cls: type[T]) -> T:
-        """Return an instance of ``cls`` with its dependencies injected."""
-        return self.graph.provide(cls)
-
-    def published(self, name: str) -> list[Any]:
-        """Return the objects published to queue or topic ``name``, deserialized, in order."""
-        return self.kit.published(name)
-
-    def drain(self, queue_name: str, *consumers: Consumer) -> int:
-        """Handle every message on ``queue_name`` with ``consumers`` now; return how many.
-
-        The dispatcher is the one the graph's worker would get: same cache, same backoff.
-        """
-        return self.kit.drain(queue_name, *consumers)
-
-
-def new_test_graph(
-    *binding_specs: pinject.BindingSpec,
-    modules: Sequence[Any] = (),
-    classes: Sequence[type] = (),
-    settings: MelangeSettings = TEST_SETTINGS,
-) -> TestGraph:
-    """Return a test graph: the application's specs, melange's, and a recording backend."""
-    backend = RecordingBackend()
-    graph = new_object_graph(
-        modules=modules,
-        classes=classes,
-        binding_specs=binding_specs,
-        melange=MelangeBindingSpec(settings=settings, backend=backend),
-    )
-    return TestGraph(graph, backend)
+# The import system returns what sys.modules holds once this module has run, so every
+# name (public or not) and every class is shared with melange_bindings.testing.
+sys.modules[__name__] = testing

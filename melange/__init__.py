@@ -11,45 +11,60 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from melange.exceptions import MelangeError
-from melange.messages import Envelope, OutgoingMessage, ReceivedMessage, SendOptions
+from melange.messages import Destination, Envelope, OutgoingMessage, ReceivedMessage, SendOptions
 from melange.publishers import QueuePublisher, TopicPublisher
+from melange.topology import QueueSpec, SubscriptionSpec, TopicSpec
 
 if TYPE_CHECKING:
-    from melange.consumers import Consumer, SingleDispatchConsumer, consumer
+    from melange.consumers import Consumer, MessageContext, SingleDispatchConsumer, consumer
+    from melange.decisions import Backoff
     from melange.dedup import (
         DeduplicationCache,
         InMemoryDeduplicationCache,
+        NullDeduplicationCache,
         RedisDeduplicationCache,
     )
     from melange.dispatcher import MessageDispatcher, SimpleMessageDispatcher
-    from melange.retry import Backoff
+    from melange.options import AckPolicy, DispatcherOptions
 
 __all__ = [
+    "AckPolicy",
     "Backoff",
     "Consumer",
     "DeduplicationCache",
+    "Destination",
+    "DispatcherOptions",
     "Envelope",
     "InMemoryDeduplicationCache",
     "MelangeError",
+    "MessageContext",
     "MessageDispatcher",
+    "NullDeduplicationCache",
     "OutgoingMessage",
     "QueuePublisher",
+    "QueueSpec",
     "ReceivedMessage",
     "RedisDeduplicationCache",
     "SendOptions",
     "SimpleMessageDispatcher",
     "SingleDispatchConsumer",
+    "SubscriptionSpec",
     "TopicPublisher",
+    "TopicSpec",
     "consumer",
 ]
 
 _LAZY = {
-    "Backoff": "melange.retry",
+    "AckPolicy": "melange.options",
+    "Backoff": "melange.decisions",
+    "DispatcherOptions": "melange.options",
     "Consumer": "melange.consumers",
+    "MessageContext": "melange.consumers",
     "SingleDispatchConsumer": "melange.consumers",
     "consumer": "melange.consumers",
     "DeduplicationCache": "melange.dedup",
     "InMemoryDeduplicationCache": "melange.dedup",
+    "NullDeduplicationCache": "melange.dedup",
     "RedisDeduplicationCache": "melange.dedup",
     "MessageDispatcher": "melange.dispatcher",
     "SimpleMessageDispatcher": "melange.dispatcher",

@@ -1,20 +1,79 @@
-"""Consumers: handler methods chosen by the message's type, or a plain callable."""
+"""Consumers: handler methods chosen by the message's type, or a plain callable.
+
+A ``@consumer`` handler may take a second parameter annotated ``MessageContext``: the
+message's ids, receive count, attributes, SNS subject and topic, sent time and queue.
+"""
 
 from __future__ import annotations
 
 import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
-from melange.exceptions import ConfigurationError
+import attrs
 
-__all__ = ["Consumer", "SingleDispatchConsumer", "check_consumer", "consumer"]
+from melange.exceptions import ConfigurationError
+from melange.messages import AttributeValue
+
+__all__ = [
+    "Consumer",
+    "MessageContext",
+    "SingleDispatchConsumer",
+    "check_consumer",
+    "consumer",
+    "deliver",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _MARKER = "__melange_consumer__"
+
+
+def _copied(value: Mapping[str, AttributeValue]) -> Mapping[str, AttributeValue]:
+    return dict(value)
+
+
+@attrs.frozen(kw_only=True)
+class MessageContext:
+    """What a handler may know about the message it handles, beside the message itself.
+
+    A ``@consumer`` method receives it as its second parameter when that parameter is
+    annotated ``MessageContext``: ``def on_order(self, event: OrderPlaced, context:
+    MessageContext) -> None``.
+
+    Attributes:
+        message_id: melange's id, given by the publisher; the same on every redelivery and
+            on every queue a topic fans out to.
+        broker_message_id: the queue's id for this copy (differs per queue).
+        receive_count: how many times this copy was received, this time included.
+        queue_name: the queue it was received from, as the application names it.
+        attributes: the message attributes the publisher set (not melange's own).
+        sent_at: when the queue accepted it (SQS ``SentTimestamp``, UTC), if known.
+        sns_subject: the SNS subject, when it came through a topic without raw delivery
+            (raw delivery does not carry it).
+        sns_topic_arn: the topic's ARN, when it came through a topic without raw delivery.
+    """
+
+    message_id: str
+    broker_message_id: str
+    receive_count: int
+    queue_name: str
+    attributes: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=_copied)
+    sent_at: datetime | None = None
+    sns_subject: str | None = None
+    sns_topic_arn: str | None = None
+
+    @property
+    def topic_name(self) -> str | None:
+        """The topic's name as the broker knows it (the ARN's last part), if it came via SNS."""
+        return None if self.sns_topic_arn is None else self.sns_topic_arn.rpartition(":")[2]
+
+
+#: A handler and whether it takes a ``MessageContext`` after the message.
+_Handler = tuple[Callable[..., object], bool]
 
 
 def consumer(method: F) -> F:
@@ -45,7 +104,7 @@ class Consumer:
     ) -> None:
         self._on_message = on_message
         self._handlers = _collect_handlers(self)
-        self._resolved: dict[type, Callable[[Any], object] | None] = {}
+        self._resolved: dict[type, _Handler | None] = {}
         self.name = name or _default_name(self, on_message)
 
     @property
@@ -57,17 +116,34 @@ class Consumer:
         """Return whether this consumer handles ``message``; override to filter further."""
         return self._on_message is not None or self._handler_for(type(message)) is not None
 
-    def process(self, message: Any) -> None:
-        """Run the handler for ``message``'s most specific type (or ``on_message``)."""
-        handler = self._handler_for(type(message)) or self._on_message
-        if handler is None:
+    def process(self, message: Any, context: MessageContext | None = None) -> None:
+        """Run the handler for ``message``'s most specific type (or ``on_message``).
+
+        Args:
+            message: the message, as deserialized.
+            context: what the dispatcher knows about it; a handler that takes a
+                ``MessageContext`` needs it (tests build one with ``MessageContext(...)``).
+        """
+        found = self._handler_for(type(message))
+        if found is None and self._on_message is not None:
+            found = (self._on_message, False)
+        if found is None:
             raise ConfigurationError(
                 f"consumer {self.name!r} has no handler for {type(message).__qualname__}; "
                 f"it handles {[t.__qualname__ for t in self._handlers]!r}"
             )
-        handler(message)
+        handler, wants_context = found
+        if not wants_context:
+            handler(message)
+        elif context is None:
+            raise ConfigurationError(
+                f"the handler of consumer {self.name!r} for {type(message).__qualname__} takes "
+                "a MessageContext; pass process(message, MessageContext(...))"
+            )
+        else:
+            handler(message, context)
 
-    def _handler_for(self, message_type: type) -> Callable[[Any], object] | None:
+    def _handler_for(self, message_type: type) -> _Handler | None:
         if message_type not in self._resolved:
             found = next(
                 (self._handlers[c] for c in message_type.__mro__ if c in self._handlers), None
@@ -108,6 +184,33 @@ def check_consumer(candidate: object) -> None:
         )
 
 
+def deliver(target: Consumer, message: Any, context: MessageContext) -> None:
+    """Hand ``message`` to ``target.process``, with ``context`` if that method takes one.
+
+    A subclass may still override ``process(self, message)`` as melange 7 allowed; it is
+    called without the context.
+    """
+    if _process_takes_context(type(target)):
+        target.process(message, context)
+    else:
+        target.process(message)
+
+
+#: Whether each Consumer class's ``process`` takes a context, found once per class.
+_TAKES_CONTEXT: dict[type[Consumer], bool] = {}
+
+
+def _process_takes_context(cls: type[Consumer]) -> bool:
+    if cls not in _TAKES_CONTEXT:
+        parameters = inspect.signature(cls.process).parameters.values()
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        positional = [p for p in parameters if p.kind in kinds]
+        _TAKES_CONTEXT[cls] = len(positional) >= 3 or any(
+            p.kind is p.VAR_POSITIONAL for p in parameters
+        )
+    return _TAKES_CONTEXT[cls]
+
+
 def _default_name(instance: Consumer, on_message: Callable[..., Any] | None) -> str:
     cls = type(instance)
     if cls is Consumer and on_message is not None:
@@ -116,10 +219,10 @@ def _default_name(instance: Consumer, on_message: Callable[..., Any] | None) -> 
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _collect_handlers(instance: Consumer) -> dict[type, Callable[[Any], object]]:
+def _collect_handlers(instance: Consumer) -> dict[type, _Handler]:
     # A subclass method replaces its base's method of the same name entirely, including
     # the types it was registered for.
-    types_by_name: dict[str, tuple[type, ...]] = {}
+    types_by_name: dict[str, tuple[tuple[type, ...], bool]] = {}
     for cls in reversed(type(instance).__mro__):
         for name, function in vars(cls).items():
             if callable(function) and getattr(function, _MARKER, False):
@@ -127,13 +230,16 @@ def _collect_handlers(instance: Consumer) -> dict[type, Callable[[Any], object]]
             elif name in types_by_name:
                 del types_by_name[name]  # overridden by a plain method: no longer a handler
     return {
-        message_type: getattr(instance, name)
-        for name, message_types in types_by_name.items()
+        message_type: (getattr(instance, name), wants_context)
+        for name, (message_types, wants_context) in types_by_name.items()
         for message_type in message_types
     }
 
 
-def _message_types(cls: type, name: str, function: Callable[..., Any]) -> tuple[type, ...]:
+def _message_types(
+    cls: type, name: str, function: Callable[..., Any]
+) -> tuple[tuple[type, ...], bool]:
+    """Return the types a handler's first parameter names, and whether it takes a context."""
     parameters = list(inspect.signature(function).parameters.values())[1:]  # skip self
     hints = typing.get_type_hints(function) if parameters else {}
     annotation = hints.get(parameters[0].name) if parameters else None
@@ -142,6 +248,19 @@ def _message_types(cls: type, name: str, function: Callable[..., Any]) -> tuple[
             f"@consumer method {cls.__qualname__}.{name} needs a message parameter with a "
             "type annotation, e.g. def on_order(self, event: OrderPlaced) -> None"
         )
+    wants_context = len(parameters) > 1 and hints.get(parameters[1].name) is MessageContext
+    required = [
+        p
+        for p in parameters[1 + wants_context :]
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if required:
+        raise ConfigurationError(
+            f"@consumer method {cls.__qualname__}.{name} has a parameter {required[0].name!r} "
+            "melange cannot fill; after the message it may take only one annotated "
+            "MessageContext, e.g. def on_order(self, event: OrderPlaced, context: "
+            "MessageContext) -> None"
+        )
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        return tuple(typing.get_args(annotation))
-    return (typing.get_origin(annotation) or annotation,)
+        return tuple(typing.get_args(annotation)), wants_context
+    return (typing.get_origin(annotation) or annotation,), wants_context

@@ -10,6 +10,7 @@ redelivery run it.
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 import time
 import uuid
@@ -19,18 +20,23 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
+from melange.decisions import PROBE_BACKOFF, Backoff
 from melange.exceptions import ConfigurationError, DeduplicationUnavailableError
 
 if TYPE_CHECKING:
     import redis
 
 __all__ = [
+    "CacheProbe",
     "Claim",
     "ClaimStatus",
     "DeduplicationCache",
     "InMemoryDeduplicationCache",
+    "NullDeduplicationCache",
     "RedisDeduplicationCache",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: How long a key stays "done": SQS keeps a message at most 14 days.
 DEFAULT_DONE_TTL_SECONDS = 14 * 24 * 3600
@@ -129,6 +135,35 @@ class InMemoryDeduplicationCache:
 
     def ping(self) -> None:
         """Return at once: memory is always reachable."""
+
+
+#: The token of every null claim: there is no lease it could identify.
+_NULL_LEASE = "null"
+
+
+class NullDeduplicationCache:
+    """The cache of "no deduplication": every claim succeeds, nothing is remembered.
+
+    A consumer then runs on every delivery of a message, duplicates included, so its
+    handler must be idempotent. This is what ``MELANGE_DEDUP=none`` (the default) gives:
+    "no deduplication" is an object like the other caches rather than ``None``.
+    """
+
+    def claim(self, key: str, *, lease_seconds: float) -> Claim:
+        """Grant every claim: no key is ever done or busy."""
+        return Claim(ClaimStatus.CLAIMED, _NULL_LEASE)
+
+    def extend(self, key: str, token: str, *, lease_seconds: float) -> None:
+        """Do nothing: there is no lease to renew."""
+
+    def mark_done(self, key: str, token: str) -> None:
+        """Do nothing: nothing is remembered."""
+
+    def release(self, key: str, token: str) -> None:
+        """Do nothing: there is no lease to give back."""
+
+    def ping(self) -> None:
+        """Return at once: there is nothing to reach."""
 
 
 # Compare-and-act in one round trip, so a lease that expired and was taken by another
@@ -258,3 +293,72 @@ def _unavailable_as_error(url: str) -> Iterator[None]:
             operation="deduplication",
             code=type(exc).__name__,
         ) from exc
+
+
+class CacheProbe:
+    """Whether the deduplication cache answers; while it does not, receiving pauses.
+
+    Receiving a message only to release it again would spend one of its receives each
+    time, and enough of them send a healthy message to the dead-letter queue. So the
+    first unanswered claim marks the cache unavailable, and pollers wait in
+    ``wait_until_available`` while one of them pings the cache with backoff.
+
+    Args:
+        cache: the deduplication cache (``None``: always available).
+        backoff: the pause before the n-th probe in a row.
+        clock: monotonic time source.
+    """
+
+    def __init__(
+        self,
+        cache: DeduplicationCache | None,
+        *,
+        backoff: Backoff = PROBE_BACKOFF,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._cache = cache
+        self._backoff = backoff
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0  # unanswered probes in a row, the first claim counted
+        self._next_probe = 0.0
+
+    @property
+    def available(self) -> bool:
+        """Whether the cache answered last time it was asked."""
+        return self._failures == 0
+
+    def mark_unavailable(self, exc: DeduplicationUnavailableError) -> None:
+        """Record that the cache did not answer; receiving pauses until a probe succeeds."""
+        with self._lock:
+            if self._failures == 0:
+                self._failures = 1
+                self._next_probe = self._clock() + self._backoff.delay(1)
+                logger.warning("%s; receiving pauses until the deduplication cache answers", exc)
+
+    def probe(self, *, now: bool = False) -> bool:
+        """Ping the cache if a probe is due (or ``now``); return whether it is available."""
+        with self._lock:
+            if self._failures == 0 or self._cache is None:
+                return True
+            if not now and self._clock() < self._next_probe:
+                return False
+            try:
+                self._cache.ping()
+            except DeduplicationUnavailableError as exc:
+                self._failures += 1
+                pause = self._backoff.delay(self._failures)
+                self._next_probe = self._clock() + pause
+                logger.warning("%s; probing again in %d s", exc, pause)
+                return False
+            self._failures = 0
+        logger.info("the deduplication cache answers again; receiving resumes")
+        return True
+
+    def wait_until_available(self, stopping: threading.Event) -> bool:
+        """Probe with backoff until the cache answers (True) or ``stopping`` is set (False)."""
+        while not self.probe():
+            pause = min(1.0, max(0.05, self._next_probe - self._clock()))
+            if stopping.wait(pause):
+                return False
+        return True

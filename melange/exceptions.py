@@ -4,6 +4,7 @@ Catch ``MelangeError`` to catch them all, or a branch to catch a kind::
 
     MelangeError
     ├── ConfigurationError                  a setting or argument is wrong
+    │   ├── DeclarationError                a queue, topic or subscription SQS/SNS refuse
     │   ├── FactoryNotFoundError            the CLI's MODULE:FACTORY cannot be loaded
     │   └── SerializerConfigurationError    (also a SerializationError)
     ├── SerializationError                  turning objects into text or back failed
@@ -40,6 +41,7 @@ __all__ = [
     "BatchEntryFailure",
     "BatchPublishError",
     "ConfigurationError",
+    "DeclarationError",
     "DeduplicationUnavailableError",
     "DeserializationError",
     "FactoryNotFoundError",
@@ -63,6 +65,22 @@ class MelangeError(Exception):
 
 class ConfigurationError(MelangeError):
     """A setting, argument or declaration is wrong; the message says which and what to set."""
+
+
+class DeclarationError(ConfigurationError):
+    """A queue, topic or subscription declaration that SQS or SNS would refuse.
+
+    Attributes:
+        name: the queue or topic declared.
+        field: the part of the declaration that is wrong (``"name"``, ``"filter_policy"``...).
+        value: the offending value.
+    """
+
+    def __init__(self, message: str, *, name: str, field: str, value: object) -> None:
+        super().__init__(message)
+        self.name = name
+        self.field = field
+        self.value = value
 
 
 class FactoryNotFoundError(ConfigurationError):
@@ -128,11 +146,18 @@ class MalformedMessageError(SerializationError):
 
 
 class MessageAttributeError(SerializationError):
-    """A user message attribute cannot travel on SQS/SNS (reserved name, bad type, too many)."""
+    """A user message attribute cannot travel on SQS/SNS (reserved name, bad type, too many).
 
-    def __init__(self, message: str, *, name: str) -> None:
+    Attributes:
+        name: the attribute at fault.
+        message_type: the type of the message whose ``melange_attributes()`` supplied the
+            attributes, or ``None`` when they all came from ``attributes=``.
+    """
+
+    def __init__(self, message: str, *, name: str, message_type: type | None = None) -> None:
         super().__init__(message)
         self.name = name
+        self.message_type = message_type
 
 
 class NotReadableByMelange7Error(SerializationError):

@@ -1,38 +1,56 @@
-"""What happens to one received message: read it, deduplicate, run consumers, decide its fate.
+"""One received message, top-down: read it, deduplicate, consume, then settle its fate.
 
-The dispatcher owns threads and I/O with the broker; this module decides. Its result is an
-``Outcome``: acknowledge, retry after a backoff, move to the dead-letter queue, release
-it at once, or leave the message alone for redelivery.
+``MessageHandling.handle`` reads the message (``wire`` and the serializers), claims it in
+the deduplication cache, runs each consumer that accepts it, and returns an ``Outcome``:
+acknowledge, retry after a backoff, move to the dead-letter queue, release it at once, or
+leave it for redelivery. ``Settler.settle`` carries the outcome out against the broker,
+through ``BrokerQueue``, the one place the consume path calls the backend.
+
+Failures to settle are logged, never raised: the broker then delivers the message again,
+which the consumers' idempotency (or the deduplication cache) absorbs. A message failing on
+its last allowed receive is moved to the dead-letter queue here, with the exception as its
+reason, rather than left for the broker's redrive policy to move without one.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
 from melange import wire
-from melange.consumers import Consumer
-from melange.dedup import Claim, ClaimStatus, DeduplicationCache
-from melange.exceptions import DeduplicationUnavailableError
-from melange.flow import CacheProbe, InFlight
-from melange.messages import ReceivedMessage
-from melange.retry import Backoff
+from melange.backends.protocol import MessagingBackend
+from melange.consumers import Consumer, MessageContext, deliver
+from melange.dead_letters import dead_letter_copy
+from melange.decisions import is_last_receive
+from melange.dedup import CacheProbe, Claim, ClaimStatus, DeduplicationCache
+from melange.exceptions import BackendError, DeduplicationUnavailableError
+from melange.messages import AttributeValue, Envelope, ReceivedMessage, RedrivePolicy, SnsOrigin
+from melange.options import AckPolicy, DispatcherOptions
 from melange.serializers.registry import SerializerRegistry
 
-__all__ = ["Action", "InFlight", "MessageHandling", "Outcome"]
+__all__ = [
+    "Action",
+    "BrokerQueue",
+    "DispatcherStats",
+    "InFlight",
+    "MessageHandling",
+    "Outcome",
+    "Settler",
+    "message_context",
+]
 
-logger = logging.getLogger("melange.dispatcher")
+logger = logging.getLogger(__name__)
 
 #: Called with the exception, the deserialized message and the received message.
 ExceptionHook = Callable[[BaseException, Any, ReceivedMessage], object]
 #: Called with the deserialized message and the received message after every success.
 ConsumeHook = Callable[[Any, ReceivedMessage], object]
-#: What to do when the deduplication cache cannot be reached.
-CacheUnavailablePolicy = Literal["process", "redeliver"]
 
 
 class Action(enum.Enum):
@@ -55,17 +73,42 @@ class Outcome:
 
 
 @attrs.define
+class InFlight:
+    """A message being handled: when it started, when its visibility was last extended.
+
+    Also the deduplication leases it holds; the heartbeat renews both.
+    """
+
+    received: ReceivedMessage
+    started_at: float = attrs.field(factory=time.monotonic)
+    extended_at: float = attrs.field(factory=time.monotonic)
+    claims: dict[str, str] = attrs.field(factory=dict)
+
+
+def message_context(
+    received: ReceivedMessage, envelope: Envelope, origin: SnsOrigin | None
+) -> MessageContext:
+    """Return what a handler is told about ``received`` beside its message."""
+    return MessageContext(
+        message_id=envelope.message_id,
+        broker_message_id=received.broker_message_id,
+        receive_count=received.receive_count,
+        queue_name=received.queue_name,
+        attributes=envelope.attributes,
+        sent_at=received.sent_at,
+        sns_subject=None if origin is None else origin.subject,
+        sns_topic_arn=None if origin is None else origin.topic_arn,
+    )
+
+
+@attrs.define
 class MessageHandling:
     """Turns a received message into an ``Outcome`` by running the consumers that accept it."""
 
     registry: SerializerRegistry
     consumers: Sequence[Consumer]
+    options: DispatcherOptions = attrs.field(factory=DispatcherOptions)
     cache: DeduplicationCache | None = None
-    backoff: Backoff = attrs.field(factory=Backoff)
-    lease_seconds: float = 30.0
-    always_ack: bool = False
-    ack_unhandled: bool = False
-    on_cache_unavailable: CacheUnavailablePolicy = "process"
     on_exception: ExceptionHook | None = None
     after_consume: ConsumeHook | None = None
     cache_probe: CacheProbe = attrs.field(
@@ -76,7 +119,7 @@ class MessageHandling:
         """Read, deduplicate and consume one message; never raises for a consumer's failure."""
         received = flight.received
         try:
-            envelope = wire.unwrap(received)
+            envelope, origin = wire.unwrap_with_origin(received)
             message = self.registry.deserialize_envelope(envelope)
         except Exception as exc:  # RecursionError too: whatever cannot be read is dead-lettered
             return Outcome(Action.DEAD_LETTER, reason=f"{type(exc).__name__}: {exc}")
@@ -86,8 +129,9 @@ class MessageHandling:
             return self._failed(exc, message, received)
         if not accepting:
             return self._unhandled(message, envelope.message_id)
+        context = message_context(received, envelope, origin)
         for consumer in accepting:
-            outcome = self._consume(consumer, message, envelope.message_id, flight)
+            outcome = self._consume(consumer, message, context, flight)
             if outcome is not None:
                 return outcome
         if self.after_consume is not None:
@@ -98,27 +142,27 @@ class MessageHandling:
         reason = f"no consumer accepts {type(message).__qualname__}: " + (
             "; ".join(_accepted_types(c) for c in self.consumers) or "no consumer is attached"
         )
-        if self.ack_unhandled:
+        if self.options.ack_unhandled:
             logger.info("%s; acknowledging message %s (ack_unhandled)", reason, message_id)
             return Outcome(Action.ACK, reason=reason)
         return Outcome(Action.DEAD_LETTER, reason=reason)
 
     def _consume(
-        self, consumer: Consumer, message: Any, message_id: str, flight: InFlight
+        self, consumer: Consumer, message: Any, context: MessageContext, flight: InFlight
     ) -> Outcome | None:
-        key = f"{consumer.name}:{message_id}"
+        key = f"{consumer.name}:{context.message_id}"
         claim = self._claim(key, flight.received)
         if isinstance(claim, Outcome):
             return claim
         if claim is not None and claim.status is ClaimStatus.DONE:
-            logger.debug("%s already handled message %s; skipping", consumer.name, message_id)
+            logger.debug("%s already handled message %s; skipping", consumer.name, key)
             return None
         if claim is not None and claim.status is ClaimStatus.BUSY:
             return Outcome(Action.LEAVE, reason=f"{consumer.name} is handling it elsewhere")
         if claim is not None:
             flight.claims[key] = claim.token
         try:
-            consumer.process(message)
+            deliver(consumer, message, context)
         except Exception as exc:
             self._forget_claim(key, flight, done=False)
             return self._failed(exc, message, flight.received)
@@ -128,11 +172,11 @@ class MessageHandling:
     def _claim(self, key: str, received: ReceivedMessage) -> Claim | Outcome | None:
         if self.cache is None:
             return None
-        redeliver = self.on_cache_unavailable == "redeliver"
+        redeliver = self.options.on_cache_unavailable == "redeliver"
         if redeliver and not self.cache_probe.available:  # do not wait for its timeout again
             return Outcome(Action.RELEASE, reason="the deduplication cache is unreachable")
         try:
-            return self.cache.claim(key, lease_seconds=self.lease_seconds)
+            return self.cache.claim(key, lease_seconds=self.options.visibility_timeout)
         except DeduplicationUnavailableError as exc:
             if redeliver:
                 self.cache_probe.mark_unavailable(exc)
@@ -164,11 +208,11 @@ class MessageHandling:
         )
         if self.on_exception is not None:
             self.on_exception(exc, message, received)
-        if self.always_ack:
-            return Outcome(Action.ACK, reason=f"always_ack after {type(exc).__name__}")
+        if self.options.ack_policy is AckPolicy.ALWAYS:
+            return Outcome(Action.ACK, reason=f"ack_policy ALWAYS after {type(exc).__name__}")
         return Outcome(
             Action.RETRY,
-            delay=self.backoff.delay(received.receive_count),
+            delay=self.options.backoff.delay(received.receive_count),
             reason=f"{type(exc).__name__}: {exc}",
         )
 
@@ -177,3 +221,194 @@ def _accepted_types(consumer: Consumer) -> str:
     """Describe what a consumer accepts, for the reason a message nobody accepts is moved."""
     names = ", ".join(t.__qualname__ for t in consumer.handled_types)
     return f"{consumer.name} accepts {names or 'what its accepts() allows'}"
+
+
+# -- settling --------------------------------------------------------------------------
+
+
+@attrs.define
+class DispatcherStats:
+    """Counts of what the dispatcher did, for logs, tests and benchmarks."""
+
+    received: int = 0
+    acknowledged: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    released: int = 0
+    left: int = 0
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Add ``amount`` to the counter ``name``; safe from any thread."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+
+class BrokerQueue:
+    """One queue as the consume path uses it: every call it makes to the backend is here.
+
+    Args:
+        backend: the messaging backend.
+        queue_name: the queue consumed.
+    """
+
+    def __init__(self, backend: MessagingBackend, queue_name: str) -> None:
+        self.backend = backend
+        self.name = queue_name
+        self._redrive_policy: tuple[RedrivePolicy | None] | None = None
+
+    def receive(
+        self, max_messages: int, *, wait_time_seconds: int = 0, visibility_timeout: int
+    ) -> list[ReceivedMessage]:
+        """Receive up to ``max_messages``, hidden for ``visibility_timeout`` seconds."""
+        return self.backend.receive(
+            self.name,
+            max_messages=max_messages,
+            wait_time_seconds=wait_time_seconds,
+            visibility_timeout=visibility_timeout,
+        )
+
+    def acknowledge(self, receipt_handles: Sequence[str]) -> list[str]:
+        """Delete received messages; return the handles the broker refused."""
+        return self.backend.acknowledge(self.name, receipt_handles)
+
+    def change_visibility(self, receipt_handles: Sequence[str], seconds: int) -> None:
+        """Hide received messages for ``seconds`` from now (0: visible at once)."""
+        self.backend.change_visibility(self.name, receipt_handles, seconds)
+
+    def redrive_policy(self) -> RedrivePolicy | None:
+        """Return the queue's redrive policy, asked once.
+
+        Asked when first needed, so a broker that is down at start only delays this.
+        """
+        if self._redrive_policy is None:
+            self._redrive_policy = (self.backend.redrive_policy(self.name),)
+        return self._redrive_policy[0]
+
+    def send_to_dead_letters(
+        self,
+        policy: RedrivePolicy,
+        received: ReceivedMessage,
+        body: str,
+        attributes: dict[str, AttributeValue],
+    ) -> None:
+        """Send the copy of ``received`` to the dead-letter queue, as it is (FIFO: same group)."""
+        self.backend.send_raw(
+            policy.dead_letter_queue,
+            body,
+            attributes,
+            message_group_id=received.message_group_id,
+            deduplication_id=received.broker_message_id if received.message_group_id else None,
+        )
+
+
+#: Sends one acknowledgement (batched by the runner); ``None``: send each at once.
+Acknowledge = Callable[[ReceivedMessage], object]
+
+
+class Settler:
+    """Carries out ``Outcome``s on one queue and counts them in ``stats``.
+
+    Args:
+        queue: the queue the messages came from.
+        stats: the counters to update.
+        options: the dispatcher's options (backoff, ack policy).
+        acknowledge: sends one acknowledgement, batched; by default each is sent at once.
+    """
+
+    def __init__(
+        self,
+        queue: BrokerQueue,
+        stats: DispatcherStats,
+        options: DispatcherOptions,
+        acknowledge: Acknowledge | None = None,
+    ) -> None:
+        self.queue = queue
+        self.stats = stats
+        self.options = options
+        self._acknowledge = acknowledge or self._acknowledge_now
+
+    def settle(self, received: ReceivedMessage, outcome: Outcome) -> None:
+        """Acknowledge, retry, dead-letter, release or leave ``received`` as ``outcome`` says."""
+        if self.options.ack_policy is AckPolicy.ON_RECEIPT:
+            if outcome.action is not Action.ACK:
+                logger.error(
+                    "message %s was acknowledged on receipt (AckPolicy.ON_RECEIPT) and then "
+                    "failed: %s",
+                    received.broker_message_id,
+                    outcome.reason,
+                )
+            return
+        try:
+            self._apply(received, outcome)
+        except BackendError as exc:
+            logger.warning(
+                "could not settle message %s (%s); it will be delivered again",
+                received.broker_message_id,
+                exc,
+            )
+
+    def _apply(self, received: ReceivedMessage, outcome: Outcome) -> None:
+        action = outcome.action
+        if action is Action.DEAD_LETTER or (
+            action is Action.RETRY and self._on_last_receive(received)
+        ):
+            self._dead_letter(received, outcome.reason)
+        elif action is Action.ACK:
+            self._acknowledge(received)
+        elif action is Action.RETRY:
+            self.stats.count("retried")
+            self.queue.change_visibility([received.receipt_handle], outcome.delay)
+        elif action is Action.RELEASE:
+            self.release([received])
+        elif action is Action.LEAVE:
+            self.stats.count("left")
+
+    def _acknowledge_now(self, received: ReceivedMessage) -> None:
+        if not self.queue.acknowledge([received.receipt_handle]):
+            self.stats.count("acknowledged")
+
+    def _on_last_receive(self, received: ReceivedMessage) -> bool:
+        try:
+            policy = self.queue.redrive_policy()
+        except BackendError as exc:  # unknown: retry, and leave the last word to the broker
+            logger.warning("could not read the redrive policy of %r (%s)", self.queue.name, exc)
+            return False
+        return is_last_receive(received.receive_count, policy)
+
+    def _dead_letter(self, received: ReceivedMessage, reason: str) -> None:
+        policy = self.queue.redrive_policy()
+        if policy is None:
+            logger.error(
+                "message %s on %r is to be dead-lettered (%s) but the queue has no dead-letter "
+                "queue; leaving it for redelivery: declare one with dead_letter_queue=...",
+                received.broker_message_id,
+                self.queue.name,
+                reason,
+            )
+            delay = self.options.backoff.delay(received.receive_count)
+            self.queue.change_visibility([received.receipt_handle], delay)
+            return
+        logger.error(
+            "message %s on %r (receive %d) is dead-lettered (%s); moving it to %r",
+            received.broker_message_id,
+            self.queue.name,
+            received.receive_count,
+            reason,
+            policy.dead_letter_queue,
+        )
+        copy = dead_letter_copy(received.body, received.attributes, reason)
+        self.queue.send_to_dead_letters(policy, received, copy.body, copy.attributes)
+        self._acknowledge(received)
+        self.stats.count("dead_lettered")
+
+    def release(self, messages: Sequence[ReceivedMessage]) -> None:
+        """Make received messages visible again at once (visibility 0)."""
+        if not messages:
+            return
+        handles = [m.receipt_handle for m in messages]
+        try:
+            self.queue.change_visibility(handles, 0)
+            self.stats.count("released", len(handles))
+        except BackendError as exc:
+            logger.warning("could not release %d messages (%s)", len(handles), exc)

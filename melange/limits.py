@@ -1,4 +1,6 @@
-"""What SQS and SNS accept (sizes, counts, ranges, names), checked before any request is sent.
+"""What SQS and SNS accept of a message and a receive, checked before any request is sent.
+
+Declarations (queues, topics, subscriptions) check themselves: see ``melange.topology``.
 
 Each check raises ``ConfigurationError`` naming the offending value and the allowed
 range, so a mistake is reported the same way by every backend, and without a round trip.
@@ -17,7 +19,6 @@ __all__ = [
     "MAX_WAIT_TIME_SECONDS",
     "SNS_MAX_MESSAGE_BYTES",
     "SQS_MAX_MESSAGE_BYTES",
-    "check_queue_declaration",
     "check_queue_options",
     "check_receive_args",
     "check_topic_options",
@@ -44,21 +45,6 @@ MAX_WAIT_TIME_SECONDS = 20
 def is_fifo(name: str) -> bool:
     """Return whether a queue or topic name denotes a FIFO destination."""
     return name.endswith(".fifo")
-
-
-def check_queue_declaration(
-    queue_name: str, dead_letter_queue: str | None, max_receive_count: int
-) -> None:
-    """Raise ``ConfigurationError`` for a queue declaration SQS would refuse."""
-    if dead_letter_queue is not None and is_fifo(dead_letter_queue) != is_fifo(queue_name):
-        raise ConfigurationError(
-            f"queue {queue_name!r} and its dead-letter queue {dead_letter_queue!r} must both be "
-            "FIFO or both standard; SQS refuses a mixed redrive policy"
-        )
-    if not 1 <= max_receive_count <= 1000:
-        raise ConfigurationError(
-            f"max_receive_count={max_receive_count!r} for queue {queue_name!r} is outside 1-1000"
-        )
 
 
 def check_queue_options(queue_name: str, options: SendOptions) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Literal
 
 import attrs
 
@@ -12,11 +14,13 @@ from melange.exceptions import BatchEntryFailure
 __all__ = [
     "AttributeValue",
     "BatchResult",
+    "Destination",
     "Envelope",
     "OutgoingMessage",
     "ReceivedMessage",
     "RedrivePolicy",
     "SendOptions",
+    "SnsOrigin",
     "new_message_id",
 ]
 
@@ -72,6 +76,44 @@ class SendOptions:
 
 
 @attrs.frozen
+class Destination:
+    """Where a publish goes: a queue or a topic, by name.
+
+    Build one with ``Destination.queue("billing")`` or ``Destination.topic("events")``;
+    its ``str`` is how errors name it (``queue 'billing'``).
+
+    Attributes:
+        kind: ``"queue"`` or ``"topic"``.
+        name: the queue's or topic's name (a topic may be given by ARN).
+    """
+
+    kind: Literal["queue", "topic"]
+    name: str
+
+    @classmethod
+    def queue(cls, name: str) -> Destination:
+        """Return the destination of queue ``name``."""
+        return cls("queue", name)
+
+    @classmethod
+    def topic(cls, name: str) -> Destination:
+        """Return the destination of topic ``name``."""
+        return cls("topic", name)
+
+    @property
+    def is_topic(self) -> bool:
+        """Whether this is a topic (which fans out to subscribed queues)."""
+        return self.kind == "topic"
+
+    def renamed(self, rename: Callable[[str], str]) -> Destination:
+        """Return this destination with ``rename`` applied to its name."""
+        return attrs.evolve(self, name=rename(self.name))
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name!r}"
+
+
+@attrs.frozen
 class OutgoingMessage:
     """An envelope and the options to send it with."""
 
@@ -104,6 +146,7 @@ class ReceivedMessage:
         attributes: the SQS message attributes, as melange values.
         receive_count: how many times it has been received, this time included.
         message_group_id: its FIFO group, if any.
+        sent_at: when the queue accepted it (SQS ``SentTimestamp``), in UTC, if known.
     """
 
     queue_name: str
@@ -113,6 +156,23 @@ class ReceivedMessage:
     attributes: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=_frozen_mapping)
     receive_count: int = 1
     message_group_id: str | None = None
+    sent_at: datetime | None = None
+
+
+@attrs.frozen
+class SnsOrigin:
+    """The topic a received message came through, read from its SNS notification envelope.
+
+    Only a subscription without raw delivery wraps messages in that envelope; with raw
+    delivery SNS passes neither the topic nor the subject on.
+
+    Attributes:
+        topic_arn: the topic's ARN.
+        subject: the subject it was published with, if any.
+    """
+
+    topic_arn: str
+    subject: str | None = None
 
 
 @attrs.frozen

@@ -1,5 +1,18 @@
 """Publishers: serialize any object and send it to a queue or a topic.
 
+A message type may supply its own message attributes (for SNS filter policies) with a
+method ``melange_attributes(self)`` returning a mapping of names to ``str``, ``int``,
+``float`` or ``bytes``; a ``None`` value leaves that attribute out. Both publishers send
+them with every message of that type, and an ``attributes=`` argument wins per name::
+
+    @attrs.frozen
+    class OrderPlaced:
+        order_id: int
+        region: str
+
+        def melange_attributes(self) -> dict[str, str]:
+            return {"region": self.region}
+
 A publish whose answer is lost (a timeout, a reset connection) may have been delivered.
 Its ``BackendError`` carries the ``message_id`` it sent with, and ``publish`` takes
 ``message_id=`` (``publish_many`` takes ``message_ids=``), so a retry sends the same id
@@ -8,17 +21,23 @@ and deduplication (the FIFO broker's, or the consumers' cache) drops the copy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
+from contextlib import contextmanager, nullcontext
+from typing import Any, Protocol
 
 from melange import wire
-from melange.backends.protocol import MessagingBackend
-from melange.exceptions import BackendError, BatchPublishError, ConfigurationError
+from melange.backends.protocol import MessagingTransport
+from melange.exceptions import (
+    BackendError,
+    BatchPublishError,
+    ConfigurationError,
+    MessageAttributeError,
+)
 from melange.melange7 import check_readable_by_melange7
 from melange.messages import (
     AttributeValue,
     BatchResult,
+    Destination,
     Envelope,
     OutgoingMessage,
     SendOptions,
@@ -26,9 +45,62 @@ from melange.messages import (
 )
 from melange.serializers.registry import SerializerRegistry
 
-__all__ = ["QueuePublisher", "TopicPublisher", "build_message"]
+__all__ = ["QueuePublisher", "SuppliesAttributes", "TopicPublisher", "build_message"]
 
 Attributes = Mapping[str, AttributeValue]
+
+
+class SuppliesAttributes(Protocol):
+    """A message type that supplies the message attributes of its instances."""
+
+    def melange_attributes(self) -> Mapping[str, AttributeValue | None]:
+        """Return the message attributes derived from this message's fields."""
+
+
+def own_attributes(data: Any) -> dict[str, AttributeValue]:
+    """Return the attributes ``data``'s type supplies (``melange_attributes``), or none.
+
+    The method is looked up on the type, so an instance attribute of that name (a dict
+    key, a dynamic attribute) is never taken for it. ``None`` values are left out.
+
+    Raises:
+        MessageAttributeError: ``melange_attributes`` is not a method, or did not return a
+            mapping.
+    """
+    message_type = type(data)
+    method = getattr(message_type, "melange_attributes", None)
+    if method is None:
+        return {}
+    supplied = data.melange_attributes() if callable(method) else method
+    if not callable(method) or not isinstance(supplied, Mapping):
+        raise MessageAttributeError(
+            f"{message_type.__qualname__}.melange_attributes gave {type(supplied).__name__}; "
+            "define it as a method returning a mapping of attribute names to str, int, "
+            "float or bytes",
+            name="melange_attributes",
+            message_type=message_type,
+        )
+    return {name: value for name, value in supplied.items() if value is not None}
+
+
+def _check_attributes(envelope: Envelope, message_type: type, *, supplied: Set[str]) -> None:
+    """Check the envelope's attributes now, naming ``message_type`` if it ``supplied`` some.
+
+    Raises:
+        MessageAttributeError: an attribute uses a reserved name, has an unsupported type
+            or is empty, or there are too many (the wire format's rules).
+    """
+    try:
+        wire.envelope_attributes(envelope)
+    except MessageAttributeError as exc:
+        if not supplied:
+            raise
+        raise MessageAttributeError(
+            f"{exc} ({message_type.__qualname__}.melange_attributes() supplied "
+            f"{sorted(supplied)!r}; change it there, or override one with attributes=)",
+            name=exc.name,
+            message_type=message_type,
+        ) from None
 
 
 def build_message(
@@ -41,22 +113,28 @@ def build_message(
 ) -> OutgoingMessage:
     """Serialize ``data`` into an outgoing message with ``message_id``, or a fresh one.
 
+    The message carries ``data``'s own attributes (``melange_attributes``) and
+    ``attributes``, which win per name.
+
     Raises:
         SerializationError: no serializer handles ``data``.
-        MessageAttributeError: ``message_id`` is empty, not text, or unsendable.
+        MessageAttributeError: ``message_id`` is empty, not text, or unsendable; or an
+            attribute cannot travel (the error names the message type if it supplied it).
     """
     if message_id is None:
         message_id = new_message_id()
     else:
         wire.check_message_id(message_id)
     serialized = registry.serialize(data)
+    own = own_attributes(data)
     envelope = Envelope(
         content=serialized.content,
         manifest=serialized.manifest,
         serializer_id=serialized.serializer_id,
         message_id=message_id,
-        attributes=attributes or {},
+        attributes={**own, **(attributes or {})},  # the caller's win, name by name
     )
+    _check_attributes(envelope, type(data), supplied=own.keys() - (attributes or {}).keys())
     return OutgoingMessage(envelope=envelope, options=options)
 
 
@@ -92,12 +170,12 @@ def _naming_message_id(message_id: str) -> Iterator[None]:
 
 
 class _Publisher:
-    """What both publishers share: serializing, the melange 7.x check, message ids."""
+    """What both publishers share: serializing, the melange 7.x check, message ids, sending."""
 
     def __init__(
         self,
         serializer_registry: SerializerRegistry,
-        backend: MessagingBackend,
+        backend: MessagingTransport,
         *,
         readable_by_melange7: bool = False,
     ) -> None:
@@ -123,6 +201,19 @@ class _Publisher:
             for message in messages:
                 check_readable_by_melange7(destination, message.envelope, topic=topic)
         return messages
+
+    def _send(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> list[str]:
+        """Send through the backend; return the message ids, or raise naming what failed.
+
+        One message is one request, whose ``BackendError`` carries its ``message_id``;
+        the refused entries of a batch raise ``BatchPublishError``.
+        """
+        if not messages:
+            return []
+        single = len(messages) == 1
+        with _naming_message_id(messages[0].envelope.message_id) if single else nullcontext():
+            result = self.backend.publish(destination, messages)
+        return _accepted_ids(destination.name, result)
 
 
 class QueuePublisher(_Publisher):
@@ -168,8 +259,7 @@ class QueuePublisher(_Publisher):
         (message,) = self._messages(
             queue_name, [(data, message_id)], options, attributes, topic=False
         )
-        with _naming_message_id(message.envelope.message_id):
-            self.backend.publish_to_queue(queue_name, message)
+        self._send(Destination.queue(queue_name), [message])
         return message.envelope.message_id
 
     def publish_many(
@@ -207,7 +297,7 @@ class QueuePublisher(_Publisher):
         messages = self._messages(queue_name, pairs, options, attributes, topic=False)
         if not messages:
             return []
-        return _accepted_ids(queue_name, self.backend.publish_batch_to_queue(queue_name, messages))
+        return self._send(Destination.queue(queue_name), messages)
 
 
 class TopicPublisher(_Publisher):
@@ -251,8 +341,7 @@ class TopicPublisher(_Publisher):
         (message,) = self._messages(
             topic_name, [(data, message_id)], options, attributes, topic=True
         )
-        with _naming_message_id(message.envelope.message_id):
-            self.backend.publish_to_topic(topic_name, message)
+        self._send(Destination.topic(topic_name), [message])
         return message.envelope.message_id
 
     def publish_many(
@@ -282,4 +371,4 @@ class TopicPublisher(_Publisher):
         messages = self._messages(topic_name, pairs, options, attributes, topic=True)
         if not messages:
             return []
-        return _accepted_ids(topic_name, self.backend.publish_batch_to_topic(topic_name, messages))
+        return self._send(Destination.topic(topic_name), messages)

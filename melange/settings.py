@@ -22,6 +22,7 @@ import cattrs
 from dotenv import dotenv_values
 
 from melange.exceptions import ConfigurationError
+from melange.options import DEFAULT_OPTIONS
 
 __all__ = ["SETTINGS", "DispatcherSettings", "MelangeSettings", "Setting", "load_settings"]
 
@@ -49,16 +50,19 @@ def _redacted_url(url: str | None) -> str | None:
 
 @attrs.frozen
 class DispatcherSettings:
-    """How workers consume: see ``MessageDispatcher`` for each option's meaning."""
+    """How workers consume: see ``DispatcherOptions`` for each option's meaning.
 
-    workers: int = 1
-    wait_time_seconds: int = 20
-    visibility_timeout: int = 30
+    The defaults are ``DispatcherOptions``'s; ``options_from_settings`` turns these into one.
+    """
+
+    workers: int = DEFAULT_OPTIONS.workers
+    wait_time_seconds: int = DEFAULT_OPTIONS.wait_time_seconds
+    visibility_timeout: int = DEFAULT_OPTIONS.visibility_timeout
     max_receive_count: int = 5
-    backoff_base: float = 1.0
-    backoff_cap: float = 300.0
-    backoff_jitter: float = 0.5
-    ack_unhandled: bool = False
+    backoff_base: float = DEFAULT_OPTIONS.backoff.base
+    backoff_cap: float = DEFAULT_OPTIONS.backoff.cap
+    backoff_jitter: float = DEFAULT_OPTIONS.backoff.jitter
+    ack_unhandled: bool = DEFAULT_OPTIONS.ack_unhandled
 
 
 @attrs.frozen
@@ -178,7 +182,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MELANGE_WORKERS",
         ("dispatcher", "workers"),
-        "1",
+        str(DEFAULT_OPTIONS.workers),
         "an integer >= 1",
         "handler threads per dispatcher",
         1,
@@ -186,7 +190,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MELANGE_WAIT_TIME_SECONDS",
         ("dispatcher", "wait_time_seconds"),
-        "20",
+        str(DEFAULT_OPTIONS.wait_time_seconds),
         "an integer 0-20",
         "long-poll wait",
         0,
@@ -195,7 +199,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MELANGE_VISIBILITY_TIMEOUT",
         ("dispatcher", "visibility_timeout"),
-        "30",
+        str(DEFAULT_OPTIONS.visibility_timeout),
         "an integer 1-43200",
         "seconds a received message stays hidden",
         1,
@@ -213,7 +217,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MELANGE_BACKOFF_BASE",
         ("dispatcher", "backoff_base"),
-        "1.0",
+        str(DEFAULT_OPTIONS.backoff.base),
         "a number >= 0",
         "retry delay after the first failure, seconds",
         0,
@@ -221,7 +225,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MELANGE_BACKOFF_CAP",
         ("dispatcher", "backoff_cap"),
-        "300.0",
+        str(DEFAULT_OPTIONS.backoff.cap),
         "a number >= 0",
         "longest retry delay, seconds",
         0,
@@ -229,7 +233,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MELANGE_BACKOFF_JITTER",
         ("dispatcher", "backoff_jitter"),
-        "0.5",
+        str(DEFAULT_OPTIONS.backoff.jitter),
         "a number 0-1",
         "randomised fraction of each delay",
         0,
@@ -238,7 +242,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MELANGE_ACK_UNHANDLED",
         ("dispatcher", "ack_unhandled"),
-        "false",
+        str(DEFAULT_OPTIONS.ack_unhandled).lower(),
         "true or false",
         "acknowledge messages no consumer accepts, instead of dead-lettering them",
     ),

@@ -19,7 +19,7 @@ from typing import Any
 from melange.backends.memory import InMemoryBackend
 from melange.consumers import Consumer
 from melange.dispatcher import MessageDispatcher
-from melange.messages import BatchResult, OutgoingMessage
+from melange.messages import BatchResult, Destination, OutgoingMessage
 from melange.serializers.registry import SerializerRegistry
 
 __all__ = ["MessagingTestKit", "RecordingBackend"]
@@ -47,32 +47,10 @@ class RecordingBackend(InMemoryBackend):
         with self._record_lock:
             self._published.setdefault(name, []).extend(messages)
 
-    def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
-        """Send to the queue and record the message."""
-        broker_id = super().publish_to_queue(queue_name, message)
-        self._record(queue_name, [message])
-        return broker_id
-
-    def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
-        """Publish to the topic and record the message."""
-        broker_id = super().publish_to_topic(topic_name, message)
-        self._record(topic_name, [message])
-        return broker_id
-
-    def publish_batch_to_queue(
-        self, queue_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Send a batch to the queue and record its messages."""
-        result = super().publish_batch_to_queue(queue_name, messages)
-        self._record(queue_name, messages)
-        return result
-
-    def publish_batch_to_topic(
-        self, topic_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Publish a batch to the topic and record its messages."""
-        result = super().publish_batch_to_topic(topic_name, messages)
-        self._record(topic_name, messages)
+    def publish(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> BatchResult:
+        """Send or publish as ``InMemoryBackend`` does, and record the messages."""
+        result = super().publish(destination, messages)
+        self._record(destination.name, messages)
         return result
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from bindings import DispatcherFactory
 from examples.orders.messages import PaymentCompleted
 from melange import Consumer, consumer
+from melange_bindings import DispatcherFactory
 
 __all__ = ["ORDER_STATUS", "OrderStatusConsumer", "OrderStatusReader"]
 

@@ -6,13 +6,13 @@ from collections.abc import Callable, Mapping
 
 import pinject
 
-from bindings import MelangeBindingSpec, ObjectGraph, new_object_graph
 from examples.orders.messages import OrderPlaced, PaymentCompleted
 from examples.orders.payments import PAYMENT_EVENTS, PAYMENTS, PaymentConsumer, PaymentWorker
 from examples.orders.service import ORDER_EVENTS, OrderService
 from examples.orders.status import ORDER_STATUS, OrderStatusReader
 from melange.backends import MessagingBackend
 from melange.settings import DispatcherSettings, MelangeSettings
+from melange_bindings import MelangeBindingSpec, ObjectGraph, new_object_graph
 
 __all__ = [
     "APPLICATION_CLASSES",

@@ -1,7 +1,11 @@
 """Messaging backends: SQS/SNS on boto3 (AWS or a local emulator) and in memory.
 
-The SQS backends import boto3, so they are loaded on first use: importing melange or the
-in-memory backend never imports boto3.
+Each implements ``MessagingBackend`` (``protocol.py``): the ``MessagingTransport`` that
+publishers and the dispatcher use, the ``MessagingAdmin`` that declares from
+``melange.topology`` values, and the keyword shortcuts of ``shortcuts.py``.
+``backend_from_settings`` builds the one ``MELANGE_BACKEND`` names. The SQS backends
+import boto3, so they are loaded on first use: importing melange or the in-memory
+backend never imports boto3.
 """
 
 from __future__ import annotations
@@ -9,8 +13,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from melange.backends.factory import backend_from_settings
 from melange.backends.memory import InMemoryBackend, InMemoryMessagingBackend
-from melange.backends.protocol import FilterPolicy, MessagingBackend
+from melange.backends.prefixed import PrefixedBackend
+from melange.backends.protocol import (
+    FilterPolicy,
+    MessagingAdmin,
+    MessagingBackend,
+    MessagingTransport,
+)
 
 if TYPE_CHECKING:
     from melange.backends.aws import AWSBackend, LocalSQSBackend
@@ -22,8 +33,12 @@ __all__ = [
     "InMemoryBackend",
     "InMemoryMessagingBackend",
     "LocalSQSBackend",
+    "MessagingAdmin",
     "MessagingBackend",
+    "MessagingTransport",
+    "PrefixedBackend",
     "SqsBackend",
+    "backend_from_settings",
 ]
 
 _LAZY = {

@@ -1,6 +1,7 @@
-"""Static proof that every backend implements ``MessagingBackend``; mypy checks, nobody imports.
+"""Static proof that every backend implements the protocols; mypy checks, nobody imports.
 
-If a backend's method drifts from the protocol, mypy --strict fails here, before any test.
+If a backend's method drifts from ``MessagingBackend`` (the transport, the
+administration and the shortcuts), mypy --strict fails here, before any test.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from melange.backends.aws import AWSBackend, LocalSQSBackend
 from melange.backends.memory import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
-from melange.backends.protocol import MessagingBackend
+from melange.backends.protocol import MessagingAdmin, MessagingBackend, MessagingTransport
 from melange.backends.sqs import SqsBackend
 from melange.testing import RecordingBackend
 
@@ -34,4 +35,12 @@ def _prefixed(backend: PrefixedBackend) -> MessagingBackend:
 
 
 def _recording(backend: RecordingBackend) -> MessagingBackend:
+    return backend
+
+
+def _transport(backend: MessagingBackend) -> MessagingTransport:
+    return backend
+
+
+def _admin(backend: MessagingBackend) -> MessagingAdmin:
     return backend

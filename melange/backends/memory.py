@@ -16,25 +16,23 @@ from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
+from melange import filter_policy as filters
 from melange import limits, wire
-from melange.backends import filter_policy as filters
 from melange.backends.memory_queue import MemoryQueue
 from melange.backends.protocol import FilterPolicy
-from melange.exceptions import (
-    BackendError,
-    ConfigurationError,
-    QueueNotFoundError,
-    TopicNotFoundError,
-)
+from melange.backends.shortcuts import BackendShortcuts
+from melange.exceptions import BackendError, QueueNotFoundError, TopicNotFoundError
 from melange.messages import (
     AttributeValue,
     BatchResult,
+    Destination,
     Envelope,
     OutgoingMessage,
     ReceivedMessage,
     RedrivePolicy,
     SendOptions,
 )
+from melange.topology import Declaration, QueueSpec, SubscriptionSpec, TopicSpec
 
 __all__ = ["InMemoryBackend", "InMemoryMessagingBackend"]
 
@@ -53,7 +51,7 @@ class _Topic:
     subscriptions: dict[str, _Subscription] = attrs.Factory(dict)
 
 
-class InMemoryBackend:
+class InMemoryBackend(BackendShortcuts):
     """Queues and topics in this process's memory, with SQS/SNS semantics.
 
     Args:
@@ -68,77 +66,84 @@ class InMemoryBackend:
         self._changed = threading.Condition(threading.RLock())
         self._closed = False
 
-    # -- declaration ---------------------------------------------------------------------
+    # -- administration ------------------------------------------------------------------
 
-    def declare_queue(
-        self,
-        queue_name: str,
-        *,
-        dead_letter_queue: str | None = None,
-        max_receive_count: int = 5,
-        visibility_timeout: int | None = None,
-        retention_seconds: int | None = None,
-        content_based_deduplication: bool = False,
-        topics: Sequence[str] = (),
-        filter_policy: FilterPolicy | None = None,
-        raw_message_delivery: bool = False,
-    ) -> None:
-        """Create or update a queue (see ``MessagingBackend.declare_queue``)."""
-        limits.check_queue_declaration(queue_name, dead_letter_queue, max_receive_count)
-        if visibility_timeout is not None:
-            limits.check_visibility_timeout(queue_name, visibility_timeout)
+    def declare(self, spec: Declaration) -> None:
+        """Make a queue, topic or subscription exist as declared (see ``MessagingAdmin``)."""
         with self._changed:
             self._check_open()
-            if dead_letter_queue is not None:
-                self._queues.setdefault(dead_letter_queue, MemoryQueue(dead_letter_queue))
-            queue = self._queues.setdefault(queue_name, MemoryQueue(queue_name))
-            queue.dead_letter_queue = dead_letter_queue
-            queue.max_receive_count = max_receive_count
-            queue.content_based_deduplication = content_based_deduplication
-            if visibility_timeout is not None:
-                queue.visibility_timeout = visibility_timeout
-            if retention_seconds is not None:
-                queue.retention_seconds = retention_seconds
-            for topic_name in topics:
-                self.declare_topic(topic_name)
-            if topics:
-                self.subscribe(
-                    queue_name,
-                    topics,
-                    filter_policy=filter_policy,
-                    raw_message_delivery=raw_message_delivery,
-                )
+            if isinstance(spec, QueueSpec):
+                self._declare_queue(spec)
+            elif isinstance(spec, TopicSpec):
+                arn = f"arn:aws:sns:memory:000000000000:{spec.name}"
+                self._topics.setdefault(spec.name, _Topic(spec.name, arn))
+            else:
+                self._subscribe(spec)
 
-    def declare_topic(self, topic_name: str) -> None:
-        """Create a topic if it is missing."""
-        with self._changed:
-            self._check_open()
-            arn = f"arn:aws:sns:memory:000000000000:{topic_name}"
-            self._topics.setdefault(topic_name, _Topic(topic_name, arn))
+    def _declare_queue(self, spec: QueueSpec) -> None:
+        if spec.dead_letter_queue is not None:
+            self._queues.setdefault(spec.dead_letter_queue, MemoryQueue(spec.dead_letter_queue))
+        queue = self._queues.setdefault(spec.name, MemoryQueue(spec.name))
+        queue.dead_letter_queue = spec.dead_letter_queue
+        queue.max_receive_count = spec.max_receive_count
+        if spec.content_based_deduplication is not None:
+            queue.content_based_deduplication = spec.content_based_deduplication
+        if spec.visibility_timeout is not None:
+            queue.visibility_timeout = spec.visibility_timeout
+        if spec.retention_seconds is not None:
+            queue.retention_seconds = spec.retention_seconds
 
-    def subscribe(
-        self,
-        queue_name: str,
-        topic_names: Sequence[str],
-        *,
-        filter_policy: FilterPolicy | None = None,
-        raw_message_delivery: bool = False,
-    ) -> None:
+    def _subscribe(self, spec: SubscriptionSpec) -> None:
         """Subscribe a queue to topics, replacing an earlier subscription's settings."""
-        if filter_policy is not None:
-            filters.validate(filter_policy)
+        self._queue(spec.queue, "subscribe")
+        topics = [self._topic(name, "subscribe") for name in spec.topics]
+        for topic in topics:
+            topic.subscriptions[spec.queue] = _Subscription(
+                spec.queue, spec.filter_policy, spec.raw_message_delivery
+            )
+
+    def delete(self, destination: Destination) -> None:
+        """Delete a queue and its messages, or a topic and its subscriptions."""
         with self._changed:
-            self._queue(queue_name, "subscribe")
-            for topic_name in topic_names:
-                topic = self._topic(topic_name, "subscribe")
-                if limits.is_fifo(topic_name) and not limits.is_fifo(queue_name):
-                    raise ConfigurationError(
-                        f"FIFO topic {topic_name!r} can only deliver to FIFO queues, "
-                        f"not {queue_name!r}; name the queue '...fifo'"
-                    )
-                topic.subscriptions[queue_name] = _Subscription(
-                    queue_name, filter_policy, raw_message_delivery
-                )
+            if destination.is_topic:
+                self._topics.pop(destination.name, None)
+                return
+            self._queues.pop(destination.name, None)
+            for topic in self._topics.values():
+                topic.subscriptions.pop(destination.name, None)
+
+    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Return the queue's redrive policy, if it has a dead-letter queue."""
+        with self._changed:
+            queue = self._queue(queue_name, "redrive_policy")
+            if queue.dead_letter_queue is None:
+                return None
+            return RedrivePolicy(queue.dead_letter_queue, queue.max_receive_count)
+
+    def close(self) -> None:
+        """Refuse further use and wake any waiting receive."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def publish(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> BatchResult:
+        """Send messages to a queue, or fan them out from a topic; all are checked first.
+
+        Each queue subscribed to a topic whose filter passes gets each message once.
+        """
+        payloads = [wire.outgoing_payload(destination, message) for message in messages]
+        with self._changed:
+            if destination.is_topic:
+                topic = self._topic(destination.name, "publish")
+                for payload, message in zip(payloads, messages, strict=True):
+                    self._fan_out(topic, payload.body, payload.attributes, message)
+            else:
+                queue = self._queue(destination.name, "publish")
+                for payload, message in zip(payloads, messages, strict=True):
+                    self._enqueue(queue, payload.body, payload.attributes, message)
+        return BatchResult(successful=tuple(m.envelope.message_id for m in messages))
 
     def send_raw(
         self,
@@ -156,80 +161,6 @@ class InMemoryBackend:
         with self._changed:
             queue = self._queue(queue_name, "send_raw")
             return self._enqueue(queue, body, attributes, OutgoingMessage(envelope, options))
-
-    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
-        """Return the queue's redrive policy, if it has a dead-letter queue."""
-        with self._changed:
-            queue = self._queue(queue_name, "redrive_policy")
-            if queue.dead_letter_queue is None:
-                return None
-            return RedrivePolicy(queue.dead_letter_queue, queue.max_receive_count)
-
-    def delete_queue(self, queue_name: str) -> None:
-        """Delete a queue and its messages."""
-        with self._changed:
-            self._queues.pop(queue_name, None)
-            for topic in self._topics.values():
-                topic.subscriptions.pop(queue_name, None)
-
-    def delete_topic(self, topic_name: str) -> None:
-        """Delete a topic and its subscriptions."""
-        with self._changed:
-            self._topics.pop(topic_name, None)
-
-    def close(self) -> None:
-        """Refuse further use and wake any waiting receive."""
-        with self._changed:
-            self._closed = True
-            self._changed.notify_all()
-
-    # -- publishing ----------------------------------------------------------------------
-
-    def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
-        """Send one message to a queue."""
-        return self._send_all(queue_name, [message])[0]
-
-    def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
-        """Publish one message: each subscribed queue whose filter passes gets it once."""
-        return self._publish_all(topic_name, [message])[0]
-
-    def publish_batch_to_queue(
-        self, queue_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Send several messages to a queue; all are checked before any is sent."""
-        self._send_all(queue_name, messages)
-        return BatchResult(successful=tuple(m.envelope.message_id for m in messages))
-
-    def publish_batch_to_topic(
-        self, topic_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Publish several messages to a topic; all are checked before any is sent."""
-        self._publish_all(topic_name, messages)
-        return BatchResult(successful=tuple(m.envelope.message_id for m in messages))
-
-    def _send_all(self, queue_name: str, messages: Sequence[OutgoingMessage]) -> list[str]:
-        payloads = []
-        for message in messages:
-            limits.check_queue_options(queue_name, message.options)
-            payloads.append(wire.queue_payload(queue_name, message.envelope))
-        with self._changed:
-            queue = self._queue(queue_name, "publish")
-            return [
-                self._enqueue(queue, payload.body, payload.attributes, message)
-                for payload, message in zip(payloads, messages, strict=True)
-            ]
-
-    def _publish_all(self, topic_name: str, messages: Sequence[OutgoingMessage]) -> list[str]:
-        payloads = []
-        for message in messages:
-            limits.check_topic_options(topic_name, message.options)
-            payloads.append(wire.topic_payload(topic_name, message.envelope))
-        with self._changed:
-            topic = self._topic(topic_name, "publish")
-            return [
-                self._fan_out(topic, payload.body, payload.attributes, message)
-                for payload, message in zip(payloads, messages, strict=True)
-            ]
 
     def _fan_out(
         self,
@@ -350,6 +281,8 @@ class InMemoryBackend:
     def _topic(self, topic_name: str, operation: str) -> _Topic:
         self._check_open()
         topic = self._topics.get(topic_name)
+        if topic is None and topic_name.startswith("arn:"):  # by ARN, as SNS takes it
+            topic = next((t for t in self._topics.values() if t.arn == topic_name), None)
         if topic is None:
             raise TopicNotFoundError(topic_name, operation=operation)
         return topic

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 import attrs
 
@@ -34,6 +35,9 @@ class StoredMessage:
     visible_at: float
     receive_count: int = 0
     receipt_handle: str | None = None
+    #: Wall-clock time it was accepted, reported as SQS's SentTimestamp (``sent_at`` above
+    #: is on the backend's clock, which tests may control).
+    sent_timestamp: datetime = attrs.field(factory=lambda: datetime.now(UTC))
 
 
 @attrs.define
@@ -142,6 +146,7 @@ class MemoryQueue:
             attributes=message.attributes,
             receive_count=message.receive_count,
             message_group_id=message.group_id,
+            sent_at=message.sent_timestamp,
         )
 
     def _drop_expired(self, now: float) -> None:

@@ -15,9 +15,11 @@ from contextlib import contextmanager
 
 import attrs
 
-from melange.backends.protocol import FilterPolicy, MessagingBackend
+from melange.backends.protocol import MessagingBackend
+from melange.backends.shortcuts import BackendShortcuts
 from melange.exceptions import (
     BatchPublishError,
+    DeclarationError,
     MelangeError,
     MessageTooLargeError,
     QueueNotFoundError,
@@ -27,10 +29,12 @@ from melange.exceptions import (
 from melange.messages import (
     AttributeValue,
     BatchResult,
+    Destination,
     OutgoingMessage,
     ReceivedMessage,
     RedrivePolicy,
 )
+from melange.topology import Declaration, QueueSpec, TopicSpec
 
 __all__ = ["PrefixedBackend", "renamed_error", "renamed_result", "renamed_text"]
 
@@ -65,6 +69,8 @@ def renamed_error(exc: MelangeError, renames: Renames) -> MelangeError:
         )
     if isinstance(exc, MessageTooLargeError | BatchPublishError) and exc.destination in renames:
         exc.broker_destination, exc.destination = exc.destination, renames[exc.destination]
+    if isinstance(exc, DeclarationError) and exc.name in renames:
+        exc.name = renames[exc.name]
     text = renamed_text(str(exc), renames)
     if text != str(exc):
         exc.args = (text,)
@@ -80,8 +86,22 @@ def renamed_result(result: BatchResult, renames: Renames) -> BatchResult:
     return attrs.evolve(result, failed=failed)
 
 
-class PrefixedBackend:
+def _names(spec: Declaration) -> tuple[str, ...]:
+    """Return every queue and topic name a declaration holds."""
+    if isinstance(spec, QueueSpec):
+        return (
+            (spec.name,) if spec.dead_letter_queue is None else (spec.name, spec.dead_letter_queue)
+        )
+    if isinstance(spec, TopicSpec):
+        return (spec.name,)
+    return (spec.queue, *spec.topics)
+
+
+class PrefixedBackend(BackendShortcuts):
     """Wraps a backend and prefixes every queue and topic name it is given.
+
+    Declarations and destinations are values, so each is renamed once (``renamed``)
+    and handed on; errors and results come back naming what the application typed.
 
     Args:
         backend: the backend that does the work.
@@ -114,83 +134,25 @@ class PrefixedBackend:
             # Not chained to ``exc``: its hint names the prefixed queue, the very mistake.
             raise translated from exc.__cause__
 
-    def declare_queue(
-        self,
-        queue_name: str,
-        *,
-        dead_letter_queue: str | None = None,
-        max_receive_count: int = 5,
-        visibility_timeout: int | None = None,
-        retention_seconds: int | None = None,
-        content_based_deduplication: bool = False,
-        topics: Sequence[str] = (),
-        filter_policy: FilterPolicy | None = None,
-        raw_message_delivery: bool = False,
-    ) -> None:
-        """Declare the prefixed queue, dead-letter queue and topics."""
-        dead_letters = () if dead_letter_queue is None else (dead_letter_queue,)
-        with self._as_given(queue_name, *dead_letters, *topics):
-            self.backend.declare_queue(
-                self._name(queue_name),
-                dead_letter_queue=(
-                    None if dead_letter_queue is None else self._name(dead_letter_queue)
-                ),
-                max_receive_count=max_receive_count,
-                visibility_timeout=visibility_timeout,
-                retention_seconds=retention_seconds,
-                content_based_deduplication=content_based_deduplication,
-                topics=[self._name(t) for t in topics],
-                filter_policy=filter_policy,
-                raw_message_delivery=raw_message_delivery,
-            )
+    # -- administration ------------------------------------------------------------------
 
-    def declare_topic(self, topic_name: str) -> None:
-        """Declare the prefixed topic."""
-        with self._as_given(topic_name):
-            self.backend.declare_topic(self._name(topic_name))
+    def declare(self, spec: Declaration) -> None:
+        """Declare the queue, topic or subscription under the prefixed names."""
+        with self._as_given(*_names(spec)):
+            self.backend.declare(spec.renamed(self._name))
 
-    def subscribe(
-        self,
-        queue_name: str,
-        topic_names: Sequence[str],
-        *,
-        filter_policy: FilterPolicy | None = None,
-        raw_message_delivery: bool = False,
-    ) -> None:
-        """Subscribe the prefixed queue to the prefixed topics."""
-        with self._as_given(queue_name, *topic_names):
-            self.backend.subscribe(
-                self._name(queue_name),
-                [self._name(t) for t in topic_names],
-                filter_policy=filter_policy,
-                raw_message_delivery=raw_message_delivery,
-            )
+    def delete(self, destination: Destination) -> None:
+        """Delete the prefixed queue or topic."""
+        with self._as_given(destination.name):
+            self.backend.delete(destination.renamed(self._name))
 
-    def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
-        """Send to the prefixed queue."""
-        with self._as_given(queue_name):
-            return self.backend.publish_to_queue(self._name(queue_name), message)
+    # -- transport -----------------------------------------------------------------------
 
-    def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
-        """Publish to the prefixed topic."""
-        with self._as_given(topic_name):
-            return self.backend.publish_to_topic(self._name(topic_name), message)
-
-    def publish_batch_to_queue(
-        self, queue_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Send a batch to the prefixed queue; failure reasons name the short queue name."""
-        with self._as_given(queue_name):
-            result = self.backend.publish_batch_to_queue(self._name(queue_name), messages)
-        return renamed_result(result, self._renames([queue_name]))
-
-    def publish_batch_to_topic(
-        self, topic_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Publish a batch to the prefixed topic; failure reasons name the short topic name."""
-        with self._as_given(topic_name):
-            result = self.backend.publish_batch_to_topic(self._name(topic_name), messages)
-        return renamed_result(result, self._renames([topic_name]))
+    def publish(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> BatchResult:
+        """Publish to the prefixed destination; failure reasons name it without the prefix."""
+        with self._as_given(destination.name):
+            result = self.backend.publish(destination.renamed(self._name), messages)
+        return renamed_result(result, self._renames([destination.name]))
 
     def send_raw(
         self,
@@ -250,16 +212,6 @@ class PrefixedBackend:
             return self.backend.change_visibility(
                 self._name(queue_name), receipt_handles, timeout_seconds
             )
-
-    def delete_queue(self, queue_name: str) -> None:
-        """Delete the prefixed queue."""
-        with self._as_given(queue_name):
-            self.backend.delete_queue(self._name(queue_name))
-
-    def delete_topic(self, topic_name: str) -> None:
-        """Delete the prefixed topic."""
-        with self._as_given(topic_name):
-            self.backend.delete_topic(self._name(topic_name))
 
     def close(self) -> None:
         """Close the wrapped backend."""

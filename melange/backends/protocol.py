@@ -1,7 +1,13 @@
-"""The interface every messaging backend implements.
+"""The interfaces every messaging backend implements: moving messages, and administration.
 
-Only melange's own value types cross it: no boto3 dict goes in or comes out. Options are
-keyword-only. Every backend passes the same contract test suite (``tests/contract``).
+Two small protocols: ``MessagingTransport`` moves messages (what publishers and the
+dispatcher use) and ``MessagingAdmin`` makes queues, topics and subscriptions exist from
+the declarative values of ``melange.topology``. ``MessagingBackend`` is both, plus the
+keyword shortcuts applications call (``declare_queue("billing", topics=[...])``), which
+every backend inherits from ``BackendShortcuts`` rather than writing them again.
+
+Only melange's own value types cross them: no boto3 dict goes in or comes out. Options
+are keyword-only. Every backend passes the same contract test suite (``tests/contract``).
 """
 
 from __future__ import annotations
@@ -12,12 +18,14 @@ from typing import Any, Protocol, runtime_checkable
 from melange.messages import (
     AttributeValue,
     BatchResult,
+    Destination,
     OutgoingMessage,
     ReceivedMessage,
     RedrivePolicy,
 )
+from melange.topology import Declaration
 
-__all__ = ["FilterPolicy", "MessagingBackend"]
+__all__ = ["FilterPolicy", "MessagingAdmin", "MessagingBackend", "MessagingTransport"]
 
 #: An SNS subscription filter policy on message attributes, e.g.
 #: ``{"manifest": ["myapp.events:OrderPlaced"]}``.
@@ -25,57 +33,20 @@ FilterPolicy = Mapping[str, Any]
 
 
 @runtime_checkable
-class MessagingBackend(Protocol):
-    """Queues and topics with SQS/SNS semantics."""
+class MessagingTransport(Protocol):
+    """Sends, receives and settles messages on queues and topics with SQS/SNS semantics."""
 
-    def declare_queue(
-        self,
-        queue_name: str,
-        *,
-        dead_letter_queue: str | None = None,
-        max_receive_count: int = 5,
-        visibility_timeout: int | None = None,
-        retention_seconds: int | None = None,
-        content_based_deduplication: bool = False,
-        topics: Sequence[str] = (),
-        filter_policy: FilterPolicy | None = None,
-        raw_message_delivery: bool = False,
-    ) -> None:
-        """Create the queue if it is missing and bring its settings up to date; idempotent.
+    def publish(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> BatchResult:
+        """Send messages to a queue or topic.
 
-        A name ending in ``.fifo`` makes a FIFO queue. ``dead_letter_queue`` is created too,
-        and messages received ``max_receive_count`` times move there. ``topics`` are
-        declared and the queue is subscribed to each, with ``filter_policy`` if given.
+        One message is sent in one request (SQS SendMessage, SNS Publish), and a failure
+        raises. Several are sent in as few batch requests as the broker's limits allow;
+        every message is checked before any is sent, and the entries the broker did not
+        accept are reported in the result rather than raised.
+
+        Returns:
+            The accepted messages' ``Envelope.message_id`` in input order, and the failures.
         """
-
-    def declare_topic(self, topic_name: str) -> None:
-        """Create the topic if it is missing; idempotent. ``.fifo`` makes a FIFO topic."""
-
-    def subscribe(
-        self,
-        queue_name: str,
-        topic_names: Sequence[str],
-        *,
-        filter_policy: FilterPolicy | None = None,
-        raw_message_delivery: bool = False,
-    ) -> None:
-        """Subscribe an existing queue to existing topics; idempotent."""
-
-    def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
-        """Send one message to a queue and return the broker's message id."""
-
-    def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
-        """Publish one message to a topic and return the broker's message id."""
-
-    def publish_batch_to_queue(
-        self, queue_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Send messages in as few requests as the broker's limits allow."""
-
-    def publish_batch_to_topic(
-        self, topic_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Publish messages in as few requests as the broker's limits allow."""
 
     def receive(
         self,
@@ -106,18 +77,69 @@ class MessagingBackend(Protocol):
     ) -> str:
         """Send a body and attributes exactly as given (used to move unreadable messages).
 
-        Unlike ``publish_to_queue`` the body is not wrapped, so a message copied to a
-        dead-letter queue keeps the bytes it arrived with.
+        Unlike ``publish`` the body is not wrapped, so a message copied to a dead-letter
+        queue keeps the bytes it arrived with. Returns the broker's message id.
         """
 
     def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
         """Return the queue's dead-letter queue and receive limit, or ``None`` without one."""
+
+    def close(self) -> None:
+        """Release connections; the backend is not used afterwards."""
+
+
+@runtime_checkable
+class MessagingAdmin(Protocol):
+    """Makes queues, topics and subscriptions exist as declared, or removes them."""
+
+    def declare(self, spec: Declaration) -> None:
+        """Make the declared queue, topic or subscription exist as stated; idempotent.
+
+        A queue's dead-letter queue is created (with default settings) if it is missing;
+        a subscription's queue and topics must exist.
+        """
+
+    def delete(self, destination: Destination) -> None:
+        """Delete a queue (and its messages) or a topic (and its subscriptions).
+
+        Deleting what does not exist is not an error.
+        """
+
+
+@runtime_checkable
+class MessagingBackend(MessagingTransport, MessagingAdmin, Protocol):
+    """A whole backend: the transport, the administration and the keyword shortcuts."""
+
+    def declare_queue(
+        self,
+        queue_name: str,
+        *,
+        dead_letter_queue: str | None = None,
+        max_receive_count: int = 5,
+        visibility_timeout: int | None = None,
+        retention_seconds: int | None = None,
+        content_based_deduplication: bool = False,
+        topics: Sequence[str] = (),
+        filter_policy: FilterPolicy | None = None,
+        raw_message_delivery: bool = False,
+    ) -> None:
+        """Declare a queue, its dead-letter queue, its topics and its subscription to them."""
+
+    def declare_topic(self, topic_name: str) -> None:
+        """Declare a topic; ``.fifo`` makes a FIFO topic."""
+
+    def subscribe(
+        self,
+        queue_name: str,
+        topic_names: Sequence[str],
+        *,
+        filter_policy: FilterPolicy | None = None,
+        raw_message_delivery: bool = False,
+    ) -> None:
+        """Subscribe an existing queue to existing topics; idempotent."""
 
     def delete_queue(self, queue_name: str) -> None:
         """Delete a queue and its messages; deleting a missing queue is not an error."""
 
     def delete_topic(self, topic_name: str) -> None:
         """Delete a topic and its subscriptions; deleting a missing topic is not an error."""
-
-    def close(self) -> None:
-        """Release connections; the backend is not used afterwards."""

@@ -8,15 +8,14 @@ Clients are thread-safe, so one backend serves many threads.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from melange import limits, wire
-from melange.backends import filter_policy as filters
-from melange.backends.protocol import FilterPolicy
+from melange.backends.shortcuts import BackendShortcuts
+from melange.backends.sqs_admin import SqsAdmin
 from melange.backends.sqs_clients import (
     PUBLISH_CONNECT_TIMEOUT,
     PUBLISH_MAX_ATTEMPTS,
@@ -28,27 +27,25 @@ from melange.backends.sqs_clients import (
 from melange.backends.sqs_directory import SqsDirectory
 from melange.backends.sqs_requests import (
     chunks,
-    queue_policy_allowing,
+    publish_params,
     received_message,
+    redrive_policy_of,
     send_batches,
-)
-from melange.exceptions import (
-    ConfigurationError,
-    QueueNotFoundError,
-    TopicNotFoundError,
+    to_boto_attributes,
 )
 from melange.messages import (
     AttributeValue,
     BatchResult,
+    Destination,
     OutgoingMessage,
     ReceivedMessage,
     RedrivePolicy,
 )
+from melange.topology import Declaration
 
 if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.literals import QueueAttributeNameType
     from mypy_boto3_sqs.type_defs import (
         ChangeMessageVisibilityBatchRequestEntryTypeDef,
         DeleteMessageBatchRequestEntryTypeDef,
@@ -57,7 +54,7 @@ if TYPE_CHECKING:
 __all__ = ["SqsBackend"]
 
 
-class SqsBackend:
+class SqsBackend(BackendShortcuts):
     """Queues on Amazon SQS and topics on Amazon SNS, or on an emulator by endpoint.
 
     Every request has a bounded network time. A publish, and every other request but
@@ -132,6 +129,7 @@ class SqsBackend:
         self._sqs = self._clients.sqs
         self._sns = self._clients.sns
         self._directory = SqsDirectory(self._clients, account_id=account_id)
+        self._admin = SqsAdmin(self._directory)
 
     @property
     def sqs_client(self) -> SQSClient:
@@ -147,143 +145,73 @@ class SqsBackend:
         """The boto3 SNS client, for what melange does not wrap (and for request counting)."""
         return self._sns
 
-    # -- declaration ---------------------------------------------------------------------
+    # -- administration ------------------------------------------------------------------
 
-    def declare_queue(
-        self,
-        queue_name: str,
-        *,
-        dead_letter_queue: str | None = None,
-        max_receive_count: int = 5,
-        visibility_timeout: int | None = None,
-        retention_seconds: int | None = None,
-        content_based_deduplication: bool = False,
-        topics: Sequence[str] = (),
-        filter_policy: FilterPolicy | None = None,
-        raw_message_delivery: bool = False,
-    ) -> None:
-        """Create or update a queue (see ``MessagingBackend.declare_queue``)."""
-        limits.check_queue_declaration(queue_name, dead_letter_queue, max_receive_count)
-        if visibility_timeout is not None:
-            limits.check_visibility_timeout(queue_name, visibility_timeout)
-        attributes: dict[QueueAttributeNameType, str] = {}
-        if visibility_timeout is not None:
-            attributes["VisibilityTimeout"] = str(visibility_timeout)
-        if retention_seconds is not None:
-            attributes["MessageRetentionPeriod"] = str(retention_seconds)
-        if limits.is_fifo(queue_name):
-            attributes["ContentBasedDeduplication"] = str(content_based_deduplication).lower()
-        if dead_letter_queue is not None:
-            self._ensure_queue(dead_letter_queue, {})
-            redrive = {
-                "deadLetterTargetArn": self._directory.queue_arn(dead_letter_queue),
-                "maxReceiveCount": str(max_receive_count),
-            }
-            attributes["RedrivePolicy"] = json.dumps(redrive)
-        self._ensure_queue(queue_name, attributes)
-        for topic_name in topics:
-            self.declare_topic(topic_name)
-        if topics:
-            self.subscribe(
-                queue_name,
-                topics,
-                filter_policy=filter_policy,
-                raw_message_delivery=raw_message_delivery,
-            )
+    def declare(self, spec: Declaration) -> None:
+        """Make a queue, topic or subscription exist as declared (see ``SqsAdmin``)."""
+        self._admin.declare(spec)
 
-    def _ensure_queue(
-        self, queue_name: str, attributes: Mapping[QueueAttributeNameType, str]
-    ) -> None:
-        try:
-            url = self._directory.queue_url(queue_name)
-        except QueueNotFoundError:
-            create = dict(attributes)
-            if limits.is_fifo(queue_name):
-                create["FifoQueue"] = "true"
-            with self._directory.request("CreateQueue", queue=queue_name):
-                url = self._sqs.create_queue(QueueName=queue_name, Attributes=create)["QueueUrl"]
-            self._directory.remember_queue_url(queue_name, url)
-            return
-        if attributes:
-            with self._directory.request("SetQueueAttributes", queue=queue_name):
-                self._sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    def delete(self, destination: Destination) -> None:
+        """Delete a queue or topic; a missing one is not an error."""
+        self._admin.delete(destination)
 
-    def declare_topic(self, topic_name: str) -> None:
-        """Create a topic if it is missing (SNS's CreateTopic is idempotent).
-
-        The topic's attributes are read too (its size limit), so publishing to it
-        afterwards costs one request per message.
-        """
-        attributes = {"FifoTopic": "true"} if limits.is_fifo(topic_name) else {}
-        with self._directory.request("CreateTopic", topic=topic_name):
-            arn = self._sns.create_topic(Name=topic_name, Attributes=attributes)["TopicArn"]
-        self._directory.confirm_topic(topic_name, arn)
-
-    def subscribe(
-        self,
-        queue_name: str,
-        topic_names: Sequence[str],
-        *,
-        filter_policy: FilterPolicy | None = None,
-        raw_message_delivery: bool = False,
-    ) -> None:
-        """Subscribe a queue to topics and let them send to it with one policy statement."""
-        if filter_policy is not None:
-            filters.validate(filter_policy)
-        queue_arn = self._directory.queue_arn(queue_name)
-        attributes = {"RawMessageDelivery": str(raw_message_delivery).lower()}
-        if filter_policy is not None:
-            attributes["FilterPolicy"] = json.dumps(filter_policy)
-        topic_arns = []
-        for topic_name in topic_names:
-            if limits.is_fifo(topic_name) and not limits.is_fifo(queue_name):
-                raise ConfigurationError(
-                    f"FIFO topic {topic_name!r} can only deliver to FIFO queues, "
-                    f"not {queue_name!r}; name the queue '...fifo'"
-                )
-            topic_arn = self._directory.topic_arn(topic_name)
-            self._subscribe_one(topic_name, topic_arn, queue_arn, attributes)
-            topic_arns.append(topic_arn)
-        self._allow_topics(queue_name, queue_arn, topic_arns)
-
-    def _subscribe_one(
-        self, topic_name: str, topic_arn: str, queue_arn: str, attributes: Mapping[str, str]
-    ) -> None:
-        existing = self._subscription_arn(topic_name, topic_arn, queue_arn)
-        if existing is None:
-            with self._directory.request("Subscribe", topic=topic_name):
-                self._sns.subscribe(
-                    TopicArn=topic_arn,
-                    Protocol="sqs",
-                    Endpoint=queue_arn,
-                    Attributes=dict(attributes),
-                    ReturnSubscriptionArn=True,
-                )
-            return
-        for name, value in attributes.items():
-            with self._directory.request("SetSubscriptionAttributes", topic=topic_name):
-                self._sns.set_subscription_attributes(
-                    SubscriptionArn=existing, AttributeName=name, AttributeValue=value
-                )
-
-    def _subscription_arn(self, topic_name: str, topic_arn: str, queue_arn: str) -> str | None:
-        paginator = self._sns.get_paginator("list_subscriptions_by_topic")
-        with self._directory.request("ListSubscriptionsByTopic", topic=topic_name):
-            for page in paginator.paginate(TopicArn=topic_arn):
-                for subscription in page.get("Subscriptions", []):
-                    if subscription.get("Endpoint") == queue_arn:
-                        return subscription.get("SubscriptionArn")
-        return None
-
-    def _allow_topics(self, queue_name: str, queue_arn: str, topic_arns: Sequence[str]) -> None:
+    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Return the queue's ``RedrivePolicy`` attribute: its DLQ's name and receive limit."""
         url = self._directory.queue_url(queue_name)
         with self._directory.request("GetQueueAttributes", queue=queue_name):
-            current = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
-        policy = queue_policy_allowing(
-            current.get("Attributes", {}).get("Policy"), queue_arn, topic_arns
-        )
-        with self._directory.request("SetQueueAttributes", queue=queue_name):
-            self._sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+            response = self._sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["RedrivePolicy"]
+            )
+        return redrive_policy_of(response.get("Attributes", {}).get("RedrivePolicy"))
+
+    def close(self) -> None:
+        """Close every client's connection pool."""
+        self._clients.close()
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def publish(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> BatchResult:
+        """Send one message with SendMessage/Publish, several with the batch requests.
+
+        Batches hold 10 entries within the limit in total: SQS's 1 MiB for a queue, the
+        topic's own ``MaximumMessageSize`` (256 KiB unless set) for a topic.
+        """
+        if destination.is_topic:
+            return self._publish_to_topic(destination, messages)
+        queue_name = destination.name
+        prepared = [publish_params(destination, message) for message in messages]
+        url = self._directory.queue_url(queue_name)
+        if len(prepared) == 1:
+            with self._directory.request("SendMessage", queue=queue_name):
+                self._sqs.send_message(QueueUrl=url, **prepared[0][0])
+            return BatchResult(successful=(messages[0].envelope.message_id,))
+
+        def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
+            with self._directory.request("SendMessageBatch", queue=queue_name):
+                return self._sqs.send_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[arg-type]
+
+        return send_batches(messages, prepared, limits.SQS_MAX_MESSAGE_BYTES, send)
+
+    def _publish_to_topic(
+        self, destination: Destination, messages: Sequence[OutgoingMessage]
+    ) -> BatchResult:
+        topic_name = destination.name
+        topic = self._directory.topic(topic_name)
+        limit = topic.max_message_bytes
+        prepared = [publish_params(destination, m, max_size=limit) for m in messages]
+        if len(prepared) == 1:
+            with self._directory.request("Publish", topic=topic_name):
+                self._sns.publish(TopicArn=topic.arn, **prepared[0][0])
+            return BatchResult(successful=(messages[0].envelope.message_id,))
+
+        def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
+            with self._directory.request("PublishBatch", topic=topic_name):
+                return self._sns.publish_batch(
+                    TopicArn=topic.arn,
+                    PublishBatchRequestEntries=entries,  # type: ignore[arg-type]
+                )
+
+        return send_batches(messages, prepared, limit, send)
 
     def send_raw(
         self,
@@ -299,7 +227,7 @@ class SqsBackend:
         params: dict[str, Any] = {
             "QueueUrl": self._directory.queue_url(queue_name),
             "MessageBody": body,
-            "MessageAttributes": wire.to_boto_attributes(attributes),
+            "MessageAttributes": to_boto_attributes(attributes),
         }
         if message_group_id is not None:
             params["MessageGroupId"] = message_group_id
@@ -307,94 +235,6 @@ class SqsBackend:
             params["MessageDeduplicationId"] = deduplication_id
         with self._directory.request("SendMessage", queue=queue_name):
             return self._sqs.send_message(**params)["MessageId"]
-
-    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
-        """Return the queue's ``RedrivePolicy`` attribute: its DLQ's name and receive limit."""
-        url = self._directory.queue_url(queue_name)
-        with self._directory.request("GetQueueAttributes", queue=queue_name):
-            response = self._sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["RedrivePolicy"]
-            )
-        policy = json.loads(response.get("Attributes", {}).get("RedrivePolicy") or "{}")
-        # The ARN's last part is the queue name; SQS writes maxReceiveCount as a string.
-        target = str(policy.get("deadLetterTargetArn", "")).rsplit(":", 1)[-1]
-        if not target or "maxReceiveCount" not in policy:
-            return None
-        return RedrivePolicy(target, int(policy["maxReceiveCount"]))
-
-    def delete_queue(self, queue_name: str) -> None:
-        """Delete a queue; a missing queue is not an error."""
-        try:
-            url = self._directory.queue_url(queue_name)
-            with self._directory.request("DeleteQueue", queue=queue_name):
-                self._sqs.delete_queue(QueueUrl=url)
-        except QueueNotFoundError:
-            pass
-        self._directory.forget(queue=queue_name)
-
-    def delete_topic(self, topic_name: str) -> None:
-        """Delete a topic; a missing topic is not an error."""
-        try:
-            arn = self._directory.topic_arn(topic_name)
-            with self._directory.request("DeleteTopic", topic=topic_name):
-                self._sns.delete_topic(TopicArn=arn)
-        except TopicNotFoundError:
-            pass
-        self._directory.forget(topic=topic_name)
-
-    def close(self) -> None:
-        """Close every client's connection pool."""
-        self._clients.close()
-
-    # -- publishing ----------------------------------------------------------------------
-
-    def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
-        """Send one message in one SendMessage request."""
-        params, _ = wire.sqs_send_params(queue_name, message)
-        url = self._directory.queue_url(queue_name)
-        with self._directory.request("SendMessage", queue=queue_name):
-            return self._sqs.send_message(QueueUrl=url, **params)["MessageId"]
-
-    def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
-        """Publish one message in one SNS Publish request, within the topic's own size limit."""
-        topic = self._directory.topic(topic_name)
-        params, _ = wire.sns_publish_params(topic_name, message, max_size=topic.max_message_bytes)
-        with self._directory.request("Publish", topic=topic_name):
-            return self._sns.publish(TopicArn=topic.arn, **params)["MessageId"]
-
-    def publish_batch_to_queue(
-        self, queue_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Send messages with SendMessageBatch, 10 per request and within 1 MiB each."""
-        prepared = [wire.sqs_send_params(queue_name, message) for message in messages]
-        url = self._directory.queue_url(queue_name)
-
-        def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
-            with self._directory.request("SendMessageBatch", queue=queue_name):
-                return self._sqs.send_message_batch(QueueUrl=url, Entries=entries)  # type: ignore[arg-type]
-
-        return send_batches(messages, prepared, limits.SQS_MAX_MESSAGE_BYTES, send)
-
-    def publish_batch_to_topic(
-        self, topic_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Publish messages with SNS PublishBatch, 10 per request, within the topic's limit.
-
-        The topic's ``MaximumMessageSize`` (256 KiB unless set) bounds each message and
-        each request's total.
-        """
-        topic = self._directory.topic(topic_name)
-        limit = topic.max_message_bytes
-        prepared = [
-            wire.sns_publish_params(topic_name, message, max_size=limit) for message in messages
-        ]
-        arn = topic.arn
-
-        def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
-            with self._directory.request("PublishBatch", topic=topic_name):
-                return self._sns.publish_batch(TopicArn=arn, PublishBatchRequestEntries=entries)  # type: ignore[arg-type]
-
-        return send_batches(messages, prepared, limit, send)
 
     # -- consuming -----------------------------------------------------------------------
 
@@ -413,7 +253,11 @@ class SqsBackend:
             "MaxNumberOfMessages": max_messages,
             "WaitTimeSeconds": wait_time_seconds,
             "MessageAttributeNames": ["All"],
-            "MessageSystemAttributeNames": ["ApproximateReceiveCount", "MessageGroupId"],
+            "MessageSystemAttributeNames": [
+                "ApproximateReceiveCount",
+                "MessageGroupId",
+                "SentTimestamp",
+            ],
         }
         if visibility_timeout is not None:
             params["VisibilityTimeout"] = visibility_timeout

@@ -1,14 +1,17 @@
-"""Shaping SQS/SNS requests and responses for the SQS backend, as plain functions.
+"""boto3's request and response shapes for the SQS backend, as plain functions.
 
-Batching, the queue policy that lets topics send, turning a received boto3 message into
-a ``ReceivedMessage``, a topic's ARN and size limit; no I/O here (``send_batches`` calls
-the function it is given).
+The only module that knows boto3's parameter names (``MessageBody``, ``MessageAttributes``,
+``DataType``, ``Entries``...): message attributes both ways, SendMessage/Publish
+parameters, batch planning and sending, queue attributes from a ``QueueSpec``, the queue
+policy that lets topics send, a received message, a topic's ARN and size limit. No I/O
+here: ``send_batches`` calls the function it is given.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from melange import limits, wire
@@ -19,15 +22,29 @@ from melange.exceptions import (
     QueueNotFoundError,
     TopicNotFoundError,
 )
-from melange.messages import BatchResult, OutgoingMessage, ReceivedMessage
+from melange.messages import (
+    AttributeValue,
+    BatchResult,
+    Destination,
+    OutgoingMessage,
+    ReceivedMessage,
+    RedrivePolicy,
+)
+from melange.topology import QueueSpec, SubscriptionSpec
 
 __all__ = [
     "POLICY_SID",
-    "all_failed",
     "chunks",
+    "from_boto_attributes",
+    "plan_batches",
+    "publish_params",
+    "queue_attributes",
     "queue_policy_allowing",
     "received_message",
+    "redrive_policy_of",
     "send_batches",
+    "subscription_attributes",
+    "to_boto_attributes",
     "topic_arn_for",
     "topic_size_limit",
 ]
@@ -35,55 +52,147 @@ __all__ = [
 #: The Sid of the one queue-policy statement that lets all subscribed topics send.
 POLICY_SID = "melange-sns-to-sqs"
 
+JsonDict = dict[str, Any]
 #: Sends one batch request's entries and returns the broker's response.
-SendBatch = Callable[[list[dict[str, Any]]], Mapping[str, Any]]
+SendBatch = Callable[[list[JsonDict]], Mapping[str, Any]]
+
+
+def to_boto_attributes(attributes: Mapping[str, AttributeValue]) -> dict[str, JsonDict]:
+    """Return attributes in the ``MessageAttributes`` shape of SQS SendMessage and SNS Publish."""
+    result: dict[str, JsonDict] = {}
+    for name, value in attributes.items():
+        data_type, encoded = wire.encode_value(value)
+        if data_type == "Binary":
+            result[name] = {"DataType": "Binary", "BinaryValue": encoded}
+        else:
+            result[name] = {"DataType": data_type, "StringValue": encoded.decode()}
+    return result
+
+
+def from_boto_attributes(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, AttributeValue]:
+    """Return melange values for the ``MessageAttributes`` of a received SQS message."""
+    result: dict[str, AttributeValue] = {}
+    for name, item in raw.items():
+        data_type = str(item.get("DataType", "String"))
+        if data_type.startswith("Binary"):
+            result[name] = bytes(item.get("BinaryValue", b""))
+        else:
+            result[name] = wire.typed_value(data_type, str(item.get("StringValue", "")))
+    return result
+
+
+def publish_params(
+    destination: Destination, message: OutgoingMessage, *, max_size: int | None = None
+) -> tuple[JsonDict, int]:
+    """Return SendMessage (queue) or Publish (topic) parameters and the message's size.
+
+    All parameters but ``QueueUrl``/``TopicArn``; a batch entry is the same plus ``Id``.
+    ``max_size`` is a topic's own limit (see ``wire.outgoing_payload``).
+
+    Raises:
+        ConfigurationError: options SQS/SNS would reject for this destination.
+        MessageTooLargeError: the body and attributes exceed the limit.
+        MessageAttributeError: see ``wire.envelope_attributes``.
+    """
+    payload = wire.outgoing_payload(destination, message, max_size=max_size)
+    options = message.options
+    params: JsonDict = {"MessageAttributes": to_boto_attributes(payload.attributes)}
+    if destination.is_topic:
+        params["Message"] = payload.body
+        if options.subject is not None:
+            params["Subject"] = options.subject
+    else:
+        params["MessageBody"] = payload.body
+        if options.delay_seconds is not None:
+            params["DelaySeconds"] = options.delay_seconds
+    if options.message_group_id is not None:
+        params["MessageGroupId"] = options.message_group_id
+    dedup_id = wire.deduplication_id(destination.name, message)
+    if dedup_id is not None:
+        params["MessageDeduplicationId"] = dedup_id
+    return params, payload.size
+
+
+def plan_batches(sizes: Sequence[int], *, limit: int) -> list[list[int]]:
+    """Group entry indexes into batches of at most 10 entries and ``limit`` bytes in total.
+
+    Entries keep their order; each entry is assumed to fit the limit on its own.
+    """
+    batches: list[list[int]] = []
+    current: list[int] = []
+    current_size = 0
+    for index, size in enumerate(sizes):
+        if current and (len(current) == limits.MAX_BATCH_ENTRIES or current_size + size > limit):
+            batches.append(current)
+            current, current_size = [], 0
+        current.append(index)
+        current_size += size
+    if current:
+        batches.append(current)
+    return batches
 
 
 def send_batches(
     messages: Sequence[OutgoingMessage],
-    prepared: Sequence[tuple[dict[str, Any], int]],
+    prepared: Sequence[tuple[JsonDict, int]],
     limit: int,
     send: SendBatch,
 ) -> BatchResult:
-    """Send prepared entries in planned batches; collect per-entry outcomes in input order."""
+    """Send prepared entries in planned batches; collect per-entry outcomes in input order.
+
+    A batch request that fails as a whole fails each of its entries with the error's code
+    and text, except when nothing was sent yet and the destination is missing or refused
+    the options: that error is raised, as for a single message.
+    """
     accepted: dict[int, str] = {}
     failures: list[BatchEntryFailure] = []
-    for batch in wire.plan_batches([size for _, size in prepared], limit=limit):
+    for batch in plan_batches([size for _, size in prepared], limit=limit):
         entries = [{"Id": str(index), **prepared[index][0]} for index in batch]
         try:
             response = send(entries)
         except (QueueNotFoundError, TopicNotFoundError, ConfigurationError):
             if not accepted and not failures:
                 raise  # nothing was sent: report the cause itself
-            response = all_failed(batch, "NotFound", "destination disappeared mid-batch")
+            reason = "the destination disappeared mid-batch"
+            failures.extend(_failed(messages, i, "NotFound", reason) for i in batch)
+            continue
         except BackendError as exc:
-            response = all_failed(batch, exc.code or "BackendError", str(exc))
+            code = exc.code or "BackendError"
+            failures.extend(_failed(messages, i, code, str(exc)) for i in batch)
+            continue
         for item in response.get("Successful", []):
             accepted[int(item["Id"])] = messages[int(item["Id"])].envelope.message_id
-        for item in response.get("Failed", []):
-            index = int(item["Id"])
-            failures.append(
-                BatchEntryFailure(
-                    index=index,
-                    message_id=messages[index].envelope.message_id,
-                    code=str(item.get("Code", "")),
-                    reason=str(item.get("Message", "")),
-                    sender_fault=bool(item.get("SenderFault", False)),
-                )
+        failures.extend(
+            _failed(
+                messages,
+                int(item["Id"]),
+                str(item.get("Code", "")),
+                str(item.get("Message", "")),
+                sender_fault=bool(item.get("SenderFault", False)),
             )
+            for item in response.get("Failed", [])
+        )
     return BatchResult(
         successful=tuple(accepted[i] for i in sorted(accepted)),
         failed=tuple(sorted(failures, key=lambda f: f.index)),
     )
 
 
-def all_failed(batch: Sequence[int], code: str, reason: str) -> dict[str, Any]:
-    """Return a batch response in which every entry of ``batch`` failed with ``code``."""
-    return {
-        "Failed": [
-            {"Id": str(i), "Code": code, "Message": reason, "SenderFault": False} for i in batch
-        ]
-    }
+def _failed(
+    messages: Sequence[OutgoingMessage],
+    index: int,
+    code: str,
+    reason: str,
+    *,
+    sender_fault: bool = False,
+) -> BatchEntryFailure:
+    return BatchEntryFailure(
+        index=index,
+        message_id=messages[index].envelope.message_id,
+        code=code,
+        reason=reason,
+        sender_fault=sender_fault,
+    )
 
 
 def chunks(items: list[str]) -> Iterator[list[str]]:
@@ -100,10 +209,58 @@ def received_message(queue_name: str, raw: Mapping[str, Any]) -> ReceivedMessage
         receipt_handle=raw["ReceiptHandle"],
         broker_message_id=raw["MessageId"],
         body=raw.get("Body", ""),
-        attributes=wire.from_boto_attributes(raw.get("MessageAttributes", {})),
+        attributes=from_boto_attributes(raw.get("MessageAttributes", {})),
         receive_count=int(system.get("ApproximateReceiveCount", 1)),
         message_group_id=system.get("MessageGroupId"),
+        sent_at=_sent_at(system.get("SentTimestamp")),
     )
+
+
+def _sent_at(milliseconds: str | None) -> datetime | None:
+    """Return SQS's SentTimestamp (epoch milliseconds, as text) as a UTC datetime."""
+    if milliseconds is None or not milliseconds.isdigit():
+        return None
+    return datetime.fromtimestamp(int(milliseconds) / 1000, UTC)
+
+
+def queue_attributes(spec: QueueSpec, *, dead_letter_arn: str | None) -> dict[str, str]:
+    """Return the SetQueueAttributes attributes a ``QueueSpec`` states (``FifoQueue`` aside).
+
+    ``dead_letter_arn`` is the ARN of ``spec.dead_letter_queue``; settings left ``None``
+    are not sent, so the queue keeps what it has.
+    """
+    attributes: dict[str, str] = {}
+    if spec.visibility_timeout is not None:
+        attributes["VisibilityTimeout"] = str(spec.visibility_timeout)
+    if spec.retention_seconds is not None:
+        attributes["MessageRetentionPeriod"] = str(spec.retention_seconds)
+    if spec.content_based_deduplication is not None:
+        attributes["ContentBasedDeduplication"] = str(spec.content_based_deduplication).lower()
+    if dead_letter_arn is not None:
+        redrive = {
+            "deadLetterTargetArn": dead_letter_arn,
+            "maxReceiveCount": str(spec.max_receive_count),
+        }
+        attributes["RedrivePolicy"] = json.dumps(redrive)
+    return attributes
+
+
+def redrive_policy_of(text: str | None) -> RedrivePolicy | None:
+    """Return the redrive policy a queue's ``RedrivePolicy`` attribute states, if any."""
+    policy = json.loads(text or "{}")
+    # The ARN's last part is the queue name; SQS writes maxReceiveCount as a string.
+    target = str(policy.get("deadLetterTargetArn", "")).rsplit(":", 1)[-1]
+    if not target or "maxReceiveCount" not in policy:
+        return None
+    return RedrivePolicy(target, int(policy["maxReceiveCount"]))
+
+
+def subscription_attributes(spec: SubscriptionSpec) -> dict[str, str]:
+    """Return the SNS subscription attributes a ``SubscriptionSpec`` states."""
+    attributes = {"RawMessageDelivery": str(spec.raw_message_delivery).lower()}
+    if spec.filter_policy is not None:
+        attributes["FilterPolicy"] = json.dumps(spec.filter_policy)
+    return attributes
 
 
 def queue_policy_allowing(current: str | None, queue_arn: str, topic_arns: Sequence[str]) -> str:
@@ -113,7 +270,7 @@ def queue_policy_allowing(current: str | None, queue_arn: str, topic_arns: Seque
     melange's are kept: SQS caps a policy at 20 statements, so one statement covers all
     subscribed topics instead of one per topic.
     """
-    policy: dict[str, Any] = json.loads(current) if current else {}
+    policy: JsonDict = json.loads(current) if current else {}
     statements = [s for s in policy.get("Statement", []) if s.get("Sid") != POLICY_SID]
     previous = next((s for s in policy.get("Statement", []) if s.get("Sid") == POLICY_SID), None)
     allowed: list[str] = []

@@ -14,12 +14,22 @@ from melange import QueuePublisher, TopicPublisher, limits, wire
 from melange.backends import MessagingBackend
 from melange.exceptions import (
     ConfigurationError,
+    DeclarationError,
     MessageTooLargeError,
     QueueNotFoundError,
     TopicNotFoundError,
 )
-from melange.messages import Envelope, ReceivedMessage, RedrivePolicy
+from melange.messages import (
+    BatchResult,
+    Destination,
+    Envelope,
+    OutgoingMessage,
+    ReceivedMessage,
+    RedrivePolicy,
+    SendOptions,
+)
 from melange.serializers import JsonSerializer, SerializerRegistry
+from melange.topology import QueueSpec, SubscriptionSpec, TopicSpec
 from tests.polling import poll_until
 
 
@@ -356,3 +366,104 @@ class BackendContract(BackendUnderTest):
         backend.declare_queue(f"{unique}-q")
         assert backend.acknowledge(f"{unique}-q", ["not-a-handle"]) == ["not-a-handle"]
         assert backend.change_visibility(f"{unique}-q", ["not-a-handle"], 0) == ["not-a-handle"]
+
+    # -- the administration protocol, on declarative values -------------------------------
+
+    def test_declare_queue_spec_creates_its_dead_letter_queue(
+        self, backend: MessagingBackend, unique: str
+    ) -> None:
+        """Declaring a QueueSpec makes the queue and its dead-letter queue, with the policy."""
+        backend.declare(
+            QueueSpec(f"{unique}-q", dead_letter_queue=f"{unique}-dlq", max_receive_count=2)
+        )
+
+        assert backend.redrive_policy(f"{unique}-q") == RedrivePolicy(f"{unique}-dlq", 2)
+        assert backend.redrive_policy(f"{unique}-dlq") is None
+
+    def test_declare_subscription_spec_routes_by_its_filter_policy(
+        self, backend: MessagingBackend, unique: str
+    ) -> None:
+        """Queue, topic and subscription declared as values deliver what the filter lets pass."""
+        queue, topic = f"{unique}-eu", f"{unique}-events"
+        backend.declare(QueueSpec(queue))
+        backend.declare(TopicSpec(topic))
+        backend.declare(
+            SubscriptionSpec(
+                queue, (topic,), filter_policy={"region": ["eu"]}, raw_message_delivery=True
+            )
+        )
+        publisher = TopicPublisher(json_registry(), backend)
+        publisher.publish(topic, {"to": "us"}, attributes={"region": "us"})
+        publisher.publish(topic, {"to": "eu"}, attributes={"region": "eu"})
+
+        [received] = receive_all(backend, queue, 1)
+        assert contents([received]) == [{"to": "eu"}]
+        assert received.body == '{"to":"eu"}'  # raw delivery: the content itself
+        assert_empty(backend, queue)
+
+    def test_redeclaring_a_queue_spec_updates_its_settings(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """A second declaration with a new visibility timeout takes effect on the next receive."""
+        queue = f"{unique}-q"
+        backend.declare(QueueSpec(queue, visibility_timeout=60))
+        backend.declare(QueueSpec(queue, visibility_timeout=0))
+        queue_publisher.publish(queue, {"n": 1})
+
+        [first] = backend.receive(queue)
+        [again] = poll_until(lambda: backend.receive(queue), message="redelivery at once")
+        assert again.receive_count == first.receive_count + 1
+
+    def test_delete_takes_a_destination(
+        self, backend: MessagingBackend, topic_publisher: TopicPublisher, unique: str
+    ) -> None:
+        """delete(Destination.topic(...)) removes the topic; deleting it again is no error."""
+        backend.declare(TopicSpec(f"{unique}-t"))
+        backend.delete(Destination.topic(f"{unique}-t"))
+        backend.delete(Destination.topic(f"{unique}-t"))
+        with pytest.raises(TopicNotFoundError):
+            topic_publisher.publish(f"{unique}-t", {"n": 1})
+
+    def test_a_fifo_topic_for_a_standard_queue_is_refused_before_any_request(
+        self, backend: MessagingBackend, unique: str
+    ) -> None:
+        """A standard queue subscribed to a FIFO topic is refused before anything is declared."""
+        with pytest.raises(DeclarationError, match="FIFO topic"):
+            backend.declare_queue(f"{unique}-q", topics=[f"{unique}-t.fifo"])
+        with pytest.raises(QueueNotFoundError):
+            backend.receive(f"{unique}-q")
+
+    # -- the transport: one publish method for queues and topics, one or many ------------
+
+    def test_publish_one_or_many_to_a_queue_or_topic(
+        self, backend: MessagingBackend, unique: str
+    ) -> None:
+        """One publish sends one or many messages to a queue or topic and returns their ids."""
+        backend.declare_queue(f"{unique}-q", topics=[f"{unique}-t"])
+        sent = [
+            OutgoingMessage(Envelope(f'"{n}"', "json", JsonSerializer.identifier))
+            for n in range(13)
+        ]
+        ids = [m.envelope.message_id for m in sent]
+
+        assert backend.publish(Destination.queue(f"{unique}-q"), sent[:1]) == BatchResult(
+            successful=(ids[0],)
+        )
+        assert backend.publish(Destination.topic(f"{unique}-t"), sent[1:]) == BatchResult(
+            successful=tuple(ids[1:])
+        )
+        received = receive_all(backend, f"{unique}-q", 13)
+        assert sorted(wire.unwrap(m).message_id for m in received) == sorted(ids)
+
+    def test_publish_checks_every_message_before_sending_any(
+        self, backend: MessagingBackend, unique: str
+    ) -> None:
+        """A batch with one message a FIFO queue would refuse sends none of them."""
+        queue = f"{unique}.fifo"
+        backend.declare_queue(queue)
+        good = OutgoingMessage(Envelope('"ok"', "json", 1), SendOptions(message_group_id="g"))
+        bad = OutgoingMessage(Envelope('"no group"', "json", 1))
+
+        with pytest.raises(ConfigurationError, match="message_group_id"):
+            backend.publish(Destination.queue(queue), [good, bad])
+        assert_empty(backend, queue)

@@ -13,17 +13,27 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
-from melange import Backoff, Consumer, MessageDispatcher, QueuePublisher, consumer, wire
+from melange import (
+    Backoff,
+    Consumer,
+    MessageContext,
+    MessageDispatcher,
+    QueuePublisher,
+    TopicPublisher,
+    consumer,
+    wire,
+)
 from melange.backends import MessagingBackend
 from melange.dedup import InMemoryDeduplicationCache
 from melange.exceptions import QueueNotFoundError
-from melange.messages import Envelope, OutgoingMessage
+from melange.messages import Destination, Envelope, OutgoingMessage
 from melange.serializers import (
     JsonSerializer,
     PickleSerializer,
@@ -87,6 +97,18 @@ class OnlyLists(Consumer):
     @consumer
     def on_list(self, message: list[int]) -> None:
         raise AssertionError("a list was never published")
+
+
+class ContextRecorder(Consumer):
+    """Records each message with the ``MessageContext`` its handler was given."""
+
+    def __init__(self) -> None:
+        super().__init__(name="context-recorder")
+        self.seen: list[tuple[dict[str, int], MessageContext]] = []
+
+    @consumer
+    def on_message(self, message: dict[str, int], context: MessageContext) -> None:
+        self.seen.append((message, context))
 
 
 #: A 2 KB JSON text nested deeper than Python's default recursion limit.
@@ -231,11 +253,14 @@ class DispatcherContract(BackendUnderTest):
                 "default": "json",
             }
         )
-        backend.publish_to_queue(
-            queue, raw_message(content, serializer_id=serializer_id, manifest=manifest)
+        backend.publish(
+            Destination.queue(queue),
+            [raw_message(content, serializer_id=serializer_id, manifest=manifest)],
         )
         recorder = Recorder()
-        backend.publish_to_queue(queue, raw_message('{"n": 2}', serializer_id=1, manifest="json"))
+        backend.publish(
+            Destination.queue(queue), [raw_message('{"n": 2}', serializer_id=1, manifest="json")]
+        )
         dispatcher = MessageDispatcher(registry, backend, consumers=[recorder], wait_time_seconds=1)
         with running(dispatcher, queue):
             poll_until(lambda: recorder.handled, message="the readable message")
@@ -252,9 +277,11 @@ class DispatcherContract(BackendUnderTest):
         """With no DLQ, an unreadable message is logged at ERROR with its id and left queued."""
         queue = f"{unique}-q"
         backend.declare_queue(queue)
-        backend.publish_to_queue(queue, raw_message("garbage", serializer_id=99, manifest=None))
+        backend.publish(
+            Destination.queue(queue), [raw_message("garbage", serializer_id=99, manifest=None)]
+        )
         dispatcher = self.dispatcher(backend, Recorder())
-        with caplog.at_level(logging.ERROR, logger="melange.dispatcher"):
+        with caplog.at_level(logging.ERROR, logger="melange.handling"):
             assert dispatcher.process_available(queue) == 1
         [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert "no dead-letter queue" in record.getMessage()
@@ -273,7 +300,7 @@ class DispatcherContract(BackendUnderTest):
         backend.declare_queue(queue, dead_letter_queue=dlq)
         publisher.publish(queue, {"n": 1})
         dispatcher = self.dispatcher(backend, OnlyLists())
-        with caplog.at_level(logging.ERROR, logger="melange.dispatcher"):
+        with caplog.at_level(logging.ERROR, logger="melange.handling"):
             assert dispatcher.process_available(queue) == 1
         [dead] = receive_all(backend, dlq, 1)
         assert contents([dead]) == [{"n": 1}]
@@ -313,7 +340,7 @@ class DispatcherContract(BackendUnderTest):
         recorder = Recorder(failing={13: 1_000})
         publisher.publish(queue, {"n": 13})
         dispatcher = self.dispatcher(backend, recorder)
-        caplog.set_level(logging.ERROR, logger="melange.dispatcher")
+        caplog.set_level(logging.ERROR, logger="melange.handling")
         with running(dispatcher, queue):
             poll_until(lambda: dispatcher.stats.dead_lettered, timeout=20, message="dead letter")
         [dead] = receive_all(backend, dlq, 1)
@@ -356,7 +383,9 @@ class DispatcherContract(BackendUnderTest):
         payload = base64.b64encode(pickle.dumps(_Exploit(str(marker)))).decode()
         queue, dlq = f"{unique}-q", f"{unique}-dlq"
         backend.declare_queue(queue, dead_letter_queue=dlq)
-        backend.publish_to_queue(queue, raw_message(payload, serializer_id=2, manifest="_Exploit"))
+        backend.publish(
+            Destination.queue(queue), [raw_message(payload, serializer_id=2, manifest="_Exploit")]
+        )
         registry = SerializerRegistry({"serializers": {"pickle": PickleSerializer}})
         dispatcher = MessageDispatcher(registry, backend, consumers=[Recorder()])
         assert dispatcher.process_available(queue) == 1
@@ -439,6 +468,46 @@ class DispatcherContract(BackendUnderTest):
         remaining = receive_all(backend, queue, 12 - len(handled), timeout=5)
         assert sorted(handled + [c["n"] for c in contents(remaining)]) == list(range(12))
 
+    @pytest.mark.parametrize("route", ["queue", "topic", "topic-raw"])
+    def test_handler_sees_the_message_context_on_each_route(
+        self,
+        backend: MessagingBackend,
+        publisher: QueuePublisher,
+        topic_publisher: TopicPublisher,
+        unique: str,
+        route: str,
+    ) -> None:
+        """A handler's MessageContext describes its message; subject and topic come via SNS only."""
+        queue, topic = f"{unique}-q", f"{unique}-events"
+        # SentTimestamp comes from the broker's clock: allow for skew with this process's.
+        earliest = datetime.now(UTC) - timedelta(seconds=5)
+        if route == "queue":
+            backend.declare_queue(queue)
+            message_id = publisher.publish(queue, {"n": 1}, attributes={"tenant": "acme"})
+        else:
+            backend.declare_queue(queue, topics=[topic], raw_message_delivery=route == "topic-raw")
+            message_id = topic_publisher.publish(
+                topic, {"n": 1}, subject="Order placed", attributes={"tenant": "acme"}
+            )
+        recorder = ContextRecorder()
+        dispatcher = self.dispatcher(backend, recorder)
+        poll_until(lambda: dispatcher.process_available(queue), message="the message")
+        [(message, context)] = recorder.seen
+        assert message == {"n": 1}
+        assert context.message_id == message_id
+        assert context.broker_message_id not in ("", message_id)  # the queue's own id
+        assert context.receive_count == 1
+        assert context.queue_name == queue
+        assert context.attributes == {"tenant": "acme"}
+        assert context.sent_at is not None
+        assert earliest <= context.sent_at <= datetime.now(UTC) + timedelta(seconds=5)
+        if route == "topic":  # raw delivery carries neither subject nor topic (AWS documents)
+            assert context.sns_subject == "Order placed"
+            assert context.topic_name is not None and context.topic_name.endswith(topic)
+            assert str(context.sns_topic_arn).startswith("arn:")
+        else:
+            assert (context.sns_subject, context.sns_topic_arn, context.topic_name) == (None,) * 3
+
     def test_missing_queue_is_named_at_start(self, backend: MessagingBackend, unique: str) -> None:
         """Running on a queue that does not exist raises QueueNotFoundError naming it."""
         with pytest.raises(QueueNotFoundError, match=f"{unique}-missing"):
@@ -451,8 +520,8 @@ class DispatcherContract(BackendUnderTest):
         queue = f"{unique}-q"
         backend.declare_queue(queue)
         envelope = Envelope(content='{"n": 5}', manifest="json", serializer_id=1)
-        backend.publish_to_queue(queue, OutgoingMessage(envelope))
-        backend.publish_to_queue(queue, OutgoingMessage(envelope))  # injected duplicate
+        backend.publish(Destination.queue(queue), [OutgoingMessage(envelope)])
+        backend.publish(Destination.queue(queue), [OutgoingMessage(envelope)])  # injected duplicate
         recorder = Recorder(seconds=1)
         dispatcher = self.dispatcher(
             backend, recorder, workers=2, visibility_timeout=2, cache=InMemoryDeduplicationCache()

@@ -1,4 +1,7 @@
-"""The pinject bindings against a real SQS/SNS server: MELANGE_BACKEND=local on moto."""
+"""The pinject bindings against a real SQS/SNS server: MELANGE_BACKEND=local on moto.
+
+The graphs here have no application spec at all: melange's bindings need none.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +10,29 @@ from typing import Any
 
 import attrs
 import boto3
-import pinject
 import pytest
 
-from bindings import MelangeBindingSpec, ObjectGraph, new_object_graph
-from melange.backends import LocalSQSBackend, SqsBackend
+from melange import TopicPublisher, wire
+from melange.backends import LocalSQSBackend, MessagingBackend, SqsBackend
 from melange.backends.prefixed import PrefixedBackend
-from tests.contract.backend_contract import contents, receive_all
+from melange.serializers import SerializerRegistry
+from melange_bindings import MelangeBindingSpec, ObjectGraph, new_object_graph
+from tests.contract.backend_contract import assert_empty, contents, receive_all
 from tests.servers import MotoServer
 
 pytestmark = pytest.mark.integration
 
 
-class AppBindingSpec(pinject.BindingSpec):
-    """The application's spec: plain JSON for everything."""
+@attrs.frozen
+class OrderPlaced:
+    """An event whose region travels as a message attribute, for filter policies."""
 
-    def provide_melange_serializer_bindings(self) -> dict[type, str]:
-        """Bind nothing: dicts go through the default JSON serializer."""
-        return {}
+    order_id: int
+    region: str
+
+    def melange_attributes(self) -> dict[str, str]:
+        """Expose the region to SNS filter policies."""
+        return {"region": self.region}
 
 
 class OrderService:
@@ -61,9 +69,7 @@ def fixture_local_graph(moto_server: MotoServer, unique: str) -> Iterator[LocalG
         "MELANGE_PREFIX": prefix,
     }
     graph = new_object_graph(
-        binding_specs=[AppBindingSpec()],
-        classes=[OrderService, BackendUser],
-        melange=MelangeBindingSpec(environ=environ),
+        classes=[OrderService, BackendUser], melange=MelangeBindingSpec(environ=environ)
     )
     backend = graph.provide(BackendUser).messaging_backend
     yield LocalGraph(graph=graph, prefix=prefix, backend=backend)
@@ -116,3 +122,40 @@ def test_the_queue_on_moto_carries_the_prefix(
     assert url.endswith(f"/{local_graph.prefix}orders")
     assert listed == [url]
     assert len(raw.get("Messages", [])) == 1
+
+
+def test_a_typed_event_reaches_only_the_queue_its_own_attribute_passes(
+    local_graph: LocalGraph, moto_server: MotoServer, request: pytest.FixtureRequest
+) -> None:
+    """provide(TopicPublisher) publishes an event whose region SNS's filter policies route."""
+    backend = local_graph.backend
+    backend.declare_queue("eu-orders", topics=["order-events"], filter_policy={"region": ["eu"]})
+    backend.declare_queue("us-orders", topics=["order-events"], filter_policy={"region": ["us"]})
+    # Typed events by default: the graph needs no spec binding OrderPlaced either.
+    graph = new_object_graph(
+        melange=MelangeBindingSpec(
+            environ={
+                "MELANGE_BACKEND": "local",
+                "MELANGE_ENDPOINT_URL": moto_server.endpoint_url,
+                "MELANGE_PREFIX": local_graph.prefix,
+                "MELANGE_DEFAULT_SERIALIZER": "typed_json",
+            }
+        )
+    )
+    publisher = graph.provide(TopicPublisher)
+    request.addfinalizer(graph.provide(MessagingBackend).close)
+
+    publisher.publish("order-events", OrderPlaced(1, "us"))
+    publisher.publish_many("order-events", [OrderPlaced(2, "eu"), OrderPlaced(3, "us")])
+
+    registry = graph.provide(SerializerRegistry)
+    us = [
+        registry.deserialize_envelope(wire.unwrap(m)) for m in receive_all(backend, "us-orders", 2)
+    ]
+    eu = [
+        registry.deserialize_envelope(wire.unwrap(m)) for m in receive_all(backend, "eu-orders", 1)
+    ]
+    assert sorted(us, key=lambda e: e.order_id) == [OrderPlaced(1, "us"), OrderPlaced(3, "us")]
+    assert eu == [OrderPlaced(2, "eu")]
+    assert_empty(backend, "eu-orders")
+    assert_empty(backend, "us-orders")

@@ -10,7 +10,7 @@ import pytest
 from melange.backends import LocalSQSBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.exceptions import QueueNotFoundError, TopicNotFoundError
-from melange.messages import Envelope, OutgoingMessage
+from melange.messages import Destination, Envelope, OutgoingMessage
 from tests.servers import MotoServer
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def test_a_missing_queue_on_sqs_is_named_as_the_application_names_it(
 ) -> None:
     """SQS's QueueDoesNotExist is reported for 'refunds', with the prefixed name and its cause."""
     with pytest.raises(QueueNotFoundError) as caught:
-        backend.publish_to_queue("refunds", _message())
+        backend.publish(Destination.queue("refunds"), [_message()])
 
     error = caught.value
     assert (error.queue_name, error.broker_name) == ("refunds", f"{unique}-refunds")
@@ -43,7 +43,7 @@ def test_a_missing_queue_on_sqs_is_named_as_the_application_names_it(
     assert isinstance(error.__cause__, botocore.exceptions.ClientError)
 
     backend.declare_queue("refunds")  # the hint, typed as written
-    backend.publish_to_queue("refunds", _message())
+    backend.publish(Destination.queue("refunds"), [_message()])
 
 
 def test_a_missing_topic_on_sns_is_named_as_the_application_names_it(
@@ -51,7 +51,7 @@ def test_a_missing_topic_on_sns_is_named_as_the_application_names_it(
 ) -> None:
     """A topic SNS does not know is reported for 'refund-events', with the prefixed name."""
     with pytest.raises(TopicNotFoundError) as caught:
-        backend.publish_to_topic("refund-events", _message())
+        backend.publish(Destination.topic("refund-events"), [_message()])
 
     error = caught.value
     assert (error.topic_name, error.broker_name) == ("refund-events", f"{unique}-refund-events")

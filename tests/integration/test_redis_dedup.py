@@ -11,7 +11,7 @@ from melange import DeduplicationCache, MessageDispatcher, RedisDeduplicationCac
 from melange.backends import InMemoryBackend
 from melange.dedup import Claim, ClaimStatus
 from melange.exceptions import ConfigurationError, DeduplicationUnavailableError
-from melange.messages import Envelope, OutgoingMessage
+from melange.messages import Destination, Envelope, OutgoingMessage
 from tests.contract.backend_contract import json_registry
 from tests.contract.dispatcher_contract import Recorder, running
 from tests.dedup_race import assert_one_claim_wins
@@ -211,7 +211,7 @@ def test_two_dispatchers_sharing_redis_run_a_duplicated_message_once(
     backend.declare_queue("q")
     envelope = Envelope(content='{"n": 1}', manifest="json", serializer_id=1)
     for _ in range(2):  # the same message id twice: what a redelivery race looks like
-        backend.publish_to_queue("q", OutgoingMessage(envelope))
+        backend.publish(Destination.queue("q"), [OutgoingMessage(envelope)])
     recorder = Recorder(seconds=1)
     dispatchers = [
         MessageDispatcher(

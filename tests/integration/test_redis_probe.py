@@ -90,7 +90,7 @@ def test_a_dispatcher_pauses_while_redis_is_down(
         workers=4,
         wait_time_seconds=1,
     )
-    caplog.set_level(logging.WARNING, logger="melange.dispatcher")
+    caplog.set_level(logging.WARNING, logger="melange.dedup")
 
     def failed_probes() -> int:
         return sum("probing again" in r.getMessage() for r in caplog.records)

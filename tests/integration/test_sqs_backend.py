@@ -11,9 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from bindings.spec import backend_from_settings
 from melange import MessageDispatcher, QueuePublisher, TopicPublisher
-from melange.backends import AWSBackend, LocalSQSBackend
+from melange.backends import AWSBackend, LocalSQSBackend, backend_from_settings
 from melange.backends.aws import local_endpoint_url
 from melange.backends.sqs import SqsBackend
 from melange.backends.sqs_requests import POLICY_SID

@@ -14,12 +14,20 @@ import attrs
 import pinject
 import pytest
 
-from bindings import MelangeBindingSpec, ObjectGraph, new_object_graph, new_test_graph
-from melange import Consumer, InMemoryDeduplicationCache, consumer, wire
+from melange import (
+    Consumer,
+    InMemoryDeduplicationCache,
+    NullDeduplicationCache,
+    consumer,
+    wire,
+)
 from melange.backends import InMemoryBackend, MessagingBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.exceptions import ConfigurationError
+from melange.serializers import JsonSerializer, TypedJsonSerializer
 from melange.settings import MelangeSettings
+from melange_bindings import MelangeBindingSpec, ObjectGraph, new_object_graph, new_test_graph
+from melange_bindings.graph import PROVIDED_NAMES
 from tests.unit.conftest import FakeClock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -191,8 +199,7 @@ def test_provided_objects_are_distinct_across_graphs(make_graph: MakeGraph) -> N
     one, other = make_graph().provide(Wiring), make_graph().provide(Wiring)
 
     for name in vars(one):
-        if getattr(one, name) is not None:  # the default "no cache" is None in both
-            assert getattr(one, name) is not getattr(other, name), name
+        assert getattr(one, name) is not getattr(other, name), name
 
 
 def test_the_backend_parameter_makes_the_graph_use_exactly_that_backend(
@@ -267,25 +274,18 @@ def test_pinjects_default_module_scan_crashes_once_boto3_is_imported() -> None:
 
 
 def test_bindings_graph_never_scans_so_boto3_does_no_harm() -> None:
-    """With boto3 imported, bindings.new_object_graph builds and provides a test's class."""
+    """With boto3 imported and no application spec, new_object_graph provides a class."""
     outcome = run_child(
         """
-        import json, pinject
+        import json
         import boto3
-        from bindings import MelangeBindingSpec, new_object_graph
-
-        class App(pinject.BindingSpec):
-            def provide_melange_serializer_bindings(self):
-                return {}
+        from melange_bindings import new_object_graph
 
         class Service:
             def __init__(self, queue_publisher, topic_publisher):
                 self.queue_publisher = queue_publisher
 
-        graph = new_object_graph(
-            binding_specs=[App()], classes=[Service], melange=MelangeBindingSpec(environ={})
-        )
-        service = graph.provide(Service)
+        service = new_object_graph(classes=[Service]).provide(Service)
         print(json.dumps({"publisher": type(service.queue_publisher).__name__}))
         """
     )
@@ -293,22 +293,30 @@ def test_bindings_graph_never_scans_so_boto3_does_no_harm() -> None:
     assert outcome == {"publisher": "QueuePublisher"}
 
 
-def test_pinject_silently_keeps_one_of_two_specs_of_the_same_class() -> None:
-    """Two MelangeBindingSpec instances in one raw pinject graph: one is dropped, no error."""
-    listed_first, listed_last = InMemoryBackend(), InMemoryBackend()
+def test_melange_specs_are_equal_exactly_when_their_arguments_are() -> None:
+    """MelangeBindingSpec compares and hashes by its arguments, as pinject asks of such specs."""
+    backend = InMemoryBackend()
 
-    graph = pinject.new_object_graph(
-        modules=None,
-        binding_specs=[
-            AppBindingSpec(),
-            MelangeBindingSpec(environ={}, backend=listed_first),
-            MelangeBindingSpec(environ={}, backend=listed_last),
-        ],
+    assert MelangeBindingSpec(environ={"A": "1"}, backend=backend) == MelangeBindingSpec(
+        environ={"A": "1"}, backend=backend
     )
-    backend = graph.provide(BackendUser).messaging_backend
+    assert hash(MelangeBindingSpec(environ={})) == hash(MelangeBindingSpec(environ={}))
+    assert MelangeBindingSpec(environ={"A": "1"}) != MelangeBindingSpec(environ={})
+    assert MelangeBindingSpec(environ={}, backend=backend) != MelangeBindingSpec(
+        environ={}, backend=InMemoryBackend()
+    )
 
-    assert backend is listed_last
-    assert backend is not listed_first  # its constructor arguments were silently ignored
+
+def test_raw_pinject_refuses_two_different_melange_specs_instead_of_dropping_one() -> None:
+    """Two MelangeBindingSpecs with different backends conflict in raw pinject: nothing is lost."""
+    with pytest.raises(pinject.errors.ConflictingExplicitBindingsError):
+        pinject.new_object_graph(
+            modules=None,
+            binding_specs=[
+                MelangeBindingSpec(environ={}, backend=InMemoryBackend()),
+                MelangeBindingSpec(environ={}, backend=InMemoryBackend()),
+            ],
+        )
 
 
 def test_the_melange_parameter_is_the_supported_override() -> None:
@@ -322,16 +330,46 @@ def test_the_melange_parameter_is_the_supported_override() -> None:
     assert graph.provide(Wiring).messaging_backend is backend
 
 
-def test_a_second_melange_spec_among_binding_specs_is_refused() -> None:
-    """A MelangeBindingSpec in binding_specs as well as melange= is a ConfigurationError."""
-    chosen, stray = InMemoryBackend(), InMemoryBackend()
+def test_a_melange_spec_among_binding_specs_replaces_the_default() -> None:
+    """A MelangeBindingSpec listed with the application's specs is the graph's melange spec."""
+    backend = InMemoryBackend()
 
-    with pytest.raises(ConfigurationError, match="melange="):
-        graph = new_object_graph(
-            binding_specs=[AppBindingSpec(), MelangeBindingSpec(environ={}, backend=stray)],
-            melange=MelangeBindingSpec(environ={}, backend=chosen),
+    graph = new_object_graph(
+        binding_specs=[AppBindingSpec(), MelangeBindingSpec(environ={}, backend=backend)]
+    )
+
+    assert graph.provide(Wiring).messaging_backend is backend
+
+
+def test_equal_melange_specs_given_twice_are_one_spec() -> None:
+    """The same MelangeBindingSpec arguments in binding_specs and melange= build one graph."""
+    backend = InMemoryBackend()
+
+    graph = new_object_graph(
+        binding_specs=[MelangeBindingSpec(environ={"MELANGE_WORKERS": "3"}, backend=backend)],
+        melange=MelangeBindingSpec(environ={"MELANGE_WORKERS": "3"}, backend=backend),
+    )
+
+    wiring = graph.provide(Wiring)
+    assert wiring.messaging_backend is backend
+    assert wiring.melange_settings.dispatcher.workers == 3
+
+
+def test_two_different_melange_specs_are_refused_naming_both() -> None:
+    """Different MelangeBindingSpecs, even one among dependencies(), are a ConfigurationError."""
+    stray = MelangeBindingSpec(environ={}, backend=InMemoryBackend())
+
+    class AppWithMelange(pinject.BindingSpec):
+        def dependencies(self) -> list[pinject.BindingSpec]:
+            return [stray]
+
+    with pytest.raises(ConfigurationError, match="2 different MelangeBindingSpecs") as caught:
+        new_object_graph(
+            binding_specs=[AppWithMelange()], melange=MelangeBindingSpec(environ={"A": "1"})
         )
-        graph.provide(Wiring)
+
+    assert "MelangeBindingSpec(environ=dict, backend=InMemoryBackend)" in str(caught.value)
+    assert "'1'" not in str(caught.value)  # an environment's values are never shown
 
 
 def test_pinject_hides_a_type_error_raised_inside_a_provider() -> None:
@@ -412,13 +450,51 @@ def test_messaging_backend_is_bound_by_name_whatever_the_backend_class(
 # -- configuration errors ------------------------------------------------------------------
 
 
-def test_a_graph_without_serializer_bindings_fails_to_build() -> None:
-    """Without melange_serializer_bindings the graph is refused, naming the provider to add."""
-    with pytest.raises(ConfigurationError) as caught:
-        new_object_graph(classes=[OrderService], melange=MelangeBindingSpec(environ={}))
+def test_a_graph_without_any_application_spec_uses_the_default_serializer() -> None:
+    """With no spec binding serializers, a service's publish goes through the default (json)."""
+    graph = new_object_graph(classes=[OrderService], melange=MelangeBindingSpec(environ={}))
+    wiring = graph.provide(Wiring)
+    wiring.messaging_backend.declare_queue("orders")
 
-    assert "provide_melange_serializer_bindings" in str(caught.value)
-    assert isinstance(caught.value.__cause__, pinject.errors.Error)
+    graph.provide(OrderService).queue_publisher.publish("orders", {"order": 1})
+
+    assert received_objects(wiring, "orders") == [{"order": 1}]
+    assert wiring.serializer_registry.serialize({"order": 1}).serializer_id == (
+        JsonSerializer.identifier
+    )
+    # An application spec's provide_melange_serializer_bindings overrides the empty default.
+    bound = new_object_graph(binding_specs=[AppBindingSpec()], melange=MelangeBindingSpec())
+    registry = bound.provide(Wiring).serializer_registry
+    assert registry.serialize(OrderPlaced(1)).serializer_id == TypedJsonSerializer.identifier
+
+
+@pytest.mark.parametrize("cls", list(PROVIDED_NAMES), ids=lambda cls: cls.__name__)
+def test_provide_gives_the_graphs_own_object_for_each_melange_type(
+    make_graph: MakeGraph, cls: type
+) -> None:
+    """provide(TopicPublisher) and the like give the object the graph injects by that name."""
+    graph = make_graph()
+
+    provided = graph.provide(cls)
+
+    assert provided is getattr(graph.provide(Wiring), PROVIDED_NAMES[cls])
+    assert provided is graph.provide(cls)
+
+
+def test_a_provided_dispatcher_factory_consumes_what_a_provided_publisher_sent() -> None:
+    """With no application spec, provide() gives a publisher and dispatchers that work together."""
+    from melange import QueuePublisher
+    from melange_bindings import DispatcherFactory
+
+    graph = new_object_graph(melange=MelangeBindingSpec(environ={}))
+    graph.provide(MessagingBackend).declare_queue("orders")
+    graph.provide(QueuePublisher).publish("orders", {"order": 2})
+    handled: list[Any] = []
+
+    dispatcher = graph.provide(DispatcherFactory)(Consumer(handled.append, name="recorder"))
+
+    assert dispatcher.process_available("orders") == 1
+    assert handled == [{"order": 2}]
 
 
 def test_aws_without_a_region_says_to_set_aws_region(
@@ -478,9 +554,9 @@ def test_memory_dedup_gives_the_dispatcher_an_in_memory_cache(make_graph: MakeGr
     assert handle_a_duplicated_message(wiring) == 1
 
 
-def test_by_default_there_is_no_deduplication_cache(wiring: Wiring) -> None:
-    """Without MELANGE_DEDUP the cache is None and a duplicate is handled twice."""
-    assert wiring.deduplication_cache is None
+def test_by_default_the_deduplication_cache_is_the_null_cache(wiring: Wiring) -> None:
+    """Without MELANGE_DEDUP the cache is a NullDeduplicationCache: a duplicate runs twice."""
+    assert isinstance(wiring.deduplication_cache, NullDeduplicationCache)
     assert handle_a_duplicated_message(wiring) == 2
 
 
@@ -499,8 +575,8 @@ def test_dispatcher_options_follow_the_settings(make_graph: MakeGraph) -> None:
     )
 
     assert dispatcher.workers == 6
-    assert dispatcher.wait_time_seconds == 3
-    assert dispatcher.visibility_timeout == 45
+    assert dispatcher.options.wait_time_seconds == 3
+    assert dispatcher.options.visibility_timeout == 45
 
 
 def test_the_dispatcher_factory_makes_a_new_dispatcher_with_the_settings(
@@ -522,8 +598,8 @@ def test_dispatcher_defaults_follow_the_default_settings(wiring: Wiring) -> None
     dispatcher = wiring.message_dispatcher
 
     assert dispatcher.workers == 1
-    assert dispatcher.wait_time_seconds == 20
-    assert dispatcher.visibility_timeout == 30
+    assert dispatcher.options.wait_time_seconds == 20
+    assert dispatcher.options.visibility_timeout == 30
 
 
 def test_the_dispatcher_retries_after_the_configured_backoff(

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 import melange
-from melange import Consumer, MessageDispatcher, QueuePublisher, SingleDispatchConsumer, consumer
+from melange import (
+    Consumer,
+    MessageContext,
+    MessageDispatcher,
+    QueuePublisher,
+    SingleDispatchConsumer,
+    consumer,
+)
 from melange.backends import InMemoryBackend
 from melange.exceptions import ConfigurationError
 from melange.serializers import JsonSerializer, SerializerRegistry
@@ -323,3 +331,115 @@ def test_properly_initialised_consumers_of_every_kind_attach_and_handle_messages
     assert orders.handled == [{"amount": 3}]
     assert handled == [{"amount": 3}]
     assert family.handled == overriding.handled == []
+
+
+# -- MessageContext ----------------------------------------------------------------------
+
+
+def _context(**overrides: Any) -> MessageContext:
+    values: dict[str, Any] = {
+        "message_id": "m-1",
+        "broker_message_id": "b-1",
+        "receive_count": 1,
+        "queue_name": "orders",
+    }
+    return MessageContext(**(values | overrides))
+
+
+class ContextConsumer(Consumer):
+    """Handles ``Base`` with the context, ``Unrelated`` without."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[Any, MessageContext | None]] = []
+
+    @consumer
+    def on_base(self, message: Base, context: MessageContext) -> None:
+        self.seen.append((message, context))
+
+    @consumer
+    def on_unrelated(self, message: Unrelated) -> None:
+        self.seen.append((message, None))
+
+
+def test_a_handler_annotated_with_a_context_receives_it() -> None:
+    """A second parameter annotated MessageContext is given the dispatcher's context."""
+    target, message, context = ContextConsumer(), Child(), _context(receive_count=3)
+    target.process(message, context)
+    target.process(unrelated := Unrelated(), context)
+    assert target.seen == [(message, context), (unrelated, None)]
+    assert target.handled_types == (Base, Unrelated)
+
+
+def test_a_handler_that_takes_a_context_refuses_to_run_without_one() -> None:
+    """Calling process without a context, for a handler that takes one, names what to pass."""
+    with pytest.raises(ConfigurationError, match="takes a MessageContext"):
+        ContextConsumer().process(Base())
+
+
+def test_a_second_parameter_that_is_not_a_context_is_refused_at_construction() -> None:
+    """A handler's extra parameter melange cannot fill is refused when the consumer is built."""
+
+    class Bad(Consumer):
+        @consumer
+        def on_base(self, message: Base, retries: int) -> None:
+            raise AssertionError("never called")
+
+    with pytest.raises(ConfigurationError, match=r"Bad.on_base has a parameter 'retries'"):
+        Bad()
+
+
+def test_the_topic_name_is_the_last_part_of_the_topic_arn() -> None:
+    """topic_name reads the ARN; without SNS there is none."""
+    arn = "arn:aws:sns:eu-west-1:123456789012:shop-orders"
+    assert _context(sns_topic_arn=arn).topic_name == "shop-orders"
+    assert _context().topic_name is None
+
+
+def test_a_process_override_without_a_context_still_runs_under_the_dispatcher() -> None:
+    """A melange 7 style override of process(message) is called without the context."""
+
+    class Legacy(Consumer):
+        def __init__(self) -> None:
+            super().__init__(on_message=lambda message: None)
+            self.seen: list[Any] = []
+
+        def process(self, message: Any) -> None:  # type: ignore[override]
+            self.seen.append(message)
+
+    registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
+    backend = InMemoryBackend()
+    backend.declare_queue("q")
+    QueuePublisher(registry, backend).publish("q", {"n": 1})
+    legacy = Legacy()
+    assert MessageDispatcher(registry, backend, consumers=[legacy]).process_available("q") == 1
+    assert legacy.seen == [{"n": 1}]
+    assert backend.message_count("q") == 0
+
+
+def test_the_dispatcher_gives_a_handler_the_context_of_its_message() -> None:
+    """Through the dispatcher, the context carries the ids, count, attributes and sent time."""
+    registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
+    backend = InMemoryBackend()
+    backend.declare_queue("q")
+    before = datetime.now(UTC)
+    message_id = QueuePublisher(registry, backend).publish(
+        "q", {"n": 1}, attributes={"tenant": "acme"}
+    )
+
+    class Recording(Consumer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.contexts: list[MessageContext] = []
+
+        @consumer
+        def on_dict(self, message: dict[str, int], context: MessageContext) -> None:
+            self.contexts.append(context)
+
+    recording = Recording()
+    MessageDispatcher(registry, backend, consumers=[recording]).process_available("q")
+    [context] = recording.contexts
+    assert (context.message_id, context.receive_count, context.queue_name) == (message_id, 1, "q")
+    assert context.attributes == {"tenant": "acme"}
+    assert context.sent_at is not None and before <= context.sent_at <= datetime.now(UTC)
+    assert context.sns_topic_arn is None

@@ -117,7 +117,7 @@ def test_unhandled_message_without_dead_letter_queue_comes_back_after_the_backof
     dispatcher = MessageDispatcher(
         registry, backend, consumers=[OnlyLists()], backoff=Backoff(base=60, cap=60, jitter=0)
     )
-    with caplog.at_level(logging.ERROR, logger="melange.dispatcher"):
+    with caplog.at_level(logging.ERROR, logger="melange.handling"):
         assert dispatcher.process_available("plain") == 1
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "no consumer accepts dict" in record.getMessage()
@@ -261,7 +261,7 @@ def test_unreachable_redis_follows_the_configured_policy(
         registry, backend, consumers=[recorder], cache=cache, on_cache_unavailable=policy
     )
     publisher.publish("q", {"n": 1})
-    with caplog.at_level(logging.WARNING, logger="melange.dispatcher"):
+    with caplog.at_level(logging.WARNING, logger="melange.dedup"):
         dispatcher.process_available("q")
     assert recorder.handled == handled
     assert backend.message_count("q") == left_in_queue

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from melange.backends.filter_policy import matches, validate
 from melange.exceptions import ConfigurationError
+from melange.filter_policy import matches, validate
 from melange.messages import AttributeValue
 
 Attributes = dict[str, AttributeValue]

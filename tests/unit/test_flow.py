@@ -1,4 +1,4 @@
-"""Flow control: how much to receive, which leases to extend, when to acknowledge."""
+"""Flow decisions and acknowledgement batching: how much to receive, what to extend, when to ack."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from hypothesis import strategies as st
 
 from melange import QueuePublisher
 from melange.backends import InMemoryBackend
-from melange.flow import AckBatcher, due_for_extension, receive_allowance
+from melange.decisions import due_for_extension, next_mean, receive_allowance, units_of_work
+from melange.handling import BrokerQueue
+from melange.housekeeping import AckBatcher
+from melange.messages import ReceivedMessage
 from melange.serializers import JsonSerializer, SerializerRegistry
 from tests.unit.conftest import FakeClock
 
@@ -65,7 +68,7 @@ def fixture_batcher(
     backend: InMemoryBackend, clock: FakeClock, acknowledged: AckCounter
 ) -> AckBatcher:
     """Give an acknowledgement batcher for the queue, on the fake clock, counting acks."""
-    return AckBatcher(backend, QUEUE, clock=clock, on_acknowledged=acknowledged)
+    return AckBatcher(BrokerQueue(backend, QUEUE), clock=clock, on_acknowledged=acknowledged)
 
 
 # -- receive_allowance ------------------------------------------------------------------
@@ -215,6 +218,26 @@ def test_a_lease_half_a_timeout_old_is_due_and_a_fresher_one_is_not() -> None:
 def test_nothing_is_due_when_nothing_runs() -> None:
     """With no started messages, nothing is due for extension."""
     assert due_for_extension([], now=1_000.0, visibility_timeout=30) == []
+
+
+# -- next_mean and units_of_work ---------------------------------------------------------
+
+
+def test_the_handling_time_estimate_starts_at_the_first_time_and_follows_recent_ones() -> None:
+    """The first handler's time is the estimate; later ones move it a fifth of the way."""
+    assert next_mean(None, 2.0) == 2.0
+    assert next_mean(2.0, 7.0) == pytest.approx(3.0)
+
+
+def test_a_standard_batch_is_one_unit_per_message_and_a_fifo_batch_one_per_group() -> None:
+    """Each message is its own unit, except on FIFO queues, where a group stays together."""
+
+    def received(handle: str, group: str | None = None) -> ReceivedMessage:
+        return ReceivedMessage("q", handle, handle, "{}", message_group_id=group)
+
+    batch = [received("1", "a"), received("2", "b"), received("3", "a")]
+    assert units_of_work("q", batch) == [[batch[0]], [batch[1]], [batch[2]]]
+    assert units_of_work("q.fifo", batch) == [[batch[0], batch[2]], [batch[1]]]
 
 
 # -- AckBatcher -------------------------------------------------------------------------

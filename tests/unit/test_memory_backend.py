@@ -99,13 +99,13 @@ def test_fifo_deduplication_lasts_five_minutes(
 
 def test_content_based_deduplication_hashes_the_body(backend: InMemoryBackend) -> None:
     """With content-based deduplication and no explicit id, equal bodies are one message."""
-    from melange.messages import Envelope, OutgoingMessage, SendOptions
+    from melange.messages import Destination, Envelope, OutgoingMessage, SendOptions
 
     backend.declare_queue("q.fifo", content_based_deduplication=True)
     options = SendOptions(message_group_id="g", deduplication_id=None)
     for message_id in ("m1", "m2"):
         envelope = Envelope(content="same", manifest="json", serializer_id=1, message_id=message_id)
-        backend.publish_to_queue("q.fifo", OutgoingMessage(envelope, options))
+        backend.publish(Destination.queue("q.fifo"), [OutgoingMessage(envelope, options)])
     # melange always sends its message id as the deduplication id on FIFO queues, so two
     # publishes of equal content stay two messages unless the caller passes the same id.
     assert backend.message_count("q.fifo") == 2

@@ -15,12 +15,21 @@ from melange.backends.prefixed import PrefixedBackend, renamed_result
 from melange.exceptions import (
     BatchEntryFailure,
     ConfigurationError,
+    DeclarationError,
     MessageTooLargeError,
     QueueNotFoundError,
     TopicNotFoundError,
 )
-from melange.messages import BatchResult, Envelope, OutgoingMessage, SendOptions
+from melange.messages import (
+    BatchResult,
+    Destination,
+    Envelope,
+    OutgoingMessage,
+    RedrivePolicy,
+    SendOptions,
+)
 from melange.serializers import JsonSerializer, SerializerRegistry
+from melange.topology import QueueSpec, SubscriptionSpec, TopicSpec
 
 PREFIX = "shop-"
 
@@ -48,18 +57,22 @@ def _message() -> OutgoingMessage:
 
 
 QUEUE_OPERATIONS: dict[str, Callable[[PrefixedBackend], Any]] = {
-    "publish": lambda b: b.publish_to_queue("refunds", _message()),
-    "publish_batch": lambda b: b.publish_batch_to_queue("refunds", [_message()]),
+    "publish": lambda b: b.publish(Destination.queue("refunds"), [_message()]),
+    "publish_batch": lambda b: b.publish(Destination.queue("refunds"), [_message(), _message()]),
     "send_raw": lambda b: b.send_raw("refunds", "body", {}),
     "receive": lambda b: b.receive("refunds"),
     "acknowledge": lambda b: b.acknowledge("refunds", ["handle"]),
     "change_visibility": lambda b: b.change_visibility("refunds", ["handle"], 5),
     "subscribe": lambda b: b.subscribe("refunds", []),
+    "declare_subscription": lambda b: b.declare(SubscriptionSpec("refunds", ())),
+    "redrive_policy": lambda b: b.redrive_policy("refunds"),
 }
 
 TOPIC_OPERATIONS: dict[str, Callable[[PrefixedBackend], Any]] = {
-    "publish": lambda b: b.publish_to_topic("refund-events", _message()),
-    "publish_batch": lambda b: b.publish_batch_to_topic("refund-events", [_message()]),
+    "publish": lambda b: b.publish(Destination.topic("refund-events"), [_message()]),
+    "publish_batch": lambda b: b.publish(
+        Destination.topic("refund-events"), [_message(), _message()]
+    ),
 }
 
 
@@ -121,13 +134,13 @@ def test_following_the_queue_hint_makes_the_publish_work(
 ) -> None:
     """Typing the hint's declare_queue call on the injected backend creates 'shop-refunds'."""
     with pytest.raises(QueueNotFoundError) as caught:
-        backend.publish_to_queue("refunds", _message())
+        backend.publish(Destination.queue("refunds"), [_message()])
 
     argument = _call_in(str(caught.value), "declare_queue")
     assert argument == "'refunds'"
     backend.declare_queue(argument.strip("'"))
 
-    backend.publish_to_queue("refunds", _message())
+    backend.publish(Destination.queue("refunds"), [_message()])
     assert inner.queue_names() == ["shop-refunds"]
     assert inner.message_count("shop-refunds") == 1
 
@@ -143,7 +156,7 @@ def test_following_the_topic_hint_makes_the_subscription_work(
     backend.declare_topic(_call_in(str(caught.value), "declare_topic").strip("'"))
 
     backend.subscribe("refunds", ["refund-events"])
-    backend.publish_to_topic("refund-events", _message())
+    backend.publish(Destination.topic("refund-events"), [_message()])
     assert inner.message_count("shop-refunds") == 1
 
 
@@ -182,9 +195,9 @@ def test_a_configuration_error_names_the_topic_as_the_application_does(
     backend.declare_topic("events")
 
     with pytest.raises(ConfigurationError, match=r"topic 'events' \(broker name 'shop-events'\)"):
-        backend.publish_to_topic(
-            "events",
-            OutgoingMessage(_message().envelope, SendOptions(delay_seconds=5)),
+        backend.publish(
+            Destination.topic("events"),
+            [OutgoingMessage(_message().envelope, SendOptions(delay_seconds=5))],
         )
 
 
@@ -219,7 +232,7 @@ def test_a_dispatcher_log_line_names_the_queue_as_the_application_does(
     dispatcher = MessageDispatcher(registry, backend, consumers=[vanish])
 
     with (
-        caplog.at_level(logging.WARNING, logger="melange.dispatcher"),
+        caplog.at_level(logging.WARNING, logger="melange.handling"),
         pytest.raises(QueueNotFoundError, match=r"^queue 'refunds' \(broker name"),
     ):
         dispatcher.process_available("refunds")  # its next receive finds no queue
@@ -244,3 +257,59 @@ def test_topic_publishers_see_the_applications_names(
     """TopicPublisher on a prefixed backend reports a missing topic by its short name."""
     with pytest.raises(TopicNotFoundError, match=r"^topic 'refund-events' \(broker name"):
         TopicPublisher(registry, backend).publish("refund-events", {"n": 1})
+
+
+# -- declarations and destinations are values: renamed once, handed on ------------------------
+
+
+def test_a_queue_spec_is_declared_under_prefixed_names(
+    backend: PrefixedBackend, inner: InMemoryBackend
+) -> None:
+    """A QueueSpec's queue and dead-letter queue are prefixed; its redrive policy reads short."""
+    backend.declare(QueueSpec("refunds", dead_letter_queue="refunds-dlq", max_receive_count=3))
+
+    assert inner.queue_names() == ["shop-refunds", "shop-refunds-dlq"]
+    assert inner.redrive_policy("shop-refunds") == RedrivePolicy("shop-refunds-dlq", 3)
+    assert backend.redrive_policy("refunds") == RedrivePolicy("refunds-dlq", 3)
+
+
+def test_a_subscription_spec_is_prefixed_but_a_topic_arn_is_not(
+    backend: PrefixedBackend, inner: InMemoryBackend, registry: SerializerRegistry
+) -> None:
+    """Queue and topic names in a SubscriptionSpec get the prefix; a topic given by ARN does not."""
+    inner.declare(TopicSpec("shared-events"))
+    arn = "arn:aws:sns:memory:000000000000:shared-events"
+    backend.declare(QueueSpec("refunds"))
+    backend.declare(TopicSpec("refund-events"))
+
+    backend.declare(SubscriptionSpec("refunds", ("refund-events", arn)))
+
+    TopicPublisher(registry, backend).publish("refund-events", {"n": 1})
+    TopicPublisher(registry, inner).publish("shared-events", {"n": 2})
+    assert inner.queue_names() == ["shop-refunds"]
+    assert inner.message_count("shop-refunds") == 2  # one through each subscription
+
+
+def test_delete_takes_the_applications_destination(
+    backend: PrefixedBackend, inner: InMemoryBackend
+) -> None:
+    """delete(Destination.queue('refunds')) deletes 'shop-refunds', nothing else."""
+    backend.declare_queue("refunds")
+    inner.declare_queue("refunds")
+
+    backend.delete(Destination.queue("refunds"))
+
+    assert inner.queue_names() == ["refunds"]
+
+
+def test_a_prefixed_name_too_long_for_sqs_names_the_applications_queue(
+    backend: PrefixedBackend,
+) -> None:
+    """A name that fits SQS only without the prefix is refused naming the application's name."""
+    name = "r" * 78
+
+    with pytest.raises(DeclarationError) as caught:
+        backend.declare_queue(name)
+
+    assert caught.value.name == name
+    assert str(caught.value).startswith(f"queue name {name!r} (broker name 'shop-{name}') is not")

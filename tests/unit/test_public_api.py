@@ -10,21 +10,29 @@ import melange.serializers
 def test_melange_exports_exactly_its_public_api() -> None:
     """melange.__all__ is pinned, so a removal or an accidental export is noticed."""
     assert sorted(melange.__all__) == [
+        "AckPolicy",
         "Backoff",
         "Consumer",
         "DeduplicationCache",
+        "Destination",
+        "DispatcherOptions",
         "Envelope",
         "InMemoryDeduplicationCache",
         "MelangeError",
+        "MessageContext",
         "MessageDispatcher",
+        "NullDeduplicationCache",
         "OutgoingMessage",
         "QueuePublisher",
+        "QueueSpec",
         "ReceivedMessage",
         "RedisDeduplicationCache",
         "SendOptions",
         "SimpleMessageDispatcher",
         "SingleDispatchConsumer",
+        "SubscriptionSpec",
         "TopicPublisher",
+        "TopicSpec",
         "consumer",
     ]
     for name in melange.__all__:
@@ -38,7 +46,11 @@ def test_backends_and_serializers_export_the_documented_names() -> None:
         InMemoryBackend,
         InMemoryMessagingBackend,
         LocalSQSBackend,
+        MessagingAdmin,
         MessagingBackend,
+        MessagingTransport,
+        PrefixedBackend,
+        backend_from_settings,
     )
     from melange.serializers import (
         JsonSerializer,
@@ -52,6 +64,9 @@ def test_backends_and_serializers_export_the_documented_names() -> None:
     assert issubclass(AWSBackend, melange.backends.SqsBackend)
     assert issubclass(LocalSQSBackend, melange.backends.SqsBackend)
     assert isinstance(InMemoryBackend(), MessagingBackend)
+    for protocol in (MessagingTransport, MessagingAdmin):
+        assert isinstance(PrefixedBackend(InMemoryBackend(), "p-"), protocol)
+    assert callable(backend_from_settings)
     for serializer in (JsonSerializer, PickleSerializer, TypedJsonSerializer):
         assert issubclass(serializer, Serializer)
     assert sorted(melange.serializers.__all__) == [

@@ -24,7 +24,7 @@ from melange.exceptions import (
     MessageAttributeError,
     QueueNotFoundError,
 )
-from melange.messages import BatchResult, OutgoingMessage
+from melange.messages import BatchResult, Destination, OutgoingMessage
 from melange.serializers import JsonSerializer, SerializerRegistry
 
 Publisher = QueuePublisher | TopicPublisher
@@ -40,30 +40,12 @@ class AnswerLostBackend(InMemoryBackend):
 
     losing = True
 
-    def publish_to_queue(self, queue_name: str, message: OutgoingMessage) -> str:
-        """Deliver the message, then lose the answer while ``losing``."""
-        return self._lose(super().publish_to_queue(queue_name, message))
-
-    def publish_to_topic(self, topic_name: str, message: OutgoingMessage) -> str:
-        """Publish the message, then lose the answer while ``losing``."""
-        return self._lose(super().publish_to_topic(topic_name, message))
-
-    def publish_batch_to_queue(
-        self, queue_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Deliver every entry; while ``losing`` report the odd ones failed."""
-        return self._lose_odd(super().publish_batch_to_queue(queue_name, messages), messages)
-
-    def publish_batch_to_topic(
-        self, topic_name: str, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        """Publish every entry; while ``losing`` report the odd ones failed."""
-        return self._lose_odd(super().publish_batch_to_topic(topic_name, messages), messages)
-
-    def _lose(self, broker_id: str) -> str:
-        if self.losing:
+    def publish(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> BatchResult:
+        """Deliver; while ``losing`` lose a single publish's answer, or the odd entries'."""
+        result = super().publish(destination, messages)
+        if self.losing and len(messages) == 1:
             raise BackendUnavailableError("connection reset by peer", operation="SendMessage")
-        return broker_id
+        return self._lose_odd(result, messages)
 
     def _lose_odd(self, result: BatchResult, messages: Sequence[OutgoingMessage]) -> BatchResult:
         if not self.losing:
@@ -152,6 +134,24 @@ def test_failed_batch_entries_are_resent_with_their_ids(
     assert resent == [f.message_id for f in failures]
     assert backend.message_count("q") == 5 + len(failures)
     assert sorted(_handled_once(registry, backend), key=lambda item: item["n"]) == items
+
+
+def test_a_one_item_batch_is_one_request_whose_error_names_the_message_id(
+    publisher: tuple[Publisher, str], backend: AnswerLostBackend
+) -> None:
+    """publish_many of one item fails like publish: the error carries the id to resend with."""
+    sender, destination = publisher
+
+    with pytest.raises(BackendUnavailableError) as info:
+        sender.publish_many(destination, [{"order": 7}])
+    lost_id = info.value.message_id
+    assert lost_id is not None
+    backend.losing = False
+    resent = sender.publish_many(destination, [{"order": 7}], message_ids=[lost_id])
+
+    assert resent == [lost_id]
+    received = backend.receive("q", max_messages=10)
+    assert [wire.unwrap(m).message_id for m in received] == resent * 2
 
 
 def test_fifo_broker_drops_a_resend_with_the_same_message_id(

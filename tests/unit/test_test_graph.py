@@ -8,7 +8,7 @@ import pinject
 from bindings import new_test_graph
 from bindings.testing import TEST_SETTINGS
 from melange import Consumer, consumer
-from melange.messages import SendOptions
+from melange.messages import Destination, SendOptions
 from melange.publishers import build_message
 from melange.settings import DispatcherSettings, MelangeSettings
 
@@ -48,8 +48,8 @@ def test_drain_deduplicates_with_the_graphs_cache() -> None:
     graph = new_test_graph(RefundsBindingSpec(), settings=settings)
     graph.backend.declare_queue("refunds")
     message = build_message(graph.kit.registry, RefundRequested(7), SendOptions())
-    graph.backend.publish_to_queue("refunds", message)
-    graph.backend.publish_to_queue("refunds", message)  # the same message id, twice
+    graph.backend.publish(Destination.queue("refunds"), [message])
+    graph.backend.publish(Destination.queue("refunds"), [message])  # the same message id, twice
     refunds = Refunds()
 
     assert graph.drain("refunds", refunds) == 2
@@ -66,8 +66,9 @@ def test_drain_retries_after_the_graphs_backoff() -> None:
     )
     graph = new_test_graph(RefundsBindingSpec(), settings=settings)
     graph.backend.declare_queue("refunds", dead_letter_queue="refunds-dlq", max_receive_count=3)
-    graph.backend.publish_to_queue(
-        "refunds", build_message(graph.kit.registry, RefundRequested(7), SendOptions())
+    graph.backend.publish(
+        Destination.queue("refunds"),
+        [build_message(graph.kit.registry, RefundRequested(7), SendOptions())],
     )
     refunds = Refunds(failing=True)
 

@@ -1,9 +1,12 @@
-"""Unit tests for melange.wire: envelopes to SQS/SNS parameters and back, all pure."""
+"""Unit tests for melange.wire: envelopes to what SQS/SNS carry and back, all pure.
+
+boto3's request shapes are tested in test_sqs_requests.py; here they only carry attributes
+the way a received message has them.
+"""
 
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,13 +18,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from melange import limits, wire
+from melange.backends.sqs_requests import from_boto_attributes, to_boto_attributes
 from melange.exceptions import (
     ConfigurationError,
     MalformedMessageError,
     MessageAttributeError,
     MessageTooLargeError,
 )
-from melange.messages import AttributeValue, Envelope, OutgoingMessage, ReceivedMessage, SendOptions
+from melange.messages import AttributeValue, Envelope, ReceivedMessage, SendOptions
 
 RECORDED = Path(__file__).parent / "data" / "recorded_messages.json"
 MESSAGE_ID = "7f0c2a34-2f6e-4e0b-9d7a-0b1f2c3d4e5f"
@@ -86,7 +90,7 @@ def _load_recorded(origin: str) -> ReceivedMessage:
         for name, item in recorded["message_attributes"].items()
     }
     fields = {f: recorded[f] for f in ("queue_name", "receipt_handle", "broker_message_id", "body")}
-    return ReceivedMessage(**fields, attributes=wire.from_boto_attributes(raw))
+    return ReceivedMessage(**fields, attributes=from_boto_attributes(raw))
 
 
 # --- attributes and sizes ----------------------------------------------------------------
@@ -170,77 +174,6 @@ def test_payload_size_limits(payload: Any, body: Any, limit: int) -> None:
     assert (info.value.size, info.value.limit) == (limit + 1, limit)
 
 
-# --- request parameters ------------------------------------------------------------------
-
-
-def test_sqs_send_params_for_a_standard_queue() -> None:
-    """A standard queue gets the JSON body, boto attributes and the delay, no FIFO params."""
-    envelope = _envelope('{"a": 1}', tenant="acme")
-
-    params, size = wire.sqs_send_params(
-        "orders", OutgoingMessage(envelope, SendOptions(delay_seconds=30))
-    )
-
-    assert params == {
-        "MessageBody": '{"Message": "{\\"a\\": 1}"}',
-        "MessageAttributes": wire.to_boto_attributes(wire.envelope_attributes(envelope)),
-        "DelaySeconds": 30,
-    }
-    assert size == wire.message_size(params["MessageBody"], wire.envelope_attributes(envelope))
-
-
-@pytest.mark.parametrize(
-    ("options", "dedup_id"),
-    [(SendOptions(message_group_id="g1"), MESSAGE_ID), (SendOptions("g1", "d1"), "d1")],
-    ids=["message-id", "explicit"],
-)
-def test_fifo_params(options: SendOptions, dedup_id: str) -> None:
-    """FIFO queues and topics get the group and the deduplication id, the message id by default."""
-    message = OutgoingMessage(_envelope(), options)
-    fifo = {"MessageGroupId": "g1", "MessageDeduplicationId": dedup_id}
-
-    queue_params, _ = wire.sqs_send_params("orders.fifo", message)
-    topic_params, _ = wire.sns_publish_params("events.fifo", message)
-
-    assert {k: queue_params[k] for k in fifo} == fifo
-    assert {k: topic_params[k] for k in fifo} == fifo
-
-
-def test_sns_publish_params_for_a_standard_topic() -> None:
-    """A standard topic gets the content itself as Message, boto attributes and the subject."""
-    envelope = _envelope('{"a": 1}', n=3)
-
-    params, size = wire.sns_publish_params(
-        "events", OutgoingMessage(envelope, SendOptions(subject="Hi"))
-    )
-
-    assert params == {
-        "Message": '{"a": 1}',
-        "MessageAttributes": wire.to_boto_attributes(wire.envelope_attributes(envelope)),
-        "Subject": "Hi",
-    }
-    assert size == wire.message_size('{"a": 1}', wire.envelope_attributes(envelope))
-
-
-def test_to_boto_attributes_shape() -> None:
-    """Attributes become String, Number and Binary MessageAttributes as SQS and SNS expect."""
-    assert wire.to_boto_attributes({"s": "x", "i": 3, "f": 2.5, "b": b"\x01"}) == {
-        "s": {"DataType": "String", "StringValue": "x"},
-        "i": {"DataType": "Number", "StringValue": "3"},
-        "f": {"DataType": "Number", "StringValue": "2.5"},
-        "b": {"DataType": "Binary", "BinaryValue": b"\x01"},
-    }
-
-
-@given(st.dictionaries(texts, attribute_values))
-def test_boto_attributes_round_trip(attributes: dict[str, AttributeValue]) -> None:
-    """from_boto_attributes gives back the values and types to_boto_attributes was given."""
-    back = wire.from_boto_attributes(wire.to_boto_attributes(attributes))
-
-    assert back == attributes
-    assert {k: type(v) for k, v in back.items()} == {k: type(v) for k, v in attributes.items()}
-
-
 # --- argument checks ---------------------------------------------------------------------
 
 
@@ -269,10 +202,6 @@ def test_boto_attributes_round_trip(attributes: dict[str, AttributeValue]) -> No
         (lambda: limits.check_receive_args("q", 1, -1, None), "wait_time_seconds=-1"),
         (lambda: limits.check_receive_args("q", 1, 0, 43_201), "timeout 43201"),
         (lambda: limits.check_visibility_timeout("q", -1), "timeout -1"),
-        (lambda: limits.check_queue_declaration("q", "dlq.fifo", 5), "'dlq.fifo'"),
-        (lambda: limits.check_queue_declaration("q.fifo", "dlq", 5), "'dlq'"),
-        (lambda: limits.check_queue_declaration("q", "dlq", 0), "max_receive_count=0"),
-        (lambda: limits.check_queue_declaration("q", None, 1001), "max_receive_count=1001"),
     ],
 )
 def test_checks_name_the_offending_value(check: Any, match: str) -> None:
@@ -290,39 +219,6 @@ def test_checks_accept_the_boundaries() -> None:
     limits.check_topic_options("t.fifo", SendOptions(message_group_id="g"))
     for max_messages, wait, visibility in ((1, 0, 0), (10, 20, 43_200), (5, 10, None)):
         limits.check_receive_args("q", max_messages, wait, visibility)
-    for count in (1, 1000):
-        limits.check_queue_declaration("q.fifo", "dlq.fifo", count)
-    limits.check_queue_declaration("q", None, 5)
-
-
-# --- batches -----------------------------------------------------------------------------
-
-
-def test_plan_batches_examples() -> None:
-    """Batches hold at most ten entries and split where the next entry would pass the limit."""
-    tens = [[*range(10)], [*range(10, 20)], [*range(20, 25)]]
-    assert wire.plan_batches([1] * 25, limit=100) == tens
-    assert wire.plan_batches([60, 50, 40, 100, 1], limit=100) == [[0], [1, 2], [3], [4]]
-    assert wire.plan_batches([50, 50], limit=100) == [[0, 1]]
-    assert wire.plan_batches([], limit=100) == []
-
-
-@given(st.data())
-def test_plan_batches_properties(data: st.DataObject) -> None:
-    """Every index appears once in order; batches hold <= 10 entries and <= limit bytes."""
-    limit = data.draw(st.integers(min_value=1, max_value=1000), label="limit")
-    sizes = data.draw(st.lists(st.integers(min_value=0, max_value=limit), max_size=60))
-
-    batches = wire.plan_batches(sizes, limit=limit)
-
-    assert [index for batch in batches for index in batch] == list(range(len(sizes)))
-    for batch in batches:
-        assert 1 <= len(batch) <= 10
-        assert sum(sizes[i] for i in batch) <= limit
-    for previous, following in itertools.pairwise(batches):
-        # Greedy: a batch closes only when full or when the next entry would not fit.
-        full = len(previous) == 10
-        assert full or sum(sizes[i] for i in previous) + sizes[following[0]] > limit
 
 
 # --- unwrap ------------------------------------------------------------------------------
@@ -478,7 +374,7 @@ def test_topic_content_without_a_message_key_travels_as_is(content: str) -> None
 def test_raw_delivery_reads_back_any_topic_content(content: str) -> None:
     """A raw SNS delivery of whatever topic_payload sent unwraps to the content published."""
     payload = wire.topic_payload("events", _envelope(content))
-    received = wire.from_boto_attributes(wire.to_boto_attributes(payload.attributes))
+    received = from_boto_attributes(to_boto_attributes(payload.attributes))
 
     assert wire.unwrap(_received(payload.body, received)) == _envelope(content)
 
@@ -536,6 +432,6 @@ def test_sns_notification_body_round_trips_through_unwrap(
 def test_direct_publish_round_trips_through_unwrap(envelope: Envelope) -> None:
     """Unwrapping gives back the envelope of a direct publish sent through boto attributes."""
     payload = wire.queue_payload("orders", envelope)
-    received = wire.from_boto_attributes(wire.to_boto_attributes(payload.attributes))
+    received = from_boto_attributes(to_boto_attributes(payload.attributes))
 
     assert wire.unwrap(_received(payload.body, received)) == envelope

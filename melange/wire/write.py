@@ -1,4 +1,4 @@
-"""The wire format, as pure functions: envelopes to SQS/SNS request parameters and back.
+"""Writing the wire format: envelopes to the body and attributes SQS and SNS are sent.
 
 A message sent to a queue has the body ``{"Message": <content>}`` (JSON) and the message
 attributes ``manifest`` (String), ``serializer_id`` (Number) and ``message_id`` (String,
@@ -6,41 +6,38 @@ a UUID assigned by the publisher), plus the application's own attributes. A mess
 published to a topic has the content itself as its SNS ``Message`` and the same attributes,
 unless the content is a JSON object with a ``"Message"`` key: that content is escaped, sent
 wrapped once like a queue body, so that no reader takes it for an envelope (``needs_escape``).
-``unwrap`` reads all three shapes a queue can then hold: a direct publish, an SNS
-notification envelope (raw delivery off) and an SNS raw delivery. See docs/wire-format.md.
+The values here are melange's (``Payload``: body, attributes, size); how a backend puts
+them into its requests is its own business. See docs/wire-format.md.
 
-Nothing here does I/O; the backends call these functions.
+Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
 from melange.exceptions import (
-    MalformedMessageError,
     MessageAttributeError,
     MessageTooLargeError,
     SerializationError,
 )
 from melange.limits import (
     MAX_ATTRIBUTES,
-    MAX_BATCH_ENTRIES,
     SNS_MAX_MESSAGE_BYTES,
     SQS_MAX_MESSAGE_BYTES,
     check_queue_options,
     check_topic_options,
     is_fifo,
 )
-from melange.messages import AttributeValue, Envelope, OutgoingMessage, ReceivedMessage
+from melange.messages import AttributeValue, Destination, Envelope, OutgoingMessage
 
 MANIFEST = "manifest"
 SERIALIZER_ID = "serializer_id"
@@ -80,7 +77,7 @@ def needs_escape(content: str) -> bool:
     read as that envelope. Such content is escaped; everything else travels as it is.
     Content too deeply nested to parse here is escaped too: escaping is always safe.
     """
-    if not _may_have_message_key(content):
+    if not may_have_message_key(content):
         return False
     try:
         parsed = json.loads(content)
@@ -91,7 +88,8 @@ def needs_escape(content: str) -> bool:
     return isinstance(parsed, dict) and "Message" in parsed
 
 
-def _may_have_message_key(text: str) -> bool:
+def may_have_message_key(text: str) -> bool:
+    """Return whether ``text`` may be a JSON object with a ``Message`` key (cheap test)."""
     # Cheap test before parsing: a JSON object naming "Message", literally or with escapes.
     head = text.lstrip(_JSON_WHITESPACE)
     return head.startswith("{") and (
@@ -203,7 +201,7 @@ def message_size(body: str, attributes: Mapping[str, AttributeValue]) -> int:
     """Return the size SQS/SNS count against their limits: body, attribute names, types, values."""
     size = len(body.encode())
     for name, value in attributes.items():
-        data_type, encoded = _encode_value(value)
+        data_type, encoded = encode_value(value)
         size += len(name.encode()) + len(data_type) + len(encoded)
     return size
 
@@ -214,53 +212,18 @@ def check_size(destination: str, size: int, limit: int) -> None:
         raise MessageTooLargeError(destination=destination, size=size, limit=limit)
 
 
-def _encode_value(value: AttributeValue) -> tuple[str, bytes]:
+def encode_value(value: AttributeValue) -> tuple[str, bytes]:
+    """Return an attribute value's SQS/SNS data type and its bytes on the wire."""
     if isinstance(value, bytes):
         return "Binary", value
     if isinstance(value, str):
         return "String", value.encode()
-    return "Number", _number_text(value).encode()
+    return "Number", number_text(value).encode()
 
 
-def _number_text(value: int | float) -> str:
+def number_text(value: int | float) -> str:
+    """Return a Number attribute's text, exact for floats."""
     return repr(value) if isinstance(value, float) else str(value)
-
-
-def to_boto_attributes(attributes: Mapping[str, AttributeValue]) -> dict[str, JsonDict]:
-    """Return attributes in the ``MessageAttributes`` shape of SQS SendMessage and SNS Publish."""
-    result: dict[str, JsonDict] = {}
-    for name, value in attributes.items():
-        if isinstance(value, bytes):
-            result[name] = {"DataType": "Binary", "BinaryValue": value}
-        elif isinstance(value, str):
-            result[name] = {"DataType": "String", "StringValue": value}
-        else:
-            result[name] = {"DataType": "Number", "StringValue": _number_text(value)}
-    return result
-
-
-def from_boto_attributes(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, AttributeValue]:
-    """Return melange values for the ``MessageAttributes`` of a received SQS message."""
-    result: dict[str, AttributeValue] = {}
-    for name, item in raw.items():
-        data_type = str(item.get("DataType", "String"))
-        if data_type.startswith("Binary"):
-            result[name] = bytes(item.get("BinaryValue", b""))
-        else:
-            result[name] = _typed_value(data_type, str(item.get("StringValue", "")))
-    return result
-
-
-def _typed_value(data_type: str, text: str) -> AttributeValue:
-    if not data_type.startswith("Number"):
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return text
 
 
 def queue_payload(queue_name: str, envelope: Envelope) -> Payload:
@@ -323,79 +286,6 @@ def deduplication_id(name: str, message: OutgoingMessage) -> str | None:
     return message.options.deduplication_id
 
 
-def sqs_send_params(queue_name: str, message: OutgoingMessage) -> tuple[JsonDict, int]:
-    """Return the SendMessage parameters (all but ``QueueUrl``) and the message's size.
-
-    Raises:
-        ConfigurationError: options SQS would reject for this queue.
-        MessageTooLargeError: the body and attributes exceed SQS's limit.
-        MessageAttributeError: see ``envelope_attributes``.
-    """
-    check_queue_options(queue_name, message.options)
-    payload = queue_payload(queue_name, message.envelope)
-    params: JsonDict = {
-        "MessageBody": payload.body,
-        "MessageAttributes": to_boto_attributes(payload.attributes),
-    }
-    if message.options.delay_seconds is not None:
-        params["DelaySeconds"] = message.options.delay_seconds
-    params.update(_fifo_params(queue_name, message))
-    return params, payload.size
-
-
-def sns_publish_params(
-    topic_name: str, message: OutgoingMessage, *, max_size: int = SNS_MAX_MESSAGE_BYTES
-) -> tuple[JsonDict, int]:
-    """Return the SNS Publish parameters (all but ``TopicArn``) and the message's size.
-
-    ``max_size`` is the topic's own limit (see ``topic_payload``).
-
-    Raises:
-        ConfigurationError: options SNS would reject for this topic.
-        MessageTooLargeError: the message and attributes exceed SNS's limit.
-        MessageAttributeError: see ``envelope_attributes``.
-    """
-    check_topic_options(topic_name, message.options)
-    payload = topic_payload(topic_name, message.envelope, max_size=max_size)
-    params: JsonDict = {
-        "Message": payload.body,
-        "MessageAttributes": to_boto_attributes(payload.attributes),
-    }
-    if message.options.subject is not None:
-        params["Subject"] = message.options.subject
-    params.update(_fifo_params(topic_name, message))
-    return params, payload.size
-
-
-def _fifo_params(name: str, message: OutgoingMessage) -> JsonDict:
-    params: JsonDict = {}
-    if message.options.message_group_id is not None:
-        params["MessageGroupId"] = message.options.message_group_id
-    dedup_id = deduplication_id(name, message)
-    if dedup_id is not None:
-        params["MessageDeduplicationId"] = dedup_id
-    return params
-
-
-def plan_batches(sizes: Sequence[int], *, limit: int) -> list[list[int]]:
-    """Group entry indexes into batches of at most 10 entries and ``limit`` bytes in total.
-
-    Entries keep their order; each entry is assumed to fit the limit on its own.
-    """
-    batches: list[list[int]] = []
-    current: list[int] = []
-    current_size = 0
-    for index, size in enumerate(sizes):
-        if current and (len(current) == MAX_BATCH_ENTRIES or current_size + size > limit):
-            batches.append(current)
-            current, current_size = [], 0
-        current.append(index)
-        current_size += size
-    if current:
-        batches.append(current)
-    return batches
-
-
 def sns_notification_body(
     *,
     topic_arn: str,
@@ -408,7 +298,7 @@ def sns_notification_body(
     """Return the JSON body SNS delivers to a queue subscribed with raw delivery off."""
     sns_attributes: JsonDict = {}
     for name, value in attributes.items():
-        data_type, encoded = _encode_value(value)
+        data_type, encoded = encode_value(value)
         text = base64.b64encode(encoded).decode() if data_type == "Binary" else encoded.decode()
         sns_attributes[name] = {"Type": data_type, "Value": text}
     when = (timestamp or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -425,115 +315,21 @@ def sns_notification_body(
     return json.dumps(notification)
 
 
-def unwrap(received: ReceivedMessage) -> Envelope:
-    """Return the envelope inside a received message, whatever its origin.
+def outgoing_payload(
+    destination: Destination, message: OutgoingMessage, *, max_size: int | None = None
+) -> Payload:
+    """Check a message's options against its destination and return what is sent.
 
-    A direct queue publish (``{"Message": ...}`` with SQS attributes), an SNS notification
-    envelope (raw delivery off: attributes inside the body) and an SNS raw delivery (the
-    body is the content itself) all give the same envelope. Messages without melange's
-    ``message_id`` (older melange, other producers) get the SNS message id, or else the
-    broker's id, so deduplication still has a stable key.
-
-    A text (the SQS body, or a notification's ``Message``) that is a JSON object whose only
-    key is ``Message`` is unwrapped once: a queue body, or topic content escaped by
-    ``topic_message``. A notification's ``Message`` is unwrapped only when the attributes
-    carry ``message_id``: melange 7.x did not escape, so its messages are read as they were.
+    ``max_size`` is a topic's own limit (its ``MaximumMessageSize``); queues have SQS's.
 
     Raises:
-        MalformedMessageError: the attributes melange relies on have the wrong type.
+        ConfigurationError: options SQS/SNS would reject for this destination.
+        MessageTooLargeError: the body and attributes exceed the limit.
+        MessageAttributeError: see ``envelope_attributes``.
     """
-    parsed = _json_object(received.body)
-    if parsed is not None and _is_sns_notification(parsed):
-        attributes = _sns_attributes(parsed.get("MessageAttributes"), received.body)
-        fallback_id = str(parsed.get("MessageId") or received.broker_message_id)
-        message = _text(parsed["Message"])
-        if MESSAGE_ID in attributes and _may_have_message_key(message):
-            message = _unescaped(message, _json_object(message))
-        return _envelope(message, attributes, fallback_id, received.body)
-    content = _unescaped(received.body, parsed)
-    return _envelope(content, received.attributes, received.broker_message_id, received.body)
-
-
-def _unescaped(text: str, parsed: JsonDict | None) -> str:
-    """Return the content of ``{"Message": content}`` (``parsed`` from ``text``), else ``text``."""
-    if parsed is not None and set(parsed) == {"Message"}:
-        return _text(parsed["Message"])
-    return text
-
-
-def _json_object(body: str) -> JsonDict | None:
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return None
-    except RecursionError:
-        # Envelopes are shallow: text too deep to parse here is content, never an envelope.
-        return None
-    return parsed if isinstance(parsed, dict) else None
-
-
-def _is_sns_notification(parsed: JsonDict) -> bool:
-    return parsed.get("Type") == "Notification" and "TopicArn" in parsed and "Message" in parsed
-
-
-def _text(value: object) -> str:
-    # Other producers may put a JSON value rather than a string under "Message".
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _sns_attributes(raw: object, body: str) -> dict[str, AttributeValue]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise MalformedMessageError(
-            f"SNS notification has MessageAttributes of type {type(raw).__name__}, "
-            "expected an object",
-            body=body,
-        )
-    result: dict[str, AttributeValue] = {}
-    for name, item in raw.items():
-        if not isinstance(item, dict):
-            raise MalformedMessageError(
-                f"SNS attribute {name!r} is of type {type(item).__name__}, expected an object "
-                "with Type and Value",
-                body=body,
-            )
-        data_type, text = str(item.get("Type", "String")), str(item.get("Value", ""))
-        if data_type.startswith("Binary"):
-            try:
-                result[name] = base64.b64decode(text, validate=True)
-            except binascii.Error:
-                raise MalformedMessageError(
-                    f"SNS attribute {name!r} has a Binary value that is not base64",
-                    body=body,
-                ) from None
-        else:
-            result[name] = _typed_value(data_type, text)
-    return result
-
-
-def _envelope(
-    content: str, attributes: Mapping[str, AttributeValue], fallback_id: str, body: str
-) -> Envelope:
-    manifest = attributes.get(MANIFEST)
-    serializer_id = attributes.get(SERIALIZER_ID)
-    message_id = attributes.get(MESSAGE_ID, fallback_id)
-    if manifest is not None and not isinstance(manifest, str):
-        raise MalformedMessageError(
-            f"attribute 'manifest' is {manifest!r}, expected a String", body=body
-        )
-    if serializer_id is not None and (
-        isinstance(serializer_id, bool) or not isinstance(serializer_id, int)
-    ):
-        raise MalformedMessageError(
-            f"attribute 'serializer_id' is {serializer_id!r}, expected an integer Number",
-            body=body,
-        )
-    user = {k: v for k, v in attributes.items() if k not in RESERVED_ATTRIBUTES}
-    return Envelope(
-        content=content,
-        manifest=manifest,
-        serializer_id=serializer_id,
-        message_id=str(message_id),
-        attributes=user,
-    )
+    if destination.is_topic:
+        check_topic_options(destination.name, message.options)
+        limit = SNS_MAX_MESSAGE_BYTES if max_size is None else max_size
+        return topic_payload(destination.name, message.envelope, max_size=limit)
+    check_queue_options(destination.name, message.options)
+    return queue_payload(destination.name, message.envelope)

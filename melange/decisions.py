@@ -1,0 +1,168 @@
+"""The consume path's decisions, as pure functions on values: no I/O, no threads, no clock.
+
+How long a failed message waits (``Backoff``), whether a failed request can heal, whether a
+receive was a message's last, how many messages to ask for, which leases are due for
+extension, how a batch splits into units of work and how the handling-time estimate moves.
+The runner (``melange.runner``) and the handling (``melange.handling``) call these;
+``melange.dead_letters`` holds the one other pure decision, the dead-letter copy.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable
+
+import attrs
+
+from melange import limits
+from melange.exceptions import (
+    BackendError,
+    BackendRefusedError,
+    ConfigurationError,
+    QueueNotFoundError,
+)
+from melange.messages import ReceivedMessage, RedrivePolicy
+
+__all__ = [
+    "OUTAGE_BACKOFF",
+    "PROBE_BACKOFF",
+    "Backoff",
+    "due_for_extension",
+    "is_last_receive",
+    "may_heal",
+    "next_mean",
+    "receive_allowance",
+    "units_of_work",
+]
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ConfigurationError(
+            f"backoff {attribute.name}={value!r} is negative; use a number of seconds >= 0"
+        )
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ConfigurationError(
+            f"backoff jitter={value!r} is outside 0-1; it is the fraction of the delay that "
+            "is randomised (0.5 spreads retries over 50-100% of the delay)"
+        )
+
+
+@attrs.frozen
+class Backoff:
+    """Exponential backoff with jitter, capped.
+
+    The n-th failed receive (``receive_count`` = n) waits ``base * 2 ** (n - 1)`` seconds,
+    at most ``cap``; ``jitter`` randomises that fraction of it, so failing messages do not
+    come back in lockstep.
+
+    Attributes:
+        base: the delay after the first failure, in seconds.
+        cap: the longest delay, in seconds (SQS allows up to 43,200).
+        jitter: the randomised fraction of each delay, 0 to 1.
+    """
+
+    base: float = attrs.field(default=1.0, validator=_non_negative)
+    cap: float = attrs.field(default=300.0, validator=_non_negative)
+    jitter: float = attrs.field(default=0.5, validator=_fraction)
+
+    def delay(self, receive_count: int, rand: Callable[[], float] = random.random) -> int:
+        """Return whole seconds to hide a message after its ``receive_count``-th failure."""
+        ceiling = min(self.cap, float(limits.MAX_VISIBILITY_TIMEOUT))
+        if self.base <= 0 or ceiling <= 0:
+            return 0
+        doublings = max(receive_count, 1) - 1
+        # Compare exponents rather than compute 2**doublings, which overflows for huge counts.
+        if doublings >= math.log2(ceiling / self.base):
+            full = ceiling
+        else:
+            full = min(ceiling, self.base * 2.0**doublings)
+        spread = full * self.jitter
+        # Whole seconds, at least 1, so a retry never comes back at once.
+        return max(1, math.ceil(full - spread + spread * rand()))
+
+
+#: The pause after the n-th failure in a row to reach the broker or the deduplication cache.
+OUTAGE_BACKOFF = Backoff(base=0.5, cap=30.0, jitter=0.5)
+#: Probing a cache is one cheap request: probe often, so consuming resumes soon after it is back.
+PROBE_BACKOFF = Backoff(base=0.5, cap=5.0, jitter=0.5)
+
+
+def may_heal(exc: BackendError) -> bool:
+    """Return whether a failed broker request can succeed if tried again later.
+
+    Throttling, 5xx answers and unreachable endpoints heal; a refusal (credentials,
+    permissions, an unsupported or invalid request) and a missing queue do not.
+    """
+    return not isinstance(exc, BackendRefusedError | QueueNotFoundError)
+
+
+def is_last_receive(receive_count: int, policy: RedrivePolicy | None) -> bool:
+    """Return whether the broker dead-letters, instead of delivering again, after this receive."""
+    return policy is not None and receive_count >= policy.max_receive_count
+
+
+def receive_allowance(
+    *,
+    workers: int,
+    held: int,
+    max_messages: int,
+    visibility_timeout: int,
+    mean_handling_seconds: float | None,
+) -> int:
+    """Return how many messages to ask for now (0: wait for a worker to finish).
+
+    Beyond one message per worker, only as many are taken as the workers can start within
+    half the visibility timeout at the observed handling time, so no message waits in
+    memory until it becomes visible again; and at most one batch ahead of the workers.
+    While every worker is busy, only a full batch is received ahead, so the next messages
+    are ready when a worker frees up without many small receives. Before any handling time
+    is known, one message per worker.
+    """
+    if mean_handling_seconds is None:
+        startable = workers
+    elif mean_handling_seconds <= 0:
+        startable = workers + max_messages
+    else:
+        waiting = workers * (visibility_timeout / 2) / mean_handling_seconds
+        # Capped at one batch ahead; comparing first stays clear of float overflow.
+        startable = workers + (max_messages if waiting >= max_messages else math.floor(waiting))
+    room = startable - held
+    if held >= workers:
+        return max_messages if room >= max_messages else 0
+    return max(0, min(max_messages, room))
+
+
+def next_mean(previous: float | None, elapsed: float) -> float:
+    """Return the handling-time estimate after one more handler took ``elapsed`` seconds.
+
+    An exponential moving average: recent handlers weigh most, so the estimate follows a
+    handler that slows down (a dependency degrades) within a few messages.
+    """
+    return elapsed if previous is None else 0.8 * previous + 0.2 * elapsed
+
+
+def units_of_work(queue_name: str, batch: list[ReceivedMessage]) -> list[list[ReceivedMessage]]:
+    """Split a batch into units of work: one per message, or one per group on FIFO queues."""
+    if not limits.is_fifo(queue_name):
+        return [[received] for received in batch]
+    groups: dict[str | None, list[ReceivedMessage]] = {}
+    for received in batch:
+        groups.setdefault(received.message_group_id, []).append(received)
+    return list(groups.values())
+
+
+def due_for_extension(
+    started: Iterable[tuple[str, float]], *, now: float, visibility_timeout: int
+) -> list[str]:
+    """Return the receipt handles whose visibility was last set half a timeout ago or more.
+
+    ``started`` holds ``(receipt_handle, extended_at)`` for messages whose handler runs.
+    """
+    return [
+        handle for handle, extended_at in started if now - extended_at >= visibility_timeout / 2
+    ]

@@ -1,0 +1,195 @@
+"""How a dispatcher consumes: every option in one validated value, with its default once.
+
+``DispatcherOptions`` is what ``MessageDispatcher`` and each ``QueueRunner`` read;
+``options_from_settings`` builds it from ``MELANGE_*`` settings, and
+``MessageDispatcher(..., workers=8)`` builds it from keywords. ``AckPolicy`` says when a
+message is acknowledged; ``ack_policy_from_flags`` maps melange 7's ``early_ack`` and
+``always_ack`` booleans onto it.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Literal
+
+import attrs
+
+from melange import limits
+from melange.decisions import Backoff
+from melange.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from melange.settings import DispatcherSettings
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "AckPolicy",
+    "CacheUnavailablePolicy",
+    "DispatcherOptions",
+    "ack_policy_from_flags",
+    "options_from_settings",
+]
+
+#: What to do when the deduplication cache cannot be reached.
+CacheUnavailablePolicy = Literal["process", "redeliver"]
+
+
+class AckPolicy(enum.Enum):
+    """When a received message is acknowledged (deleted from its queue).
+
+    Attributes:
+        AFTER_SUCCESS: once every consumer that accepts it succeeded (at least once; the
+            default). A failure makes it visible again after the backoff.
+        ON_RECEIPT: as soon as it is received, before any handler runs (at most once: a
+            failure or a crash loses it). melange 7's ``early_ack``.
+        ALWAYS: after handling, even when a consumer raised (nothing is retried).
+            melange 7's ``always_ack``.
+    """
+
+    AFTER_SUCCESS = "after_success"
+    ON_RECEIPT = "on_receipt"
+    ALWAYS = "always"
+
+
+def ack_policy_from_flags(
+    ack_policy: AckPolicy | None, *, early_ack: bool | None, always_ack: bool | None
+) -> AckPolicy:
+    """Return the policy the arguments ask for; the old booleans are aliases.
+
+    Raises:
+        ConfigurationError: both booleans are true, or a boolean contradicts
+            ``ack_policy``.
+    """
+    if early_ack and always_ack:
+        raise ConfigurationError(
+            "early_ack=True and always_ack=True contradict each other (acknowledge on receipt, "
+            "or after handling); pass one ack_policy=AckPolicy.ON_RECEIPT or AckPolicy.ALWAYS"
+        )
+    if ack_policy is None:
+        if early_ack:
+            return AckPolicy.ON_RECEIPT
+        return AckPolicy.ALWAYS if always_ack else AckPolicy.AFTER_SUCCESS
+    aliases = (
+        ("early_ack", early_ack, AckPolicy.ON_RECEIPT),
+        ("always_ack", always_ack, AckPolicy.ALWAYS),
+    )
+    for name, value, implied in aliases:
+        if value is not None and value != (ack_policy is implied):
+            raise ConfigurationError(
+                f"{name}={value!r} contradicts ack_policy={ack_policy!r}; drop {name} "
+                "(ack_policy replaces it)"
+            )
+    return ack_policy
+
+
+def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ConfigurationError(f"{attribute.name}={value!r} must be at least 1")
+
+
+def _check_pollers(instance: DispatcherOptions, attribute: object, value: int | None) -> None:
+    if value is not None and not 1 <= value <= instance.workers:
+        raise ConfigurationError(
+            f"pollers={value!r} must be between 1 and workers={instance.workers!r}; each "
+            "poller keeps one receive in flight"
+        )
+
+
+def _check_max_messages(instance: object, attribute: object, value: int) -> None:
+    if not 1 <= value <= limits.MAX_BATCH_ENTRIES:
+        raise ConfigurationError(
+            f"max_messages={value!r} is outside 1-{limits.MAX_BATCH_ENTRIES}, the most SQS "
+            "returns per receive"
+        )
+
+
+def _check_wait(instance: object, attribute: object, value: int) -> None:
+    if not 0 <= value <= limits.MAX_WAIT_TIME_SECONDS:
+        raise ConfigurationError(
+            f"wait_time_seconds={value!r} is outside 0-{limits.MAX_WAIT_TIME_SECONDS}, the "
+            "long-poll range SQS accepts"
+        )
+
+
+def _check_visibility(instance: object, attribute: object, value: int) -> None:
+    if not 1 <= value <= limits.MAX_VISIBILITY_TIMEOUT:
+        raise ConfigurationError(
+            f"visibility_timeout={value!r} is outside 1-{limits.MAX_VISIBILITY_TIMEOUT} "
+            "seconds; at least 1, so a message is not redelivered while its handler runs"
+        )
+
+
+def _check_cache_policy(instance: object, attribute: object, value: str) -> None:
+    if value not in ("process", "redeliver"):
+        raise ConfigurationError(
+            f"on_cache_unavailable={value!r} is not one of 'process', 'redeliver'"
+        )
+
+
+def _check_flush_interval(instance: object, attribute: object, value: float) -> None:
+    if not value > 0:
+        raise ConfigurationError(
+            f"ack_flush_interval={value!r} must be a positive number of seconds"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class DispatcherOptions:
+    """How a dispatcher consumes each queue; validated when built.
+
+    Attributes:
+        workers: handler threads per queue; up to this many handlers run at once.
+        pollers: threads that receive, each with one request in flight; ``None``: one per
+            ``max_messages`` workers (see ``poller_count``).
+        max_messages: messages per receive, 1-10.
+        wait_time_seconds: long-poll wait, 0-20; ``stop`` can take this long.
+        visibility_timeout: seconds a received message stays invisible; the heartbeat
+            extends it for handlers that run longer than half of it.
+        backoff: delay before a failed message is retried, by its receive count.
+        ack_policy: when a message is acknowledged (``AckPolicy``).
+        ack_unhandled: acknowledge a message no consumer accepts, for queues that knowingly
+            receive more than they handle; by default it goes to the dead-letter queue.
+        heartbeat: extend the visibility of messages whose handler is still running.
+        on_cache_unavailable: when the deduplication cache cannot be reached,
+            ``"process"`` (log a warning and handle anyway: handlers should be idempotent)
+            or ``"redeliver"`` (release the message and pause receiving until the cache
+            answers a probe).
+        ack_flush_interval: longest wait, in seconds, before a partial batch of
+            acknowledgements is sent.
+    """
+
+    workers: int = attrs.field(default=1, validator=_at_least_one)
+    pollers: int | None = attrs.field(default=None, validator=_check_pollers)
+    max_messages: int = attrs.field(default=10, validator=_check_max_messages)
+    wait_time_seconds: int = attrs.field(default=20, validator=_check_wait)
+    visibility_timeout: int = attrs.field(default=30, validator=_check_visibility)
+    backoff: Backoff = attrs.field(factory=Backoff)
+    ack_policy: AckPolicy = AckPolicy.AFTER_SUCCESS
+    ack_unhandled: bool = False
+    heartbeat: bool = True
+    on_cache_unavailable: CacheUnavailablePolicy = attrs.field(
+        default="process", validator=_check_cache_policy
+    )
+    ack_flush_interval: float = attrs.field(default=0.2, validator=_check_flush_interval)
+
+    @property
+    def poller_count(self) -> int:
+        """The pollers to run: as given, or enough that receiving keeps up with the workers."""
+        return self.pollers or -(-self.workers // self.max_messages)  # ceil(workers / batch)
+
+
+#: Every option at its default: the one place defaults are written (settings read them).
+DEFAULT_OPTIONS = DispatcherOptions()
+
+
+def options_from_settings(settings: DispatcherSettings) -> DispatcherOptions:
+    """Return the options ``MELANGE_*`` settings describe (see the README's settings table)."""
+    return DispatcherOptions(
+        workers=settings.workers,
+        wait_time_seconds=settings.wait_time_seconds,
+        visibility_timeout=settings.visibility_timeout,
+        backoff=Backoff(
+            base=settings.backoff_base, cap=settings.backoff_cap, jitter=settings.backoff_jitter
+        ),
+        ack_unhandled=settings.ack_unhandled,
+    )

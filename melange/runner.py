@@ -1,0 +1,357 @@
+"""One running queue, top-down: receive, hand each unit of work to a worker, settle it.
+
+A ``QueueRunner`` owns everything that lives as long as consuming one queue: its pollers
+(threads that keep a receive in flight), its worker pool, the messages in flight and how
+many are held, the acknowledgement batch, the heartbeat that extends running handlers'
+leases, and the handling-time estimate that bounds how much is received ahead. The
+dispatcher builds one per queue (``MessageDispatcher.runner``); ``run`` consumes until
+``stop``. What happens to each message is in ``melange.handling``; the decisions (how many
+to receive, what to extend, how a batch splits) are pure functions in
+``melange.decisions``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from melange.decisions import (
+    OUTAGE_BACKOFF,
+    may_heal,
+    next_mean,
+    receive_allowance,
+    units_of_work,
+)
+from melange.dedup import DeduplicationCache
+from melange.exceptions import BackendError
+from melange.handling import (
+    Action,
+    BrokerQueue,
+    DispatcherStats,
+    InFlight,
+    MessageHandling,
+    Outcome,
+    Settler,
+)
+from melange.housekeeping import AckBatcher, Heartbeat
+from melange.messages import ReceivedMessage
+from melange.options import AckPolicy, DispatcherOptions
+
+__all__ = ["SHUTDOWN_GRACE_SECONDS", "QueueRunner"]
+
+logger = logging.getLogger(__name__)
+
+#: How long after ``stop`` (beyond the long-poll wait) ``run`` waits for a receive request,
+#: the heartbeat and the last acknowledgements before it returns without them.
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+class QueueRunner:
+    """Consumes one queue with the dispatcher's consumers and options, until stopped.
+
+    Build it with ``MessageDispatcher.runner(queue_name)``. It runs once: ``run`` in this
+    thread, or ``start`` in a new one (then ``wait``).
+
+    Args:
+        queue: the queue, bound to the backend.
+        handling: reads, deduplicates and consumes each message (shared by runners).
+        options: the dispatcher's options.
+        stats: the counters to update (shared by the dispatcher's runners).
+        cache: the deduplication cache whose leases the heartbeat renews, if any.
+    """
+
+    def __init__(
+        self,
+        queue: BrokerQueue,
+        handling: MessageHandling,
+        options: DispatcherOptions,
+        stats: DispatcherStats,
+        cache: DeduplicationCache | None = None,
+    ) -> None:
+        self.queue = queue
+        self.options = options
+        self.stats = stats
+        self._handling = handling
+        self._acks = AckBatcher(queue, on_acknowledged=lambda n: stats.count("acknowledged", n))
+        self._settler = Settler(
+            queue, stats, options, acknowledge=lambda r: self._acks.add(r.receipt_handle)
+        )
+        self._heartbeat = Heartbeat(queue, cache, options.visibility_timeout)
+        self._stopping = threading.Event()
+        self._changed = threading.Condition()
+        self._held = 0  # received and not yet settled, or reserved for a receive in flight
+        self._mean_seconds: float | None = None
+        self._errors: list[BaseException] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self._ran = False
+        self.finished = False
+
+    @property
+    def queue_name(self) -> str:
+        """The queue this runner consumes."""
+        return self.queue.name
+
+    def start(self) -> QueueRunner:
+        """Run in a new thread and return at once; ``wait`` for the end (after ``stop``)."""
+        self._thread = _start(self._run_keeping_errors, f"melange-runner-{self.queue_name}")
+        return self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a started runner to finish; return whether it did.
+
+        Raises:
+            BackendRefusedError: the error that ended ``run``, if any.
+        """
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return False
+        if self._errors:
+            raise self._errors[0]
+        return True
+
+    def stop(self) -> None:
+        """Ask the runner to stop: no more receives, running handlers finish. Thread-safe."""
+        self._stopping.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    def run(self) -> None:
+        """Consume until ``stop``; then finish running handlers, acknowledge them, return.
+
+        After ``stop`` it waits at most ``wait_time_seconds`` plus
+        ``SHUTDOWN_GRACE_SECONDS`` for receive requests: a request stuck in the network is
+        left behind, and the messages it returns later are released.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist when consuming starts.
+            BackendRefusedError: the broker refused to deliver and will refuse again
+                (credentials, permissions); raised once everything has stopped.
+        """
+        if self._ran:
+            raise RuntimeError("a QueueRunner runs once; ask its dispatcher for another runner")
+        self._ran = True
+        finished = threading.Event()
+        housekeeper = _start(self._housekeep, "melange-housekeeper", finished)
+        workers, pollers = self.options.workers, self.options.poller_count
+        logger.info(
+            "consuming %r with %d workers and %d pollers", self.queue_name, workers, pollers
+        )
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="melange-worker") as pool:
+                self._pool = pool
+                try:
+                    threads = [_start(self._poll, f"melange-poller-{n}") for n in range(pollers)]
+                    self._await_pollers(threads)
+                finally:
+                    self._stopping.set()  # before the pool waits for its work
+        finally:
+            finished.set()
+            housekeeper.join(SHUTDOWN_GRACE_SECONDS)
+            self._flush_last_acks()
+            self.finished = True
+        logger.info("stopped consuming %r: %s", self.queue_name, self.stats)
+        if self._errors:
+            raise self._errors[0]
+
+    def _run_keeping_errors(self) -> None:
+        try:
+            self.run()
+        except BaseException as exc:  # re-raised by wait()
+            if exc not in self._errors:
+                self._errors.append(exc)
+
+    def _await_pollers(self, pollers: list[threading.Thread]) -> None:
+        """Wait for ``stop``, then for the pollers' last receives, for a bounded time."""
+        while not self._stopping.wait(1.0):
+            if not any(poller.is_alive() for poller in pollers):
+                return
+        grace = self.options.wait_time_seconds + SHUTDOWN_GRACE_SECONDS
+        deadline = time.monotonic() + grace
+        for poller in pollers:
+            poller.join(max(0.0, deadline - time.monotonic()))
+        stuck = sum(poller.is_alive() for poller in pollers)
+        if stuck:
+            logger.warning(
+                "%d receive request(s) to %r did not return within %d s of stop; not waiting "
+                "for them: messages they return later are released",
+                stuck,
+                self.queue_name,
+                grace,
+            )
+
+    def _flush_last_acks(self) -> None:
+        last_acks = _start(self._acks.flush, "melange-last-acks")
+        last_acks.join(SHUTDOWN_GRACE_SECONDS)
+        if last_acks.is_alive():
+            logger.warning(
+                "the last acknowledgements to %r were not answered within %d s; those "
+                "messages may be delivered again",
+                self.queue_name,
+                SHUTDOWN_GRACE_SECONDS,
+            )
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        try:
+            self._receive_loop()
+        except BaseException as exc:  # re-raised by run() once everything has stopped
+            self._errors.append(exc)
+            self.stop()
+
+    def _receive_loop(self) -> None:
+        failures = 0
+        probe = self._handling.cache_probe
+        while not self._stopping.is_set():
+            if not probe.wait_until_available(self._stopping):
+                return
+            wanted = self._reserve_room()
+            if wanted == 0:
+                continue
+            try:
+                batch = self.queue.receive(
+                    wanted,
+                    wait_time_seconds=self.options.wait_time_seconds,
+                    visibility_timeout=self.options.visibility_timeout,
+                )
+            except BackendError as exc:
+                self._unhold(wanted)
+                if not may_heal(exc):
+                    raise
+                failures += 1
+                pause = OUTAGE_BACKOFF.delay(failures)
+                logger.warning(
+                    "receiving from %r failed (%s); retrying in %d s", self.queue_name, exc, pause
+                )
+                self._stopping.wait(pause)
+                continue
+            failures = 0
+            self._unhold(wanted - len(batch))
+            self._dispatch(batch)
+
+    def _reserve_room(self) -> int:
+        """Return how many messages to receive, counted as held until they are settled.
+
+        Reserving before the request keeps several pollers from all seeing the same room.
+        0 while stopping, or while the deduplication cache is down (found while waiting).
+        """
+        with self._changed:
+            wanted = self._allowance()
+            if wanted == 0 and not self._stopping.is_set():
+                self._changed.wait(timeout=1.0)
+                wanted = self._allowance()
+            if self._stopping.is_set() or not self._handling.cache_probe.available:
+                return 0
+            self._held += wanted
+            return wanted
+
+    def _unhold(self, count: int) -> None:
+        if count:
+            with self._changed:
+                self._held -= count
+                self._changed.notify_all()
+
+    def _allowance(self) -> int:
+        return receive_allowance(
+            workers=self.options.workers,
+            held=self._held,
+            max_messages=self.options.max_messages,
+            visibility_timeout=self.options.visibility_timeout,
+            mean_handling_seconds=self._mean_seconds,
+        )
+
+    # -- handling ------------------------------------------------------------------------
+
+    def _dispatch(self, batch: list[ReceivedMessage]) -> None:
+        self.stats.count("received", len(batch))
+        submitted: set[str] = set()
+        if not self._stopping.is_set() and self._pool is not None:
+            self._acknowledge_on_receipt(batch)
+            for group in units_of_work(self.queue_name, batch):
+                try:
+                    self._pool.submit(self._work, group)
+                except RuntimeError:  # the pool has shut down: run returned without this poller
+                    break
+                submitted.update(received.receipt_handle for received in group)
+        unstarted = [m for m in batch if m.receipt_handle not in submitted]
+        if unstarted:
+            self._settler.release(unstarted)
+            self._unhold(len(unstarted))
+
+    def _acknowledge_on_receipt(self, batch: list[ReceivedMessage]) -> None:
+        if self.options.ack_policy is AckPolicy.ON_RECEIPT:
+            for received in batch:
+                self._acks.add(received.receipt_handle)
+            self._acks.flush()
+
+    def _work(self, group: list[ReceivedMessage]) -> None:
+        try:
+            for index, received in enumerate(group):
+                if self._stopping.is_set():
+                    self._settler.release(group[index:])
+                    return
+                outcome = self._handle(received)
+                self._settler.settle(received, outcome)
+                if outcome.action is not Action.ACK and index + 1 < len(group):
+                    # FIFO: later messages of the group must not overtake this one.
+                    self._settler.release(group[index + 1 :])
+                    return
+        except Exception:  # a bug of ours must not kill the worker or lose the count
+            logger.exception("unexpected error while handling messages of %r", self.queue_name)
+        finally:
+            self._unhold(len(group))
+
+    def _handle(self, received: ReceivedMessage) -> Outcome:
+        flight = InFlight(received)
+        self._heartbeat.in_flight[received.receipt_handle] = flight
+        try:
+            return self._handling.handle(flight)
+        finally:
+            del self._heartbeat.in_flight[received.receipt_handle]
+            self._mean_seconds = next_mean(self._mean_seconds, time.monotonic() - flight.started_at)
+
+    def _housekeep(self, finished: threading.Event) -> None:
+        # Until the last handler finished, not just until stop: they still need heartbeats.
+        interval = self.options.ack_flush_interval
+        while not finished.wait(min(0.1, interval / 2)):
+            self._acks.flush_due(interval)
+            if self.options.heartbeat:
+                self._heartbeat.extend_due()
+
+    # -- synchronous use -----------------------------------------------------------------
+
+    def process_available(self, *, limit: int | None = None) -> int:
+        """Handle every message visible now, in this thread, and return how many.
+
+        The same reading, deduplication, retries and dead-lettering as ``run``, without
+        threads, long polling or batched acknowledgements.
+        """
+        handled = 0
+        direct = Settler(self.queue, self.stats, self.options)
+        probe = self._handling.cache_probe
+        # While the cache is unreachable, released messages are visible again at once:
+        # receiving them again would only spend their receives.
+        while (limit is None or handled < limit) and probe.probe(now=True):
+            most = self.options.max_messages
+            wanted = most if limit is None else min(most, limit - handled)
+            batch = self.queue.receive(wanted, visibility_timeout=self.options.visibility_timeout)
+            if not batch:
+                break
+            self.stats.count("received", len(batch))
+            self._acknowledge_on_receipt(batch)
+            for received in batch:
+                direct.settle(received, self._handle(received))
+            handled += len(batch)
+        return handled
+
+
+def _start(target: Callable[..., object], name: str, *args: object) -> threading.Thread:
+    """Start a daemon thread, so one stuck in the network never keeps the process alive."""
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,303 @@
+"""``MelangeBindingSpec``: provides melange's objects to an application's pinject graph.
+
+Provided names (all singletons within a graph): ``melange_settings``,
+``messaging_backend``, ``serializer_registry``, ``queue_publisher``, ``topic_publisher``,
+``deduplication_cache``, ``dispatcher_factory`` (a new dispatcher per queue a worker
+consumes) and ``message_dispatcher`` (one made by the factory). The spec *requires*
+``melange_serializer_bindings``. ``new_object_graph`` binds it to an empty mapping (every
+type through the default serializer) unless the application's spec provides it, mapping
+its message classes to serializer names (``"json"``, ``"typed_json"``, ``"pickle"``)::
+
+    class AppBindingSpec(pinject.BindingSpec):
+        def provide_melange_serializer_bindings(self):
+            return {OrderPlaced: "typed_json"}
+
+Overrides for tests are constructor arguments of this spec (``settings=``, ``backend=``).
+Two ``MelangeBindingSpec``s with equal arguments are one spec to pinject (it drops the
+copy, as its README asks of specs with constructor arguments); two with different
+arguments both provide every name, which pinject refuses as conflicting bindings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+import pinject
+
+from melange.backends import MessagingBackend
+from melange.backends.factory import backend_from_settings
+from melange.consumers import Consumer
+from melange.dedup import (
+    DeduplicationCache,
+    InMemoryDeduplicationCache,
+    NullDeduplicationCache,
+    RedisDeduplicationCache,
+)
+from melange.dispatcher import MessageDispatcher
+from melange.exceptions import ConfigurationError, MelangeError
+from melange.options import options_from_settings
+from melange.publishers import QueuePublisher, TopicPublisher
+from melange.serializers import (
+    JsonSerializer,
+    PickleSerializer,
+    Serializer,
+    SerializerRegistry,
+    TypedJsonSerializer,
+)
+from melange.settings import MelangeSettings, load_settings
+
+__all__ = ["DispatcherFactory", "MelangeBindingSpec", "MelangeSerializerBindings"]
+
+
+@contextmanager
+def surfaced(name: str) -> Iterator[None]:
+    """Make a provider's unexpected exception a ``ConfigurationError`` naming what it built.
+
+    pinject reports a ``TypeError`` raised inside a provider as a wrong-arguments error
+    about the provider itself, hiding the cause; melange's own errors already say what
+    to fix and pass through unchanged. (A decorator would hide the provider's argument
+    names, which pinject reads to inject them.)
+    """
+    try:
+        yield
+    except MelangeError:
+        raise
+    except Exception as exc:
+        raise ConfigurationError(
+            f"building {name!r} failed with {type(exc).__name__}: {exc}; check the melange "
+            "settings (MELANGE_*) and the application's binding specs"
+        ) from exc
+
+
+#: The serializers every graph has, by the names bindings use.
+BUILT_IN_SERIALIZERS: Mapping[str, type[Serializer]] = {
+    "json": JsonSerializer,
+    "typed_json": TypedJsonSerializer,
+    "pickle": PickleSerializer,
+}
+
+
+def check_extra_serializers(extras: Mapping[str, Serializer | type[Serializer]]) -> None:
+    """Refuse extra serializers that would replace a built-in, by name or by identifier.
+
+    Raises:
+        ConfigurationError: naming the extra serializer and the built-in it collides with.
+    """
+    built_in_ids = {cls.identifier: (name, cls) for name, cls in BUILT_IN_SERIALIZERS.items()}
+    for name, extra in extras.items():
+        extra_class = extra if isinstance(extra, type) else type(extra)
+        described = f"extra serializer {name!r} ({extra_class.__qualname__})"
+        if name in BUILT_IN_SERIALIZERS:
+            built_in = BUILT_IN_SERIALIZERS[name]
+            raise ConfigurationError(
+                f"{described} has the name of built-in serializer {name!r} "
+                f"({built_in.__qualname__}); extras are added beside the built-ins, so give "
+                "it another name and bind your types to that name"
+            )
+        identifier = getattr(extra, "identifier", None)
+        if identifier in built_in_ids:
+            built_in_name, built_in = built_in_ids[identifier]
+            raise ConfigurationError(
+                f"{described} has identifier {identifier}, which built-in serializer "
+                f"{built_in_name!r} ({built_in.__qualname__}) uses; identifiers travel with "
+                "every message, so give it an identifier of its own"
+            )
+
+
+class MelangeSerializerBindings(dict[type, str]):
+    """The serializer bindings of an application that binds none: an empty mapping.
+
+    ``new_object_graph`` passes this class to pinject, which binds it implicitly to the
+    name ``melange_serializer_bindings``; an application's explicit binding of that name
+    (``provide_melange_serializer_bindings``) overrides it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class MelangeBindingSpec(pinject.BindingSpec):
+    """Binds melange's backend, registry, publishers, cache and dispatcher from settings.
+
+    Args:
+        settings: use these settings instead of ``load_settings(env, environ=environ)``.
+        env: the environment whose ``config/<env>.env`` to load (default ``MELANGE_ENV``).
+        environ: the environment variables to read (default ``os.environ``).
+        backend: use this backend instead of the one the settings choose (tests).
+        serializers: extra serializers by name, added beside json, typed_json and pickle.
+
+    Raises:
+        ConfigurationError: an extra serializer has a built-in's name or identifier.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: MelangeSettings | None = None,
+        env: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        backend: MessagingBackend | None = None,
+        serializers: Mapping[str, Serializer | type[Serializer]] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._env = env
+        self._environ = environ
+        self._backend = backend
+        self._serializers = dict(serializers or {})
+        check_extra_serializers(self._serializers)
+
+    def _arguments(self) -> tuple[object, ...]:
+        # Mappings compare by content; a backend or settings object by its own __eq__.
+        return (
+            self._settings,
+            self._env,
+            None if self._environ is None else dict(self._environ),
+            self._backend,
+            self._serializers,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MelangeBindingSpec):
+            return NotImplemented
+        return type(self) is type(other) and self._arguments() == other._arguments()
+
+    def __hash__(self) -> int:
+        # Equal specs must hash alike; the arguments may hold unhashable mappings, and
+        # pinject's set of specs holds a few, so the type alone will do.
+        return hash(type(self))
+
+    def __repr__(self) -> str:
+        # Argument names and types only: settings and environments may hold secrets.
+        given = {
+            "settings": self._settings,
+            "env": self._env,
+            "environ": self._environ,
+            "backend": self._backend,
+            "serializers": self._serializers or None,
+        }
+        shown = ", ".join(
+            f"{name}={type(value).__name__}" for name, value in given.items() if value is not None
+        )
+        return f"{type(self).__name__}({shown})"
+
+    def configure(self, require: Callable[[str], None]) -> None:
+        """Require the application's ``melange_serializer_bindings``."""
+        require("melange_serializer_bindings")
+
+    def provide_melange_settings(self) -> MelangeSettings:
+        """Return the given settings, or load them from the environment."""
+        with surfaced("melange_settings"):
+            return self._settings or load_settings(self._env, environ=self._environ)
+
+    def provide_messaging_backend(self, melange_settings: MelangeSettings) -> MessagingBackend:
+        """Return the backend the settings choose, prefixed if ``MELANGE_PREFIX`` is set."""
+        with surfaced("messaging_backend"):
+            return backend_from_settings(melange_settings, backend=self._backend)
+
+    def provide_serializer_registry(
+        self,
+        melange_settings: MelangeSettings,
+        melange_serializer_bindings: Mapping[type, str],
+    ) -> SerializerRegistry:
+        """Return a registry of melange's serializers and the application's bindings."""
+        with surfaced("serializer_registry"):
+            serializers: dict[str, Serializer | type[Serializer]] = {
+                **BUILT_IN_SERIALIZERS,
+                "pickle": PickleSerializer(allow_unpickling=melange_settings.allow_pickle),
+                **self._serializers,  # checked not to replace a built-in
+            }
+            return SerializerRegistry(
+                {
+                    "serializers": serializers,
+                    "serializer_bindings": dict(melange_serializer_bindings),
+                    "default": melange_settings.default_serializer,
+                }
+            )
+
+    def provide_queue_publisher(
+        self,
+        melange_settings: MelangeSettings,
+        serializer_registry: SerializerRegistry,
+        messaging_backend: MessagingBackend,
+    ) -> QueuePublisher:
+        """Return the graph's queue publisher (``MELANGE_READABLE_BY_MELANGE7`` applies)."""
+        with surfaced("queue_publisher"):
+            return QueuePublisher(
+                serializer_registry,
+                messaging_backend,
+                readable_by_melange7=melange_settings.readable_by_melange7,
+            )
+
+    def provide_topic_publisher(
+        self,
+        melange_settings: MelangeSettings,
+        serializer_registry: SerializerRegistry,
+        messaging_backend: MessagingBackend,
+    ) -> TopicPublisher:
+        """Return the graph's topic publisher (``MELANGE_READABLE_BY_MELANGE7`` applies)."""
+        with surfaced("topic_publisher"):
+            return TopicPublisher(
+                serializer_registry,
+                messaging_backend,
+                readable_by_melange7=melange_settings.readable_by_melange7,
+            )
+
+    def provide_deduplication_cache(self, melange_settings: MelangeSettings) -> DeduplicationCache:
+        """Return the cache ``MELANGE_DEDUP`` chooses (``none``: a ``NullDeduplicationCache``)."""
+        with surfaced("deduplication_cache"):
+            if melange_settings.dedup == "memory":
+                return InMemoryDeduplicationCache()
+            if melange_settings.dedup == "redis" and melange_settings.redis_url:
+                return RedisDeduplicationCache(melange_settings.redis_url)
+            return NullDeduplicationCache()
+
+    def provide_dispatcher_factory(
+        self,
+        melange_settings: MelangeSettings,
+        serializer_registry: SerializerRegistry,
+        messaging_backend: MessagingBackend,
+        deduplication_cache: DeduplicationCache,
+    ) -> DispatcherFactory:
+        """Return a factory of dispatchers with the settings' options, one per queue."""
+        with surfaced("dispatcher_factory"):
+            return DispatcherFactory(
+                melange_settings, serializer_registry, messaging_backend, deduplication_cache
+            )
+
+    def provide_message_dispatcher(
+        self, dispatcher_factory: DispatcherFactory
+    ) -> MessageDispatcher:
+        """Return the graph's dispatcher (for one queue); attach consumers to it."""
+        with surfaced("message_dispatcher"):
+            return dispatcher_factory()
+
+
+class DispatcherFactory:
+    """Builds dispatchers with the settings' options, the graph's registry, backend and cache.
+
+    A dispatcher consumes one queue at a time with the consumers attached to it; a worker
+    that consumes several queues asks the factory for one dispatcher per queue.
+    """
+
+    def __init__(
+        self,
+        settings: MelangeSettings,
+        registry: SerializerRegistry,
+        backend: MessagingBackend,
+        cache: DeduplicationCache,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.backend = backend
+        self.cache = cache
+
+    def __call__(self, *consumers: Consumer) -> MessageDispatcher:
+        """Return a new dispatcher with ``consumers`` attached."""
+        return MessageDispatcher(
+            self.registry,
+            self.backend,
+            consumers=consumers,
+            cache=self.cache,
+            options=options_from_settings(self.settings.dispatcher),
+        )

@@ -1,0 +1,288 @@
+"""Handling decisions and settling, one message at a time, on InMemoryBackend.
+
+``MessageHandling.handle`` turns a received message into an ``Outcome``; ``Settler``
+carries the outcome out. Both are tested here without threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from melange import Consumer, QueuePublisher, wire
+from melange.backends import InMemoryBackend
+from melange.decisions import Backoff
+from melange.dedup import InMemoryDeduplicationCache, RedisDeduplicationCache
+from melange.handling import (
+    Action,
+    BrokerQueue,
+    DispatcherStats,
+    InFlight,
+    MessageHandling,
+    Outcome,
+    Settler,
+    message_context,
+)
+from melange.messages import ReceivedMessage
+from melange.options import AckPolicy, DispatcherOptions
+from melange.serializers import JsonSerializer, SerializerRegistry
+from tests.contract.dispatcher_contract import OnlyLists, Recorder
+from tests.servers import free_port
+from tests.unit.conftest import FakeClock
+
+#: A fixed backoff, so delays can be asserted exactly.
+FIXED = Backoff(base=30, cap=30, jitter=0)
+OPTIONS = DispatcherOptions(backoff=FIXED)
+
+
+@pytest.fixture(name="registry")
+def fixture_registry() -> SerializerRegistry:
+    """Give a JSON-only registry."""
+    return SerializerRegistry({"serializers": {"json": JsonSerializer}})
+
+
+@pytest.fixture(name="backend")
+def fixture_backend(clock: FakeClock) -> InMemoryBackend:
+    """Give an in-memory backend on the fake clock, with 'q' (DLQ after 3) and 'plain'."""
+    backend = InMemoryBackend(clock=clock)
+    backend.declare_queue("q", dead_letter_queue="q-dlq", max_receive_count=3)
+    backend.declare_queue("plain")
+    return backend
+
+
+def receive_one(registry: SerializerRegistry, backend: InMemoryBackend, queue: str = "q") -> Any:
+    """Publish {"n": 1} to ``queue`` and return it as received."""
+    QueuePublisher(registry, backend).publish(queue, {"n": 1})
+    [received] = backend.receive(queue)
+    return received
+
+
+def handling(registry: SerializerRegistry, *consumers: Consumer, **kwargs: Any) -> MessageHandling:
+    """Build the handling with ``consumers`` and the fixed backoff unless told otherwise."""
+    return MessageHandling(
+        registry=registry, consumers=list(consumers), **{"options": OPTIONS, **kwargs}
+    )
+
+
+# -- deciding ---------------------------------------------------------------------------
+
+
+def test_a_message_every_consumer_handled_is_to_be_acknowledged(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """Success of every accepting consumer gives ACK, and each consumer ran once."""
+    first, second = Recorder(), Recorder()
+    received = receive_one(registry, backend)
+    assert handling(registry, first, second).handle(InFlight(received)) == Outcome(Action.ACK)
+    assert first.handled == second.handled == [1]
+
+
+def test_an_unreadable_message_is_to_be_dead_lettered_with_the_error(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """A message no serializer reads gives DEAD_LETTER whose reason names the error class."""
+    backend.send_raw("q", "not json", {"serializer_id": 99})
+    [received] = backend.receive("q")
+    outcome = handling(registry, Recorder()).handle(InFlight(received))
+    assert outcome.action is Action.DEAD_LETTER
+    assert outcome.reason.startswith("SerializerNotFoundError: ")
+
+
+@pytest.mark.parametrize(
+    ("ack_unhandled", "action"), [(False, Action.DEAD_LETTER), (True, Action.ACK)]
+)
+def test_a_message_no_consumer_accepts_follows_ack_unhandled(
+    registry: SerializerRegistry, backend: InMemoryBackend, ack_unhandled: bool, action: Action
+) -> None:
+    """Nobody accepting gives DEAD_LETTER, or ACK with ack_unhandled; the reason says why."""
+    options = DispatcherOptions(ack_unhandled=ack_unhandled)
+    received = receive_one(registry, backend)
+    outcome = handling(registry, OnlyLists(), options=options).handle(InFlight(received))
+    assert outcome.action is action
+    assert "no consumer accepts dict: only-lists accepts list" in outcome.reason
+
+
+def test_a_failure_is_to_be_retried_after_the_backoff_and_reported(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """A raising consumer gives RETRY after the backoff's delay; on_exception sees it."""
+    seen: list[tuple[str, Any, int]] = []
+    received = receive_one(registry, backend)
+    outcome = handling(
+        registry,
+        Recorder(failing={1: 1}),
+        on_exception=lambda exc, message, r: seen.append((str(exc), message, r.receive_count)),
+    ).handle(InFlight(received))
+    assert outcome == Outcome(Action.RETRY, delay=30, reason="RuntimeError: handler failed on 1")
+    assert seen == [("handler failed on 1", {"n": 1}, 1)]
+
+
+def test_with_ack_policy_always_a_failure_is_to_be_acknowledged(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """AckPolicy.ALWAYS turns a failure into ACK (melange 7's always_ack)."""
+    options = DispatcherOptions(ack_policy=AckPolicy.ALWAYS)
+    received = receive_one(registry, backend)
+    outcome = handling(registry, Recorder(failing={1: 1}), options=options).handle(
+        InFlight(received)
+    )
+    assert outcome.action is Action.ACK
+
+
+def test_with_a_cache_a_consumer_runs_once_per_message_id(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """A message id already handled is skipped (ACK); one being handled elsewhere is LEFT."""
+    cache = InMemoryDeduplicationCache()
+    recorder = Recorder()
+    steps = handling(registry, recorder, cache=cache)
+    received = receive_one(registry, backend)
+    again = ReceivedMessage("q", "another-handle", "b-2", received.body, received.attributes)
+    assert steps.handle(InFlight(received)).action is Action.ACK
+    assert steps.handle(InFlight(again)).action is Action.ACK
+    assert recorder.handled == [1]
+    message_id = wire.unwrap(received).message_id
+    cache.claim(f"other:{message_id}", lease_seconds=30)
+    busy = Recorder()
+    busy.name = "other"
+    flight = InFlight(again)
+    assert handling(registry, busy, cache=cache).handle(flight).action is Action.LEAVE
+    assert busy.handled == []
+    assert flight.claims == {}
+
+
+def test_an_unreachable_cache_releases_the_message_when_told_to_redeliver(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """With on_cache_unavailable='redeliver', a cache that does not answer gives RELEASE."""
+    cache = RedisDeduplicationCache(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.5)
+    options = DispatcherOptions(on_cache_unavailable="redeliver")
+    recorder = Recorder()
+    steps = handling(registry, recorder, cache=cache, options=options)
+    received = receive_one(registry, backend)
+    assert steps.handle(InFlight(received)).action is Action.RELEASE
+    assert not steps.cache_probe.available
+    assert recorder.handled == []
+
+
+def test_the_context_of_an_sns_notification_names_the_topic_and_subject() -> None:
+    """A message in an SNS envelope (raw delivery off) gives its topic ARN and subject."""
+    arn = "arn:aws:sns:us-east-1:123456789012:orders"
+    body = wire.sns_notification_body(
+        topic_arn=arn,
+        sns_message_id="sns-1",
+        message='{"n": 1}',
+        attributes={"message_id": "m-1", "serializer_id": 1, "manifest": "json", "shop": "x"},
+        subject="Order placed",
+    )
+    received = ReceivedMessage("billing", "r-1", "b-1", body, receive_count=2)
+    envelope, origin = wire.unwrap_with_origin(received)
+    context = message_context(received, envelope, origin)
+    assert (context.message_id, context.broker_message_id, context.receive_count) == (
+        "m-1",
+        "b-1",
+        2,
+    )
+    assert (context.queue_name, context.attributes) == ("billing", {"shop": "x"})
+    assert (context.sns_topic_arn, context.topic_name, context.sns_subject) == (
+        arn,
+        "orders",
+        "Order placed",
+    )
+
+
+# -- settling ---------------------------------------------------------------------------
+
+
+def settler(backend: InMemoryBackend, queue: str = "q", **options: Any) -> Settler:
+    """Build a settler that acknowledges at once, with the fixed backoff."""
+    return Settler(
+        BrokerQueue(backend, queue), DispatcherStats(), DispatcherOptions(backoff=FIXED, **options)
+    )
+
+
+def test_retry_hides_the_message_for_the_outcome_s_delay(
+    registry: SerializerRegistry, backend: InMemoryBackend, clock: FakeClock
+) -> None:
+    """RETRY makes the message visible again after exactly its delay, and counts it."""
+    received = receive_one(registry, backend)
+    settle = settler(backend)
+    settle.settle(received, Outcome(Action.RETRY, delay=10, reason="boom"))
+    clock.advance(9)
+    assert backend.receive("q") == []
+    clock.advance(1)
+    [again] = backend.receive("q")
+    assert again.receive_count == 2
+    assert settle.stats.retried == 1
+
+
+def test_retry_on_the_last_allowed_receive_dead_letters_with_the_reason(
+    registry: SerializerRegistry, backend: InMemoryBackend, clock: FakeClock
+) -> None:
+    """A RETRY on receive max_receive_count moves the message to the DLQ with its reason."""
+    received = receive_one(registry, backend)
+    for _ in range(2):
+        backend.change_visibility("q", [received.receipt_handle], 0)
+        [received] = backend.receive("q")
+    assert received.receive_count == 3
+    settle = settler(backend)
+    settle.settle(received, Outcome(Action.RETRY, delay=10, reason="RuntimeError: boom"))
+    [dead] = backend.receive("q-dlq")
+    assert dead.attributes["melange_error"] == "RuntimeError: boom"
+    assert (settle.stats.dead_lettered, settle.stats.retried) == (1, 0)
+    assert backend.message_count("q") == 0
+
+
+def test_dead_letter_without_a_dead_letter_queue_hides_the_message_for_the_backoff(
+    registry: SerializerRegistry, backend: InMemoryBackend, clock: FakeClock
+) -> None:
+    """Without a DLQ, DEAD_LETTER leaves the message hidden for the backoff, uncounted."""
+    received = receive_one(registry, backend, "plain")
+    settle = settler(backend, "plain")
+    settle.settle(received, Outcome(Action.DEAD_LETTER, reason="unreadable"))
+    clock.advance(29)
+    assert backend.receive("plain") == []
+    clock.advance(1)
+    assert len(backend.receive("plain")) == 1
+    assert settle.stats.dead_lettered == 0
+
+
+def test_release_and_leave(registry: SerializerRegistry, backend: InMemoryBackend) -> None:
+    """RELEASE makes the message visible at once; LEAVE does nothing but count it."""
+    received = receive_one(registry, backend)
+    settle = settler(backend)
+    settle.settle(received, Outcome(Action.LEAVE))
+    assert backend.receive("q") == []
+    settle.settle(received, Outcome(Action.RELEASE))
+    assert len(backend.receive("q")) == 1
+    assert (settle.stats.left, settle.stats.released) == (1, 1)
+
+
+def test_acknowledge_goes_through_the_given_batcher(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """With an acknowledge callback, ACK hands the message to it instead of the broker."""
+    received = receive_one(registry, backend)
+    batched: list[ReceivedMessage] = []
+    settle = Settler(
+        BrokerQueue(backend, "q"), DispatcherStats(), OPTIONS, acknowledge=batched.append
+    )
+    settle.settle(received, Outcome(Action.ACK))
+    assert batched == [received]
+    assert backend.message_count("q") == 1
+
+
+def test_after_acknowledging_on_receipt_a_failure_is_only_logged(
+    registry: SerializerRegistry, backend: InMemoryBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With AckPolicy.ON_RECEIPT, settling a failure touches nothing and logs an ERROR."""
+    received = receive_one(registry, backend)
+    settle = settler(backend, ack_policy=AckPolicy.ON_RECEIPT)
+    with caplog.at_level(logging.ERROR, logger="melange.handling"):
+        settle.settle(received, Outcome(Action.RETRY, delay=1, reason="RuntimeError: boom"))
+    [record] = caplog.records
+    assert record.name == "melange.handling"
+    assert "acknowledged on receipt" in record.getMessage()
+    assert settle.stats.retried == 0

@@ -1,0 +1,51 @@
+"""The null deduplication cache: "no deduplication" as an object, not ``None``."""
+
+from __future__ import annotations
+
+from melange import Consumer, NullDeduplicationCache, QueuePublisher
+from melange.backends import InMemoryBackend
+from melange.dedup import ClaimStatus, DeduplicationCache
+from melange.dispatcher import MessageDispatcher
+from melange.serializers import JsonSerializer, SerializerRegistry
+
+
+def test_the_null_cache_is_a_deduplication_cache() -> None:
+    """NullDeduplicationCache implements the DeduplicationCache protocol."""
+    assert isinstance(NullDeduplicationCache(), DeduplicationCache)
+
+
+def test_every_claim_is_granted_even_for_a_key_done_or_held() -> None:
+    """Claims succeed while another lease holds the key and after it was marked done."""
+    cache = NullDeduplicationCache()
+    first = cache.claim("consumer:1", lease_seconds=30)
+
+    held = cache.claim("consumer:1", lease_seconds=30)
+    cache.extend("consumer:1", first.token, lease_seconds=30)
+    cache.mark_done("consumer:1", first.token)
+    after_done = cache.claim("consumer:1", lease_seconds=30)
+    cache.release("consumer:1", after_done.token)
+    cache.ping()
+
+    assert [first.status, held.status, after_done.status] == [ClaimStatus.CLAIMED] * 3
+
+
+def test_a_dispatcher_with_the_null_cache_handles_a_redelivered_message_again() -> None:
+    """With the null cache a copy of a handled message (same melange id) runs the handler again."""
+    backend = InMemoryBackend()
+    backend.declare_queue("orders")
+    registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
+    QueuePublisher(registry, backend).publish("orders", {"order": 1})
+    [original] = backend.receive("orders", max_messages=1)
+    backend.acknowledge("orders", [original.receipt_handle])
+    backend.send_raw("orders", original.body, original.attributes)
+    backend.send_raw("orders", original.body, original.attributes)
+    handled: list[object] = []
+    dispatcher = MessageDispatcher(
+        registry,
+        backend,
+        consumers=[Consumer(handled.append, name="recorder")],
+        cache=NullDeduplicationCache(),
+    )
+
+    assert dispatcher.process_available("orders") == 2
+    assert handled == [{"order": 1}, {"order": 1}]

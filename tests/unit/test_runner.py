@@ -1,0 +1,90 @@
+"""Queue runners: one per consumed queue, several over one dispatcher, all stopped by it."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from melange import AckPolicy, MessageDispatcher, QueuePublisher
+from melange.backends import InMemoryBackend
+from melange.serializers import JsonSerializer, SerializerRegistry
+from tests.contract.dispatcher_contract import Recorder
+from tests.polling import poll_until
+
+
+@pytest.fixture(name="registry")
+def fixture_registry() -> SerializerRegistry:
+    """Give a JSON-only registry."""
+    return SerializerRegistry({"serializers": {"json": JsonSerializer}})
+
+
+@pytest.fixture(name="backend")
+def fixture_backend() -> InMemoryBackend:
+    """Give an in-memory backend with queues 'a' and 'b'."""
+    backend = InMemoryBackend()
+    backend.declare_queue("a")
+    backend.declare_queue("b")
+    return backend
+
+
+def test_one_dispatcher_runs_several_queues_and_stop_ends_them_all(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """Two runners started from one dispatcher consume their queues; stop() ends both."""
+    recorder = Recorder()
+    dispatcher = MessageDispatcher(registry, backend, consumers=[recorder], wait_time_seconds=1)
+    publisher = QueuePublisher(registry, backend)
+    publisher.publish_many("a", [{"n": 1}, {"n": 2}])
+    publisher.publish("b", {"n": 3})
+    runners = [dispatcher.start("a"), dispatcher.start("b")]
+    poll_until(lambda: sorted(recorder.handled), lambda h: h == [1, 2, 3], message="3 handled")
+    dispatcher.stop()
+    assert [runner.wait(timeout=30) for runner in runners] == [True, True]
+    assert [runner.queue_name for runner in runners] == ["a", "b"]
+    assert dispatcher.stats.acknowledged == 3
+    assert backend.message_count("a") == backend.message_count("b") == 0
+
+
+def test_a_runner_runs_once(registry: SerializerRegistry, backend: InMemoryBackend) -> None:
+    """A finished runner refuses to run again; the dispatcher gives a new one per run."""
+    dispatcher = MessageDispatcher(registry, backend, wait_time_seconds=0)
+    runner = dispatcher.start("a")
+    dispatcher.stop()
+    assert runner.wait(timeout=30)
+    with pytest.raises(RuntimeError, match="runs once"):
+        runner.run()
+    assert dispatcher.runner("a") is not runner
+
+
+def test_each_module_of_the_consume_path_logs_as_itself(
+    registry: SerializerRegistry, backend: InMemoryBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The runner logs as melange.runner and a handler failure as melange.handling."""
+    recorder = Recorder(failing={1: 1})
+    dispatcher = MessageDispatcher(registry, backend, consumers=[recorder], wait_time_seconds=1)
+    QueuePublisher(registry, backend).publish("a", {"n": 1})
+    with caplog.at_level(logging.INFO, logger="melange"):
+        runner = dispatcher.start("a")
+        poll_until(lambda: recorder.handled, message="the handler")
+        dispatcher.stop()
+        assert runner.wait(timeout=30)
+    by_logger = {(r.name, r.getMessage().split(" ")[0]) for r in caplog.records}
+    assert ("melange.runner", "consuming") in by_logger
+    assert ("melange.handling", "handling") in by_logger
+    assert not any(r.name == "melange.dispatcher" for r in caplog.records)
+
+
+def test_process_available_acknowledges_on_receipt_with_that_policy(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """With AckPolicy.ON_RECEIPT, process_available deletes before handling, as run does."""
+    recorder = Recorder(failing={1: 1})
+    dispatcher = MessageDispatcher(
+        registry, backend, consumers=[recorder], ack_policy=AckPolicy.ON_RECEIPT
+    )
+    QueuePublisher(registry, backend).publish("a", {"n": 1})
+    assert dispatcher.process_available("a") == 1
+    assert recorder.handled == [1]
+    assert backend.message_count("a") == 0
+    assert dispatcher.stats.retried == 0
