@@ -37,7 +37,9 @@ from melange.messages import Destination, Envelope, OutgoingMessage
 from melange.publishers import QueuePublisher
 from melange.serializers.json import JsonSerializer
 from melange.serializers.registry import SerializerRegistry
-from tests.servers import start_moto_server
+from tests.support.polling import poll_until
+from tests.support.requests import RequestLog
+from tests.support.servers import start_moto_server
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -57,22 +59,6 @@ EXTRA_REASONS = {
     "DeleteMessageBatch": "that first message's ack goes alone: it waits longer than"
     " ack_flush_interval\n    (0.2 s) behind moto's slow next receive and is flushed by the timer",
 }
-
-
-class RequestCounter:
-    """Counts the HTTP requests a botocore client sends, by operation."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def __call__(self, event_name: str = "", **_: Any) -> None:
-        """Count one request (botocore names the event ``before-send.sqs.<Operation>``)."""
-        self.counts[event_name.rsplit(".", 1)[-1]] += 1
-
-    def take(self) -> Counter[str]:
-        """Return the counts so far and start again from zero."""
-        counts, self.counts = self.counts, Counter()
-        return counts
 
 
 class Tally:
@@ -110,11 +96,16 @@ def dispatch(
     )
     thread = threading.Thread(target=dispatcher.run, args=(queue,), name="benchmark-dispatcher")
     thread.start()
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while not tally.done.wait(0.01) and thread.is_alive() and time.monotonic() < deadline:
-        pass
-    dispatcher.stop()  # lets the last long poll end and flushes pending acknowledgements
-    thread.join()
+    try:
+        poll_until(
+            lambda: tally.done.is_set() or not thread.is_alive(),
+            timeout=DEADLINE_SECONDS,
+            interval=0.01,
+            message=f"every message handled from {queue!r}",
+        )
+    finally:
+        dispatcher.stop()  # lets the last long poll end and flushes pending acknowledgements
+        thread.join()
     if not tally.done.is_set() or dispatcher.stats.acknowledged != tally.expected:
         raise RuntimeError(f"dispatcher on {queue!r}: {tally.handled} handled, {dispatcher.stats}")
 
@@ -145,8 +136,7 @@ class MotoRounds:
     def __init__(self, backend: LocalSQSBackend) -> None:
         self.backend, self.registry = backend, SerializerRegistry(REGISTRY_CONFIG)
         self.publisher = QueuePublisher(self.registry, backend)
-        self.counter = RequestCounter()
-        backend.sqs_client.meta.events.register("before-send.sqs.*", self.counter)
+        self.counter = RequestLog().watch(backend.sqs_client)
 
     def run(
         self, way: str, count: int, workers: int = 1, pause: float = 0.0

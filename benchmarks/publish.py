@@ -37,22 +37,12 @@ from melange.backends.aws import LocalSQSBackend
 from melange.publishers import QueuePublisher
 from melange.serializers.json import JsonSerializer
 from melange.serializers.registry import SerializerRegistry
-from tests.servers import start_moto_server
+from tests.support.requests import RequestLog
+from tests.support.servers import start_moto_server
 
 WAYS = ("boto3", "publish", "publish_many")
 #: Publishes one round's messages to a queue.
 Sender = Callable[[str, list[dict[str, Any]]], None]
-
-
-class RequestCounter:
-    """Counts the HTTP requests a botocore client sends."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, **_: Any) -> None:
-        """Count one request (botocore passes the request as keyword arguments)."""
-        self.count += 1
 
 
 def make_messages(count: int) -> list[dict[str, Any]]:
@@ -107,8 +97,7 @@ def run_once(
     )
     urls: dict[str, str] = {}
     senders = make_senders(backend, publisher, urls)
-    counter = RequestCounter()
-    backend.sqs_client.meta.events.register("before-send.sqs.*", counter)
+    counter = RequestLog().watch(backend.sqs_client)
     seconds = dict.fromkeys(WAYS, 0.0)
     requests = dict.fromkeys(WAYS, 0)
     errors: list[str] = []
@@ -121,17 +110,17 @@ def run_once(
                 queue = f"bench-{run}-{number}-{way.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
                 backend.declare_queue(queue)
                 urls[queue] = backend.sqs_client.get_queue_url(QueueName=queue)["QueueUrl"]
-                before = counter.count
+                before = counter.count()
                 began = time.perf_counter()
                 senders[way](queue, items)
                 seconds[way] += time.perf_counter() - began
-                requests[way] += counter.count - before
+                requests[way] += counter.count() - before
                 depth = queue_depth(backend, urls[queue])
                 if depth != len(items):
                     errors.append(f"FAIL {way} round {number}: {depth} of {len(items)} queued")
                 backend.delete_queue(queue)
     finally:
-        backend.sqs_client.meta.events.unregister("before-send.sqs.*", counter)
+        counter.unwatch(backend.sqs_client)
     return seconds, requests, errors
 
 

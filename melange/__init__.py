@@ -16,6 +16,7 @@ from melange.publishers import QueuePublisher, TopicPublisher
 from melange.topology import QueueSpec, SubscriptionSpec, TopicSpec
 
 if TYPE_CHECKING:
+    from melange.app import Application
     from melange.consumers import Consumer, MessageContext, SingleDispatchConsumer, consumer
     from melange.decisions import Backoff
     from melange.dedup import (
@@ -26,9 +27,11 @@ if TYPE_CHECKING:
     )
     from melange.dispatcher import MessageDispatcher, SimpleMessageDispatcher
     from melange.options import AckPolicy, DispatcherOptions
+    from melange.subscription import Subscription
 
 __all__ = [
     "AckPolicy",
+    "Application",
     "Backoff",
     "Consumer",
     "DeduplicationCache",
@@ -48,6 +51,7 @@ __all__ = [
     "SendOptions",
     "SimpleMessageDispatcher",
     "SingleDispatchConsumer",
+    "Subscription",
     "SubscriptionSpec",
     "TopicPublisher",
     "TopicSpec",
@@ -56,6 +60,7 @@ __all__ = [
 
 _LAZY = {
     "AckPolicy": "melange.options",
+    "Application": "melange.app",
     "Backoff": "melange.decisions",
     "DispatcherOptions": "melange.options",
     "Consumer": "melange.consumers",
@@ -68,6 +73,7 @@ _LAZY = {
     "RedisDeduplicationCache": "melange.dedup",
     "MessageDispatcher": "melange.dispatcher",
     "SimpleMessageDispatcher": "melange.dispatcher",
+    "Subscription": "melange.subscription",
 }
 
 

@@ -1,13 +1,22 @@
-"""``python -m melange consume MODULE:FACTORY --queue NAME``: run a dispatcher as a process.
+"""``python -m melange``: declare an application's topology, run its worker, or consume a queue.
 
-The factory is a callable that takes no arguments and returns a ``MessageDispatcher``
-(or the dispatcher itself); ``MODULE`` is imported from the working directory too, as
-``python -m`` does. SIGTERM and SIGINT stop it gracefully: running handlers finish and are
-acknowledged, messages received but not started are released.
+``declare TARGET`` makes every queue, dead-letter queue, topic, subscription and filter
+policy the application's consumers state exist, printing one line per resource (created,
+changed, or as is). ``worker TARGET [--queue NAME ...]`` runs every consumer of the
+application in one process, one dispatcher per queue (``--queue`` restricts it).
+TARGET is ``MODULE:GRAPH``, the application's object graph (as
+``melange_bindings.new_object_graph`` builds it) or a callable taking no arguments that
+returns one. ``consume MODULE:FACTORY --queue NAME`` runs a single dispatcher, as before:
+the factory is a dispatcher or a callable returning one.
 
-Exit codes: 0 after a clean stop; 1 on a melange error, while building the dispatcher
-(a broker that is down, wrong settings) or while consuming; 2 when ``MODULE:FACTORY``
-cannot be loaded (no such module or attribute, or not a dispatcher factory).
+``MODULE`` is imported from the working directory too, as ``python -m`` does. SIGTERM
+and SIGINT stop a worker gracefully: running handlers finish and are acknowledged,
+messages received but not started are released.
+
+Exit codes: 0 after a clean stop (or a declaration); 1 on a melange error, while building
+the application (a broker that is down, wrong settings, consumers that disagree) or while
+running it; 2 when the target cannot be loaded (no such module or attribute, or not what
+the command needs).
 """
 
 from __future__ import annotations
@@ -18,35 +27,73 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import attrs
+
+from melange.app import Application
 from melange.backends.memory import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.backends.protocol import MessagingBackend
 from melange.dispatcher import MessageDispatcher
 from melange.exceptions import FactoryNotFoundError, MelangeError
 
-__all__ = ["load_dispatcher", "main"]
+__all__ = ["ObjectProvider", "load_dispatcher", "load_graph", "load_target", "main"]
 
 logger = logging.getLogger("melange.cli")
 
+T = TypeVar("T")
 
-def load_dispatcher(reference: str) -> MessageDispatcher:
-    """Import ``module:attribute`` and return the dispatcher it is or builds.
 
-    Whatever the factory raises (a ``BackendError`` when the broker is down, a
+@runtime_checkable
+class ObjectProvider(Protocol):
+    """An object graph: ``melange_bindings.ObjectGraph``, a ``TestGraph``, a pinject graph."""
+
+    def provide(self, cls: Any) -> Any:
+        """Return an instance of ``cls`` with its dependencies injected."""
+
+
+@attrs.frozen
+class TargetKind:
+    """What a command's ``MODULE:ATTRIBUTE`` must name, for loading it and for its errors."""
+
+    what: str
+    placeholder: str
+    example: str
+    accepts: Callable[[object], bool]
+
+
+DISPATCHER = TargetKind(
+    "a MessageDispatcher",
+    "MODULE:FACTORY",
+    "myapp.worker:build_dispatcher",
+    lambda found: isinstance(found, MessageDispatcher),
+)
+GRAPH = TargetKind(
+    "an object graph (melange_bindings.new_object_graph)",
+    "MODULE:GRAPH",
+    "myapp.wiring:graph",
+    lambda found: not isinstance(found, type) and isinstance(found, ObjectProvider),
+)
+
+
+def load_target(reference: str, kind: TargetKind) -> Any:
+    """Import ``module:attribute`` and return what it is, or what calling it returns.
+
+    Whatever a callable raises (a ``BackendError`` when the broker is down, a
     ``ConfigurationError`` for wrong settings) propagates unchanged.
 
     Raises:
         FactoryNotFoundError: the reference is malformed, its module cannot be imported,
-            the attribute is missing, or it is neither a dispatcher nor a callable
-            returning one.
+            the attribute is missing, or it is neither ``kind`` nor a callable returning one.
     """
     module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
         raise FactoryNotFoundError(
-            f"{reference!r} is not MODULE:FACTORY; write e.g. myapp.worker:build_dispatcher",
+            f"{reference!r} is not {kind.placeholder}; write e.g. {kind.example}",
             reference=reference,
         )
     try:
@@ -62,21 +109,31 @@ def load_dispatcher(reference: str) -> MessageDispatcher:
         raise FactoryNotFoundError(
             f"module {module_name!r} has no attribute {attribute!r}", reference=reference
         )
-    if isinstance(target, MessageDispatcher):
+    if kind.accepts(target):
         return target
     if not callable(target):
         raise FactoryNotFoundError(
-            f"{reference!r} is {target!r}; expected a MessageDispatcher or a callable "
-            "returning one",
+            f"{reference!r} is {target!r}; expected {kind.what} or a callable returning one",
             reference=reference,
         )
-    dispatcher = target()
-    if not isinstance(dispatcher, MessageDispatcher):
+    built = target()
+    if not kind.accepts(built):
         raise FactoryNotFoundError(
-            f"{reference!r} returned {dispatcher!r}; expected a MessageDispatcher",
-            reference=reference,
+            f"{reference!r} returned {built!r}; expected {kind.what}", reference=reference
         )
+    return built
+
+
+def load_dispatcher(reference: str) -> MessageDispatcher:
+    """Return the dispatcher ``module:attribute`` is or builds (see ``load_target``)."""
+    dispatcher: MessageDispatcher = load_target(reference, DISPATCHER)
     return dispatcher
+
+
+def load_graph(reference: str) -> ObjectProvider:
+    """Return the object graph ``module:attribute`` is or builds (see ``load_target``)."""
+    graph: ObjectProvider = load_target(reference, GRAPH)
+    return graph
 
 
 def import_from_working_directory() -> None:
@@ -91,30 +148,97 @@ def import_from_working_directory() -> None:
         sys.path.insert(0, working_directory)
 
 
-def warn_if_in_memory(backend: MessagingBackend, queue_name: str) -> None:
+def warn_if_in_memory(backend: MessagingBackend, queue_names: Sequence[str]) -> None:
     """Log a WARNING when ``backend`` is in-memory: no other process can reach it."""
     inner = backend
     while isinstance(inner, PrefixedBackend):
         inner = inner.backend
     if isinstance(inner, InMemoryBackend):
         logger.warning(
-            "consuming %r from an in-memory backend (%s): nothing outside this process can "
+            "consuming %s from an in-memory backend (%s): nothing outside this process can "
             "publish to it, so this worker sees only what the process publishes itself; "
             "choose a broker with MELANGE_BACKEND=local or MELANGE_BACKEND=aws (or "
             "MELANGE_ENV=<name> with a config/<name>.env), or build the dispatcher on an "
             "SqsBackend",
-            queue_name,
+            ", ".join(map(repr, queue_names)),
             type(inner).__name__,
         )
 
 
+def stop_on_signals(stop: Callable[[], None]) -> None:
+    """Call ``stop`` on SIGTERM and SIGINT (when running in the main thread, as a process)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set signal handlers (tests run main() in threads)
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        logger.info(
+            "received %s; stopping after running handlers finish", signal.Signals(signum).name
+        )
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+# -- the commands: each returns the exit code, or raises MelangeError (exit 1) ------------
+
+
+def consume(args: argparse.Namespace) -> int:
+    """Run one dispatcher on one queue until stopped."""
+    dispatcher = load_dispatcher(args.target)
+    warn_if_in_memory(dispatcher.backend, [args.queue])
+    stop_on_signals(dispatcher.stop)
+    dispatcher.run(args.queue)
+    return 0
+
+
+def declare(args: argparse.Namespace) -> int:
+    """Declare the application's topology, printing what each declaration did."""
+    app = load_graph(args.target).provide(Application)
+    for done in app.declare():
+        print(done, flush=True)
+    return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Run the application's consumers, one dispatcher per queue, until stopped."""
+    app: Application = load_graph(args.target).provide(Application)
+    running = app.worker(args.queue or ())
+    warn_if_in_memory(app.backend, running.queue_names)
+    stop_on_signals(app.stop)
+    running.run()
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m melange", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m melange",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    consume = commands.add_parser("consume", help="consume a queue until SIGTERM or SIGINT")
-    consume.add_argument("factory", help="MODULE:FACTORY returning a MessageDispatcher")
-    consume.add_argument("--queue", required=True, help="the queue to consume")
-    consume.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    run_one = commands.add_parser("consume", help="consume one queue until SIGTERM or SIGINT")
+    run_one.add_argument("target", help="MODULE:FACTORY returning a MessageDispatcher")
+    run_one.add_argument("--queue", required=True, help="the queue to consume")
+    run_one.set_defaults(run=consume)
+    declare_all = commands.add_parser(
+        "declare", help="declare the application's queues, topics and subscriptions"
+    )
+    declare_all.add_argument("target", help="MODULE:GRAPH, the application's object graph")
+    declare_all.set_defaults(run=declare)
+    run_all = commands.add_parser(
+        "worker", help="run the application's consumers until SIGTERM or SIGINT"
+    )
+    run_all.add_argument("target", help="MODULE:GRAPH, the application's object graph")
+    run_all.add_argument(
+        "--queue",
+        action="append",
+        metavar="NAME",
+        help="consume only this queue (repeat for several; default: every queue)",
+    )
+    run_all.set_defaults(run=worker)
+    for command in (run_one, declare_all, run_all):
+        command.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser
 
 
@@ -126,26 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     import_from_working_directory()
     try:
-        dispatcher = load_dispatcher(args.factory)
+        code: int = args.run(args)
     except FactoryNotFoundError as exc:
         print(f"melange: {exc}", file=sys.stderr)
         return 2
-    except MelangeError as exc:  # raised by the factory: the target was found
+    except MelangeError as exc:  # raised by the target, the app or the broker
         print(f"melange: {exc}", file=sys.stderr)
         return 1
-    warn_if_in_memory(dispatcher.backend, args.queue)
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        logger.info(
-            "received %s; stopping after running handlers finish", signal.Signals(signum).name
-        )
-        dispatcher.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    try:
-        dispatcher.run(args.queue)
-    except MelangeError as exc:
-        print(f"melange: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return code

@@ -17,6 +17,7 @@ import attrs
 
 from melange.exceptions import ConfigurationError
 from melange.messages import AttributeValue
+from melange.subscription import Subscription
 
 __all__ = [
     "Consumer",
@@ -89,19 +90,40 @@ def consumer(method: F) -> F:
 class Consumer:
     """Handles messages: by ``@consumer`` methods keyed on their parameter type, or a callable.
 
+    A worker (``python -m melange worker``) runs it on the queue its ``subscription``
+    names: a class attribute ``subscription = Subscription("billing", ...)``, which
+    leaves the constructor to the dependencies pinject injects, or ``subscription=``.
+
     Args:
         on_message: a callable that handles every message this consumer is given; with
             ``@consumer`` methods too, it handles the types they do not.
         name: identifies the consumer in deduplication keys and logs; defaults to the
             class's (or callable's) qualified name. Keep it stable across deployments.
+        subscription: where this consumer reads; replaces the class's ``subscription``.
 
     Raises:
-        ConfigurationError: a ``@consumer`` method has no annotated message parameter.
+        ConfigurationError: a ``@consumer`` method has no annotated message parameter, or
+            ``subscription`` is not a ``Subscription``.
     """
 
+    #: Where instances of this class read (queue, topics, filter policy...); ``None``: a
+    #: consumer attached to a dispatcher by hand, which no worker runs on its own.
+    subscription: Subscription | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _check_subscription(cls.subscription, cls.__qualname__)
+
     def __init__(
-        self, on_message: Callable[[Any], object] | None = None, *, name: str | None = None
+        self,
+        on_message: Callable[[Any], object] | None = None,
+        *,
+        name: str | None = None,
+        subscription: Subscription | None = None,
     ) -> None:
+        if subscription is not None:
+            _check_subscription(subscription, type(self).__qualname__)
+            self.subscription = subscription
         self._on_message = on_message
         self._handlers = _collect_handlers(self)
         self._resolved: dict[type, _Handler | None] = {}
@@ -157,6 +179,14 @@ class Consumer:
 
 #: The name melange 7 gave a consumer whose handlers are chosen by type.
 SingleDispatchConsumer = Consumer
+
+
+def _check_subscription(subscription: object, owner: str) -> None:
+    if subscription is not None and not isinstance(subscription, Subscription):
+        raise ConfigurationError(
+            f"the subscription of consumer class {owner!r} is {subscription!r}; expected a "
+            "melange.Subscription, e.g. subscription = Subscription('billing')"
+        )
 
 
 def check_consumer(candidate: object) -> None:

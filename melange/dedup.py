@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 
@@ -66,7 +67,11 @@ class DeduplicationCache(Protocol):
         """Atomically take the key for ``lease_seconds`` unless it is done or held."""
 
     def extend(self, key: str, token: str, *, lease_seconds: float) -> None:
-        """Renew a lease still held with ``token`` (the heartbeat calls this)."""
+        """Renew a lease still held with ``token`` (the heartbeat calls this).
+
+        A lease that ran out is lost, even if nobody claimed the key since: extending it
+        does nothing, as another worker may already be running the redelivered message.
+        """
 
     def mark_done(self, key: str, token: str) -> None:
         """Record that the handler succeeded for good."""
@@ -117,10 +122,14 @@ class InMemoryDeduplicationCache:
             return Claim(ClaimStatus.CLAIMED, token)
 
     def extend(self, key: str, token: str, *, lease_seconds: float) -> None:
-        """Renew the lease if ``token`` still holds it."""
+        """Renew the lease if ``token`` still holds it; a lease that ran out stays lost."""
         with self._lock:
-            if self._entries.get(key, ("", 0.0))[0] == token:
-                self._entries[key] = (token, self._clock() + lease_seconds)
+            now = self._clock()
+            held_by, expiry = self._entries.get(key, ("", 0.0))
+            # An expired lease is a lost claim, even if nobody claimed the key since:
+            # as in Redis, where the key is gone and there is nothing left to extend.
+            if held_by == token and expiry > now:
+                self._entries[key] = (token, now + lease_seconds)
 
     def mark_done(self, key: str, token: str) -> None:
         """Remember the key as handled for ``done_ttl_seconds``."""
@@ -242,6 +251,24 @@ class RedisDeduplicationCache:
             self._client.ping()
 
 
+def redacted_url(url: str) -> str:
+    """Return ``url`` with its password (in the user part or the query) replaced by ``***``.
+
+    Redis URLs end up in logs and error messages; their passwords must not.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user_info, _, host = netloc.rpartition("@")
+        user = user_info.partition(":")[0]
+        netloc = f"{user}:***@{host}" if ":" in user_info else f"***@{host}"
+    query = urlencode(
+        [(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 def _check_ttl(seconds: float) -> float:
     if seconds < 0.001:
         raise ConfigurationError(
@@ -268,7 +295,8 @@ def _connect(url: str, socket_timeout: float) -> redis.Redis[bytes]:
         )
     except ValueError as exc:
         raise ConfigurationError(
-            f"Redis URL {url!r} is not valid ({exc}); use e.g. redis://127.0.0.1:6379/0"
+            f"Redis URL {redacted_url(url)!r} is not valid ({exc}); use e.g. "
+            "redis://127.0.0.1:6379/0"
         ) from None
 
 
@@ -281,15 +309,15 @@ def _unavailable_as_error(url: str) -> Iterator[None]:
         yield
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         raise DeduplicationUnavailableError(
-            f"Redis at {url!r} did not answer ({exc}); check MELANGE_REDIS_URL and that "
-            "Redis is running",
+            f"Redis at {redacted_url(url)!r} did not answer ({exc}); check "
+            "MELANGE_REDIS_URL and that Redis is running",
             operation="deduplication",
             code=type(exc).__name__,
         ) from exc
     except redis.exceptions.RedisError as exc:
         # Any other refusal leaves the cache as unusable as an outage: same policy applies.
         raise DeduplicationUnavailableError(
-            f"Redis at {url!r} refused a deduplication command ({exc})",
+            f"Redis at {redacted_url(url)!r} refused a deduplication command ({exc})",
             operation="deduplication",
             code=type(exc).__name__,
         ) from exc

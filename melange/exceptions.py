@@ -6,6 +6,7 @@ Catch ``MelangeError`` to catch them all, or a branch to catch a kind::
     ├── ConfigurationError                  a setting or argument is wrong
     │   ├── DeclarationError                a queue, topic or subscription SQS/SNS refuse
     │   ├── FactoryNotFoundError            the CLI's MODULE:FACTORY cannot be loaded
+    │   ├── SubscriptionConflictError       consumers sharing a queue disagree on a setting
     │   └── SerializerConfigurationError    (also a SerializationError)
     ├── SerializationError                  turning objects into text or back failed
     │   ├── SerializerNotFoundError         no serializer for a type or an identifier
@@ -55,6 +56,7 @@ __all__ = [
     "SerializationError",
     "SerializerConfigurationError",
     "SerializerNotFoundError",
+    "SubscriptionConflictError",
     "TopicNotFoundError",
 ]
 
@@ -94,6 +96,31 @@ class FactoryNotFoundError(ConfigurationError):
     def __init__(self, message: str, *, reference: str) -> None:
         super().__init__(message)
         self.reference = reference
+
+
+class SubscriptionConflictError(ConfigurationError):
+    """Two consumers read one queue but state different values for one of its settings.
+
+    Attributes:
+        queue: the shared queue.
+        field: the ``Subscription`` field they disagree on (``"filter_policy"`` for a topic
+            both subscribe the queue to).
+        consumers: the two consumers' names.
+        values: what each states, in the same order.
+    """
+
+    def __init__(
+        self, *, queue: str, field: str, consumers: tuple[str, str], values: tuple[object, object]
+    ) -> None:
+        super().__init__(
+            f"consumers {consumers[0]!r} and {consumers[1]!r} both read queue {queue!r} but "
+            f"state {field}={values[0]!r} and {field}={values[1]!r}; a queue has one "
+            f"{field}: make them agree, or give one consumer a queue of its own"
+        )
+        self.queue = queue
+        self.field = field
+        self.consumers = consumers
+        self.values = values
 
 
 class SerializationError(MelangeError):

@@ -15,12 +15,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 import cattrs
 from dotenv import dotenv_values
 
+from melange.dedup import redacted_url
 from melange.exceptions import ConfigurationError
 from melange.options import DEFAULT_OPTIONS
 
@@ -32,20 +32,8 @@ DedupName = Literal["none", "memory", "redis"]
 
 
 def _redacted_url(url: str | None) -> str | None:
-    """Return ``url`` with its password (in the user part or the query) replaced by ``***``."""
-    if url is None:
-        return None
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user_info, _, host = netloc.rpartition("@")
-        user = user_info.partition(":")[0]
-        netloc = f"{user}:***@{host}" if ":" in user_info else f"***@{host}"
-    query = urlencode(
-        [(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)],
-        safe="*",
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    """Return ``url`` with its password replaced by ``***`` (see ``redacted_url``)."""
+    return None if url is None else redacted_url(url)
 
 
 @attrs.frozen

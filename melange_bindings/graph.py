@@ -21,6 +21,7 @@ from typing import Any, TypeVar, overload
 
 import pinject
 
+from melange.app import Application
 from melange.backends.protocol import MessagingBackend
 from melange.dedup import DeduplicationCache
 from melange.dispatcher import MessageDispatcher
@@ -28,7 +29,7 @@ from melange.exceptions import ConfigurationError
 from melange.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import SerializerRegistry
 from melange.settings import MelangeSettings
-from melange_bindings.spec import DispatcherFactory, MelangeBindingSpec, MelangeSerializerBindings
+from melange_bindings.spec import IMPLICIT_DEFAULTS, DispatcherFactory, MelangeBindingSpec
 
 __all__ = ["PROVIDED_NAMES", "ObjectGraph", "new_object_graph"]
 
@@ -46,6 +47,7 @@ PROVIDED_NAMES: Mapping[type, str] = {
     DeduplicationCache: "deduplication_cache",
     DispatcherFactory: "dispatcher_factory",
     MessageDispatcher: "message_dispatcher",
+    Application: "melange_app",
 }
 
 
@@ -157,7 +159,7 @@ def new_object_graph(
     try:
         graph = pinject.new_object_graph(
             modules=list(modules) or None,
-            classes=[*classes, MelangeSerializerBindings],
+            classes=[*classes, *IMPLICIT_DEFAULTS],
             binding_specs=specs,
         )
     except pinject.errors.ConflictingExplicitBindingsError as exc:

@@ -3,7 +3,9 @@
 Provided names (all singletons within a graph): ``melange_settings``,
 ``messaging_backend``, ``serializer_registry``, ``queue_publisher``, ``topic_publisher``,
 ``deduplication_cache``, ``dispatcher_factory`` (a new dispatcher per queue a worker
-consumes) and ``message_dispatcher`` (one made by the factory). The spec *requires*
+consumes), ``message_dispatcher`` (one made by the factory) and ``melange_app`` (the
+``Application``: ``melange_consumers`` and ``melange_topics``, which the application's
+spec may provide, declared and run by ``python -m melange``). The spec *requires*
 ``melange_serializer_bindings``. ``new_object_graph`` binds it to an empty mapping (every
 type through the default serializer) unless the application's spec provides it, mapping
 its message classes to serializer names (``"json"``, ``"typed_json"``, ``"pickle"``)::
@@ -20,11 +22,12 @@ arguments both provide every name, which pinject refuses as conflicting bindings
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import pinject
 
+from melange.app import Application, DispatcherFactory
 from melange.backends import MessagingBackend
 from melange.backends.factory import backend_from_settings
 from melange.consumers import Consumer
@@ -36,7 +39,6 @@ from melange.dedup import (
 )
 from melange.dispatcher import MessageDispatcher
 from melange.exceptions import ConfigurationError, MelangeError
-from melange.options import options_from_settings
 from melange.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import (
     JsonSerializer,
@@ -46,8 +48,16 @@ from melange.serializers import (
     TypedJsonSerializer,
 )
 from melange.settings import MelangeSettings, load_settings
+from melange.topology import TopicSpec
 
-__all__ = ["DispatcherFactory", "MelangeBindingSpec", "MelangeSerializerBindings"]
+__all__ = [
+    "IMPLICIT_DEFAULTS",
+    "DispatcherFactory",
+    "MelangeBindingSpec",
+    "MelangeConsumers",
+    "MelangeSerializerBindings",
+    "MelangeTopics",
+]
 
 
 @contextmanager
@@ -115,6 +125,33 @@ class MelangeSerializerBindings(dict[type, str]):
 
     def __init__(self) -> None:
         super().__init__()
+
+
+class MelangeConsumers(list[Consumer]):
+    """The consumers of an application that states none: an empty list.
+
+    Bound implicitly to ``melange_consumers``, like ``MelangeSerializerBindings``; the
+    application's ``provide_melange_consumers`` (taking its consumers as arguments, which
+    pinject builds with their dependencies) overrides it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class MelangeTopics(list[str | TopicSpec]):
+    """The topics of an application that publishes to none it declares: an empty list.
+
+    Bound implicitly to ``melange_topics``; the application's ``provide_melange_topics``
+    overrides it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+#: The classes ``new_object_graph`` binds implicitly: defaults any application spec overrides.
+IMPLICIT_DEFAULTS: tuple[type, ...] = (MelangeSerializerBindings, MelangeConsumers, MelangeTopics)
 
 
 class MelangeBindingSpec(pinject.BindingSpec):
@@ -272,32 +309,15 @@ class MelangeBindingSpec(pinject.BindingSpec):
         with surfaced("message_dispatcher"):
             return dispatcher_factory()
 
-
-class DispatcherFactory:
-    """Builds dispatchers with the settings' options, the graph's registry, backend and cache.
-
-    A dispatcher consumes one queue at a time with the consumers attached to it; a worker
-    that consumes several queues asks the factory for one dispatcher per queue.
-    """
-
-    def __init__(
+    def provide_melange_app(
         self,
-        settings: MelangeSettings,
-        registry: SerializerRegistry,
-        backend: MessagingBackend,
-        cache: DeduplicationCache,
-    ) -> None:
-        self.settings = settings
-        self.registry = registry
-        self.backend = backend
-        self.cache = cache
-
-    def __call__(self, *consumers: Consumer) -> MessageDispatcher:
-        """Return a new dispatcher with ``consumers`` attached."""
-        return MessageDispatcher(
-            self.registry,
-            self.backend,
-            consumers=consumers,
-            cache=self.cache,
-            options=options_from_settings(self.settings.dispatcher),
-        )
+        melange_consumers: Sequence[Consumer],
+        melange_topics: Sequence[str | TopicSpec],
+        messaging_backend: MessagingBackend,
+        dispatcher_factory: DispatcherFactory,
+    ) -> Application:
+        """Return the application: its consumers and topics, declared and run as one."""
+        with surfaced("melange_app"):
+            return Application(
+                melange_consumers, melange_topics, messaging_backend, dispatcher_factory
+            )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.servers import MotoServer, start_moto_server
+from tests.support.servers import MotoServer, start_moto_server
 
 # melange_test_graph and melange_binding_specs (which tests/examples overrides).
 pytest_plugins = ["bindings.pytest_plugin"]

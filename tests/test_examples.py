@@ -13,8 +13,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.polling import poll_until
-from tests.servers import MotoServer
+from tests.support.polling import poll_until
+from tests.support.servers import MotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
 

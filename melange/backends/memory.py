@@ -21,6 +21,14 @@ from melange import limits, wire
 from melange.backends.memory_queue import MemoryQueue
 from melange.backends.protocol import FilterPolicy
 from melange.backends.shortcuts import BackendShortcuts
+from melange.declared import (
+    Declared,
+    Outcome,
+    combined,
+    declared,
+    stated_queue_settings,
+    stated_subscription_settings,
+)
 from melange.exceptions import BackendError, QueueNotFoundError, TopicNotFoundError
 from melange.messages import (
     AttributeValue,
@@ -39,9 +47,10 @@ __all__ = ["InMemoryBackend", "InMemoryMessagingBackend"]
 
 @attrs.define
 class _Subscription:
+    # Named as SubscriptionSpec names them, so declarations compare field by field.
     queue_name: str
     filter_policy: FilterPolicy | None
-    raw: bool
+    raw_message_delivery: bool
 
 
 @attrs.define
@@ -49,6 +58,19 @@ class _Topic:
     name: str
     arn: str
     subscriptions: dict[str, _Subscription] = attrs.Factory(dict)
+
+
+def _settings(queue: MemoryQueue) -> dict[str, object]:
+    """Return a queue's settings as ``QueueSpec`` names them; a receive limit needs a DLQ."""
+    settings: dict[str, object] = {
+        "visibility_timeout": queue.visibility_timeout,
+        "retention_seconds": queue.retention_seconds,
+        "content_based_deduplication": queue.content_based_deduplication,
+    }
+    if queue.dead_letter_queue is not None:
+        settings["dead_letter_queue"] = queue.dead_letter_queue
+        settings["max_receive_count"] = queue.max_receive_count
+    return settings
 
 
 class InMemoryBackend(BackendShortcuts):
@@ -68,39 +90,44 @@ class InMemoryBackend(BackendShortcuts):
 
     # -- administration ------------------------------------------------------------------
 
-    def declare(self, spec: Declaration) -> None:
+    def declare(self, spec: Declaration) -> Declared:
         """Make a queue, topic or subscription exist as declared (see ``MessagingAdmin``)."""
         with self._changed:
             self._check_open()
             if isinstance(spec, QueueSpec):
-                self._declare_queue(spec)
-            elif isinstance(spec, TopicSpec):
+                return self._declare_queue(spec)
+            if isinstance(spec, TopicSpec):
+                found = spec.name in self._topics
                 arn = f"arn:aws:sns:memory:000000000000:{spec.name}"
                 self._topics.setdefault(spec.name, _Topic(spec.name, arn))
-            else:
-                self._subscribe(spec)
+                return Declared(spec, Outcome.AS_IS if found else Outcome.CREATED)
+            return self._subscribe(spec)
 
-    def _declare_queue(self, spec: QueueSpec) -> None:
+    def _declare_queue(self, spec: QueueSpec) -> Declared:
         if spec.dead_letter_queue is not None:
             self._queues.setdefault(spec.dead_letter_queue, MemoryQueue(spec.dead_letter_queue))
+        existing = self._queues.get(spec.name)
+        current = None if existing is None else _settings(existing)
+        stated = stated_queue_settings(spec)
         queue = self._queues.setdefault(spec.name, MemoryQueue(spec.name))
-        queue.dead_letter_queue = spec.dead_letter_queue
-        queue.max_receive_count = spec.max_receive_count
-        if spec.content_based_deduplication is not None:
-            queue.content_based_deduplication = spec.content_based_deduplication
-        if spec.visibility_timeout is not None:
-            queue.visibility_timeout = spec.visibility_timeout
-        if spec.retention_seconds is not None:
-            queue.retention_seconds = spec.retention_seconds
+        for name, value in stated.items():  # the same fields, by the same names
+            setattr(queue, name, value)
+        return declared(spec, current, stated)
 
-    def _subscribe(self, spec: SubscriptionSpec) -> None:
+    def _subscribe(self, spec: SubscriptionSpec) -> Declared:
         """Subscribe a queue to topics, replacing an earlier subscription's settings."""
         self._queue(spec.queue, "subscribe")
         topics = [self._topic(name, "subscribe") for name in spec.topics]
+        stated = stated_subscription_settings(spec)
+        parts = []
         for topic in topics:
+            existing = topic.subscriptions.get(spec.queue)
+            current = None if existing is None else attrs.asdict(existing, recurse=False)
+            parts.append(declared(attrs.evolve(spec, topics=(topic.name,)), current, stated))
             topic.subscriptions[spec.queue] = _Subscription(
                 spec.queue, spec.filter_policy, spec.raw_message_delivery
             )
+        return combined(spec, parts)
 
     def delete(self, destination: Destination) -> None:
         """Delete a queue and its messages, or a topic and its subscriptions."""
@@ -174,7 +201,7 @@ class InMemoryBackend(BackendShortcuts):
             queue = self._queues.get(subscription.queue_name)
             if queue is None or not filters.matches(subscription.filter_policy, attributes):
                 continue
-            if subscription.raw:
+            if subscription.raw_message_delivery:
                 self._enqueue(queue, content, attributes, message)
             else:
                 body = wire.sns_notification_body(

@@ -17,6 +17,7 @@ import attrs
 
 from melange.backends.protocol import MessagingBackend
 from melange.backends.shortcuts import BackendShortcuts
+from melange.declared import Declared
 from melange.exceptions import (
     BatchPublishError,
     DeclarationError,
@@ -136,10 +137,11 @@ class PrefixedBackend(BackendShortcuts):
 
     # -- administration ------------------------------------------------------------------
 
-    def declare(self, spec: Declaration) -> None:
+    def declare(self, spec: Declaration) -> Declared:
         """Declare the queue, topic or subscription under the prefixed names."""
         with self._as_given(*_names(spec)):
-            self.backend.declare(spec.renamed(self._name))
+            done = self.backend.declare(spec.renamed(self._name))
+        return done.renamed(spec, self._short)
 
     def delete(self, destination: Destination) -> None:
         """Delete the prefixed queue or topic."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from melange.declared import Declared
 from melange.messages import (
     AttributeValue,
     BatchResult,
@@ -92,11 +93,15 @@ class MessagingTransport(Protocol):
 class MessagingAdmin(Protocol):
     """Makes queues, topics and subscriptions exist as declared, or removes them."""
 
-    def declare(self, spec: Declaration) -> None:
+    def declare(self, spec: Declaration) -> Declared:
         """Make the declared queue, topic or subscription exist as stated; idempotent.
 
         A queue's dead-letter queue is created (with default settings) if it is missing;
-        a subscription's queue and topics must exist.
+        a subscription's queue and topics must exist. Settings a spec leaves ``None``
+        stay as the broker has them.
+
+        Returns:
+            Whether it was created, changed (and which settings), or already as stated.
         """
 
     def delete(self, destination: Destination) -> None:

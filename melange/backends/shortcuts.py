@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from melange.backends.protocol import FilterPolicy
+from melange.declared import Declared
 from melange.limits import is_fifo
 from melange.messages import Destination
 from melange.topology import Declaration, QueueSpec, SubscriptionSpec, TopicSpec
@@ -68,7 +69,7 @@ class BackendShortcuts:
     backend's ``declare`` or ``delete``.
     """
 
-    def declare(self, spec: Declaration) -> None:  # pragma: no cover - every backend overrides
+    def declare(self, spec: Declaration) -> Declared:  # pragma: no cover - every backend overrides
         """Declare one queue, topic or subscription (see ``MessagingAdmin``)."""
         raise NotImplementedError
 

@@ -33,6 +33,7 @@ from melange.backends.sqs_requests import (
     send_batches,
     to_boto_attributes,
 )
+from melange.declared import Declared
 from melange.messages import (
     AttributeValue,
     BatchResult,
@@ -147,9 +148,9 @@ class SqsBackend(BackendShortcuts):
 
     # -- administration ------------------------------------------------------------------
 
-    def declare(self, spec: Declaration) -> None:
+    def declare(self, spec: Declaration) -> Declared:
         """Make a queue, topic or subscription exist as declared (see ``SqsAdmin``)."""
-        self._admin.declare(spec)
+        return self._admin.declare(spec)
 
     def delete(self, destination: Destination) -> None:
         """Delete a queue or topic; a missing one is not an error."""

@@ -7,17 +7,30 @@ goes through ``SqsDirectory.request``, the one translation of botocore's errors.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, cast
+
+import attrs
 
 from melange.backends.sqs_directory import SqsDirectory
 from melange.backends.sqs_requests import (
     queue_attributes,
     queue_policy_allowing,
+    queue_settings_of,
     subscription_attributes,
+    subscription_settings_of,
+)
+from melange.declared import (
+    Change,
+    Declared,
+    Outcome,
+    combined,
+    declared,
+    stated_queue_settings,
+    stated_subscription_settings,
 )
 from melange.exceptions import QueueNotFoundError, TopicNotFoundError
-from melange.limits import is_fifo
 from melange.messages import Destination
 from melange.topology import Declaration, QueueSpec, SubscriptionSpec, TopicSpec
 
@@ -25,6 +38,12 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 __all__ = ["SqsAdmin"]
+
+#: SNS subscription attributes by the ``SubscriptionSpec`` field that states them.
+_SUBSCRIPTION_FIELDS = {
+    "RawMessageDelivery": "raw_message_delivery",
+    "FilterPolicy": "filter_policy",
+}
 
 
 class SqsAdmin:
@@ -39,14 +58,13 @@ class SqsAdmin:
         self._sqs = directory.clients.sqs
         self._sns = directory.clients.sns
 
-    def declare(self, spec: Declaration) -> None:
+    def declare(self, spec: Declaration) -> Declared:
         """Make a queue, topic or subscription exist as declared (see ``MessagingAdmin``)."""
         if isinstance(spec, QueueSpec):
-            self._declare_queue(spec)
-        elif isinstance(spec, TopicSpec):
-            self._declare_topic(spec)
-        else:
-            self._declare_subscription(spec)
+            return self._declare_queue(spec)
+        if isinstance(spec, TopicSpec):
+            return self._declare_topic(spec)
+        return self._declare_subscription(spec)
 
     def delete(self, destination: Destination) -> None:
         """Delete a queue or topic; a missing one is not an error."""
@@ -67,53 +85,82 @@ class SqsAdmin:
         else:
             self._directory.forget(queue=name)
 
-    def _declare_queue(self, spec: QueueSpec) -> None:
+    def _declare_queue(self, spec: QueueSpec) -> Declared:
         dead_letters = spec.dead_letter_spec()
         if dead_letters is not None:
-            self._ensure_queue(dead_letters.name, {})
+            self._ensure_queue(dead_letters, {})
         dead_letter_arn = (
             None if dead_letters is None else self._directory.queue_arn(dead_letters.name)
         )
-        self._ensure_queue(spec.name, queue_attributes(spec, dead_letter_arn=dead_letter_arn))
+        return self._ensure_queue(spec, queue_attributes(spec, dead_letter_arn=dead_letter_arn))
 
-    def _ensure_queue(self, queue_name: str, given: Mapping[str, str]) -> None:
+    def _ensure_queue(self, spec: QueueSpec, given: Mapping[str, str]) -> Declared:
+        """Create the queue, or set the attributes that differ from ``given``; say which."""
         attributes = cast("dict[QueueAttributeNameType, str]", dict(given))
+        current = self._queue_settings(spec.name, list(attributes))
+        if current is None:
+            create = dict(attributes)
+            if spec.fifo:
+                create["FifoQueue"] = "true"
+            with self._directory.request("CreateQueue", queue=spec.name):
+                url = self._sqs.create_queue(QueueName=spec.name, Attributes=create)["QueueUrl"]
+            self._directory.remember_queue_url(spec.name, url)
+            return Declared(spec, Outcome.CREATED)
+        done = declared(spec, current, stated_queue_settings(spec))
+        if done.outcome is Outcome.CHANGED:
+            url = self._directory.queue_url(spec.name)
+            with self._directory.request("SetQueueAttributes", queue=spec.name):
+                self._sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        return done
+
+    def _queue_settings(
+        self, queue_name: str, names: Sequence[QueueAttributeNameType]
+    ) -> dict[str, object] | None:
+        """Return what the queue has of the ``names`` attributes, or ``None`` if it is missing."""
         try:
             url = self._directory.queue_url(queue_name)
+            if not names:
+                return {}
+            with self._directory.request("GetQueueAttributes", queue=queue_name):
+                answer = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names))
         except QueueNotFoundError:
-            create = dict(attributes)
-            if is_fifo(queue_name):
-                create["FifoQueue"] = "true"
-            with self._directory.request("CreateQueue", queue=queue_name):
-                url = self._sqs.create_queue(QueueName=queue_name, Attributes=create)["QueueUrl"]
-            self._directory.remember_queue_url(queue_name, url)
-            return
-        if attributes:
-            with self._directory.request("SetQueueAttributes", queue=queue_name):
-                self._sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+            return None
+        return queue_settings_of(cast("Mapping[str, str]", answer.get("Attributes", {})))
 
-    def _declare_topic(self, spec: TopicSpec) -> None:
-        # SNS's CreateTopic is idempotent; the topic's attributes are read too (its size
-        # limit), so publishing to it afterwards costs one request per message.
-        attributes = {"FifoTopic": "true"} if spec.fifo else {}
-        with self._directory.request("CreateTopic", topic=spec.name):
-            arn = self._sns.create_topic(Name=spec.name, Attributes=attributes)["TopicArn"]
-        self._directory.confirm_topic(spec.name, arn)
+    def _declare_topic(self, spec: TopicSpec) -> Declared:
+        # Looked up afresh (not from the cache) so a topic deleted elsewhere is created
+        # again; the lookup reads the topic's size limit, which publishing needs anyway.
+        self._directory.forget(topic=spec.name)
+        try:
+            self._directory.topic(spec.name)
+        except TopicNotFoundError:
+            attributes = {"FifoTopic": "true"} if spec.fifo else {}
+            with self._directory.request("CreateTopic", topic=spec.name):
+                arn = self._sns.create_topic(Name=spec.name, Attributes=attributes)["TopicArn"]
+            self._directory.confirm_topic(spec.name, arn)
+            return Declared(spec, Outcome.CREATED)
+        return Declared(spec, Outcome.AS_IS)
 
-    def _declare_subscription(self, spec: SubscriptionSpec) -> None:
+    def _declare_subscription(self, spec: SubscriptionSpec) -> Declared:
         """Subscribe the queue to each topic and let them send to it with one policy statement."""
         queue_arn = self._directory.queue_arn(spec.queue)
         attributes = subscription_attributes(spec)
-        topic_arns = []
+        topic_arns, parts = [], []
         for topic_name in spec.topics:
             topic_arn = self._directory.topic_arn(topic_name)
-            self._subscribe_one(topic_name, topic_arn, queue_arn, attributes)
+            one = attrs.evolve(spec, topics=(topic_name,))
+            parts.append(self._subscribe_one(one, topic_arn, queue_arn, attributes))
             topic_arns.append(topic_arn)
-        self._allow_topics(spec.queue, queue_arn, topic_arns)
+        policy_changed = self._allow_topics(spec.queue, queue_arn, topic_arns)
+        done = combined(spec, parts)
+        if policy_changed and done.outcome is Outcome.AS_IS:
+            return Declared(spec, Outcome.CHANGED, (Change("queue policy", None, topic_arns),))
+        return done
 
     def _subscribe_one(
-        self, topic_name: str, topic_arn: str, queue_arn: str, attributes: Mapping[str, str]
-    ) -> None:
+        self, spec: SubscriptionSpec, topic_arn: str, queue_arn: str, attributes: Mapping[str, str]
+    ) -> Declared:
+        topic_name = spec.topics[0]
         existing = self._subscription_arn(topic_name, topic_arn, queue_arn)
         if existing is None:
             with self._directory.request("Subscribe", topic=topic_name):
@@ -124,12 +171,21 @@ class SqsAdmin:
                     Attributes=dict(attributes),
                     ReturnSubscriptionArn=True,
                 )
-            return
-        for name, value in attributes.items():
-            with self._directory.request("SetSubscriptionAttributes", topic=topic_name):
-                self._sns.set_subscription_attributes(
-                    SubscriptionArn=existing, AttributeName=name, AttributeValue=value
-                )
+            return Declared(spec, Outcome.CREATED)
+        with self._directory.request("GetSubscriptionAttributes", topic=topic_name):
+            answer = self._sns.get_subscription_attributes(SubscriptionArn=existing)
+        current = subscription_settings_of(answer.get("Attributes", {}))
+        done = declared(spec, current, stated_subscription_settings(spec))
+        changed = {change.field for change in done.changes}
+        for name, field in _SUBSCRIPTION_FIELDS.items():
+            if field in changed:
+                # No FilterPolicy stated: "{}" is how SNS removes one set earlier.
+                value = attributes.get(name, "{}")
+                with self._directory.request("SetSubscriptionAttributes", topic=topic_name):
+                    self._sns.set_subscription_attributes(
+                        SubscriptionArn=existing, AttributeName=name, AttributeValue=value
+                    )
+        return done
 
     def _subscription_arn(self, topic_name: str, topic_arn: str, queue_arn: str) -> str | None:
         paginator = self._sns.get_paginator("list_subscriptions_by_topic")
@@ -140,12 +196,15 @@ class SqsAdmin:
                         return subscription.get("SubscriptionArn")
         return None
 
-    def _allow_topics(self, queue_name: str, queue_arn: str, topic_arns: Sequence[str]) -> None:
+    def _allow_topics(self, queue_name: str, queue_arn: str, topic_arns: Sequence[str]) -> bool:
+        """Let the topics send to the queue; return whether the queue policy had to change."""
         url = self._directory.queue_url(queue_name)
         with self._directory.request("GetQueueAttributes", queue=queue_name):
             current = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
-        policy = queue_policy_allowing(
-            current.get("Attributes", {}).get("Policy"), queue_arn, topic_arns
-        )
+        before = current.get("Attributes", {}).get("Policy")
+        policy = queue_policy_allowing(before, queue_arn, topic_arns)
+        if before is not None and json.loads(before) == json.loads(policy):
+            return False
         with self._directory.request("SetQueueAttributes", queue=queue_name):
             self._sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+        return True

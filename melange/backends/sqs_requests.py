@@ -40,10 +40,12 @@ __all__ = [
     "publish_params",
     "queue_attributes",
     "queue_policy_allowing",
+    "queue_settings_of",
     "received_message",
     "redrive_policy_of",
     "send_batches",
     "subscription_attributes",
+    "subscription_settings_of",
     "to_boto_attributes",
     "topic_arn_for",
     "topic_size_limit",
@@ -253,6 +255,40 @@ def redrive_policy_of(text: str | None) -> RedrivePolicy | None:
     if not target or "maxReceiveCount" not in policy:
         return None
     return RedrivePolicy(target, int(policy["maxReceiveCount"]))
+
+
+def queue_settings_of(attributes: Mapping[str, str]) -> dict[str, Any]:
+    """Return a queue's GetQueueAttributes answer as ``QueueSpec`` field names and values.
+
+    Only what the answer holds is returned; ``melange.declared`` compares it with a spec.
+    """
+    settings: dict[str, Any] = {}
+    for name, field in (
+        ("VisibilityTimeout", "visibility_timeout"),
+        ("MessageRetentionPeriod", "retention_seconds"),
+    ):
+        if attributes.get(name, "").isdigit():
+            settings[field] = int(attributes[name])
+    if "ContentBasedDeduplication" in attributes:
+        settings["content_based_deduplication"] = (
+            attributes["ContentBasedDeduplication"].lower() == "true"
+        )
+    redrive = redrive_policy_of(attributes.get("RedrivePolicy"))
+    if redrive is not None:
+        settings["dead_letter_queue"] = redrive.dead_letter_queue
+        settings["max_receive_count"] = redrive.max_receive_count
+    return settings
+
+
+def subscription_settings_of(attributes: Mapping[str, str]) -> dict[str, Any]:
+    """Return a GetSubscriptionAttributes answer as ``SubscriptionSpec`` field names and values."""
+    settings: dict[str, Any] = {
+        "raw_message_delivery": attributes.get("RawMessageDelivery", "false").lower() == "true"
+    }
+    # SNS removes a filter policy set to "{}" (its documented way); either means none.
+    policy = json.loads(attributes.get("FilterPolicy") or "{}")
+    settings["filter_policy"] = policy or None
+    return settings
 
 
 def subscription_attributes(spec: SubscriptionSpec) -> dict[str, str]:

@@ -6,12 +6,12 @@ Subclasses provide ``make_backend``; see test_memory_backend.py and test_sqs_bac
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from melange import QueuePublisher, TopicPublisher, limits, wire
 from melange.backends import MessagingBackend
+from melange.declared import Change, Outcome
 from melange.exceptions import (
     ConfigurationError,
     DeclarationError,
@@ -24,54 +24,13 @@ from melange.messages import (
     Destination,
     Envelope,
     OutgoingMessage,
-    ReceivedMessage,
     RedrivePolicy,
     SendOptions,
 )
-from melange.serializers import JsonSerializer, SerializerRegistry
+from melange.serializers import JsonSerializer
 from melange.topology import QueueSpec, SubscriptionSpec, TopicSpec
-from tests.polling import poll_until
-
-
-def json_registry() -> SerializerRegistry:
-    """Return a registry whose only (so default) serializer is JSON."""
-    return SerializerRegistry({"serializers": {"json": JsonSerializer}})
-
-
-def receive_all(
-    backend: MessagingBackend, queue: str, count: int, *, timeout: float = 10.0
-) -> list[ReceivedMessage]:
-    """Receive until ``count`` messages arrived (acknowledging them), or fail at the deadline."""
-    received: list[ReceivedMessage] = []
-
-    def step() -> int:
-        batch = backend.receive(queue, max_messages=10, wait_time_seconds=0)
-        if batch:
-            backend.acknowledge(queue, [m.receipt_handle for m in batch])
-        received.extend(batch)
-        return len(received)
-
-    poll_until(step, lambda n: n >= count, timeout=timeout, message=f"{count} messages on {queue}")
-    return received
-
-
-def contents(messages: list[ReceivedMessage]) -> list[Any]:
-    """Return the deserialized JSON content of received messages, in order."""
-    registry = json_registry()
-    result = []
-    for message in messages:
-        envelope = wire.unwrap(message)
-        result.append(
-            registry.deserialize(
-                envelope.content, serializer_id=envelope.serializer_id, manifest=envelope.manifest
-            )
-        )
-    return result
-
-
-def assert_empty(backend: MessagingBackend, queue: str) -> None:
-    """Assert that a receive finds nothing visible on ``queue``."""
-    assert backend.receive(queue, max_messages=10, wait_time_seconds=0) == []
+from tests.support.messaging import assert_empty, contents, json_registry, receive_all
+from tests.support.polling import poll_until
 
 
 class BackendUnderTest:
@@ -413,6 +372,77 @@ class BackendContract(BackendUnderTest):
         [first] = backend.receive(queue)
         [again] = poll_until(lambda: backend.receive(queue), message="redelivery at once")
         assert again.receive_count == first.receive_count + 1
+
+    def test_declare_says_created_then_as_is(self, backend: MessagingBackend, unique: str) -> None:
+        """Each declaration reports CREATED the first time and AS_IS when repeated unchanged."""
+        queue, topic = f"{unique}-q", f"{unique}-events"
+        specs = [
+            TopicSpec(topic),
+            QueueSpec(f"{unique}-dlq"),
+            QueueSpec(queue, dead_letter_queue=f"{unique}-dlq", visibility_timeout=40),
+            SubscriptionSpec(queue, (topic,), filter_policy={"region": ["eu"]}),
+        ]
+
+        first = [backend.declare(spec) for spec in specs]
+        second = [backend.declare(spec) for spec in specs]
+
+        assert [(d.spec, d.outcome) for d in first] == [(s, Outcome.CREATED) for s in specs]
+        assert [(d.spec, d.outcome, d.changes) for d in second] == [
+            (s, Outcome.AS_IS, ()) for s in specs
+        ]
+
+    def test_declare_says_which_settings_it_changed(
+        self, backend: MessagingBackend, unique: str
+    ) -> None:
+        """A declaration differing from what exists reports CHANGED with each old and new value."""
+        queue, topic = f"{unique}-q", f"{unique}-events"
+        backend.declare(QueueSpec(queue, visibility_timeout=40))
+        backend.declare(TopicSpec(topic))
+        backend.declare(SubscriptionSpec(queue, (topic,), filter_policy={"region": ["eu"]}))
+
+        queue_done = backend.declare(
+            QueueSpec(queue, visibility_timeout=50, dead_letter_queue=f"{unique}-dlq")
+        )
+        subscription_done = backend.declare(
+            SubscriptionSpec(queue, (topic,), filter_policy={"region": ["us"]})
+        )
+
+        assert queue_done.outcome is Outcome.CHANGED
+        assert set(queue_done.changes) == {
+            Change("visibility_timeout", 40, 50),
+            Change("dead_letter_queue", None, f"{unique}-dlq"),
+            Change("max_receive_count", None, 5),
+        }
+        assert subscription_done.outcome is Outcome.CHANGED
+        assert subscription_done.changes == (
+            Change("filter_policy", {"region": ["eu"]}, {"region": ["us"]}),
+        )
+        assert backend.declare(QueueSpec(queue, visibility_timeout=50)).outcome is Outcome.AS_IS
+
+    def test_declaring_a_subscription_without_filter_policy_removes_the_earlier_one(
+        self, backend: MessagingBackend, unique: str
+    ) -> None:
+        """A subscription declared again without a filter policy delivers everything again.
+
+        AWS documents FilterPolicy "{}" as removing a subscription's filter policy
+        (SetSubscriptionAttributes).
+        """
+        queue, topic = f"{unique}-q", f"{unique}-events"
+        backend.declare(QueueSpec(queue))
+        backend.declare(TopicSpec(topic))
+        backend.declare(
+            SubscriptionSpec(
+                queue, (topic,), filter_policy={"region": ["eu"]}, raw_message_delivery=True
+            )
+        )
+
+        done = backend.declare(SubscriptionSpec(queue, (topic,), raw_message_delivery=True))
+        TopicPublisher(json_registry(), backend).publish(
+            topic, {"to": "us"}, attributes={"region": "us"}
+        )
+
+        assert done.changes == (Change("filter_policy", {"region": ["eu"]}, None),)
+        assert contents(receive_all(backend, queue, 1)) == [{"to": "us"}]
 
     def test_delete_takes_a_destination(
         self, backend: MessagingBackend, topic_publisher: TopicPublisher, unique: str

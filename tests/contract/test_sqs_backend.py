@@ -7,7 +7,7 @@ import pytest
 from melange.backends import LocalSQSBackend, MessagingBackend
 from tests.contract.backend_contract import BackendContract
 from tests.contract.dispatcher_contract import DispatcherContract
-from tests.servers import MotoServer
+from tests.support.servers import MotoServer
 
 
 @pytest.mark.integration

@@ -18,7 +18,7 @@ from examples.orders.service import OrderService
 from examples.orders.status import OrderStatusReader
 from examples.orders.wiring import Topology
 from melange import QueuePublisher, TopicPublisher
-from tests.servers import MotoServer
+from tests.support.servers import MotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from melange.dedup import RedisDeduplicationCache
-from tests.servers import start_local_redis
+from tests.support.servers import start_local_redis
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 

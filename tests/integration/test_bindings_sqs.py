@@ -17,8 +17,8 @@ from melange.backends import LocalSQSBackend, MessagingBackend, SqsBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.serializers import SerializerRegistry
 from melange_bindings import MelangeBindingSpec, ObjectGraph, new_object_graph
-from tests.contract.backend_contract import assert_empty, contents, receive_all
-from tests.servers import MotoServer
+from tests.support.messaging import assert_empty, contents, receive_all
+from tests.support.servers import MotoServer
 
 pytestmark = pytest.mark.integration
 

@@ -1,9 +1,10 @@
 """The ``melange`` command as a newcomer runs it: what it imports, what it warns, its exit codes.
 
-Each test writes a small application module into a temporary directory and runs the command
-there, as the installed console script ``melange`` and as ``python -m melange``, in a
-subprocess. None needs a broker: the application uses the in-memory backend, or an SQS
-backend pointed at a port nothing listens on.
+The ``consume`` tests write a small application module into a temporary directory and run
+the command there, as the installed console script ``melange`` and as ``python -m
+melange``, in a subprocess; they need no broker (the in-memory backend, or an SQS backend
+pointed at a port nothing listens on). The ``declare`` and ``worker`` tests run the shop
+application (``tests/shop_app.py``) against the moto server, names prefixed per test.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.polling import poll_until
+from melange.settings import load_settings
+from tests.shop_app import INVOICES, OrderService, build_graph
+from tests.support.polling import poll_until
+from tests.support.servers import MotoServer
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +227,88 @@ def test_a_melange_error_while_building_the_app_exits_1_with_its_message(
     assert ran.returncode == 1, ran.stderr
     assert named in ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+# -- declare and worker: the shop application against moto -------------------------------
+
+#: Where the tests run the commands: the repository root, so ``tests.shop_app`` imports.
+REPOSITORY = Path(__file__).resolve().parents[2]
+SHOP = "tests.shop_app:graph"
+
+
+@pytest.fixture(name="shop_environment")
+def fixture_shop_environment(
+    moto_server: MotoServer, unique: str, tmp_path: Path
+) -> dict[str, str]:
+    """Give the MELANGE_* variables running the shop on moto under a prefix unique to the test."""
+    return {
+        "MELANGE_BACKEND": "local",
+        "MELANGE_ENDPOINT_URL": moto_server.endpoint_url,
+        "MELANGE_PREFIX": f"{unique}-",
+        "MELANGE_WAIT_TIME_SECONDS": "1",
+        "SHOP_JOURNAL": str(tmp_path / "journal.txt"),
+    }
+
+
+def test_declare_creates_the_shops_topology_and_finds_it_as_is_the_second_time(
+    shop_environment: dict[str, str],
+) -> None:
+    """A first declare prints 'created' for each resource, a second prints 'as is' for each."""
+    first = run_melange(COMMANDS["python-m"], REPOSITORY, "declare", SHOP, **shop_environment)
+    second = run_melange(COMMANDS["python-m"], REPOSITORY, "declare", SHOP, **shop_environment)
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    resources = [
+        "topic 'order-events'",
+        "queue 'shipping-dlq'",
+        "queue 'shipping'",
+        "queue 'invoices'",
+        "subscription 'shipping' to 'order-events'",
+    ]
+    assert first.stdout.splitlines() == [f"created  {r}" for r in resources]
+    assert second.stdout.splitlines() == [f"as is    {r}" for r in resources]
+
+
+def test_the_worker_handles_both_queues_and_stops_on_sigterm(
+    shop_environment: dict[str, str], tmp_path: Path
+) -> None:
+    """The worker gets EU orders through the filtered topic and invoices directly; SIGTERM: 0."""
+    declared = run_melange(COMMANDS["python-m"], REPOSITORY, "declare", SHOP, **shop_environment)
+    assert declared.returncode == 0, declared.stderr
+    graph = build_graph(settings=load_settings(environ=shop_environment))
+    service = graph.provide(OrderService)
+    service.place("o1", "eu")
+    service.place("o2", "us")  # the filter policy keeps it off 'shipping'
+    journal = Path(shop_environment["SHOP_JOURNAL"])
+    stderr_path = tmp_path / "worker.stderr"
+
+    with stderr_path.open("wb") as stderr:
+        worker = subprocess.Popen(
+            [*COMMANDS["python-m"], "worker", SHOP],
+            cwd=REPOSITORY,
+            env=command_environment(**shop_environment),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    expected = {"shipped o1 from shipping", "invoiced o1", "invoiced o2"}
+    try:
+        poll_until(
+            lambda: (
+                set(journal.read_text(encoding="utf-8").splitlines()) if journal.exists() else set()
+            ),
+            lambda lines: lines >= expected,
+            timeout=30,
+            message="the worker handling both queues",
+        )
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0, stderr_path.read_text(encoding="utf-8")
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
+
+    assert sorted(journal.read_text(encoding="utf-8").splitlines()) == sorted(expected)
+    log = stderr_path.read_text(encoding="utf-8")
+    assert "consuming 'shipping' with 2 workers" in log
+    assert f"consuming {INVOICES!r} with 1 workers" in log

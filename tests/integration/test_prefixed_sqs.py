@@ -11,7 +11,7 @@ from melange.backends import LocalSQSBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.exceptions import QueueNotFoundError, TopicNotFoundError
 from melange.messages import Destination, Envelope, OutgoingMessage
-from tests.servers import MotoServer
+from tests.support.servers import MotoServer
 
 pytestmark = pytest.mark.integration
 

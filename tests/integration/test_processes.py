@@ -23,9 +23,10 @@ import pytest
 from melange import Consumer, MessageDispatcher, QueuePublisher
 from melange.backends import LocalSQSBackend
 from melange.backends.sqs import SqsBackend
-from tests.contract.backend_contract import contents, json_registry
-from tests.polling import poll_until
-from tests.servers import MotoServer, start_moto_server
+from tests.support.messaging import contents, json_registry
+from tests.support.polling import poll_until
+from tests.support.requests import RequestLog
+from tests.support.servers import MotoServer, start_moto_server
 
 pytestmark = pytest.mark.integration
 
@@ -243,18 +244,6 @@ def test_sigterm_finishes_the_running_handler_and_releases_the_rest(
 # -- a paused broker -------------------------------------------------------------------------
 
 
-class ReceiveCounter:
-    """Counts the ReceiveMessage requests a boto3 client sends while ``counting`` is set."""
-
-    def __init__(self) -> None:
-        self.counting = threading.Event()
-        self.sent = 0
-
-    def __call__(self, **_: Any) -> None:
-        if self.counting.is_set():
-            self.sent += 1
-
-
 def test_dispatcher_survives_a_paused_broker_without_spinning(tmp_path: Path, unique: str) -> None:
     """A dispatcher outlives a 10 s broker pause, receives a few times and loses no message."""
     server = start_moto_server(tmp_path / "moto_server.log")
@@ -289,21 +278,21 @@ def test_dispatcher_survives_a_paused_broker_without_spinning(tmp_path: Path, un
             failure.append(exc)
 
     thread = threading.Thread(target=run, name="dispatcher-under-test", daemon=True)
-    receives = ReceiveCounter()
+    requests = RequestLog()
     try:
         publisher_backend.declare_queue(queue)
         publisher = QueuePublisher(json_registry(), publisher_backend)
-        backend.sqs_client.meta.events.register("before-send.sqs.ReceiveMessage", receives)
+        requests.watch(backend.sqs_client)
         thread.start()
         publisher.publish_many(queue, [{"n": n} for n in range(10)])
         poll_until(handled_now, lambda h: len(h) >= 10, timeout=30, message="first 10 handled")
 
         os.kill(server.process.pid, signal.SIGSTOP)
-        receives.counting.set()
+        requests.clear()
         # This wait is the pause under test (how long the broker is frozen), not a
         # synchronisation: nothing is published and the dispatcher keeps running.
         time.sleep(10)
-        receives.counting.clear()
+        receives = requests.count("ReceiveMessage")
         os.kill(server.process.pid, signal.SIGCONT)
         assert thread.is_alive(), failure
 
@@ -311,7 +300,7 @@ def test_dispatcher_survives_a_paused_broker_without_spinning(tmp_path: Path, un
         poll_until(handled_now, lambda h: len(h) >= 20, timeout=60, message="all 20 handled")
         assert thread.is_alive(), failure
         assert sorted(handled_now()) == list(range(20))
-        assert receives.sent < 30, f"{receives.sent} ReceiveMessage requests during the pause"
+        assert receives < 30, f"{receives} ReceiveMessage requests during the pause"
     finally:
         os.kill(server.process.pid, signal.SIGCONT)  # a stopped server would ignore SIGTERM
         dispatcher.stop()

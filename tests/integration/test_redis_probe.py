@@ -4,63 +4,18 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
 from melange import MessageDispatcher, QueuePublisher, RedisDeduplicationCache
-from melange.exceptions import DeduplicationUnavailableError
-from tests.contract.backend_contract import json_registry
-from tests.contract.dispatcher_contract import Recorder, running
-from tests.faults import CountingBackend
-from tests.polling import poll_until
-from tests.servers import free_port, redis_answers
+from tests.support.consumers import Recorder, running
+from tests.support.faults import CountingBackend
+from tests.support.messaging import json_registry
+from tests.support.polling import poll_until
+from tests.support.servers import PrivateRedis
 
 pytestmark = pytest.mark.integration
-
-
-def test_ping_answers_when_redis_does(redis_cache: RedisDeduplicationCache) -> None:
-    """Ping returns quietly against a Redis that answers."""
-    redis_cache.ping()
-
-
-def test_ping_raises_when_nothing_listens() -> None:
-    """Ping raises DeduplicationUnavailableError naming the URL when nothing listens."""
-    url = f"redis://127.0.0.1:{free_port()}/0"
-    with pytest.raises(DeduplicationUnavailableError, match=url):
-        RedisDeduplicationCache(url, socket_timeout=0.5).ping()
-
-
-class PrivateRedis:
-    """A ``redis-server`` of this test's own on a free loopback port, started on demand."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the server and wait until it answers."""
-        self._process = subprocess.Popen(
-            [
-                "redis-server",
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--save", "",
-                "--appendonly", "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        poll_until(lambda: redis_answers(self.url), lambda problem: problem is None)
-
-    def stop(self) -> None:
-        """Stop the server if it runs."""
-        if self._process is not None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
-            self._process = None
 
 
 @pytest.fixture(name="private_redis")

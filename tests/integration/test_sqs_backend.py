@@ -25,24 +25,12 @@ from melange.exceptions import (
     TopicNotFoundError,
 )
 from melange.settings import load_settings
-from tests.contract.backend_contract import contents, json_registry, receive_all
-from tests.polling import poll_until
-from tests.servers import MotoServer, free_port
+from tests.support.messaging import contents, json_registry, receive_all
+from tests.support.polling import poll_until
+from tests.support.requests import RequestLog
+from tests.support.servers import MotoServer, free_port
 
 pytestmark = pytest.mark.integration
-
-
-class RequestLog:
-    """Counts the HTTP requests a boto3 client sends, by operation name."""
-
-    def __init__(self) -> None:
-        self.operations: list[str] = []
-
-    def __call__(self, event_name: str, **_: Any) -> None:
-        self.operations.append(event_name.rsplit(".", 1)[-1])
-
-    def clear(self) -> None:
-        self.operations.clear()
 
 
 @pytest.fixture(name="backend")
@@ -56,10 +44,8 @@ def fixture_backend(moto_server: MotoServer) -> Iterator[SqsBackend]:
 @pytest.fixture(name="requests_sent")
 def fixture_requests_sent(backend: SqsBackend) -> RequestLog:
     """Give a log of every request the backend's SQS and SNS clients send from now on."""
-    log = RequestLog()
-    backend.sqs_client.meta.events.register("before-send.sqs.*", log)
-    backend.sns_client.meta.events.register("before-send.sns.*", log)
-    return log
+    log = RequestLog().watch(backend.sqs_client)
+    return log.watch(backend.sns_client)
 
 
 def test_publish_sends_exactly_one_request_per_message(
@@ -260,8 +246,7 @@ def test_topic_declared_elsewhere_is_found_by_name(
     """A second backend publishes by name to a topic it never declared, looking it up once."""
     backend.declare_queue(f"{unique}-q", topics=[f"{unique}-t"])
     other = LocalSQSBackend(host=moto_server.host, port=moto_server.port)
-    log = RequestLog()
-    other.sns_client.meta.events.register("before-send.sns.*", log)
+    log = RequestLog().watch(other.sns_client)
     publisher = TopicPublisher(json_registry(), other)
     publisher.publish(f"{unique}-t", {"n": 1})
     publisher.publish(f"{unique}-t", {"n": 2})
@@ -272,8 +257,7 @@ def test_topic_declared_elsewhere_is_found_by_name(
 def test_dispatcher_backs_off_while_the_endpoint_is_down(unique: str) -> None:
     """Against a dead endpoint the dispatcher stays up, retries with growing pauses, stops fast."""
     backend = LocalSQSBackend(host="127.0.0.1", port=free_port(), publish_max_attempts=1)
-    log = RequestLog()
-    backend.sqs_client.meta.events.register("before-send.sqs.*", log)  # URL lookups included
+    log = RequestLog().watch(backend.sqs_client)  # URL lookups included
     dispatcher = MessageDispatcher(json_registry(), backend, wait_time_seconds=1)
     thread = threading.Thread(target=dispatcher.run, args=(f"{unique}-q",), daemon=True)
     thread.start()

@@ -1,6 +1,6 @@
 """The SQS backend against endpoints that go silent, refuse for good, or answer oddly.
 
-Loopback servers of the tests' own (``tests/loopback.py``) play the broker: a real one
+Loopback servers of the tests' own (``tests/support/loopback.py``) play the broker: a real one
 cannot be made to black-hole a request or to answer 403 and 415.
 """
 
@@ -30,8 +30,7 @@ from melange.exceptions import (
     BackendUnavailableError,
     MessageTooLargeError,
 )
-from tests.contract.backend_contract import json_registry
-from tests.loopback import (
+from tests.support.loopback import (
     SILENT,
     Answer,
     SilentServer,
@@ -41,6 +40,7 @@ from tests.loopback import (
     sqs_answer,
     sqs_error,
 )
+from tests.support.messaging import json_registry
 
 pytestmark = pytest.mark.integration
 

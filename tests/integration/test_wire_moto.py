@@ -16,8 +16,8 @@ from melange import QueuePublisher, TopicPublisher, wire
 from melange.backends import LocalSQSBackend
 from melange.backends.sqs import SqsBackend
 from melange.serializers import JsonSerializer, SerializerRegistry, TypedJsonSerializer
-from tests.contract.backend_contract import receive_all
-from tests.servers import MotoServer
+from tests.support.messaging import receive_all
+from tests.support.servers import MotoServer
 from tests.unit.test_wire_routes import ADVERSARIAL_OBJECTS, Notice
 
 pytestmark = pytest.mark.integration

@@ -28,7 +28,7 @@ from melange.serializers import JsonSerializer, TypedJsonSerializer
 from melange.settings import MelangeSettings
 from melange_bindings import MelangeBindingSpec, ObjectGraph, new_object_graph, new_test_graph
 from melange_bindings.graph import PROVIDED_NAMES
-from tests.unit.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,6 +82,7 @@ class Wiring:
         deduplication_cache: Any,
         dispatcher_factory: Any,
         message_dispatcher: Any,
+        melange_app: Any,
     ) -> None:
         self.melange_settings = melange_settings
         self.messaging_backend = messaging_backend
@@ -91,6 +92,7 @@ class Wiring:
         self.deduplication_cache = deduplication_cache
         self.dispatcher_factory = dispatcher_factory
         self.message_dispatcher = message_dispatcher
+        self.melange_app = melange_app
 
 
 class Recorder(Consumer):

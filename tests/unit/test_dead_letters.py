@@ -111,3 +111,17 @@ def test_a_reason_without_class_name_is_kept_as_given(reason: str) -> None:
     """A reason without 'Class:' travels whole when it fits (or 'unreadable' when empty)."""
     copy = dead_letter_copy("body", {}, reason)
     assert copy.attributes[ERROR_ATTRIBUTE] == (reason or "unreadable")
+
+
+@pytest.mark.parametrize("number", [1.5, 2.0, 1e20, -0.25])
+def test_a_folded_float_attribute_is_restored_as_the_same_float(number: float) -> None:
+    """A Number attribute that is a float, folded into the reason, comes back as that float."""
+    attributes: dict[str, AttributeValue] = {
+        "a": number,
+        **{k: v for k, v in TEN.items() if k != "a0"},
+    }
+    copy = dead_letter_copy("body", attributes, REASON)
+    assert "a" not in copy.attributes  # the smallest attribute went into the reason
+    restored = original_attributes(copy.attributes)["a"]
+    assert restored == number
+    assert type(restored) is float

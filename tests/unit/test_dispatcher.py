@@ -27,10 +27,10 @@ from melange.exceptions import ConfigurationError
 from melange.messages import AttributeValue, ReceivedMessage
 from melange.serializers import JsonSerializer, SerializerRegistry
 from melange.settings import load_settings
-from tests.contract.dispatcher_contract import OnlyLists, Recorder, running
-from tests.polling import poll_until
-from tests.servers import free_port
-from tests.unit.conftest import FakeClock
+from tests.support.clock import FakeClock
+from tests.support.consumers import OnlyLists, Recorder, running
+from tests.support.polling import poll_until
+from tests.support.servers import free_port
 
 
 @pytest.fixture(name="backend")

@@ -13,15 +13,15 @@ import pytest
 from melange import MessageDispatcher, QueuePublisher
 from melange.exceptions import BackendError, BackendUnavailableError
 from melange.serializers import JsonSerializer, SerializerRegistry
-from tests.contract.dispatcher_contract import Recorder, running
-from tests.faults import (
+from tests.support.consumers import Recorder, running
+from tests.support.faults import (
     REFUSAL,
     CountingBackend,
     FailingBackend,
     StuckBackend,
     SwitchableCache,
 )
-from tests.polling import poll_until
+from tests.support.polling import poll_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -101,7 +101,7 @@ def test_the_consume_command_exits_1_with_a_refusal() -> None:
             "-m",
             "melange",
             "consume",
-            "tests.faults:build_refusing_dispatcher",
+            "tests.support.faults:build_refusing_dispatcher",
             "--queue",
             "q",
         ],

@@ -15,6 +15,7 @@ from melange import Consumer, QueuePublisher, wire
 from melange.backends import InMemoryBackend
 from melange.decisions import Backoff
 from melange.dedup import InMemoryDeduplicationCache, RedisDeduplicationCache
+from melange.exceptions import BackendUnavailableError
 from melange.handling import (
     Action,
     BrokerQueue,
@@ -28,13 +29,16 @@ from melange.handling import (
 from melange.messages import ReceivedMessage
 from melange.options import AckPolicy, DispatcherOptions
 from melange.serializers import JsonSerializer, SerializerRegistry
-from tests.contract.dispatcher_contract import OnlyLists, Recorder
-from tests.servers import free_port
-from tests.unit.conftest import FakeClock
+from tests.support.clock import FakeClock
+from tests.support.consumers import OnlyLists, Recorder
+from tests.support.faults import OutageBackend, SwitchableCache
+from tests.support.servers import free_port
 
 #: A fixed backoff, so delays can be asserted exactly.
 FIXED = Backoff(base=30, cap=30, jitter=0)
 OPTIONS = DispatcherOptions(backoff=FIXED)
+#: What a broker outage looks like to the backend's callers.
+UNREACHABLE = BackendUnavailableError("the test broker is unreachable", operation="test")
 
 
 @pytest.fixture(name="registry")
@@ -286,3 +290,74 @@ def test_after_acknowledging_on_receipt_a_failure_is_only_logged(
     assert record.name == "melange.handling"
     assert "acknowledged on receipt" in record.getMessage()
     assert settle.stats.retried == 0
+
+
+# -- what goes wrong around the handler: filters, the cache, the broker -----------------
+
+
+class PickyConsumer(Consumer):
+    """A consumer whose own filter raises, as a user's ``accepts`` override can."""
+
+    def __init__(self) -> None:
+        super().__init__(on_message=lambda message: None, name="picky")
+
+    def accepts(self, message: Any) -> bool:
+        """Fail to decide."""
+        raise ValueError("cannot tell")
+
+
+def test_a_filter_that_raises_is_a_failure_to_retry(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """A consumer whose ``accepts`` raises gives RETRY after the backoff, naming the error."""
+    received = receive_one(registry, backend)
+    outcome = handling(registry, PickyConsumer()).handle(InFlight(received))
+    assert outcome == Outcome(Action.RETRY, delay=30, reason="ValueError: cannot tell")
+
+
+def test_a_cache_lost_after_the_handler_ran_still_acknowledges(
+    registry: SerializerRegistry, backend: InMemoryBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cache that stops answering while the handler runs leaves the message ACKed, and warns."""
+    cache = SwitchableCache()
+
+    def handle(message: Any) -> None:
+        cache.reachable = False  # the cache goes down while the handler runs
+
+    received = receive_one(registry, backend)
+    flight = InFlight(received)
+    outcome = handling(registry, Consumer(handle, name="c"), cache=cache).handle(flight)
+    assert outcome.action is Action.ACK
+    assert "could not record c:" in caplog.text
+    assert flight.claims == {}
+
+
+def test_a_retry_whose_redrive_policy_cannot_be_read_is_retried(
+    registry: SerializerRegistry, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A RETRY on the last receive, redrive policy unreadable, is retried, not dead-lettered."""
+    backend = OutageBackend(UNREACHABLE, clock=clock)
+    backend.declare_queue("q", dead_letter_queue="q-dlq", max_receive_count=1)
+    received = receive_one(registry, backend)
+    backend.down = {"redrive_policy"}
+    settle = settler(backend)
+    settle.settle(received, Outcome(Action.RETRY, delay=10, reason="RuntimeError: boom"))
+    assert (settle.stats.retried, settle.stats.dead_lettered) == (1, 0)
+    assert "could not read the redrive policy of 'q'" in caplog.text
+    assert backend.message_count("q-dlq") == 0
+
+
+def test_a_release_the_broker_refuses_is_logged_and_not_counted(
+    registry: SerializerRegistry, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Releasing while the broker is down warns and counts nothing; releasing nothing is a no-op."""
+    backend = OutageBackend(UNREACHABLE, clock=clock)
+    backend.declare_queue("q")
+    received = receive_one(registry, backend)
+    backend.down = {"change_visibility"}
+    settle = settler(backend)
+    settle.release([])
+    settle.release([received])
+    assert settle.stats.released == 0
+    [warning] = caplog.records
+    assert "could not release 1 messages" in warning.getMessage()

@@ -10,7 +10,7 @@ from melange import QueuePublisher, TopicPublisher, wire
 from melange.backends import InMemoryBackend, InMemoryMessagingBackend
 from melange.exceptions import BackendError, ConfigurationError
 from melange.serializers import JsonSerializer, SerializerRegistry
-from tests.unit.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 
 @pytest.fixture(name="backend")

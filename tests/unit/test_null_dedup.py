@@ -1,4 +1,8 @@
-"""The null deduplication cache: "no deduplication" as an object, not ``None``."""
+"""The null deduplication cache: "no deduplication" as an object, not ``None``.
+
+It does not run the deduplication contract (tests/contract/dedup_contract.py): where that
+contract says BUSY or DONE, the null cache grants the claim, and it remembers nothing.
+"""
 
 from __future__ import annotations
 

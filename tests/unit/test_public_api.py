@@ -11,6 +11,7 @@ def test_melange_exports_exactly_its_public_api() -> None:
     """melange.__all__ is pinned, so a removal or an accidental export is noticed."""
     assert sorted(melange.__all__) == [
         "AckPolicy",
+        "Application",
         "Backoff",
         "Consumer",
         "DeduplicationCache",
@@ -30,6 +31,7 @@ def test_melange_exports_exactly_its_public_api() -> None:
         "SendOptions",
         "SimpleMessageDispatcher",
         "SingleDispatchConsumer",
+        "Subscription",
         "SubscriptionSpec",
         "TopicPublisher",
         "TopicSpec",

@@ -9,8 +9,8 @@ import pytest
 from melange import AckPolicy, MessageDispatcher, QueuePublisher
 from melange.backends import InMemoryBackend
 from melange.serializers import JsonSerializer, SerializerRegistry
-from tests.contract.dispatcher_contract import Recorder
-from tests.polling import poll_until
+from tests.support.consumers import Recorder
+from tests.support.polling import poll_until
 
 
 @pytest.fixture(name="registry")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -332,3 +333,41 @@ def test_received_message_reads_the_boto_entry() -> None:
     )
     assert (received.body, dict(received.attributes)) == ("body", {"n": 7})
     assert (received.receive_count, received.message_group_id) == (3, "g")
+
+
+def test_queue_attributes_state_the_retention_period() -> None:
+    """A spec's ``retention_seconds`` is sent as SQS's MessageRetentionPeriod."""
+    spec = QueueSpec("billing", retention_seconds=86_400)
+    assert queue_attributes(spec, dead_letter_arn=None) == {"MessageRetentionPeriod": "86400"}
+
+
+def test_a_bare_receive_entry_reads_with_defaults() -> None:
+    """An entry with no body, attributes or counts reads empty, received once, sent time unknown."""
+    received = received_message("billing", {"MessageId": "broker-1", "ReceiptHandle": "h"})
+    assert (received.body, dict(received.attributes)) == ("", {})
+    assert (received.receive_count, received.message_group_id, received.sent_at) == (1, None, None)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "sent_at"),
+    [
+        ("1700000000123", datetime(2023, 11, 14, 22, 13, 20, 123_000, tzinfo=UTC)),
+        ("not-a-number", None),
+        ("-5", None),
+    ],
+)
+def test_the_sent_timestamp_is_read_as_utc_or_ignored(
+    timestamp: str, sent_at: datetime | None
+) -> None:
+    """SQS's SentTimestamp (epoch milliseconds) becomes a UTC datetime; anything else, None."""
+    raw = {"MessageId": "b", "ReceiptHandle": "h", "Attributes": {"SentTimestamp": timestamp}}
+    assert received_message("billing", raw).sent_at == sent_at
+
+
+@pytest.mark.parametrize(("count", "sizes"), [(0, []), (10, [10]), (25, [10, 10, 5])])
+def test_chunks_are_ten_at_most_in_order(count: int, sizes: list[int]) -> None:
+    """Handles are split ten per batch request, keeping their order."""
+    items = [f"h{n}" for n in range(count)]
+    batches = list(sqs_requests.chunks(items))
+    assert [len(batch) for batch in batches] == sizes
+    assert [item for batch in batches for item in batch] == items

@@ -180,3 +180,10 @@ def test_a_topic_given_by_arn_is_subscribed_to_but_never_declared() -> None:
     declarations = queue_declarations("q", topics=[arn])
 
     assert declarations == [QueueSpec("q"), SubscriptionSpec("q", (arn,))]
+
+
+def test_a_dead_letter_spec_is_the_dead_letter_queue_with_default_settings() -> None:
+    """A queue's dead-letter spec names its DLQ with default settings; without a DLQ, None."""
+    spec = QueueSpec("billing", dead_letter_queue="billing-dlq", visibility_timeout=60)
+    assert spec.dead_letter_spec() == QueueSpec("billing-dlq")
+    assert QueueSpec("billing").dead_letter_spec() is None

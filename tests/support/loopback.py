@@ -3,13 +3,15 @@
 ``SilentServer`` accepts TCP connections and never answers. ``ScriptedBroker`` answers
 SQS (JSON protocol), SNS and STS (query protocol) requests with what the test scripts,
 records which operations it saw, and can go silent for chosen operations. Both bind
-127.0.0.1 only and stop when their ``with`` block ends.
+127.0.0.1 only and stop when their ``with`` block ends. ``AnswerLosingProxy`` sits in
+front of a real server and, when told to, lets publishes arrive but loses their answers.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -187,3 +189,94 @@ def scripted_broker(script: Script) -> Iterator[ScriptedBroker]:
     """Run a ``ScriptedBroker`` for the ``with`` block."""
     with ScriptedBroker(script) as broker:
         yield broker
+
+
+#: What marks a publish request: SQS's JSON target (SendMessage, SendMessageBatch) or SNS's
+#: query action (Publish, PublishBatch).
+PUBLISH_MARKERS = (b"AmazonSQS.SendMessage", b"Action=Publish")
+
+
+class AnswerLosingProxy:
+    """Forwards HTTP requests to ``upstream``; while ``losing``, resets instead of answering.
+
+    Each client connection carries one request (the proxy asks moto to close after it), so
+    a reset never cuts a request in two. Only publish requests lose their answer.
+    """
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.losing = False
+        self.lost = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="proxy", daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        """The loopback port clients connect to."""
+        return int(self._server.getsockname()[1])
+
+    def close(self) -> None:
+        """Stop accepting and wait for the accepting thread."""
+        self._stopped.set()
+        self._thread.join(timeout=5)
+        self._server.close()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            client.settimeout(10)
+            request = _read_request(client)
+            if request is None:
+                return
+            with socket.create_connection(self.upstream, timeout=10) as upstream:
+                upstream.sendall(request)
+                answer = _read_to_end(upstream)
+            if self.losing and any(marker in request for marker in PUBLISH_MARKERS):
+                self.lost += 1
+                # Linger 0: close() sends RST, the "connection reset by peer" of the field.
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            client.sendall(answer)
+
+
+def _read_request(client: socket.socket) -> bytes | None:
+    """Read one HTTP request; return it with ``Connection: close``, or None if none came."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = client.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = 0
+    kept = [lines[0]]
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+        if name.strip().lower() != b"connection":
+            kept.append(line)
+    while len(body) < length:
+        chunk = client.recv(65536)
+        if not chunk:
+            return None
+        body += chunk
+    return b"\r\n".join([*kept, b"Connection: close"]) + b"\r\n\r\n" + body
+
+
+def _read_to_end(upstream: socket.socket) -> bytes:
+    chunks = []
+    while chunk := upstream.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,4 +1,4 @@
-"""Flow decisions and acknowledgement batching: how much to receive, what to extend, when to ack."""
+"""The consume path's pure decisions: how much to receive, what to extend, how to split a batch."""
 
 from __future__ import annotations
 
@@ -9,67 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from melange import QueuePublisher
-from melange.backends import InMemoryBackend
 from melange.decisions import due_for_extension, next_mean, receive_allowance, units_of_work
-from melange.handling import BrokerQueue
-from melange.housekeeping import AckBatcher
 from melange.messages import ReceivedMessage
-from melange.serializers import JsonSerializer, SerializerRegistry
-from tests.unit.conftest import FakeClock
-
-QUEUE = "acks"
-
-
-class AckCounter:
-    """An ``on_acknowledged`` callback that records each count it is given."""
-
-    def __init__(self) -> None:
-        self.counts: list[int] = []
-
-    def __call__(self, count: int) -> None:
-        self.counts.append(count)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
-
-
-@pytest.fixture(name="backend")
-def fixture_backend(clock: FakeClock) -> InMemoryBackend:
-    """Give an in-memory backend on the fake clock with one declared queue."""
-    backend = InMemoryBackend(clock=clock)
-    backend.declare_queue(QUEUE, visibility_timeout=300)
-    return backend
-
-
-@pytest.fixture(name="handles")
-def fixture_handles(backend: InMemoryBackend) -> list[str]:
-    """Give the receipt handles of 25 messages published to and received from the queue."""
-    registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
-    publisher = QueuePublisher(registry, backend)
-    for n in range(25):
-        publisher.publish(QUEUE, {"n": n})
-    handles: list[str] = []
-    while batch := backend.receive(QUEUE, max_messages=10):
-        handles.extend(message.receipt_handle for message in batch)
-    assert len(handles) == 25
-    return handles
-
-
-@pytest.fixture(name="acknowledged")
-def fixture_acknowledged() -> AckCounter:
-    """Give a callback that records how many acknowledgements each flush reports."""
-    return AckCounter()
-
-
-@pytest.fixture(name="batcher")
-def fixture_batcher(
-    backend: InMemoryBackend, clock: FakeClock, acknowledged: AckCounter
-) -> AckBatcher:
-    """Give an acknowledgement batcher for the queue, on the fake clock, counting acks."""
-    return AckBatcher(BrokerQueue(backend, QUEUE), clock=clock, on_acknowledged=acknowledged)
-
 
 # -- receive_allowance ------------------------------------------------------------------
 
@@ -238,100 +179,3 @@ def test_a_standard_batch_is_one_unit_per_message_and_a_fifo_batch_one_per_group
     batch = [received("1", "a"), received("2", "b"), received("3", "a")]
     assert units_of_work("q", batch) == [[batch[0]], [batch[1]], [batch[2]]]
     assert units_of_work("q.fifo", batch) == [[batch[0], batch[2]], [batch[1]]]
-
-
-# -- AckBatcher -------------------------------------------------------------------------
-
-
-def test_every_tenth_handle_sends_a_batch(
-    batcher: AckBatcher,
-    backend: InMemoryBackend,
-    handles: list[str],
-    acknowledged: AckCounter,
-) -> None:
-    """The 10th and 20th handles each delete a batch of ten at once; the rest wait."""
-    for position, handle in enumerate(handles, start=1):
-        batcher.add(handle)
-        deleted = (position // 10) * 10
-        assert backend.message_count(QUEUE) == 25 - deleted, f"after handle {position}"
-    assert acknowledged.counts == [10, 10]
-
-
-def test_flush_sends_what_is_pending(
-    batcher: AckBatcher,
-    backend: InMemoryBackend,
-    handles: list[str],
-    acknowledged: AckCounter,
-) -> None:
-    """``flush`` deletes the handles short of a full batch, and a second flush sends nothing."""
-    for handle in handles:
-        batcher.add(handle)
-    assert backend.message_count(QUEUE) == 5
-    batcher.flush()
-    batcher.flush()
-    assert backend.message_count(QUEUE) == 0
-    assert acknowledged.counts == [10, 10, 5]
-
-
-def test_flush_due_waits_until_the_oldest_handle_is_old_enough(
-    batcher: AckBatcher,
-    backend: InMemoryBackend,
-    handles: list[str],
-    clock: FakeClock,
-    acknowledged: AckCounter,
-) -> None:
-    """``flush_due`` sends the remaining 5 only once the oldest waited ``max_age`` seconds."""
-    for handle in handles[:20]:
-        batcher.add(handle)
-    batcher.add(handles[20])  # the oldest pending handle: the age counts from here
-    clock.advance(0.5)
-    for handle in handles[21:]:
-        batcher.add(handle)
-    batcher.flush_due(1.0)
-    assert backend.message_count(QUEUE) == 5
-    clock.advance(0.4)
-    batcher.flush_due(1.0)
-    assert backend.message_count(QUEUE) == 5
-    clock.advance(0.1)
-    batcher.flush_due(1.0)
-    assert backend.message_count(QUEUE) == 0
-    assert acknowledged.total == 25
-
-
-def test_flush_due_with_nothing_pending_sends_nothing(
-    batcher: AckBatcher, clock: FakeClock, acknowledged: AckCounter
-) -> None:
-    """An empty batcher reports no acknowledgement however much time passes."""
-    clock.advance(3_600)
-    batcher.flush_due(1.0)
-    assert acknowledged.counts == []
-
-
-def test_refused_handles_are_not_counted(
-    batcher: AckBatcher,
-    backend: InMemoryBackend,
-    handles: list[str],
-    acknowledged: AckCounter,
-) -> None:
-    """Handles the backend reports as failed are left out of the acknowledged count."""
-    for handle in handles[:5]:
-        batcher.add(handle)
-    batcher.add("not-a-receipt-handle")
-    batcher.flush()
-    assert backend.message_count(QUEUE) == 20
-    assert acknowledged.counts == [5]
-
-
-def test_a_full_batch_with_refused_handles_counts_only_the_deleted(
-    batcher: AckBatcher,
-    backend: InMemoryBackend,
-    handles: list[str],
-    acknowledged: AckCounter,
-) -> None:
-    """A batch of ten filled out with bogus handles deletes and counts only the real ones."""
-    for handle in handles[:7]:
-        batcher.add(handle)
-    for n in range(3):
-        batcher.add(f"bogus-{n}")
-    assert backend.message_count(QUEUE) == 18
-    assert acknowledged.counts == [7]
