@@ -1,39 +1,62 @@
-"""Run the order/payment flow end to end: ``make run`` or ``python -m examples.orders``.
+"""Run the orders app in one process: ``make run`` or ``python -m examples.orders``.
 
-The same code runs on every backend; only the environment differs::
+It declares the app's topology, places three orders, runs the app's worker until every
+order is paid and every EU order shipped, and stops it. The same code runs on every
+backend; only the environment differs::
 
-    # the embedded in-memory backend (the default)
-    python -m examples.orders
-    # the emulator of compose.yaml (docker compose up -d first)
-    MELANGE_ENV=local python -m examples.orders
-    # AWS, with credentials from the standard AWS chain (profile, role, ...)
+    python -m examples.orders                        # in memory (the default)
+    MELANGE_ENV=local python -m examples.orders      # compose.yaml's emulator
     MELANGE_BACKEND=aws AWS_REGION=eu-west-1 MELANGE_PREFIX=demo- python -m examples.orders
 
-On AWS it creates the topics ``<prefix>order-events`` and ``<prefix>payment-events`` and
-the queues ``<prefix>payments``, ``<prefix>payments-dlq`` and ``<prefix>order-status``.
-It exits with status 1 if any order's ``PaymentCompleted`` does not arrive in time, and
-with status 2 when the settings are wrong or the backend cannot be reached.
+Exit status: 0 when everything arrived, 1 when something did not in time, 2 when the
+settings are wrong or the backend cannot be reached.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
-from uuid import UUID
 
-from examples.orders.payments import PAYMENT_EVENTS, PAYMENTS, PaymentWorker
-from examples.orders.service import ORDER_EVENTS, OrderService
-from examples.orders.status import ORDER_STATUS, OrderStatusReader
-from examples.orders.wiring import Topology, build_graph
+import attrs
+
+from examples.orders.app import graph
+from examples.orders.partners import PaymentGateway, Warehouse
+from examples.orders.service import OrderService
+from melange import Application
 from melange.exceptions import MelangeError
 from melange.settings import MelangeSettings, load_settings
 
-#: How long to wait for every payment: SNS delivers to SQS asynchronously on AWS.
+#: How long to wait for every payment and shipment: SNS delivers asynchronously on AWS.
 TIMEOUT_SECONDS = 30.0
-POLL_INTERVAL_SECONDS = 0.2
+POLL_SECONDS = 0.1
+#: The worker's long poll here: stopping waits for a receive in progress to return, so a
+#: short one lets the run end as soon as everything arrived (a real worker keeps 20 s).
+WAIT_TIME_SECONDS = 1
 
-ORDERS = (("alice", Decimal("42.50")), ("bob", Decimal("17.25")))
+ORDERS = (
+    ("alice", Decimal("42.50"), "eu"),
+    ("bob", Decimal("17.25"), "us"),
+    ("chloe", Decimal("99.00"), "eu"),
+)
+
+
+class Flow:
+    """What the run uses; pinject injects the graph's singletons by their names."""
+
+    def __init__(
+        self,
+        melange_app: Application,
+        order_service: OrderService,
+        payment_gateway: PaymentGateway,
+        warehouse: Warehouse,
+    ) -> None:
+        self.app = melange_app
+        self.orders = order_service
+        self.gateway = payment_gateway
+        self.warehouse = warehouse
 
 
 def describe(settings: MelangeSettings) -> str:
@@ -49,57 +72,53 @@ def describe(settings: MelangeSettings) -> str:
     return f"backend {settings.backend} ({where}; {env}{prefix})"
 
 
-def await_payments(
-    worker: PaymentWorker, status: OrderStatusReader, order_ids: set[UUID]
-) -> set[UUID]:
-    """Run the worker and read the statuses until every order is paid or time runs out.
-
-    Returns:
-        The ids of the orders whose payment did not arrive.
-    """
+def run_worker_until(app: Application, done: Callable[[], bool]) -> None:
+    """Run the app's worker in a thread until ``done()`` or ``TIMEOUT_SECONDS``; stop it."""
+    worker = app.worker()
+    running = threading.Thread(target=worker.run, name="orders-worker")
+    running.start()
     deadline = time.monotonic() + TIMEOUT_SECONDS
-    while True:
-        worker.process_available()
-        status.read_available()
-        missing = order_ids - status.paid.keys()
-        if not missing or time.monotonic() >= deadline:
-            return missing
-        time.sleep(POLL_INTERVAL_SECONDS)
+    try:
+        while not done() and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+    finally:
+        worker.stop()  # running handlers finish and are acknowledged
+        running.join()
 
 
 def run(settings: MelangeSettings) -> int:
     """Run the flow on the backend ``settings`` choose; return the exit status."""
     print(f"orders example on {describe(settings)}")
-    graph = build_graph(settings)
+    polling = attrs.evolve(
+        settings.dispatcher,
+        wait_time_seconds=min(settings.dispatcher.wait_time_seconds, WAIT_TIME_SECONDS),
+    )
+    flow = graph(attrs.evolve(settings, dispatcher=polling)).provide(Flow)
 
-    graph.provide(Topology).declare()
-    print(
-        f"1. declared queue {PAYMENTS!r} (dead letters to {PAYMENTS + '-dlq'!r}) on topic "
-        f"{ORDER_EVENTS!r}, queue {ORDER_STATUS!r} on topic {PAYMENT_EVENTS!r}"
+    print("1. declare what the consumers' subscriptions state:")
+    for declared in flow.app.declare():
+        print(f"   {declared}")
+
+    print("2. the order service publishes OrderPlaced to 'order-events':")
+    placed = [flow.orders.place(customer, total, region) for customer, total, region in ORDERS]
+    for order in placed:
+        print(f"   placed order {order.order_id} for {order.customer} ({order.region})")
+    to_pay = {order.order_id for order in placed}
+    to_ship = {order.order_id for order in placed if order.region == "eu"}
+
+    print(f"3. the worker consumes {', '.join(map(repr, flow.app.queue_names))}:")
+    run_worker_until(
+        flow.app,
+        lambda: to_pay <= flow.gateway.charged.keys() and to_ship <= set(flow.warehouse.shipped),
     )
 
-    orders = graph.provide(OrderService)
-    print(f"2. the order service publishes OrderPlaced to {ORDER_EVENTS!r}")
-    order_ids: set[UUID] = set()
-    for customer, total in ORDERS:
-        order = orders.place(customer, total)
-        order_ids.add(order.order_id)
-        print(f"   placed order {order.order_id} for {customer}, total {total}")
-
-    print(
-        f"3. the payment worker consumes {PAYMENTS!r} and publishes PaymentCompleted to "
-        f"{PAYMENT_EVENTS!r}; the order side reads {ORDER_STATUS!r}"
-    )
-    status = graph.provide(OrderStatusReader)
-    missing = await_payments(graph.provide(PaymentWorker), status, order_ids)
-    if missing:
-        print(
-            f"4. FAILED: no PaymentCompleted within {TIMEOUT_SECONDS:g} s for "
-            f"{sorted(str(order_id) for order_id in missing)}",
-            file=sys.stderr,
-        )
+    paid = len(to_pay & flow.gateway.charged.keys())
+    shipped = len(to_ship & set(flow.warehouse.shipped))
+    summary = f"{len(placed)} orders placed, {paid} paid, {shipped} shipped (EU only)"
+    if paid < len(to_pay) or shipped < len(to_ship):
+        print(f"4. FAILED within {TIMEOUT_SECONDS:g} s: {summary}", file=sys.stderr)
         return 1
-    print(f"4. done: {len(order_ids)} orders placed, {len(order_ids)} payments completed")
+    print(f"4. done: {summary}")
     return 0
 
 

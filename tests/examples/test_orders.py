@@ -1,4 +1,4 @@
-"""The orders example: its services on a test graph, and its flow run as a process."""
+"""The orders app on a test graph whose topology the app declares, and its flow as a process."""
 
 from __future__ import annotations
 
@@ -8,33 +8,37 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import boto3
+import attrs
 import pytest
 
-from bindings import TestGraph
+from examples.orders.__main__ import Flow
+from examples.orders.app import CLASSES, OrdersBindingSpec
+from examples.orders.consumers import EuShippingConsumer, PaymentConsumer
 from examples.orders.messages import OrderPlaced, PaymentCompleted
-from examples.orders.payments import PaymentConsumer, PaymentWorker
 from examples.orders.service import OrderService
-from examples.orders.status import OrderStatusReader
-from examples.orders.wiring import Topology
-from melange import QueuePublisher, TopicPublisher
-from tests.support.servers import MotoServer
+from melange import Application, Consumer, MessageContext, consumer
+from melange_bindings import TestGraph
+from melange_bindings.testing import TEST_SETTINGS, new_test_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Notifier:
-    """A service that names both publishers, as an application's services do."""
+class DeadLetters(Consumer):
+    """Reads dead-lettered orders back, with the queue each came from."""
 
-    def __init__(self, queue_publisher: QueuePublisher, topic_publisher: TopicPublisher) -> None:
-        self.queue_publisher = queue_publisher
-        self.topic_publisher = topic_publisher
+    def __init__(self) -> None:
+        super().__init__()
+        self.orders: list[tuple[OrderPlaced, str]] = []
+
+    @consumer
+    def on_order_placed(self, order: OrderPlaced, context: MessageContext) -> None:
+        self.orders.append((order, context.queue_name))
 
 
 @pytest.fixture(name="graph")
 def fixture_graph(melange_test_graph: TestGraph) -> TestGraph:
-    """Give the example's test graph with its topics and queues declared."""
-    melange_test_graph.provide(Topology).declare()
+    """Give the app's test graph with the topology the app itself states declared."""
+    melange_test_graph.provide(Application).declare()
     return melange_test_graph
 
 
@@ -53,68 +57,90 @@ def run_orders(**overrides: str) -> subprocess.CompletedProcess[str]:
 
 
 def assert_flow(output: str) -> None:
-    """Assert that the printed flow placed, charged and reported both orders."""
-    assert output.count("placed order") == 2
-    assert output.count("payments: charged") == 2
-    assert output.count("order status: order") == 2
-    assert "4. done: 2 orders placed, 2 payments completed" in output
+    """Assert that the printed flow placed and paid three orders and shipped the two EU ones."""
+    assert output.count("placed order") == 3
+    assert output.count("payments: charged") == 3
+    assert output.count("leaves the eu warehouse") == 2
+    assert "4. done: 3 orders placed, 3 paid, 2 shipped (EU only)" in output
 
 
-def test_place_publishes_one_order_placed_to_order_events(graph: TestGraph) -> None:
-    """OrderService.place publishes exactly the OrderPlaced it returns to 'order-events'."""
-    order = graph.provide(OrderService).place("alice", Decimal("42.50"))
+def test_place_publishes_the_order_with_its_region_as_an_attribute(graph: TestGraph) -> None:
+    """OrderService.place publishes the OrderPlaced it returns, its region an SNS attribute."""
+    order = graph.provide(OrderService).place("alice", Decimal("42.50"), "eu")
 
     assert graph.published("order-events") == [order]
-    assert isinstance(order, OrderPlaced)
-    assert (order.customer, order.total) == ("alice", Decimal("42.50"))
-    assert order.placed_at.utcoffset() is not None
+    assert (order.customer, order.total, order.region) == ("alice", Decimal("42.50"), "eu")
+    [sent] = graph.backend.published("order-events")
+    assert dict(sent.envelope.attributes) == {"region": "eu"}
 
 
-def test_payment_worker_publishes_payment_completed_for_a_placed_order(graph: TestGraph) -> None:
-    """The worker handles the order from 'payments' and publishes its PaymentCompleted."""
-    order = graph.provide(OrderService).place("bob", Decimal("17.25"))
+def test_payment_consumer_charges_the_order_and_publishes_payment_completed(
+    graph: TestGraph,
+) -> None:
+    """The payments queue gets every order; its consumer charges it and announces the payment."""
+    order = graph.provide(OrderService).place("bob", Decimal("17.25"), "us")
+    payments = graph.provide(PaymentConsumer)
 
-    assert graph.provide(PaymentWorker).process_available() == 1
+    assert graph.drain("payments", payments) == 1
 
-    [payment] = graph.published("payment-events")
-    assert isinstance(payment, PaymentCompleted)
-    assert (payment.order_id, payment.amount) == (order.order_id, Decimal("17.25"))
-    assert payment.paid_at >= order.placed_at
-
-
-def test_order_status_reads_the_payment_back(graph: TestGraph) -> None:
-    """A payment published to 'payment-events' reaches the order side on 'order-status'."""
-    order = graph.provide(OrderService).place("carol", Decimal("9.99"))
-    graph.drain("payments", graph.provide(PaymentConsumer))
-    reader = graph.provide(OrderStatusReader)
-
-    assert reader.read_available() == 1
-    assert reader.paid[order.order_id] == graph.published("payment-events")[0]
+    assert payments.payment_gateway.charged == {order.order_id: Decimal("17.25")}
+    assert graph.published("payment-events") == [PaymentCompleted(order.order_id, Decimal("17.25"))]
 
 
-def test_topology_gives_payments_a_dead_letter_queue(graph: TestGraph) -> None:
-    """The declared 'payments' queue sends messages that keep failing to 'payments-dlq'."""
-    policy = graph.backend.redrive_policy("payments")
-    assert policy is not None
-    assert policy.dead_letter_queue == "payments-dlq"
+def test_the_filter_policy_sends_only_eu_orders_to_shipping(graph: TestGraph) -> None:
+    """'shipping-eu' receives the EU order and not the US one; 'payments' receives both."""
+    service = graph.provide(OrderService)
+    eu_order = service.place("chloe", Decimal("99.00"), "eu")
+    service.place("dan", Decimal("5.00"), "us")
+    shipping = graph.provide(EuShippingConsumer)
+
+    assert graph.drain("shipping-eu", shipping) == 1
+    assert shipping.warehouse.shipped == [eu_order.order_id]
+    assert graph.drain("payments", graph.provide(PaymentConsumer)) == 2
 
 
-def test_services_share_the_graphs_publishers(graph: TestGraph) -> None:
-    """Every service provided by one graph gets the same queue and topic publisher."""
-    first, second = graph.provide(Notifier), graph.provide(Notifier)
+def test_a_declined_payment_is_retried_then_dead_lettered() -> None:
+    """An order the card processor declines moves to 'payments-dlq' after the last receive."""
+    no_backoff = attrs.evolve(TEST_SETTINGS.dispatcher, backoff_base=0.0, backoff_jitter=0.0)
+    graph = new_test_graph(
+        OrdersBindingSpec(),
+        classes=CLASSES,
+        settings=attrs.evolve(TEST_SETTINGS, dispatcher=no_backoff),
+    )
+    graph.provide(Application).declare()
+    order = graph.provide(OrderService).place("eve", Decimal("5000"), "us")
+    payments = graph.provide(PaymentConsumer)
 
-    assert first.queue_publisher is second.queue_publisher
-    assert first.topic_publisher is second.topic_publisher
-    assert graph.provide(OrderService).topic_publisher is first.topic_publisher
-    assert graph.provide(PaymentConsumer).topic_publisher is first.topic_publisher
+    received = graph.drain("payments", payments)
+    dead_letters = DeadLetters()
+    graph.drain("payments-dlq", dead_letters)
+
+    assert received == TEST_SETTINGS.dispatcher.max_receive_count
+    assert dead_letters.orders == [(order, "payments-dlq")]
+    assert payments.payment_gateway.charged == {}
+    assert graph.published("payment-events") == []
+
+
+def test_the_worker_and_the_flow_share_the_graphs_singletons(graph: TestGraph) -> None:
+    """The app's consumers use the gateway and warehouse the one-process flow watches."""
+    app = graph.provide(Application)
+    flow = graph.provide(Flow)
+    [payments] = [each for each in app.consumers if isinstance(each, PaymentConsumer)]
+    [shipping] = [each for each in app.consumers if isinstance(each, EuShippingConsumer)]
+
+    assert app.queue_names == ("payments", "shipping-eu")
+    assert flow.app is app
+    assert payments.payment_gateway is flow.gateway
+    assert shipping.warehouse is flow.warehouse
 
 
 def test_module_runs_the_flow_on_the_embedded_default() -> None:
-    """With no MELANGE_* variables the example runs in memory and every order is paid."""
+    """With no MELANGE_* variables the app runs in memory: all paid, EU orders shipped, exit 0."""
     result = run_orders()
 
     assert result.returncode == 0, result.stderr
     assert "backend memory (embedded in this process; MELANGE_ENV unset)" in result.stdout
+    assert "created  subscription 'shipping-eu' to 'order-events'" in result.stdout
     assert_flow(result.stdout)
 
 
@@ -124,31 +150,3 @@ def test_module_reports_wrong_settings_and_exits_2() -> None:
 
     assert result.returncode == 2
     assert "MELANGE_ENDPOINT_URL" in result.stderr
-
-
-@pytest.mark.integration
-@pytest.mark.parametrize(
-    "settings",
-    [{"MELANGE_BACKEND": "local"}, {"MELANGE_ENV": "local", "MELANGE_DEDUP": "memory"}],
-    ids=["MELANGE_BACKEND=local", "MELANGE_ENV=local"],
-)
-def test_module_runs_the_same_flow_on_moto(
-    moto_server: MotoServer, unique: str, settings: dict[str, str]
-) -> None:
-    """The unchanged example runs on the moto server, under the prefix the settings give."""
-    result = run_orders(
-        **settings, MELANGE_ENDPOINT_URL=moto_server.endpoint_url, MELANGE_PREFIX=f"{unique}-"
-    )
-
-    assert result.returncode == 0, result.stderr
-    assert f"backend local (emulator at {moto_server.endpoint_url}" in result.stdout
-    assert_flow(result.stdout)
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=moto_server.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
-    for queue in ("payments", "payments-dlq", "order-status"):
-        assert sqs.get_queue_url(QueueName=f"{unique}-{queue}")["QueueUrl"]

@@ -9,6 +9,5 @@
 - ``messaging``: a JSON registry; receive with a deadline; read what arrived.
 - ``consumers``: consumers that record what they handle; a dispatcher run in a thread.
 
-The old paths ``tests.polling``, ``tests.servers`` and ``tests.faults`` re-export a few
-names for tests not yet moved; the contract suites live in ``tests/contract``.
+The contract suites live in ``tests/contract``.
 """
