@@ -1,4 +1,4 @@
-"""Shared fixtures: a moto SQS/SNS server for the session, unique names per test."""
+"""Shared fixtures: moto and fauxqs SQS/SNS servers for the session, unique names per test."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.servers import MotoServer, start_moto_server
+from tests.support.servers import (
+    FauxqsServer,
+    MotoServer,
+    fauxqs_unavailable,
+    missing_service,
+    start_fauxqs_server,
+    start_moto_server,
+)
 
 # melange_test_graph and melange_binding_specs (which tests/examples overrides).
 pytest_plugins = ["bindings.pytest_plugin"]
@@ -17,6 +24,20 @@ pytest_plugins = ["bindings.pytest_plugin"]
 def fixture_moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """Give a real moto SQS/SNS HTTP server on a free loopback port for the whole session."""
     server = start_moto_server(tmp_path_factory.mktemp("moto") / "moto_server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(name="fauxqs_server", scope="session")
+def fixture_fauxqs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FauxqsServer]:
+    """Give a real fauxqs SQS/SNS HTTP server on a free port of 127.0.0.1 for the session.
+
+    Without Node.js or the installed package its tests skip, except under CI, where they fail.
+    """
+    problem = fauxqs_unavailable()
+    if problem is not None:
+        missing_service(problem)
+    server = start_fauxqs_server(tmp_path_factory.mktemp("fauxqs") / "fauxqs.log")
     yield server
     server.stop()
 

@@ -1,4 +1,4 @@
-"""Real servers for the tests and benchmarks: moto SQS/SNS and Redis on loopback ports."""
+"""Real servers for the tests and benchmarks: moto and fauxqs SQS/SNS, Redis, on loopback ports."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import NoReturn
 
 import attrs
 
@@ -22,9 +23,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Where ``npm ci`` (``make node-deps``) installs fauxqs, beside its launcher and lock file.
+NODE_SERVERS_DIR = Path(__file__).parent
+FAUXQS_LAUNCHER = NODE_SERVERS_DIR / "fauxqs_server.mjs"
+
+
 @attrs.frozen
-class MotoServer:
-    """A running ``moto_server`` process and its endpoint."""
+class ServerProcess:
+    """A running emulator process (moto or fauxqs) on a loopback port, and its endpoint."""
 
     process: subprocess.Popen[bytes]
     host: str
@@ -43,6 +49,14 @@ class MotoServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+        if self.process.stdin is not None:  # fauxqs's launcher watches it
+            self.process.stdin.close()
+
+
+#: The moto server of the session; moto serves SQS, SNS and STS on one port.
+MotoServer = ServerProcess
+#: The fauxqs server of the session; fauxqs serves SQS, SNS and STS on one port.
+FauxqsServer = ServerProcess
 
 
 def start_moto_server(log_path: Path, *, timeout: float = 30.0) -> MotoServer:
@@ -58,18 +72,74 @@ def start_moto_server(log_path: Path, *, timeout: float = 30.0) -> MotoServer:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     server = MotoServer(process=process, host="127.0.0.1", port=port)
+    return wait_until_answering(
+        server, "/moto-api/", name="moto_server", log_path=log_path, timeout=timeout
+    )
+
+
+def fauxqs_unavailable() -> str | None:
+    """Return ``None`` if fauxqs can be started here, else why not and what to do."""
+    if shutil.which("node") is None:
+        return (
+            "fauxqs needs Node.js 20+, and there is no `node` on PATH: install it, "
+            "then run `make node-deps`"
+        )
+    if not (NODE_SERVERS_DIR / "node_modules" / "fauxqs" / "package.json").is_file():
+        return f"fauxqs is not installed in {NODE_SERVERS_DIR}/node_modules; run `make node-deps`"
+    return None
+
+
+def start_fauxqs_server(log_path: Path, *, timeout: float = 30.0) -> FauxqsServer:
+    """Start fauxqs on a free port of 127.0.0.1 only and wait until it answers HTTP.
+
+    fauxqs's own command line binds every interface, so a small launcher starts it through
+    its programmatic API; the launcher exits when its standard input closes, so it never
+    outlives this process. Check ``fauxqs_unavailable()`` first.
+    """
+    port = free_port()
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [shutil.which("node") or "node", str(FAUXQS_LAUNCHER), str(port)],
+        stdin=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=NODE_SERVERS_DIR,
+    )
+    server = FauxqsServer(process=process, host="127.0.0.1", port=port)
+    return wait_until_answering(
+        server, "/health", name="fauxqs", log_path=log_path, timeout=timeout
+    )
+
+
+def wait_until_answering(
+    server: ServerProcess, path: str, *, name: str, log_path: Path, timeout: float
+) -> ServerProcess:
+    """Poll ``path`` on ``server`` until it answers HTTP; stop it and raise at the deadline.
+
+    Raises:
+        RuntimeError: the process exited, or did not answer within ``timeout`` seconds.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"moto_server exited with {process.returncode}; see {log_path}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {server.process.returncode}; see {log_path}")
         try:
             # The URL is built from our own loopback host and port, never from input.
-            with urllib.request.urlopen(f"{server.endpoint_url}/moto-api/", timeout=1):  # noqa: S310
+            with urllib.request.urlopen(f"{server.endpoint_url}{path}", timeout=1):  # noqa: S310
                 return server
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.05)  # poll interval while the server boots
     server.stop()
-    raise RuntimeError(f"moto_server did not answer within {timeout} s; see {log_path}")
+    raise RuntimeError(f"{name} did not answer within {timeout} s; see {log_path}")
+
+
+def missing_service(reason: str) -> NoReturn:
+    """Skip the test for a service this machine lacks, but fail it under CI (``CI=true``)."""
+    import pytest  # here, so the benchmarks can use this module without pytest
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; under CI no test may skip for a missing service", pytrace=False)
+    pytest.skip(reason)
 
 
 def redis_answers(url: str) -> str | None:
