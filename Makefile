@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_DIR := tests/support
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed-stamp
 
-.PHONY: run test lint typecheck unit bench clean node-deps
+.PHONY: run test lint typecheck unit bench clean node-deps test-localstack
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,30 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 
 node-deps: $(NODE_STAMP)
 
+# LocalStack, an optional third SQS/SNS server, in a venv of its own: localstack-core 2026.3.0
+# needs Python 3.13+ (it imports warnings.deprecated) whatever its metadata says. Not part of
+# `make test` nor of CI. LOCALSTACK_PYTHON defaults to the first Python 3.13+ found.
+LOCALSTACK_VENV := .venv-localstack
+LOCALSTACK_VERSION := 2026.3.0
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed-$(LOCALSTACK_VERSION)
+LOCALSTACK_PINS := "localstack-core[base-runtime]==$(LOCALSTACK_VERSION)" "moto-ext==5.1.54" \
+	"cbor2<6" "pyopenssl<25" "cryptography<45" service_identity
+LOCALSTACK_PYTHON ?= $(firstword $(foreach py,python3.14 python3.13 \
+	$(wildcard $(HOME)/.pyenv/versions/3.1[3-9]*/bin/python3), \
+	$(shell $(py) -c 'import sys; sys.exit(sys.version_info < (3, 13))' >/dev/null 2>&1 && echo $(py))))
+
+$(LOCALSTACK_STAMP):
+	@test -n "$(LOCALSTACK_PYTHON)" || { echo "LocalStack needs Python 3.13+:" \
+		"install it, or name it with LOCALSTACK_PYTHON=/path/to/python3.13"; exit 1; }
+	$(LOCALSTACK_PYTHON) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(LOCALSTACK_VENV)/bin/python -m pip install --quiet $(LOCALSTACK_PINS)
+	touch $@
+
+test-localstack: $(STAMP) $(LOCALSTACK_STAMP)
+	MELANGE_TEST_LOCALSTACK=1 MELANGE_LOCALSTACK_PYTHON=$(LOCALSTACK_VENV)/bin/python \
+		$(PY) -m pytest tests/contract/test_localstack_backend.py
+
 run: $(STAMP)
 	$(PY) -m examples.orders
 
@@ -45,9 +69,16 @@ typecheck: $(STAMP)
 test: lint typecheck node-deps
 	$(PY) -m pytest
 
-bench: $(STAMP)
+# The benchmarks run on fauxqs (node-deps) and draw a plot with matplotlib (the bench group).
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet --group bench
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP) node-deps
 	$(PY) benchmarks/publish.py
 	$(PY) benchmarks/consume.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(NODE_DIR)/node_modules
+	rm -rf $(VENV) $(LOCALSTACK_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(NODE_DIR)/node_modules

@@ -25,14 +25,17 @@ from melange.exceptions import (
 from melange.messages import ReceivedMessage, RedrivePolicy
 
 __all__ = [
+    "MAX_BATCHES_AHEAD",
     "OUTAGE_BACKOFF",
     "PROBE_BACKOFF",
     "Backoff",
     "due_for_extension",
     "is_last_receive",
     "may_heal",
+    "messages_ahead",
     "next_mean",
     "receive_allowance",
+    "shares",
     "units_of_work",
 ]
 
@@ -106,6 +109,11 @@ def is_last_receive(receive_count: int, policy: RedrivePolicy | None) -> bool:
     return policy is not None and receive_count >= policy.max_receive_count
 
 
+#: The most messages received ahead of the workers, in batches: enough to cover a receive's
+#: round trip at any speed a no-op handler reaches, few enough to bound memory (40 x 1 MiB).
+MAX_BATCHES_AHEAD = 4
+
+
 def receive_allowance(
     *,
     workers: int,
@@ -113,28 +121,58 @@ def receive_allowance(
     max_messages: int,
     visibility_timeout: int,
     mean_handling_seconds: float | None,
+    mean_receive_seconds: float | None = None,
 ) -> int:
     """Return how many messages to ask for now (0: wait for a worker to finish).
 
-    Beyond one message per worker, only as many are taken as the workers can start within
-    half the visibility timeout at the observed handling time, so no message waits in
-    memory until it becomes visible again; and at most one batch ahead of the workers.
-    While every worker is busy, only a full batch is received ahead, so the next messages
-    are ready when a worker frees up without many small receives. Before any handling time
-    is known, one message per worker.
+    ``held`` counts the messages received and not yet settled plus those asked for by
+    receives in flight. Beyond one message per worker, ``messages_ahead`` may wait in
+    memory. While every worker is busy, only a full batch is received ahead, so the next
+    messages are ready when a worker frees up without many small receives. Before any
+    handling time is known, one message per worker.
     """
-    if mean_handling_seconds is None:
-        startable = workers
-    elif mean_handling_seconds <= 0:
-        startable = workers + max_messages
-    else:
-        waiting = workers * (visibility_timeout / 2) / mean_handling_seconds
-        # Capped at one batch ahead; comparing first stays clear of float overflow.
-        startable = workers + (max_messages if waiting >= max_messages else math.floor(waiting))
-    room = startable - held
+    ahead = messages_ahead(
+        workers=workers,
+        max_messages=max_messages,
+        visibility_timeout=visibility_timeout,
+        mean_handling_seconds=mean_handling_seconds,
+        mean_receive_seconds=mean_receive_seconds,
+    )
+    room = workers + ahead - held
     if held >= workers:
         return max_messages if room >= max_messages else 0
     return max(0, min(max_messages, room))
+
+
+def messages_ahead(
+    *,
+    workers: int,
+    max_messages: int,
+    visibility_timeout: int,
+    mean_handling_seconds: float | None,
+    mean_receive_seconds: float | None,
+) -> int:
+    """Return how many received messages may wait for a free worker.
+
+    One batch, plus as many as the workers finish during one receive's round trip when
+    that is known: the next receive then starts while enough wait to keep every worker
+    busy until it returns (against a fast broker and fast handlers, the difference
+    between waiting on the network and not). Never more than the workers can start
+    within half the visibility timeout at the observed handling time, so no message
+    waits in memory until it becomes visible again, nor more than ``MAX_BATCHES_AHEAD``
+    batches.
+    """
+    if mean_handling_seconds is None:
+        return 0
+    most = MAX_BATCHES_AHEAD * max_messages
+    if mean_handling_seconds <= 0:
+        return most if mean_receive_seconds else max_messages
+    # Compare before rounding: a tiny mean makes these quotients overflow to infinity.
+    startable = workers * (visibility_timeout / 2) / mean_handling_seconds
+    during_receive = workers * (mean_receive_seconds or 0.0) / mean_handling_seconds
+    wanted = max_messages + during_receive
+    limit = min(startable, most)
+    return math.floor(limit) if wanted >= limit else math.ceil(wanted)
 
 
 def next_mean(previous: float | None, elapsed: float) -> float:
@@ -166,3 +204,14 @@ def due_for_extension(
     return [
         handle for handle, extended_at in started if now - extended_at >= visibility_timeout / 2
     ]
+
+
+def shares(units: list[list[ReceivedMessage]], workers: int) -> list[list[list[ReceivedMessage]]]:
+    """Deal units of work into at most ``workers`` shares, one task each for the pool.
+
+    Handing a worker several units at once saves a hand-off per message when there are
+    fewer workers than units (one worker takes a whole batch); with more workers than
+    units, each unit is a share of its own and runs in parallel.
+    """
+    count = max(1, min(len(units), workers))
+    return [units[start::count] for start in range(count) if units[start::count]]

@@ -22,6 +22,9 @@ __all__ = ["AckBatcher", "Heartbeat"]
 
 logger = logging.getLogger(__name__)
 
+#: Full batches pending before ``AckBatcher.add`` sends them itself rather than signal.
+_BATCHES_BEHIND = 4
+
 
 class Heartbeat:
     """Keeps the messages of running handlers invisible, and their deduplication leases held.
@@ -77,9 +80,17 @@ class Heartbeat:
 class AckBatcher:
     """Collects receipt handles and deletes them ten per request.
 
-    A batch goes out when it is full, when ``flush_due`` finds it older than the flush
-    interval, or on ``flush``. Handles whose delete failed because the broker could not be
-    reached are kept for the next flush.
+    A batch goes out when it is full, when ``flush_due`` finds it full or older than the
+    flush interval, or on ``flush``. Handles whose delete failed because the broker could
+    not be reached are kept for the next flush.
+
+    Args:
+        queue: the queue the handles belong to.
+        batch_size: handles per delete request.
+        clock: the monotonic clock that ages batches.
+        on_acknowledged: called with how many handles each flush deleted.
+        on_full: called when a batch fills, instead of sending it in the calling thread;
+            the runner's housekeeper then sends it, so workers never wait on a delete.
     """
 
     def __init__(
@@ -89,6 +100,7 @@ class AckBatcher:
         batch_size: int = 10,
         clock: Callable[[], float] = time.monotonic,
         on_acknowledged: Callable[[int], object] = lambda count: None,
+        on_full: Callable[[], object] | None = None,
     ) -> None:
         self._queue = queue
         self._batch_size = batch_size
@@ -97,21 +109,30 @@ class AckBatcher:
         self._pending: list[str] = []
         self._oldest = 0.0
         self._on_acknowledged = on_acknowledged
+        self._on_full = on_full
 
     def add(self, receipt_handle: str) -> None:
-        """Queue a handle for deletion; send a full batch at once."""
+        """Queue a handle for deletion; send a full batch at once, or signal ``on_full``."""
         with self._lock:
             if not self._pending:
                 self._oldest = self._clock()
             self._pending.append(receipt_handle)
-            full = len(self._pending) >= self._batch_size
-        if full:
+            pending = len(self._pending)
+        full = pending == self._batch_size  # signalled once per batch, not per handle
+        # The background sender fell behind (deletes slower than receives): the caller
+        # sends, which slows handling down to what the broker takes and bounds the backlog.
+        behind = pending >= self._batch_size * _BATCHES_BEHIND
+        if behind or (full and self._on_full is None):
             self.flush()
+        elif full and self._on_full is not None:
+            self._on_full()
 
     def flush_due(self, max_age: float) -> None:
-        """Send what is pending if the oldest handle waited ``max_age`` seconds."""
+        """Send what is pending if a batch is full or the oldest handle waited ``max_age`` s."""
         with self._lock:
-            due = bool(self._pending) and self._clock() - self._oldest >= max_age
+            due = bool(self._pending) and (
+                len(self._pending) >= self._batch_size or self._clock() - self._oldest >= max_age
+            )
         if due:
             self.flush()
 

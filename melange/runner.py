@@ -23,6 +23,7 @@ from melange.decisions import (
     may_heal,
     next_mean,
     receive_allowance,
+    shares,
     units_of_work,
 )
 from melange.dedup import DeduplicationCache
@@ -75,7 +76,12 @@ class QueueRunner:
         self.options = options
         self.stats = stats
         self._handling = handling
-        self._acks = AckBatcher(queue, on_acknowledged=lambda n: stats.count("acknowledged", n))
+        self._wake_housekeeper = threading.Event()
+        self._acks = AckBatcher(
+            queue,
+            on_acknowledged=lambda n: stats.count("acknowledged", n),
+            on_full=self._wake_housekeeper.set,
+        )
         self._settler = Settler(
             queue, stats, options, acknowledge=lambda r: self._acks.add(r.receipt_handle)
         )
@@ -83,7 +89,8 @@ class QueueRunner:
         self._stopping = threading.Event()
         self._changed = threading.Condition()
         self._held = 0  # received and not yet settled, or reserved for a receive in flight
-        self._mean_seconds: float | None = None
+        self._mean_seconds: float | None = None  # handling one message
+        self._mean_receive_seconds: float | None = None  # a receive that brought messages
         self._errors: list[BaseException] = []
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
@@ -151,6 +158,7 @@ class QueueRunner:
                     self._stopping.set()  # before the pool waits for its work
         finally:
             finished.set()
+            self._wake_housekeeper.set()
             housekeeper.join(SHUTDOWN_GRACE_SECONDS)
             self._flush_last_acks()
             self.finished = True
@@ -213,6 +221,7 @@ class QueueRunner:
             wanted = self._reserve_room()
             if wanted == 0:
                 continue
+            began = time.monotonic()
             try:
                 batch = self.queue.receive(
                     wanted,
@@ -231,6 +240,9 @@ class QueueRunner:
                 self._stopping.wait(pause)
                 continue
             failures = 0
+            if batch:  # an empty long poll measures the queue's silence, not the broker
+                elapsed = time.monotonic() - began
+                self._mean_receive_seconds = next_mean(self._mean_receive_seconds, elapsed)
             self._unhold(wanted - len(batch))
             self._dispatch(batch)
 
@@ -254,7 +266,10 @@ class QueueRunner:
         if count:
             with self._changed:
                 self._held -= count
-                self._changed.notify_all()
+                # Wake the pollers only when they may receive: a poller woken for less room
+                # than a batch goes back to sleep, and each such wake costs a GIL hand-off.
+                if self._allowance() > 0:
+                    self._changed.notify_all()
 
     def _allowance(self) -> int:
         return receive_allowance(
@@ -263,6 +278,7 @@ class QueueRunner:
             max_messages=self.options.max_messages,
             visibility_timeout=self.options.visibility_timeout,
             mean_handling_seconds=self._mean_seconds,
+            mean_receive_seconds=self._mean_receive_seconds,
         )
 
     # -- handling ------------------------------------------------------------------------
@@ -272,12 +288,13 @@ class QueueRunner:
         submitted: set[str] = set()
         if not self._stopping.is_set() and self._pool is not None:
             self._acknowledge_on_receipt(batch)
-            for group in units_of_work(self.queue_name, batch):
+            units = units_of_work(self.queue_name, batch)
+            for share in shares(units, self.options.workers):
                 try:
-                    self._pool.submit(self._work, group)
+                    self._pool.submit(self._work, share)
                 except RuntimeError:  # the pool has shut down: run returned without this poller
                     break
-                submitted.update(received.receipt_handle for received in group)
+                submitted.update(received.receipt_handle for unit in share for received in unit)
         unstarted = [m for m in batch if m.receipt_handle not in submitted]
         if unstarted:
             self._settler.release(unstarted)
@@ -289,22 +306,29 @@ class QueueRunner:
                 self._acks.add(received.receipt_handle)
             self._acks.flush()
 
-    def _work(self, group: list[ReceivedMessage]) -> None:
+    def _work(self, share: list[list[ReceivedMessage]]) -> None:
+        # Room is given back once per share: a share larger than one unit only goes to a
+        # worker when there are more units than workers, and then more is received ahead.
         try:
-            for index, received in enumerate(group):
-                if self._stopping.is_set():
-                    self._settler.release(group[index:])
-                    return
-                outcome = self._handle(received)
-                self._settler.settle(received, outcome)
-                if outcome.action is not Action.ACK and index + 1 < len(group):
-                    # FIFO: later messages of the group must not overtake this one.
-                    self._settler.release(group[index + 1 :])
-                    return
-        except Exception:  # a bug of ours must not kill the worker or lose the count
-            logger.exception("unexpected error while handling messages of %r", self.queue_name)
+            for unit in share:
+                try:
+                    self._work_unit(unit)
+                except Exception:  # a bug of ours must not kill the worker or lose the count
+                    logger.exception("unexpected error handling messages of %r", self.queue_name)
         finally:
-            self._unhold(len(group))
+            self._unhold(sum(len(unit) for unit in share))
+
+    def _work_unit(self, unit: list[ReceivedMessage]) -> None:
+        for index, received in enumerate(unit):
+            if self._stopping.is_set():
+                self._settler.release(unit[index:])
+                return
+            outcome = self._handle(received)
+            self._settler.settle(received, outcome)
+            if outcome.action is not Action.ACK and index + 1 < len(unit):
+                # FIFO: later messages of the group must not overtake this one.
+                self._settler.release(unit[index + 1 :])
+                return
 
     def _handle(self, received: ReceivedMessage) -> Outcome:
         flight = InFlight(received)
@@ -317,8 +341,11 @@ class QueueRunner:
 
     def _housekeep(self, finished: threading.Event) -> None:
         # Until the last handler finished, not just until stop: they still need heartbeats.
+        # Woken at once when a batch of acknowledgements fills, else every tick.
         interval = self.options.ack_flush_interval
-        while not finished.wait(min(0.1, interval / 2)):
+        while not finished.is_set():
+            self._wake_housekeeper.wait(min(0.1, interval / 2))
+            self._wake_housekeeper.clear()
             self._acks.flush_due(interval)
             if self.options.heartbeat:
                 self._heartbeat.extend_due()

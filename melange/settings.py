@@ -64,6 +64,7 @@ class MelangeSettings:
     sns_endpoint_url: str | None = None
     publish_connect_timeout: float = 2.0  # SqsBackend's defaults (melange.backends.sqs_clients)
     publish_read_timeout: float = 5.0
+    sqs_direct_requests: bool = True
     prefix: str = ""
     default_serializer: SerializerName = "json"
     allow_pickle: bool = False
@@ -132,6 +133,13 @@ SETTINGS: tuple[Setting, ...] = (
         "a number >= 0.1",
         "seconds to wait for an answer, for every SQS/SNS request but the receive",
         0.1,
+    ),
+    Setting(
+        "MELANGE_SQS_DIRECT_REQUESTS",
+        ("sqs_direct_requests",),
+        "true",
+        "true or false",
+        "send receives, deletes and sends straight to SQS; false: all through botocore",
     ),
     Setting(
         "MELANGE_PREFIX", ("prefix",), "(empty)", "text", "prepended to every queue and topic name"

@@ -1,4 +1,4 @@
-"""Shared fixtures: moto and fauxqs SQS/SNS servers for the session, unique names per test."""
+"""Shared fixtures: moto, fauxqs and (opt-in) LocalStack servers for the session, unique names."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.servers import (
+    LOCALSTACK_OPT_IN_REASON,
     FauxqsServer,
+    LocalStackServer,
     MotoServer,
     fauxqs_unavailable,
+    localstack_opted_in,
+    localstack_unavailable,
     missing_service,
     start_fauxqs_server,
+    start_localstack_server,
     start_moto_server,
 )
 
@@ -38,6 +43,34 @@ def fixture_fauxqs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     if problem is not None:
         missing_service(problem)
     server = start_fauxqs_server(tmp_path_factory.mktemp("fauxqs") / "fauxqs.log")
+    yield server
+    server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``localstack`` unless ``MELANGE_TEST_LOCALSTACK=1`` asks for them.
+
+    A plain skip, not ``missing_service``: LocalStack is opt-in, so CI skips it too.
+    """
+    if localstack_opted_in():
+        return
+    for item in items:
+        if item.get_closest_marker("localstack") is not None:
+            item.add_marker(pytest.mark.skip(reason=LOCALSTACK_OPT_IN_REASON))
+
+
+@pytest.fixture(name="localstack_server", scope="session")
+def fixture_localstack_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LocalStackServer]:
+    """Give a real LocalStack (SQS, SNS, STS) on a free port of 127.0.0.1 for the session.
+
+    Only asked for by opted-in tests; if LocalStack's venv is missing they skip, or fail under CI.
+    """
+    problem = localstack_unavailable()
+    if problem is not None:
+        missing_service(problem)
+    server = start_localstack_server(tmp_path_factory.mktemp("localstack") / "localstack.log")
     yield server
     server.stop()
 

@@ -32,6 +32,7 @@ class AWSBackend(SqsBackend):
         publish_max_attempts: see ``SqsBackend``.
         receive_connect_timeout: see ``SqsBackend``.
         receive_read_timeout: see ``SqsBackend``.
+        direct_requests: see ``SqsBackend``.
         **session_options: passed to ``boto3.Session`` (``profile_name``,
             ``aws_access_key_id``, ...). Leave them out to use the environment, the shared
             config files, or an instance/task role.
@@ -48,6 +49,7 @@ class AWSBackend(SqsBackend):
         publish_max_attempts: int = PUBLISH_MAX_ATTEMPTS,
         receive_connect_timeout: float = RECEIVE_CONNECT_TIMEOUT,
         receive_read_timeout: float = RECEIVE_READ_TIMEOUT,
+        direct_requests: bool = True,
         **session_options: Any,
     ) -> None:
         super().__init__(
@@ -60,6 +62,7 @@ class AWSBackend(SqsBackend):
             publish_max_attempts=publish_max_attempts,
             receive_connect_timeout=receive_connect_timeout,
             receive_read_timeout=receive_read_timeout,
+            direct_requests=direct_requests,
         )
 
 
@@ -89,7 +92,8 @@ class LocalSQSBackend(SqsBackend):
         sns_port: SNS's port; defaults to ``port``.
         region_name: the region to sign requests for.
         **options: further ``SqsBackend`` options (``publish_connect_timeout``,
-            ``publish_read_timeout``, ``receive_read_timeout``, ``account_id``, pool size).
+            ``publish_read_timeout``, ``receive_read_timeout``, ``account_id``, pool size,
+            ``direct_requests``).
             STS, asked once for the account that topic ARNs are built with, is asked at
             the SNS endpoint: moto and LocalStack serve it there.
     """

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from melange.backends.memory import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
@@ -37,8 +37,7 @@ def _local(settings: MelangeSettings) -> MessagingBackend:
         host=settings.endpoint_url,
         sns_host=settings.sns_endpoint_url,
         region_name=settings.region or "us-east-1",
-        publish_connect_timeout=settings.publish_connect_timeout,
-        publish_read_timeout=settings.publish_read_timeout,
+        **_request_options(settings),
     )
 
 
@@ -51,14 +50,18 @@ def _aws(settings: MelangeSettings) -> MessagingBackend:
             region_name=settings.region,
             endpoint_url=settings.endpoint_url,
             sns_endpoint_url=settings.sns_endpoint_url,
-            publish_connect_timeout=settings.publish_connect_timeout,
-            publish_read_timeout=settings.publish_read_timeout,
+            **_request_options(settings),
         )
-    return AWSBackend(
-        region_name=settings.region,
-        publish_connect_timeout=settings.publish_connect_timeout,
-        publish_read_timeout=settings.publish_read_timeout,
-    )
+    return AWSBackend(region_name=settings.region, **_request_options(settings))
+
+
+def _request_options(settings: MelangeSettings) -> dict[str, Any]:
+    """Return the ``SqsBackend`` options the settings give, the same for every SQS backend."""
+    return {
+        "publish_connect_timeout": settings.publish_connect_timeout,
+        "publish_read_timeout": settings.publish_read_timeout,
+        "direct_requests": settings.sqs_direct_requests,
+    }
 
 
 #: Each ``MELANGE_BACKEND`` value and what builds its backend from the settings.

@@ -6,9 +6,10 @@ every time is passed in, so the backend's (possibly controllable) clock rules.
 
 from __future__ import annotations
 
+import itertools
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 import attrs
@@ -54,6 +55,7 @@ class MemoryQueue:
     by_handle: dict[str, StoredMessage] = attrs.Factory(dict)
     dedup: dict[str, tuple[float, str]] = attrs.Factory(dict)
     swept_at: float = -math.inf
+    _receipts: Iterator[int] = attrs.field(factory=itertools.count, init=False, repr=False)
 
     @property
     def fifo(self) -> bool:
@@ -114,11 +116,12 @@ class MemoryQueue:
         blocked_groups: set[str | None] = set()
         received: list[ReceivedMessage] = []
         exhausted: list[StoredMessage] = []
+        fifo = self.fifo  # once: the loop passes over every message in flight
         for message in self.messages.values():  # send order; no copy: nothing is removed here
             if len(received) == max_messages:
                 break
             if message.visible_at > now or message.group_id in blocked_groups:
-                if self.fifo:  # later messages of the group wait for this one
+                if fifo:  # later messages of the group wait for this one
                     blocked_groups.add(message.group_id)
                 continue
             if self.dead_letter_queue is not None and (
@@ -135,7 +138,8 @@ class MemoryQueue:
         if message.receipt_handle is not None:
             self.by_handle.pop(message.receipt_handle, None)
         message.receive_count += 1
-        message.receipt_handle = f"{message.broker_id}#{uuid.uuid4().hex}"
+        # A new handle per receive, so an earlier receive's handle no longer matches.
+        message.receipt_handle = f"{message.broker_id}#{next(self._receipts)}"
         message.visible_at = visible_at
         self.by_handle[message.receipt_handle] = message
         return ReceivedMessage(

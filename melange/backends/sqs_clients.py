@@ -23,6 +23,7 @@ from botocore.config import Config
 from botocore.hooks import first_non_none_response
 
 from melange import limits
+from melange.backends.sqs_direct import BotocoreSqs, DirectSqs, SqsCaller
 from melange.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
@@ -83,6 +84,11 @@ class SqsClients:
         publish_max_attempts: see ``SqsBackend``.
         receive_connect_timeout: see ``SqsBackend``.
         receive_read_timeout: see ``SqsBackend``.
+        direct_requests: send the hot SQS requests directly (``sqs_direct``).
+
+    Attributes:
+        send_sqs: sends an SQS request with the short requests' timeouts and attempts.
+        send_receive: sends a long-poll ReceiveMessage, once.
 
     Raises:
         ConfigurationError: a timeout or attempt count out of range, or no region.
@@ -102,6 +108,7 @@ class SqsClients:
         publish_max_attempts: int,
         receive_connect_timeout: float,
         receive_read_timeout: float,
+        direct_requests: bool = True,
     ) -> None:
         _check_timeouts(
             publish_connect_timeout,
@@ -152,6 +159,16 @@ class SqsClients:
         self.sqs_receive.meta.events.register("before-send", _forward_to(self.sqs.meta.events))
         for client in (self.sqs, self.sqs_receive, self.sns):
             client.meta.events.register("before-parse", self._remember_status)
+        self.send_sqs: SqsCaller = BotocoreSqs(self.sqs)
+        self.send_receive: SqsCaller = BotocoreSqs(self.sqs_receive)
+        if direct_requests:
+            credentials = session.get_credentials()
+            self.send_sqs = DirectSqs(
+                self.sqs, credentials, attempts=publish_max_attempts, remember_status=self._note
+            )
+            self.send_receive = DirectSqs(
+                self.sqs_receive, credentials, attempts=1, remember_status=self._note
+            )
 
     def sts(self) -> Any:
         """Return the STS client (made on first use: only topic resolution needs it)."""
@@ -195,6 +212,9 @@ class SqsClients:
 
     def _remember_status(self, response_dict: dict[str, Any], **_: Any) -> None:
         self._last.status = response_dict.get("status_code")
+
+    def _note(self, status: int) -> None:
+        self._last.status = status
 
 
 def _forward_to(events: BaseEventHooks) -> Any:

@@ -96,13 +96,17 @@ def test_batch_failure_reports_every_entry_not_accepted(backend: SqsBackend, uni
         aws_secret_access_key="x",
     )
 
-    def delete_queue_once(**_: Any) -> None:
-        backend.sqs_client.meta.events.unregister(
-            "after-call.sqs.SendMessageBatch", delete_queue_once
-        )
-        remover.delete_queue(QueueUrl=url)
+    batches_sent = []
 
-    backend.sqs_client.meta.events.register("after-call.sqs.SendMessageBatch", delete_queue_once)
+    def delete_queue_before_the_second_batch(**_: Any) -> None:
+        batches_sent.append(1)
+        if len(batches_sent) == 2:
+            remover.delete_queue(QueueUrl=url)
+
+    # before-send, not after-call: sends go straight to SQS (sqs_direct), and only the
+    # before-send event is emitted for them.
+    event = "before-send.sqs.SendMessageBatch"
+    backend.sqs_client.meta.events.register(event, delete_queue_before_the_second_batch)
     with pytest.raises(BatchPublishError) as error:
         QueuePublisher(json_registry(), backend).publish_many(queue, range(25))
     assert [f.index for f in error.value.failures] == list(range(10, 25))

@@ -1,17 +1,19 @@
-"""Real servers for the tests and benchmarks: moto and fauxqs SQS/SNS, Redis, on loopback ports."""
+"""Real servers for tests and benchmarks: moto, fauxqs, LocalStack (SQS/SNS), Redis, on loopback."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import attrs
 
@@ -111,9 +113,124 @@ def start_fauxqs_server(log_path: Path, *, timeout: float = 30.0) -> FauxqsServe
     )
 
 
+#: What runs LocalStack's runtime in its own venv and stops it when its standard input closes.
+LOCALSTACK_LAUNCHER = Path(__file__).with_name("localstack_server.py")
+#: The interpreter of LocalStack's own venv unless ``MELANGE_LOCALSTACK_PYTHON`` names another.
+DEFAULT_LOCALSTACK_PYTHON = Path(__file__).parents[2] / ".venv-localstack" / "bin" / "python"
+#: LocalStack tests run only when this variable is ``1``, as ``make test-localstack`` sets it.
+LOCALSTACK_OPT_IN_VARIABLE = "MELANGE_TEST_LOCALSTACK"
+#: Why LocalStack tests skip when not asked for; a choice, not a missing service, so CI skips too.
+LOCALSTACK_OPT_IN_REASON = "LocalStack is opt-in: run `make test-localstack`"
+
+
+def localstack_opted_in(environ: Mapping[str, str] = os.environ) -> bool:
+    """Return whether the LocalStack tests were asked for (``MELANGE_TEST_LOCALSTACK=1``)."""
+    return environ.get(LOCALSTACK_OPT_IN_VARIABLE) == "1"
+
+
+def localstack_python(environ: Mapping[str, str] = os.environ) -> Path:
+    """Return the interpreter that has ``localstack-core`` (Python 3.13+), not the project's."""
+    # absolute(), not resolve(): the venv's python is a symlink that must stay the venv's.
+    return Path(environ.get("MELANGE_LOCALSTACK_PYTHON") or DEFAULT_LOCALSTACK_PYTHON).absolute()
+
+
+def localstack_unavailable() -> str | None:
+    """Return ``None`` if LocalStack can be started here, else why not and what to do."""
+    python = localstack_python()
+    if not python.is_file():
+        return f"LocalStack's interpreter {str(python)!r} is missing; run `make test-localstack`"
+    probe = subprocess.run(
+        [str(python), "-c", "import localstack.runtime.main"],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    if probe.returncode != 0:
+        error = probe.stderr.decode(errors="replace").strip().splitlines()[-1:]
+        return (
+            f"{str(python)!r} cannot import LocalStack ({''.join(error)}); it needs Python 3.13+"
+            " and the pins of `make test-localstack`"
+        )
+    return None
+
+
+def localstack_environment(port: int, root: Path) -> dict[str, str]:
+    """Return LocalStack's settings for SQS, SNS and STS on ``127.0.0.1:port`` alone.
+
+    In-process, without Docker, keeping no state, and writing only under ``root``.
+    """
+    return {
+        # The default gateway (twisted) binds 0.0.0.0 whatever GATEWAY_LISTEN says.
+        "GATEWAY_SERVER": "hypercorn",
+        "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+        "SERVICES": "sqs,sns,sts",
+        "EAGER_SERVICE_LOADING": "1",  # started before the health check answers
+        # In a container LocalStack would write to /var/lib/localstack and listen on 0.0.0.0.
+        "OVERRIDE_IN_DOCKER": "0",
+        "FILESYSTEM_ROOT": str(root),
+        "CONFIG_DIR": str(root / "config"),  # no profile from ~/.localstack
+        "XDG_CACHE_HOME": str(root / "cache"),  # plux's entry-point cache
+        "PERSISTENCE": "0",
+        "DNS_ADDRESS": "0",  # no DNS server on port 53
+        "SKIP_SSL_CERT_DOWNLOAD": "1",  # no fetch from the internet at start
+        "DISABLE_EVENTS": "1",  # no analytics
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+@attrs.frozen
+class LocalStackServer(ServerProcess):
+    """LocalStack in a process group of its own, which ``stop`` ends whole."""
+
+    def stop(self) -> None:
+        """Ask LocalStack's process group to stop, kill it after a grace, close the pipe."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break  # the group has exited
+            try:
+                self.process.wait(timeout=15)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+
+
+def start_localstack_server(log_path: Path, *, timeout: float = 60.0) -> LocalStackServer:
+    """Start LocalStack (SQS, SNS, STS) on a free port of 127.0.0.1 only; wait until it answers.
+
+    It runs in its own venv and process group, its state in a directory beside ``log_path``,
+    and stops when this process closes its standard input, even if this process dies.
+    Check ``localstack_unavailable()`` first.
+    """
+    port = free_port()
+    root = log_path.parent / "localstack-root"
+    root.mkdir(exist_ok=True)
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        # -P: this file's directory (with our requests.py) must not shadow LocalStack's imports.
+        [str(localstack_python()), "-P", str(LOCALSTACK_LAUNCHER)],
+        stdin=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **localstack_environment(port, root)},
+        cwd=root,
+        start_new_session=True,
+    )
+    server = LocalStackServer(process=process, host="127.0.0.1", port=port)
+    return wait_until_answering(
+        server, "/_localstack/health", name="LocalStack", log_path=log_path, timeout=timeout
+    )
+
+
+_Server = TypeVar("_Server", bound=ServerProcess)
+
+
 def wait_until_answering(
-    server: ServerProcess, path: str, *, name: str, log_path: Path, timeout: float
-) -> ServerProcess:
+    server: _Server, path: str, *, name: str, log_path: Path, timeout: float
+) -> _Server:
     """Poll ``path`` on ``server`` until it answers HTTP; stop it and raise at the deadline.
 
     Raises:

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from melange.decisions import due_for_extension, next_mean, receive_allowance, units_of_work
+from melange.decisions import (
+    MAX_BATCHES_AHEAD,
+    due_for_extension,
+    messages_ahead,
+    next_mean,
+    receive_allowance,
+    shares,
+    units_of_work,
+)
 from melange.messages import ReceivedMessage
 
 # -- receive_allowance ------------------------------------------------------------------
@@ -146,6 +154,72 @@ def test_a_tiny_mean_handling_time_allows_a_full_receive() -> None:
     assert allowance == 10
 
 
+@pytest.mark.parametrize(("held", "expected"), [(11, 10), (31, 10), (32, 0)])
+def test_receives_overlap_handling_when_the_broker_is_slower_than_the_handler(
+    held: int, expected: int
+) -> None:
+    """At 30 us per message and 1 ms per receive, up to 4 batches wait for one worker.
+
+    Without the receive time the worker would idle through every receive: one batch ahead
+    allows no receive while that batch is being handled (held 11 would give 0).
+    """
+    allowance = receive_allowance(
+        workers=1,
+        held=held,
+        max_messages=10,
+        visibility_timeout=30,
+        mean_handling_seconds=0.00003,
+        mean_receive_seconds=0.001,
+    )
+    assert allowance == expected
+
+
+def test_slow_handlers_wait_for_little_more_than_one_batch() -> None:
+    """At 10 ms per message, 16 workers finish 1.6 messages in a 1 ms receive: 12 ahead."""
+    assert (
+        messages_ahead(
+            workers=16,
+            max_messages=10,
+            visibility_timeout=30,
+            mean_handling_seconds=0.01,
+            mean_receive_seconds=0.001,
+        )
+        == 12
+    )
+
+
+@given(
+    workers=st.integers(min_value=1, max_value=64),
+    held=st.integers(min_value=0, max_value=200),
+    max_messages=st.integers(min_value=1, max_value=10),
+    visibility_timeout=st.integers(min_value=0, max_value=43_200),
+    mean=st.just(0.0) | binary_exact_means,
+    receive=st.floats(min_value=0.0, max_value=30.0),
+)
+def test_receiving_ahead_stays_within_the_visibility_timeout_and_four_batches(
+    workers: int,
+    held: int,
+    max_messages: int,
+    visibility_timeout: int,
+    mean: float,
+    receive: float,
+) -> None:
+    """Whatever the receive time, at most 4 batches wait, all startable in half the timeout."""
+    allowance = receive_allowance(
+        workers=workers,
+        held=held,
+        max_messages=max_messages,
+        visibility_timeout=visibility_timeout,
+        mean_handling_seconds=mean,
+        mean_receive_seconds=receive,
+    )
+    assert 0 <= allowance <= max_messages
+    assert held + allowance <= max(held, workers + MAX_BATCHES_AHEAD * max_messages)
+    if mean > 0:
+        startable = workers + math.floor(workers * Fraction(visibility_timeout, 2) / Fraction(mean))
+        assert held + allowance <= max(held, startable, workers)
+
+
 # -- due_for_extension ------------------------------------------------------------------
 
 
@@ -179,3 +253,22 @@ def test_a_standard_batch_is_one_unit_per_message_and_a_fifo_batch_one_per_group
     batch = [received("1", "a"), received("2", "b"), received("3", "a")]
     assert units_of_work("q", batch) == [[batch[0]], [batch[1]], [batch[2]]]
     assert units_of_work("q.fifo", batch) == [[batch[0], batch[2]], [batch[1]]]
+
+
+# -- shares -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("units", "workers", "sizes"),
+    [(10, 1, [10]), (10, 4, [3, 3, 2, 2]), (10, 16, [1] * 10), (3, 3, [1, 1, 1]), (0, 4, [])],
+)
+def test_units_are_dealt_into_at_most_one_share_per_worker(
+    units: int, workers: int, sizes: list[int]
+) -> None:
+    """Fewer workers than units: several units per share; otherwise one unit each."""
+    batch = [[ReceivedMessage("q", f"m{n}", f"m{n}", "{}")] for n in range(units)]
+    dealt = shares(batch, workers)
+    assert [len(share) for share in dealt] == sizes
+    assert sorted(unit[0].receipt_handle for share in dealt for unit in share) == sorted(
+        unit[0].receipt_handle for unit in batch
+    )

@@ -200,6 +200,45 @@ def test_handles_whose_delete_failed_go_out_with_the_next_flush(
     assert acknowledged.counts == [4]
 
 
+def test_a_full_batch_is_signalled_for_the_background_sender_not_sent(
+    backend: OutageBackend, clock: FakeClock, handles: list[str], acknowledged: AckCounter
+) -> None:
+    """With ``on_full``, the 10th handle signals once; ``flush_due`` then sends the full batch."""
+    signals: list[int] = []
+    batcher = AckBatcher(
+        BrokerQueue(backend, QUEUE),
+        clock=clock,
+        on_acknowledged=acknowledged,
+        on_full=lambda: signals.append(1),
+    )
+    for handle in handles[:12]:
+        batcher.add(handle)
+    assert signals == [1]
+    assert backend.message_count(QUEUE) == 25  # nothing sent by the adding thread
+    batcher.flush_due(max_age=3600.0)  # full, however young
+    assert backend.message_count(QUEUE) == 13
+    assert acknowledged.counts == [12]
+
+
+def test_a_sender_four_batches_behind_makes_the_adding_thread_send(
+    backend: OutageBackend, clock: FakeClock, acknowledged: AckCounter
+) -> None:
+    """When signalled batches pile up to 40 handles, the thread adding the 40th sends them all."""
+    publish(backend, 40)
+    received = [m for _ in range(4) for m in backend.receive(QUEUE, max_messages=10)]
+    batcher = AckBatcher(
+        BrokerQueue(backend, QUEUE),
+        clock=clock,
+        on_acknowledged=acknowledged,
+        on_full=lambda: None,  # a sender that never comes
+    )
+    for message in received[:39]:
+        batcher.add(message.receipt_handle)
+    assert acknowledged.counts == []
+    batcher.add(received[39].receipt_handle)
+    assert acknowledged.counts == [40]
+
+
 # -- Heartbeat ----------------------------------------------------------------------------
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Sequence
 
 import pytest
 
@@ -88,3 +90,43 @@ def test_process_available_acknowledges_on_receipt_with_that_policy(
     assert recorder.handled == [1]
     assert backend.message_count("a") == 0
     assert dispatcher.stats.retried == 0
+
+
+class SlowDeletes(InMemoryBackend):
+    """An in-memory backend whose deletes wait until ``answer`` is set, as a slow broker's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+        self.deletes_waiting = 0
+
+    def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
+        """Delete once the broker answers."""
+        self.deletes_waiting += 1
+        self.answer.wait(timeout=30)
+        return super().acknowledge(queue_name, receipt_handles)
+
+
+def test_a_worker_handles_on_while_a_delete_waits_for_the_broker(
+    registry: SerializerRegistry,
+) -> None:
+    """Deletes go out from the housekeeper: one worker handles 30 messages behind a stuck one.
+
+    Before, the worker that filled a batch of ten sent the delete itself and waited for it.
+    """
+    backend = SlowDeletes()
+    backend.declare_queue("a")
+    QueuePublisher(registry, backend).publish_many("a", [{"n": n} for n in range(30)])
+    recorder = Recorder()
+    dispatcher = MessageDispatcher(
+        registry, backend, consumers=[recorder], workers=1, wait_time_seconds=1
+    )
+    runner = dispatcher.start("a")
+    poll_until(lambda: len(recorder.handled), lambda n: n == 30, message="30 handled")
+    assert backend.deletes_waiting == 1  # the housekeeper, still waiting for its first delete
+    assert dispatcher.stats.acknowledged == 0
+    backend.answer.set()
+    poll_until(lambda: dispatcher.stats.acknowledged, lambda n: n == 30, message="30 deleted")
+    dispatcher.stop()
+    assert runner.wait(timeout=30)
+    assert backend.message_count("a") == 0
