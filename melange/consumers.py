@@ -134,11 +134,29 @@ class Consumer:
         """The types the ``@consumer`` methods declare."""
         return tuple(self._handlers)
 
+    @property
+    def is_async(self) -> bool:
+        """Whether a handler is ``async def``: it runs on ``AsyncMessageDispatcher``."""
+        handlers = [handler for handler, _ in self._handlers.values()]
+        if self._on_message is not None:
+            handlers.append(self._on_message)
+        return inspect.iscoroutinefunction(type(self).process) or any(
+            inspect.iscoroutinefunction(handler) for handler in handlers
+        )
+
+    def handles_asynchronously(self, message: Any) -> bool:
+        """Whether the handler for ``message`` is ``async def`` (awaited, not run in a thread)."""
+        if inspect.iscoroutinefunction(type(self).process):
+            return True
+        found = self._handler_for(type(message))
+        handler = found[0] if found is not None else self._on_message
+        return inspect.iscoroutinefunction(handler)
+
     def accepts(self, message: Any) -> bool:
         """Return whether this consumer handles ``message``; override to filter further."""
         return self._on_message is not None or self._handler_for(type(message)) is not None
 
-    def process(self, message: Any, context: MessageContext | None = None) -> None:
+    def process(self, message: Any, context: MessageContext | None = None) -> Any:
         """Run the handler for ``message``'s most specific type (or ``on_message``).
 
         Args:
@@ -156,14 +174,13 @@ class Consumer:
             )
         handler, wants_context = found
         if not wants_context:
-            handler(message)
-        elif context is None:
+            return handler(message)
+        if context is None:
             raise ConfigurationError(
                 f"the handler of consumer {self.name!r} for {type(message).__qualname__} takes "
                 "a MessageContext; pass process(message, MessageContext(...))"
             )
-        else:
-            handler(message, context)
+        return handler(message, context)
 
     def _handler_for(self, message_type: type) -> _Handler | None:
         if message_type not in self._resolved:
@@ -214,16 +231,16 @@ def check_consumer(candidate: object) -> None:
         )
 
 
-def deliver(target: Consumer, message: Any, context: MessageContext) -> None:
+def deliver(target: Consumer, message: Any, context: MessageContext) -> object:
     """Hand ``message`` to ``target.process``, with ``context`` if that method takes one.
 
     A subclass may still override ``process(self, message)`` as melange 7 allowed; it is
-    called without the context.
+    called without the context. Returns what the handler returned: an awaitable for an
+    ``async def`` handler, which the asyncio dispatcher awaits.
     """
     if _process_takes_context(type(target)):
-        target.process(message, context)
-    else:
-        target.process(message)
+        return target.process(message, context)
+    return target.process(message)
 
 
 #: Whether each Consumer class's ``process`` takes a context, found once per class.

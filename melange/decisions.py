@@ -29,8 +29,10 @@ __all__ = [
     "OUTAGE_BACKOFF",
     "PROBE_BACKOFF",
     "Backoff",
+    "Holding",
     "due_for_extension",
     "is_last_receive",
+    "left_after",
     "may_heal",
     "messages_ahead",
     "next_mean",
@@ -215,3 +217,63 @@ def shares(units: list[list[ReceivedMessage]], workers: int) -> list[list[list[R
     """
     count = max(1, min(len(units), workers))
     return [units[start::count] for start in range(count) if units[start::count]]
+
+
+@attrs.define
+class Holding:
+    """How many messages a runner holds, and the timings that decide how many more to take.
+
+    The state behind ``receive_allowance`` for one queue; no I/O, no locks, no clock: the
+    threaded runner guards it with its condition, the asyncio runner needs none.
+    """
+
+    workers: int
+    max_messages: int
+    visibility_timeout: int
+    held: int = 0  # received and not yet settled, or reserved for a receive in flight
+    mean_handling_seconds: float | None = None
+    mean_receive_seconds: float | None = None  # of receives that brought messages
+
+    def allowance(self) -> int:
+        """How many messages to ask for now (``receive_allowance``)."""
+        return receive_allowance(
+            workers=self.workers,
+            held=self.held,
+            max_messages=self.max_messages,
+            visibility_timeout=self.visibility_timeout,
+            mean_handling_seconds=self.mean_handling_seconds,
+            mean_receive_seconds=self.mean_receive_seconds,
+        )
+
+    def reserve(self) -> int:
+        """Count the allowance as held (before the receive, so pollers do not share room)."""
+        wanted = self.allowance()
+        self.held += wanted
+        return wanted
+
+    def received(self, asked: int, got: int, seconds: float) -> None:
+        """Give back what a receive asked for and did not get; time it if it got some."""
+        self.held -= asked - got
+        if got:  # an empty long poll measures the queue's silence, not the broker
+            self.mean_receive_seconds = next_mean(self.mean_receive_seconds, seconds)
+
+    def settled(self, count: int) -> bool:
+        """Give back ``count`` settled messages; return whether a receive may start now."""
+        self.held -= count
+        return self.allowance() > 0
+
+    def handled(self, seconds: float) -> None:
+        """Fold one handler's time into the estimate."""
+        self.mean_handling_seconds = next_mean(self.mean_handling_seconds, seconds)
+
+
+def left_after(
+    unit: list[ReceivedMessage], index: int, acknowledged: bool
+) -> list[ReceivedMessage]:
+    """Return what of a unit of work to release after its message ``index`` was settled.
+
+    On a FIFO queue a unit is a message group: when one message is not acknowledged
+    (retried, dead-lettered, left), the later ones must not overtake it, so they are
+    released to come back in order. Otherwise nothing.
+    """
+    return [] if acknowledged else unit[index + 1 :]

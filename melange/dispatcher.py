@@ -26,6 +26,7 @@ import attrs
 from melange.backends.protocol import MessagingBackend
 from melange.consumers import Consumer, check_consumer
 from melange.dedup import DeduplicationCache
+from melange.exceptions import ConfigurationError
 from melange.handling import (
     BrokerQueue,
     ConsumeHook,
@@ -80,7 +81,7 @@ class MessageDispatcher:
         always_ack: bool | None = None,
         **option_values: Any,
     ) -> None:
-        self.options = _build_options(options, option_values, early_ack, always_ack)
+        self.options = build_options(options, option_values, early_ack, always_ack)
         self.backend = backend
         self.cache = cache
         self._consumers: list[Consumer] = []
@@ -116,10 +117,17 @@ class MessageDispatcher:
         twice does not make every message handled twice.
 
         Raises:
-            ConfigurationError: ``consumer`` is not a ``Consumer`` or skipped its
-                ``Consumer.__init__``.
+            ConfigurationError: ``consumer`` is not a ``Consumer``, skipped its
+                ``Consumer.__init__``, or has ``async def`` handlers.
         """
         check_consumer(consumer)
+        if consumer.is_async:
+            raise ConfigurationError(
+                f"consumer {consumer.name!r} has async def handlers, which the threaded "
+                "MessageDispatcher cannot await; attach it to "
+                "melange.aio.AsyncMessageDispatcher (`python -m melange worker` runs apps "
+                "with async consumers on it)"
+            )
         if not any(attached is consumer for attached in self._consumers):
             self._consumers.append(consumer)
 
@@ -197,7 +205,7 @@ class SimpleMessageDispatcher(MessageDispatcher):
         super().__init__(serializer_registry, backend, consumers=[consumer], **options)
 
 
-def _build_options(
+def build_options(
     options: DispatcherOptions | None,
     values: dict[str, Any],
     early_ack: bool | None,

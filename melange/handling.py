@@ -15,6 +15,7 @@ reason, rather than left for the broker's redrive policy to move without one.
 from __future__ import annotations
 
 import enum
+import inspect
 import logging
 import threading
 import time
@@ -28,9 +29,22 @@ from melange.backends.protocol import MessagingBackend
 from melange.consumers import Consumer, MessageContext, deliver
 from melange.dead_letters import dead_letter_copy
 from melange.decisions import is_last_receive
-from melange.dedup import CacheProbe, Claim, ClaimStatus, DeduplicationCache
-from melange.exceptions import BackendError, DeduplicationUnavailableError
-from melange.messages import AttributeValue, Envelope, ReceivedMessage, RedrivePolicy, SnsOrigin
+from melange.dedup import CacheProbe, ClaimStatus, DeduplicationCache
+from melange.dedup import Claim as DedupClaim
+from melange.effects import (
+    Acknowledge,
+    ChangeVisibility,
+    Claim,
+    Deliver,
+    Effect,
+    ForgetClaim,
+    LookUpRedrivePolicy,
+    SendToDeadLetters,
+    Steps,
+    run_sync,
+)
+from melange.exceptions import BackendError, ConfigurationError, DeduplicationUnavailableError
+from melange.messages import Envelope, ReceivedMessage, RedrivePolicy, SnsOrigin
 from melange.options import AckPolicy, DispatcherOptions
 from melange.serializers.registry import SerializerRegistry
 
@@ -42,6 +56,7 @@ __all__ = [
     "MessageHandling",
     "Outcome",
     "Settler",
+    "Settling",
     "message_context",
 ]
 
@@ -116,7 +131,34 @@ class MessageHandling:
     )
 
     def handle(self, flight: InFlight) -> Outcome:
-        """Read, deduplicate and consume one message; never raises for a consumer's failure."""
+        """Read, deduplicate and consume one message, blocking; never raises for a consumer."""
+        return run_sync(self.steps(flight), self.perform)
+
+    def perform(self, effect: Effect) -> object:
+        """Carry out an effect of ``steps`` with blocking calls (the threaded dispatcher)."""
+        if isinstance(effect, Deliver):
+            result = deliver(effect.consumer, effect.message, effect.context)
+            if inspect.isawaitable(result):
+                _close(result)
+                raise ConfigurationError(
+                    f"consumer {effect.consumer.name!r} handles "
+                    f"{type(effect.message).__qualname__} with an async def handler, which "
+                    "the threaded MessageDispatcher cannot await; run it on "
+                    "melange.aio.AsyncMessageDispatcher (`python -m melange worker` does)"
+                )
+            return result
+        if self.cache is not None and isinstance(effect, Claim):
+            return self.cache.claim(effect.key, lease_seconds=effect.lease_seconds)
+        if self.cache is not None and isinstance(effect, ForgetClaim):
+            if effect.done:
+                self.cache.mark_done(effect.key, effect.token)
+            else:
+                self.cache.release(effect.key, effect.token)
+            return None
+        raise TypeError(f"MessageHandling cannot perform {effect!r}")
+
+    def steps(self, flight: InFlight) -> Steps[Outcome]:
+        """Read, deduplicate and consume one message, as effects (``melange.effects``)."""
         received = flight.received
         try:
             envelope, origin = wire.unwrap_with_origin(received)
@@ -131,7 +173,7 @@ class MessageHandling:
             return self._unhandled(message, envelope.message_id)
         context = message_context(received, envelope, origin)
         for consumer in accepting:
-            outcome = self._consume(consumer, message, context, flight)
+            outcome = yield from self._consume(consumer, message, context, flight)
             if outcome is not None:
                 return outcome
         if self.after_consume is not None:
@@ -149,9 +191,9 @@ class MessageHandling:
 
     def _consume(
         self, consumer: Consumer, message: Any, context: MessageContext, flight: InFlight
-    ) -> Outcome | None:
+    ) -> Steps[Outcome | None]:
         key = f"{consumer.name}:{context.message_id}"
-        claim = self._claim(key, flight.received)
+        claim = yield from self._claim(key, flight.received)
         if isinstance(claim, Outcome):
             return claim
         if claim is not None and claim.status is ClaimStatus.DONE:
@@ -162,21 +204,21 @@ class MessageHandling:
         if claim is not None:
             flight.claims[key] = claim.token
         try:
-            deliver(consumer, message, context)
+            yield Deliver(consumer, message, context)
         except Exception as exc:
-            self._forget_claim(key, flight, done=False)
+            yield from self._forget_claim(key, flight, done=False)
             return self._failed(exc, message, flight.received)
-        self._forget_claim(key, flight, done=True)
+        yield from self._forget_claim(key, flight, done=True)
         return None
 
-    def _claim(self, key: str, received: ReceivedMessage) -> Claim | Outcome | None:
+    def _claim(self, key: str, received: ReceivedMessage) -> Steps[DedupClaim | Outcome | None]:
         if self.cache is None:
             return None
         redeliver = self.options.on_cache_unavailable == "redeliver"
         if redeliver and not self.cache_probe.available:  # do not wait for its timeout again
             return Outcome(Action.RELEASE, reason="the deduplication cache is unreachable")
         try:
-            return self.cache.claim(key, lease_seconds=self.options.visibility_timeout)
+            claim: DedupClaim = yield Claim(key, self.options.visibility_timeout)
         except DeduplicationUnavailableError as exc:
             if redeliver:
                 self.cache_probe.mark_unavailable(exc)
@@ -185,16 +227,14 @@ class MessageHandling:
                 "%s; handling message %s without deduplication", exc, received.broker_message_id
             )
             return None
+        return claim
 
-    def _forget_claim(self, key: str, flight: InFlight, *, done: bool) -> None:
+    def _forget_claim(self, key: str, flight: InFlight, *, done: bool) -> Steps[None]:
         token = flight.claims.pop(key, None)
         if self.cache is None or token is None:
             return
         try:
-            if done:
-                self.cache.mark_done(key, token)
-            else:
-                self.cache.release(key, token)
+            yield ForgetClaim(key, token, done)
         except DeduplicationUnavailableError as exc:
             logger.warning("could not record %s in the deduplication cache: %s", key, exc)
 
@@ -215,6 +255,13 @@ class MessageHandling:
             delay=self.options.backoff.delay(received.receive_count),
             reason=f"{type(exc).__name__}: {exc}",
         )
+
+
+def _close(awaitable: object) -> None:
+    """Close an un-awaited coroutine, so Python does not warn that it never ran."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
 
 
 def _accepted_types(consumer: Consumer) -> str:
@@ -255,7 +302,6 @@ class BrokerQueue:
     def __init__(self, backend: MessagingBackend, queue_name: str) -> None:
         self.backend = backend
         self.name = queue_name
-        self._redrive_policy: tuple[RedrivePolicy | None] | None = None
 
     def receive(
         self, max_messages: int, *, wait_time_seconds: int = 0, visibility_timeout: int
@@ -277,37 +323,132 @@ class BrokerQueue:
         self.backend.change_visibility(self.name, receipt_handles, seconds)
 
     def redrive_policy(self) -> RedrivePolicy | None:
-        """Return the queue's redrive policy, asked once.
-
-        Asked when first needed, so a broker that is down at start only delays this.
-        """
-        if self._redrive_policy is None:
-            self._redrive_policy = (self.backend.redrive_policy(self.name),)
-        return self._redrive_policy[0]
-
-    def send_to_dead_letters(
-        self,
-        policy: RedrivePolicy,
-        received: ReceivedMessage,
-        body: str,
-        attributes: dict[str, AttributeValue],
-    ) -> None:
-        """Send the copy of ``received`` to the dead-letter queue, as it is (FIFO: same group)."""
-        self.backend.send_raw(
-            policy.dead_letter_queue,
-            body,
-            attributes,
-            message_group_id=received.message_group_id,
-            deduplication_id=received.broker_message_id if received.message_group_id else None,
-        )
+        """Ask the broker for the queue's redrive policy (``Settling`` keeps the answer)."""
+        return self.backend.redrive_policy(self.name)
 
 
 #: Sends one acknowledgement (batched by the runner); ``None``: send each at once.
-Acknowledge = Callable[[ReceivedMessage], object]
+AcknowledgeOne = Callable[[ReceivedMessage], object]
+
+
+class Settling:
+    """Carrying out ``Outcome``s on one queue, as effects, counted in ``stats``.
+
+    Shared by both halves: the threaded ``Settler`` below and the asyncio runner drive it.
+    It remembers the queue's redrive policy once the broker gave it.
+
+    Args:
+        queue_name: the queue the messages came from.
+        stats: the counters to update.
+        options: the dispatcher's options (backoff, ack policy).
+    """
+
+    def __init__(self, queue_name: str, stats: DispatcherStats, options: DispatcherOptions) -> None:
+        self.queue_name = queue_name
+        self.stats = stats
+        self.options = options
+        self._policy: tuple[RedrivePolicy | None] | None = None
+
+    def settle(self, received: ReceivedMessage, outcome: Outcome) -> Steps[None]:
+        """Acknowledge, retry, dead-letter, release or leave ``received`` as ``outcome`` says."""
+        if self.options.ack_policy is AckPolicy.ON_RECEIPT:
+            if outcome.action is not Action.ACK:
+                logger.error(
+                    "message %s was acknowledged on receipt (AckPolicy.ON_RECEIPT) and then "
+                    "failed: %s",
+                    received.broker_message_id,
+                    outcome.reason,
+                )
+            return
+        try:
+            yield from self._apply(received, outcome)
+        except BackendError as exc:
+            logger.warning(
+                "could not settle message %s (%s); it will be delivered again",
+                received.broker_message_id,
+                exc,
+            )
+
+    def _apply(self, received: ReceivedMessage, outcome: Outcome) -> Steps[None]:
+        action = outcome.action
+        last = action is Action.RETRY and (yield from self._on_last_receive(received))
+        if action is Action.DEAD_LETTER or last:
+            yield from self._dead_letter(received, outcome.reason)
+        elif action is Action.ACK:
+            yield from self._acknowledge(received)
+        elif action is Action.RETRY:
+            self.stats.count("retried")
+            yield ChangeVisibility((received.receipt_handle,), outcome.delay)
+        elif action is Action.RELEASE:
+            yield from self.release([received])
+        elif action is Action.LEAVE:
+            self.stats.count("left")
+
+    def _acknowledge(self, received: ReceivedMessage) -> Steps[None]:
+        deleted = yield Acknowledge(received)
+        if deleted:  # None: batched, counted when the batch goes out
+            self.stats.count("acknowledged")
+
+    def _redrive_policy(self) -> Steps[RedrivePolicy | None]:
+        if self._policy is None:  # asked when first needed: a broker down at start only delays it
+            self._policy = ((yield LookUpRedrivePolicy()),)
+        return self._policy[0]
+
+    def _on_last_receive(self, received: ReceivedMessage) -> Steps[bool]:
+        try:
+            policy = yield from self._redrive_policy()
+        except BackendError as exc:  # unknown: retry, and leave the last word to the broker
+            logger.warning("could not read the redrive policy of %r (%s)", self.queue_name, exc)
+            return False
+        return is_last_receive(received.receive_count, policy)
+
+    def _dead_letter(self, received: ReceivedMessage, reason: str) -> Steps[None]:
+        policy = yield from self._redrive_policy()
+        if policy is None:
+            logger.error(
+                "message %s on %r is to be dead-lettered (%s) but the queue has no dead-letter "
+                "queue; leaving it for redelivery: declare one with dead_letter_queue=...",
+                received.broker_message_id,
+                self.queue_name,
+                reason,
+            )
+            delay = self.options.backoff.delay(received.receive_count)
+            yield ChangeVisibility((received.receipt_handle,), delay)
+            return
+        logger.error(
+            "message %s on %r (receive %d) is dead-lettered (%s); moving it to %r",
+            received.broker_message_id,
+            self.queue_name,
+            received.receive_count,
+            reason,
+            policy.dead_letter_queue,
+        )
+        copy = dead_letter_copy(received.body, received.attributes, reason)
+        group = received.message_group_id
+        yield SendToDeadLetters(
+            policy.dead_letter_queue,
+            copy.body,
+            copy.attributes,
+            message_group_id=group,
+            deduplication_id=received.broker_message_id if group else None,  # FIFO needs one
+        )
+        yield from self._acknowledge(received)
+        self.stats.count("dead_lettered")
+
+    def release(self, messages: Sequence[ReceivedMessage]) -> Steps[None]:
+        """Make received messages visible again at once (visibility 0)."""
+        if not messages:
+            return
+        handles = tuple(m.receipt_handle for m in messages)
+        try:
+            yield ChangeVisibility(handles, 0)
+            self.stats.count("released", len(handles))
+        except BackendError as exc:
+            logger.warning("could not release %d messages (%s)", len(handles), exc)
 
 
 class Settler:
-    """Carries out ``Outcome``s on one queue and counts them in ``stats``.
+    """Carries out ``Outcome``s on one queue with blocking calls (the threaded dispatcher).
 
     Args:
         queue: the queue the messages came from.
@@ -321,94 +462,38 @@ class Settler:
         queue: BrokerQueue,
         stats: DispatcherStats,
         options: DispatcherOptions,
-        acknowledge: Acknowledge | None = None,
+        acknowledge: AcknowledgeOne | None = None,
     ) -> None:
         self.queue = queue
         self.stats = stats
-        self.options = options
-        self._acknowledge = acknowledge or self._acknowledge_now
+        self.settling = Settling(queue.name, stats, options)
+        self._acknowledge = acknowledge
 
     def settle(self, received: ReceivedMessage, outcome: Outcome) -> None:
         """Acknowledge, retry, dead-letter, release or leave ``received`` as ``outcome`` says."""
-        if self.options.ack_policy is AckPolicy.ON_RECEIPT:
-            if outcome.action is not Action.ACK:
-                logger.error(
-                    "message %s was acknowledged on receipt (AckPolicy.ON_RECEIPT) and then "
-                    "failed: %s",
-                    received.broker_message_id,
-                    outcome.reason,
-                )
-            return
-        try:
-            self._apply(received, outcome)
-        except BackendError as exc:
-            logger.warning(
-                "could not settle message %s (%s); it will be delivered again",
-                received.broker_message_id,
-                exc,
-            )
-
-    def _apply(self, received: ReceivedMessage, outcome: Outcome) -> None:
-        action = outcome.action
-        if action is Action.DEAD_LETTER or (
-            action is Action.RETRY and self._on_last_receive(received)
-        ):
-            self._dead_letter(received, outcome.reason)
-        elif action is Action.ACK:
-            self._acknowledge(received)
-        elif action is Action.RETRY:
-            self.stats.count("retried")
-            self.queue.change_visibility([received.receipt_handle], outcome.delay)
-        elif action is Action.RELEASE:
-            self.release([received])
-        elif action is Action.LEAVE:
-            self.stats.count("left")
-
-    def _acknowledge_now(self, received: ReceivedMessage) -> None:
-        if not self.queue.acknowledge([received.receipt_handle]):
-            self.stats.count("acknowledged")
-
-    def _on_last_receive(self, received: ReceivedMessage) -> bool:
-        try:
-            policy = self.queue.redrive_policy()
-        except BackendError as exc:  # unknown: retry, and leave the last word to the broker
-            logger.warning("could not read the redrive policy of %r (%s)", self.queue.name, exc)
-            return False
-        return is_last_receive(received.receive_count, policy)
-
-    def _dead_letter(self, received: ReceivedMessage, reason: str) -> None:
-        policy = self.queue.redrive_policy()
-        if policy is None:
-            logger.error(
-                "message %s on %r is to be dead-lettered (%s) but the queue has no dead-letter "
-                "queue; leaving it for redelivery: declare one with dead_letter_queue=...",
-                received.broker_message_id,
-                self.queue.name,
-                reason,
-            )
-            delay = self.options.backoff.delay(received.receive_count)
-            self.queue.change_visibility([received.receipt_handle], delay)
-            return
-        logger.error(
-            "message %s on %r (receive %d) is dead-lettered (%s); moving it to %r",
-            received.broker_message_id,
-            self.queue.name,
-            received.receive_count,
-            reason,
-            policy.dead_letter_queue,
-        )
-        copy = dead_letter_copy(received.body, received.attributes, reason)
-        self.queue.send_to_dead_letters(policy, received, copy.body, copy.attributes)
-        self._acknowledge(received)
-        self.stats.count("dead_lettered")
+        run_sync(self.settling.settle(received, outcome), self._perform)
 
     def release(self, messages: Sequence[ReceivedMessage]) -> None:
         """Make received messages visible again at once (visibility 0)."""
-        if not messages:
-            return
-        handles = [m.receipt_handle for m in messages]
-        try:
-            self.queue.change_visibility(handles, 0)
-            self.stats.count("released", len(handles))
-        except BackendError as exc:
-            logger.warning("could not release %d messages (%s)", len(handles), exc)
+        run_sync(self.settling.release(messages), self._perform)
+
+    def _perform(self, effect: Effect) -> object:
+        if isinstance(effect, Acknowledge):
+            if self._acknowledge is not None:
+                self._acknowledge(effect.received)
+                return None
+            return not self.queue.acknowledge([effect.received.receipt_handle])
+        if isinstance(effect, ChangeVisibility):
+            self.queue.change_visibility(list(effect.receipt_handles), effect.seconds)
+            return None
+        if isinstance(effect, LookUpRedrivePolicy):
+            return self.queue.redrive_policy()
+        if isinstance(effect, SendToDeadLetters):
+            return self.queue.backend.send_raw(
+                effect.queue_name,
+                effect.body,
+                effect.attributes,
+                message_group_id=effect.message_group_id,
+                deduplication_id=effect.deduplication_id,
+            )
+        raise TypeError(f"Settler cannot perform {effect!r}")

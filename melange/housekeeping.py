@@ -8,6 +8,7 @@ housekeeping thread drives both; neither decides anything the pure functions in
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
@@ -18,7 +19,7 @@ from melange.dedup import DeduplicationCache
 from melange.exceptions import BackendError
 from melange.handling import BrokerQueue, InFlight
 
-__all__ = ["AckBatcher", "Heartbeat"]
+__all__ = ["AckBatcher", "Heartbeat", "Pending", "log_unextended", "log_unrenewed"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,45 +37,70 @@ class Heartbeat:
     """
 
     def __init__(
-        self, queue: BrokerQueue, cache: DeduplicationCache | None, visibility_timeout: int
+        self, queue: BrokerQueue | None, cache: DeduplicationCache | None, visibility_timeout: int
     ) -> None:
-        self._queue = queue
-        self._cache = cache
-        self._visibility_timeout = visibility_timeout
+        self._queue = queue  # None: the asyncio runner sends the extensions itself
+        self.cache = cache
+        self.visibility_timeout = visibility_timeout
         #: The messages whose handler runs, by receipt handle; the runner keeps it.
         self.in_flight: dict[str, InFlight] = {}
 
-    def extend_due(self) -> None:
-        """Extend every message whose visibility was last set half a timeout ago or more."""
+    def due(self) -> tuple[float, list[InFlight]]:
+        """Return now and the messages whose visibility was set half a timeout ago or more."""
         now = time.monotonic()
         flights = list(self.in_flight.values())
         due = set(
             due_for_extension(
                 ((f.received.receipt_handle, f.extended_at) for f in flights),
                 now=now,
-                visibility_timeout=self._visibility_timeout,
+                visibility_timeout=self.visibility_timeout,
             )
         )
-        if not due:
-            return
-        try:
-            self._queue.change_visibility(sorted(due), self._visibility_timeout)
-        except BackendError as exc:
-            logger.warning("heartbeat could not extend %d messages (%s)", len(due), exc)
-            return
-        for flight in flights:
-            if flight.received.receipt_handle in due:
-                flight.extended_at = now
-                self._extend_claims(flight)
+        return now, [f for f in flights if f.received.receipt_handle in due]
 
-    def _extend_claims(self, flight: InFlight) -> None:
-        if self._cache is None:
+    def extended(self, flights: list[InFlight], now: float) -> list[tuple[str, str]]:
+        """Record that ``flights`` were extended at ``now``; return their leases to renew."""
+        for flight in flights:
+            flight.extended_at = now
+        if self.cache is None:
+            return []
+        return [claim for flight in flights for claim in flight.claims.items()]
+
+    def extend_due(self) -> None:
+        """Extend every message due, and renew its deduplication leases (blocking calls)."""
+        now, flights = self.due()
+        if not flights or self._queue is None:
             return
-        for key, token in list(flight.claims.items()):
+        handles = sorted(f.received.receipt_handle for f in flights)
+        try:
+            self._queue.change_visibility(handles, self.visibility_timeout)
+        except BackendError as exc:
+            log_unextended(handles, exc)
+            return
+        for key, token in self.extended(flights, now):
             try:
-                self._cache.extend(key, token, lease_seconds=self._visibility_timeout)
+                if self.cache is not None:
+                    self.cache.extend(key, token, lease_seconds=self.visibility_timeout)
             except BackendError as exc:
-                logger.warning("heartbeat could not extend the lease on %s (%s)", key, exc)
+                log_unrenewed(key, exc)
+
+
+def log_unextended(handles: list[str], exc: BackendError) -> None:
+    """Log a heartbeat whose visibility extension failed (the broker may redeliver)."""
+    logger.warning("heartbeat could not extend %d messages (%s)", len(handles), exc)
+
+
+def log_unrenewed(key: str, exc: BackendError) -> None:
+    """Log a deduplication lease the heartbeat could not renew."""
+    logger.warning("heartbeat could not extend the lease on %s (%s)", key, exc)
+
+
+class Pending(enum.Enum):
+    """What a handle queued for deletion made of the batch."""
+
+    WAITING = "waiting"  # not a full batch yet
+    FULL = "full"  # a batch just filled: send it
+    BEHIND = "behind"  # batches piled up: the sender fell behind, send them all now
 
 
 class AckBatcher:
@@ -95,7 +121,7 @@ class AckBatcher:
 
     def __init__(
         self,
-        queue: BrokerQueue,
+        queue: BrokerQueue | None,
         *,
         batch_size: int = 10,
         clock: Callable[[], float] = time.monotonic,
@@ -111,50 +137,72 @@ class AckBatcher:
         self._on_acknowledged = on_acknowledged
         self._on_full = on_full
 
-    def add(self, receipt_handle: str) -> None:
-        """Queue a handle for deletion; send a full batch at once, or signal ``on_full``."""
+    def push(self, receipt_handle: str) -> Pending:
+        """Queue a handle for deletion; return whether a batch just filled or piled up."""
         with self._lock:
             if not self._pending:
                 self._oldest = self._clock()
             self._pending.append(receipt_handle)
             pending = len(self._pending)
-        full = pending == self._batch_size  # signalled once per batch, not per handle
         # The background sender fell behind (deletes slower than receives): the caller
         # sends, which slows handling down to what the broker takes and bounds the backlog.
-        behind = pending >= self._batch_size * _BATCHES_BEHIND
-        if behind or (full and self._on_full is None):
-            self.flush()
-        elif full and self._on_full is not None:
-            self._on_full()
+        if pending >= self._batch_size * _BATCHES_BEHIND:
+            return Pending.BEHIND
+        return Pending.FULL if pending == self._batch_size else Pending.WAITING
 
-    def flush_due(self, max_age: float) -> None:
-        """Send what is pending if a batch is full or the oldest handle waited ``max_age`` s."""
+    def take(self, max_age: float | None = None) -> list[str]:
+        """Take what is pending (if a batch is full or the oldest waited ``max_age`` s)."""
         with self._lock:
-            due = bool(self._pending) and (
-                len(self._pending) >= self._batch_size or self._clock() - self._oldest >= max_age
-            )
-        if due:
-            self.flush()
-
-    def flush(self) -> None:
-        """Send everything pending now."""
-        with self._lock:
+            if max_age is not None and not (
+                len(self._pending) >= self._batch_size
+                or (self._pending and self._clock() - self._oldest >= max_age)
+            ):
+                return []
             handles, self._pending = self._pending, []
-        if not handles:
-            return
-        try:
-            failed = self._queue.acknowledge(handles)
-        except BackendError as exc:
-            logger.warning("acknowledging %d messages failed (%s); will retry", len(handles), exc)
-            with self._lock:
-                self._pending[:0] = handles
-            return
-        self._on_acknowledged(len(handles) - len(failed))
-        if failed:
+        return handles
+
+    def sent(self, handles: list[str], refused: list[str]) -> None:
+        """Count what a delete request took and warn about what it refused."""
+        self._on_acknowledged(len(handles) - len(refused))
+        if refused:
             # The visibility timeout ran out before the delete: SQS will deliver these again
             # and the deduplication cache (if any) will skip them.
             logger.warning(
                 "%d acknowledgements were refused (expired receipt handles); those messages "
                 "will be delivered again",
-                len(failed),
+                len(refused),
             )
+
+    def unsent(self, handles: list[str], exc: BackendError) -> None:
+        """Keep the handles of a failed delete request for the next flush."""
+        logger.warning("acknowledging %d messages failed (%s); will retry", len(handles), exc)
+        with self._lock:
+            self._pending[:0] = handles
+
+    # -- blocking sends (the threaded runner) -------------------------------------------
+
+    def add(self, receipt_handle: str) -> None:
+        """Queue a handle for deletion; send a full batch at once, or signal ``on_full``."""
+        pending = self.push(receipt_handle)
+        if pending is Pending.BEHIND or (pending is Pending.FULL and self._on_full is None):
+            self.flush()
+        elif pending is Pending.FULL and self._on_full is not None:
+            self._on_full()
+
+    def flush_due(self, max_age: float) -> None:
+        """Send what is pending if a batch is full or the oldest handle waited ``max_age`` s."""
+        self._send(self.take(max_age))
+
+    def flush(self) -> None:
+        """Send everything pending now."""
+        self._send(self.take())
+
+    def _send(self, handles: list[str]) -> None:
+        if not handles or self._queue is None:
+            return
+        try:
+            refused = self._queue.acknowledge(handles)
+        except BackendError as exc:
+            self.unsent(handles, exc)
+            return
+        self.sent(handles, refused)

@@ -21,9 +21,11 @@ and deduplication (the FIFO broker's, or the consumers' cache) drops the copy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterable, Iterator, Mapping, Set
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Protocol
+
+import attrs
 
 from melange import wire
 from melange.backends.protocol import MessagingTransport
@@ -45,7 +47,17 @@ from melange.messages import (
 )
 from melange.serializers.registry import SerializerRegistry
 
-__all__ = ["QueuePublisher", "SuppliesAttributes", "TopicPublisher", "build_message"]
+__all__ = [
+    "PublishPlan",
+    "PublisherCore",
+    "QueuePublisher",
+    "SuppliesAttributes",
+    "TopicPublisher",
+    "accepted_ids",
+    "build_message",
+    "paired",
+    "sending",
+]
 
 Attributes = Mapping[str, AttributeValue]
 
@@ -138,15 +150,8 @@ def build_message(
     return OutgoingMessage(envelope=envelope, options=options)
 
 
-def _accepted_ids(destination: str, result: BatchResult) -> list[str]:
-    if result.failed:
-        raise BatchPublishError(destination, failures=result.failed, succeeded=result.successful)
-    return list(result.successful)
-
-
-def _paired(
-    items: Iterable[Any], message_ids: Iterable[str] | None
-) -> list[tuple[Any, str | None]]:
+def paired(items: Iterable[Any], message_ids: Iterable[str] | None) -> list[tuple[Any, str | None]]:
+    """Pair each item with its id from ``message_ids`` (or ``None``: a fresh one), checked."""
     objects = list(items)
     if message_ids is None:
         return [(obj, None) for obj in objects]
@@ -169,13 +174,25 @@ def _naming_message_id(message_id: str) -> Iterator[None]:
         raise
 
 
-class _Publisher:
-    """What both publishers share: serializing, the melange 7.x check, message ids, sending."""
+@attrs.frozen
+class PublishPlan:
+    """What one publish call sends: the destination and its checked, serialized messages."""
+
+    destination: Destination
+    messages: list[OutgoingMessage]
+
+
+class PublisherCore:
+    """What every publisher shares, sync or asyncio: serializing, checks, ids, results.
+
+    A publisher method turns its arguments into a ``PublishPlan`` here and sends it; the
+    sync publishers below and ``melange.aio``'s differ only in how they send.
+    """
 
     def __init__(
         self,
         serializer_registry: SerializerRegistry,
-        backend: MessagingTransport,
+        backend: Any,
         *,
         readable_by_melange7: bool = False,
     ) -> None:
@@ -183,14 +200,48 @@ class _Publisher:
         self.backend = backend
         self.readable_by_melange7 = readable_by_melange7
 
+    def queue_plan(
+        self,
+        queue_name: str,
+        pairs: Iterable[tuple[Any, str | None]],
+        *,
+        message_group_id: str | None = None,
+        deduplication_id: str | None = None,
+        delay_seconds: int | None = None,
+        attributes: Attributes | None = None,
+    ) -> PublishPlan:
+        """Plan a queue publish of ``(object, message id or None)`` pairs."""
+        options = SendOptions(
+            message_group_id=message_group_id,
+            deduplication_id=deduplication_id,
+            delay_seconds=delay_seconds,
+        )
+        destination = Destination.queue(queue_name)
+        return PublishPlan(destination, self._messages(destination, pairs, options, attributes))
+
+    def topic_plan(
+        self,
+        topic_name: str,
+        pairs: Iterable[tuple[Any, str | None]],
+        *,
+        subject: str | None = None,
+        message_group_id: str | None = None,
+        deduplication_id: str | None = None,
+        attributes: Attributes | None = None,
+    ) -> PublishPlan:
+        """Plan a topic publish of ``(object, message id or None)`` pairs."""
+        options = SendOptions(
+            message_group_id=message_group_id, deduplication_id=deduplication_id, subject=subject
+        )
+        destination = Destination.topic(topic_name)
+        return PublishPlan(destination, self._messages(destination, pairs, options, attributes))
+
     def _messages(
         self,
-        destination: str,
+        destination: Destination,
         pairs: Iterable[tuple[Any, str | None]],
         options: SendOptions,
         attributes: Attributes | None,
-        *,
-        topic: bool,
     ) -> list[OutgoingMessage]:
         """Serialize every item, and check all of them before anything is sent."""
         messages = [
@@ -199,21 +250,48 @@ class _Publisher:
         ]
         if self.readable_by_melange7:
             for message in messages:
-                check_readable_by_melange7(destination, message.envelope, topic=topic)
+                check_readable_by_melange7(
+                    destination.name, message.envelope, topic=destination.is_topic
+                )
         return messages
 
-    def _send(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> list[str]:
-        """Send through the backend; return the message ids, or raise naming what failed.
 
-        One message is one request, whose ``BackendError`` carries its ``message_id``;
-        the refused entries of a batch raise ``BatchPublishError``.
-        """
-        if not messages:
+def sending(plan: PublishPlan) -> AbstractContextManager[None]:
+    """Around a plan's send: a one-message request's ``BackendError`` names the id it sent."""
+    single = len(plan.messages) == 1
+    return _naming_message_id(plan.messages[0].envelope.message_id) if single else nullcontext()
+
+
+def accepted_ids(plan: PublishPlan, result: BatchResult) -> list[str]:
+    """Return the sent messages' ids, or raise ``BatchPublishError`` for refused entries."""
+    if result.failed:
+        raise BatchPublishError(
+            plan.destination.name, failures=result.failed, succeeded=result.successful
+        )
+    return list(result.successful)
+
+
+class _Publisher(PublisherCore):
+    """Sends plans through a (sync) ``MessagingTransport``."""
+
+    backend: MessagingTransport
+
+    def __init__(
+        self,
+        serializer_registry: SerializerRegistry,
+        backend: MessagingTransport,
+        *,
+        readable_by_melange7: bool = False,
+    ) -> None:
+        super().__init__(serializer_registry, backend, readable_by_melange7=readable_by_melange7)
+
+    def _send(self, plan: PublishPlan) -> list[str]:
+        """Send a plan; return the message ids, or raise naming what failed."""
+        if not plan.messages:
             return []
-        single = len(messages) == 1
-        with _naming_message_id(messages[0].envelope.message_id) if single else nullcontext():
-            result = self.backend.publish(destination, messages)
-        return _accepted_ids(destination.name, result)
+        with sending(plan):
+            result = self.backend.publish(plan.destination, plan.messages)
+        return accepted_ids(plan, result)
 
 
 class QueuePublisher(_Publisher):
@@ -251,16 +329,15 @@ class QueuePublisher(_Publisher):
             BackendError: the request failed; ``.message_id`` names the message, which
                 may have been delivered all the same.
         """
-        options = SendOptions(
+        plan = self.queue_plan(
+            queue_name,
+            [(data, message_id)],
             message_group_id=message_group_id,
             deduplication_id=deduplication_id,
             delay_seconds=delay_seconds,
+            attributes=attributes,
         )
-        (message,) = self._messages(
-            queue_name, [(data, message_id)], options, attributes, topic=False
-        )
-        self._send(Destination.queue(queue_name), [message])
-        return message.envelope.message_id
+        return self._send(plan)[0]
 
     def publish_many(
         self,
@@ -292,12 +369,14 @@ class QueuePublisher(_Publisher):
             MessageTooLargeError: an item exceeds the limit; nothing was sent.
             ConfigurationError: ``message_ids`` does not pair one to one with ``items``.
         """
-        options = SendOptions(message_group_id=message_group_id, delay_seconds=delay_seconds)
-        pairs = _paired(items, message_ids)
-        messages = self._messages(queue_name, pairs, options, attributes, topic=False)
-        if not messages:
-            return []
-        return self._send(Destination.queue(queue_name), messages)
+        plan = self.queue_plan(
+            queue_name,
+            paired(items, message_ids),
+            message_group_id=message_group_id,
+            delay_seconds=delay_seconds,
+            attributes=attributes,
+        )
+        return self._send(plan)
 
 
 class TopicPublisher(_Publisher):
@@ -335,14 +414,15 @@ class TopicPublisher(_Publisher):
             BackendError: the request failed; ``.message_id`` names the message, which
                 may have been delivered all the same.
         """
-        options = SendOptions(
-            message_group_id=message_group_id, deduplication_id=deduplication_id, subject=subject
+        plan = self.topic_plan(
+            topic_name,
+            [(data, message_id)],
+            subject=subject,
+            message_group_id=message_group_id,
+            deduplication_id=deduplication_id,
+            attributes=attributes,
         )
-        (message,) = self._messages(
-            topic_name, [(data, message_id)], options, attributes, topic=True
-        )
-        self._send(Destination.topic(topic_name), [message])
-        return message.envelope.message_id
+        return self._send(plan)[0]
 
     def publish_many(
         self,
@@ -366,9 +446,11 @@ class TopicPublisher(_Publisher):
             MessageTooLargeError: an item exceeds the limit; nothing was sent.
             ConfigurationError: ``message_ids`` does not pair one to one with ``items``.
         """
-        options = SendOptions(message_group_id=message_group_id, subject=subject)
-        pairs = _paired(items, message_ids)
-        messages = self._messages(topic_name, pairs, options, attributes, topic=True)
-        if not messages:
-            return []
-        return self._send(Destination.topic(topic_name), messages)
+        plan = self.topic_plan(
+            topic_name,
+            paired(items, message_ids),
+            subject=subject,
+            message_group_id=message_group_id,
+            attributes=attributes,
+        )
+        return self._send(plan)

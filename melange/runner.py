@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from melange.decisions import (
     OUTAGE_BACKOFF,
+    Holding,
+    left_after,
     may_heal,
-    next_mean,
-    receive_allowance,
     shares,
     units_of_work,
 )
@@ -41,7 +41,7 @@ from melange.housekeeping import AckBatcher, Heartbeat
 from melange.messages import ReceivedMessage
 from melange.options import AckPolicy, DispatcherOptions
 
-__all__ = ["SHUTDOWN_GRACE_SECONDS", "QueueRunner"]
+__all__ = ["SHUTDOWN_GRACE_SECONDS", "QueueRunner", "receive_failed"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +88,7 @@ class QueueRunner:
         self._heartbeat = Heartbeat(queue, cache, options.visibility_timeout)
         self._stopping = threading.Event()
         self._changed = threading.Condition()
-        self._held = 0  # received and not yet settled, or reserved for a receive in flight
-        self._mean_seconds: float | None = None  # handling one message
-        self._mean_receive_seconds: float | None = None  # a receive that brought messages
+        self._holding = Holding(options.workers, options.max_messages, options.visibility_timeout)
         self._errors: list[BaseException] = []
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
@@ -230,20 +228,12 @@ class QueueRunner:
                 )
             except BackendError as exc:
                 self._unhold(wanted)
-                if not may_heal(exc):
-                    raise
                 failures += 1
-                pause = OUTAGE_BACKOFF.delay(failures)
-                logger.warning(
-                    "receiving from %r failed (%s); retrying in %d s", self.queue_name, exc, pause
-                )
-                self._stopping.wait(pause)
+                self._stopping.wait(receive_failed(self.queue_name, exc, failures))
                 continue
             failures = 0
-            if batch:  # an empty long poll measures the queue's silence, not the broker
-                elapsed = time.monotonic() - began
-                self._mean_receive_seconds = next_mean(self._mean_receive_seconds, elapsed)
-            self._unhold(wanted - len(batch))
+            with self._changed:
+                self._holding.received(wanted, len(batch), time.monotonic() - began)
             self._dispatch(batch)
 
     def _reserve_room(self) -> int:
@@ -253,33 +243,19 @@ class QueueRunner:
         0 while stopping, or while the deduplication cache is down (found while waiting).
         """
         with self._changed:
-            wanted = self._allowance()
-            if wanted == 0 and not self._stopping.is_set():
+            if self._holding.allowance() == 0 and not self._stopping.is_set():
                 self._changed.wait(timeout=1.0)
-                wanted = self._allowance()
             if self._stopping.is_set() or not self._handling.cache_probe.available:
                 return 0
-            self._held += wanted
-            return wanted
+            return self._holding.reserve()
 
     def _unhold(self, count: int) -> None:
         if count:
             with self._changed:
-                self._held -= count
                 # Wake the pollers only when they may receive: a poller woken for less room
                 # than a batch goes back to sleep, and each such wake costs a GIL hand-off.
-                if self._allowance() > 0:
+                if self._holding.settled(count):
                     self._changed.notify_all()
-
-    def _allowance(self) -> int:
-        return receive_allowance(
-            workers=self.options.workers,
-            held=self._held,
-            max_messages=self.options.max_messages,
-            visibility_timeout=self.options.visibility_timeout,
-            mean_handling_seconds=self._mean_seconds,
-            mean_receive_seconds=self._mean_receive_seconds,
-        )
 
     # -- handling ------------------------------------------------------------------------
 
@@ -325,9 +301,9 @@ class QueueRunner:
                 return
             outcome = self._handle(received)
             self._settler.settle(received, outcome)
-            if outcome.action is not Action.ACK and index + 1 < len(unit):
-                # FIFO: later messages of the group must not overtake this one.
-                self._settler.release(unit[index + 1 :])
+            left = left_after(unit, index, acknowledged=outcome.action is Action.ACK)
+            if left:
+                self._settler.release(left)
                 return
 
     def _handle(self, received: ReceivedMessage) -> Outcome:
@@ -337,7 +313,7 @@ class QueueRunner:
             return self._handling.handle(flight)
         finally:
             del self._heartbeat.in_flight[received.receipt_handle]
-            self._mean_seconds = next_mean(self._mean_seconds, time.monotonic() - flight.started_at)
+            self._holding.handled(time.monotonic() - flight.started_at)
 
     def _housekeep(self, finished: threading.Event) -> None:
         # Until the last handler finished, not just until stop: they still need heartbeats.
@@ -375,6 +351,15 @@ class QueueRunner:
                 direct.settle(received, self._handle(received))
             handled += len(batch)
         return handled
+
+
+def receive_failed(queue_name: str, exc: BackendError, failures: int) -> float:
+    """Decide on a failed receive: re-raise what cannot heal, else log and return the pause."""
+    if not may_heal(exc):
+        raise exc
+    pause = OUTAGE_BACKOFF.delay(failures)
+    logger.warning("receiving from %r failed (%s); retrying in %d s", queue_name, exc, pause)
+    return pause
 
 
 def _start(target: Callable[..., object], name: str, *args: object) -> threading.Thread:

@@ -87,6 +87,7 @@ class InMemoryBackend(BackendShortcuts):
         self._topics: dict[str, _Topic] = {}
         self._changed = threading.Condition(threading.RLock())
         self._closed = False
+        self._listeners: list[Callable[[], object]] = []
 
     # -- administration ------------------------------------------------------------------
 
@@ -151,7 +152,7 @@ class InMemoryBackend(BackendShortcuts):
         """Refuse further use and wake any waiting receive."""
         with self._changed:
             self._closed = True
-            self._changed.notify_all()
+            self._notify()
 
     # -- publishing ----------------------------------------------------------------------
 
@@ -222,7 +223,7 @@ class InMemoryBackend(BackendShortcuts):
         message: OutgoingMessage,
     ) -> str:
         broker_id = queue.enqueue(body, attributes, message, self._clock())
-        self._changed.notify_all()
+        self._notify()
         return broker_id
 
     # -- consuming -----------------------------------------------------------------------
@@ -274,7 +275,7 @@ class InMemoryBackend(BackendShortcuts):
         with self._changed:
             queue = self._queue(queue_name, "change_visibility")
             failed = queue.change_visibility(receipt_handles, self._clock() + timeout_seconds)
-            self._changed.notify_all()
+            self._notify()
             return failed
 
     # -- inspection ----------------------------------------------------------------------
@@ -289,7 +290,31 @@ class InMemoryBackend(BackendShortcuts):
         with self._changed:
             return sorted(self._queues)
 
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called."""
+        return self._closed
+
+    def seconds_until_visible(self, queue_name: str) -> float:
+        """Return how long a waiting receive on the queue should sleep before looking again."""
+        with self._changed:
+            return self._queue(queue_name, "receive").seconds_until_next_visible(self._clock())
+
+    def add_listener(self, listener: Callable[[], object]) -> None:
+        """Call ``listener`` (from any thread, holding the lock) whenever messages change.
+
+        How a backend sharing these queues wakes its waiting receives: the asyncio one
+        (``melange.aio.AsyncInMemoryBackend``) schedules its waiters on their event loop.
+        """
+        with self._changed:
+            self._listeners.append(listener)
+
     # -- helpers -------------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.notify_all()
+        for listener in self._listeners:
+            listener()
 
     def _check_open(self) -> None:
         if self._closed:

@@ -10,6 +10,7 @@ import json
 import logging
 import pickle
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,12 +86,22 @@ class DispatcherContract(BackendUnderTest):
         """Give a queue publisher with a JSON registry."""
         return QueuePublisher(json_registry(), backend)
 
+    def make_dispatcher(
+        self,
+        registry: SerializerRegistry,
+        backend: MessagingBackend,
+        consumers: Iterable[Consumer],
+        **options: Any,
+    ) -> MessageDispatcher:
+        """Build the dispatcher under test (the asyncio runners return their own)."""
+        return MessageDispatcher(registry, backend, consumers=consumers, **options)
+
     def dispatcher(
         self, backend: MessagingBackend, *consumers: Consumer, **options: Any
     ) -> MessageDispatcher:
         """Build a dispatcher with short polls and quick retries unless told otherwise."""
         options = {"wait_time_seconds": 1, "backoff": QUICK_RETRY, **options}
-        return MessageDispatcher(json_registry(), backend, consumers=consumers, **options)
+        return self.make_dispatcher(json_registry(), backend, consumers, **options)
 
     def test_acknowledges_only_after_every_consumer_succeeded(
         self, backend: MessagingBackend, publisher: QueuePublisher, unique: str
@@ -192,7 +203,7 @@ class DispatcherContract(BackendUnderTest):
         backend.publish(
             Destination.queue(queue), [raw_message('{"n": 2}', serializer_id=1, manifest="json")]
         )
-        dispatcher = MessageDispatcher(registry, backend, consumers=[recorder], wait_time_seconds=1)
+        dispatcher = self.make_dispatcher(registry, backend, [recorder], wait_time_seconds=1)
         with running(dispatcher, queue):
             poll_until(lambda: recorder.handled, message="the readable message")
             [dead] = receive_all(backend, dlq, 1)
@@ -318,7 +329,7 @@ class DispatcherContract(BackendUnderTest):
             Destination.queue(queue), [raw_message(payload, serializer_id=2, manifest="_Exploit")]
         )
         registry = SerializerRegistry({"serializers": {"pickle": PickleSerializer}})
-        dispatcher = MessageDispatcher(registry, backend, consumers=[Recorder()])
+        dispatcher = self.make_dispatcher(registry, backend, [Recorder()])
         assert dispatcher.process_available(queue) == 1
         [dead] = receive_all(backend, dlq, 1)
         assert str(dead.attributes["melange_error"]).startswith("PickleNotAllowedError")
