@@ -79,6 +79,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench: $(BENCH_STAMP) node-deps
 	$(PY) benchmarks/publish.py
 	$(PY) benchmarks/consume.py
+	$(PY) benchmarks/aio.py
 
 clean:
 	rm -rf $(VENV) $(LOCALSTACK_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(NODE_DIR)/node_modules

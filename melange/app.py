@@ -10,9 +10,9 @@ queue. ``python -m melange declare`` and ``worker`` are these two calls.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from melange.app_topology import AppTopology, derive_topology
+from melange.app_topology import AppQueue, AppTopology, derive_topology
 from melange.backends.protocol import MessagingBackend
 from melange.consumers import Consumer
 from melange.declared import Declared
@@ -90,6 +90,7 @@ class Application:
         self.backend = backend
         self.dispatcher_factory = dispatcher_factory
         self._workers: list[Worker] = []
+        self._other_stops: list[Callable[[], None]] = []  # asyncio workers (also_stop)
         # Reentrant: stop() may run in a signal handler that interrupted worker() here.
         self._lock = threading.RLock()
         self.topology: AppTopology = derive_topology(
@@ -119,6 +120,21 @@ class Application:
             ConfigurationError: a name that is not one of the application's queues, or an
                 application without consumers.
         """
+        chosen = self.queues_to_run(queues)
+        built = Worker(
+            [(q.name, self.dispatcher_factory(*q.consumers, options=q.options)) for q in chosen]
+        )
+        with self._lock:
+            self._workers.append(built)
+        return built
+
+    def queues_to_run(self, queues: Sequence[str] = ()) -> list[AppQueue]:
+        """Return the application's queues named in ``queues`` (default: all), checked.
+
+        Raises:
+            ConfigurationError: a name that is not one of the application's queues, or an
+                application without consumers.
+        """
         known = self.topology.queue_names
         if not known:
             raise ConfigurationError(
@@ -131,17 +147,22 @@ class Application:
                 f"queue(s) {', '.join(map(repr, unknown))} are not the application's; its "
                 f"consumers read {', '.join(map(repr, known))}"
             )
-        chosen = [q for q in self.topology.queues if not queues or q.name in queues]
-        built = Worker(
-            [(q.name, self.dispatcher_factory(*q.consumers, options=q.options)) for q in chosen]
-        )
+        return [q for q in self.topology.queues if not queues or q.name in queues]
+
+    def also_stop(self, stop: Callable[[], None]) -> None:
+        """Have ``stop()`` call ``stop`` too, for a worker built elsewhere (an asyncio one).
+
+        ``stop`` may be called from any thread, or from a signal handler.
+        """
         with self._lock:
-            self._workers.append(built)
-        return built
+            self._other_stops.append(stop)
 
     def stop(self) -> None:
         """Stop every worker this application built; running handlers finish. Signal-safe."""
         with self._lock:
             workers = list(self._workers)
+            others = list(self._other_stops)
         for each in workers:
             each.stop()
+        for stop in others:
+            stop()

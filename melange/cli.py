@@ -11,7 +11,10 @@ the factory is a dispatcher or a callable returning one.
 
 ``MODULE`` is imported from the working directory too, as ``python -m`` does. SIGTERM
 and SIGINT stop a worker gracefully: running handlers finish and are acknowledged,
-messages received but not started are released.
+messages received but not started are released. When every consumer the worker runs is
+``async def``, it runs them on ``AsyncMessageDispatcher``s in one event loop (the
+graph's ``async_dispatcher_factory``); sync and async consumers in one worker are
+refused, and ``--queue`` can split such an application into two workers.
 
 Exit codes: 0 after a clean stop (or a declaration); 1 on a melange error, while building
 the application (a broker that is down, wrong settings, consumers that disagree) or while
@@ -22,6 +25,8 @@ the command needs).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -30,16 +35,21 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
 from melange.app import Application
+from melange.app_topology import AppQueue
 from melange.backends.memory import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.backends.protocol import MessagingBackend
 from melange.dispatcher import MessageDispatcher
 from melange.exceptions import FactoryNotFoundError, MelangeError
+
+if TYPE_CHECKING:  # imported where used: only an asyncio worker imports asyncio
+    from melange.aio.protocol import AsyncMessagingBackend
+    from melange.aio.worker import AsyncDispatcherFactory, AsyncWorker
 
 __all__ = ["ObjectProvider", "load_dispatcher", "load_graph", "load_target", "main"]
 
@@ -148,12 +158,16 @@ def import_from_working_directory() -> None:
         sys.path.insert(0, working_directory)
 
 
-def warn_if_in_memory(backend: MessagingBackend, queue_names: Sequence[str]) -> None:
+def warn_if_in_memory(
+    backend: MessagingBackend | AsyncMessagingBackend, queue_names: Sequence[str]
+) -> None:
     """Log a WARNING when ``backend`` is in-memory: no other process can reach it."""
+    from melange.aio.memory import AsyncInMemoryBackend
+
     inner = backend
     while isinstance(inner, PrefixedBackend):
         inner = inner.backend
-    if isinstance(inner, InMemoryBackend):
+    if isinstance(inner, InMemoryBackend | AsyncInMemoryBackend):
         logger.warning(
             "consuming %s from an in-memory backend (%s): nothing outside this process can "
             "publish to it, so this worker sees only what the process publishes itself; "
@@ -201,13 +215,63 @@ def declare(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    """Run the application's consumers, one dispatcher per queue, until stopped."""
-    app: Application = load_graph(args.target).provide(Application)
+    """Run the application's consumers, one dispatcher per queue, until stopped.
+
+    Consumers that are all ``async def`` run on asyncio dispatchers (``async_worker``);
+    all sync, on threads. A mix is refused (``consumers_kind`` says how to split it).
+    """
+    from melange.aio.worker import consumers_kind
+
+    graph = load_graph(args.target)
+    app: Application = graph.provide(Application)
+    chosen = app.queues_to_run(args.queue or ())
+    if consumers_kind(c for queue in chosen for c in queue.consumers) == "async":
+        return async_worker(graph, app, chosen)
     running = app.worker(args.queue or ())
     warn_if_in_memory(app.backend, running.queue_names)
     stop_on_signals(app.stop)
     running.run()
     return 0
+
+
+def async_worker(graph: ObjectProvider, app: Application, queues: Sequence[AppQueue]) -> int:
+    """Run ``queues`` on asyncio dispatchers from the graph's ``AsyncDispatcherFactory``."""
+    from melange.aio.worker import AsyncDispatcherFactory, AsyncWorker
+
+    factory: AsyncDispatcherFactory = graph.provide(AsyncDispatcherFactory)
+    running = AsyncWorker([(q.name, factory(*q.consumers, options=q.options)) for q in queues])
+    warn_if_in_memory(factory.backend, running.queue_names)
+    asyncio.run(run_async_worker(running, app, factory))
+    return 0
+
+
+async def run_async_worker(
+    running: AsyncWorker, app: Application, factory: AsyncDispatcherFactory
+) -> None:
+    """Run ``running`` until SIGTERM, SIGINT or ``app.stop()``; then close its connections."""
+    loop = asyncio.get_running_loop()
+
+    def stop_from_any_thread() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nothing left to stop
+            loop.call_soon_threadsafe(running.stop)
+
+    app.also_stop(stop_from_any_thread)
+    signals = (signal.SIGTERM, signal.SIGINT)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    for signum in signals if in_main_thread else ():  # tests run main() in threads
+        loop.add_signal_handler(signum, stop_on_signal, signum, running.stop)
+    try:
+        await running.run()
+    finally:
+        for signum in signals if in_main_thread else ():
+            loop.remove_signal_handler(signum)
+        await factory.close()
+
+
+def stop_on_signal(signum: int, stop: Callable[[], None]) -> None:
+    """Log the signal and call ``stop`` (an event loop's signal handler)."""
+    logger.info("received %s; stopping after running handlers finish", signal.Signals(signum).name)
+    stop()
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
@@ -87,7 +87,7 @@ class DeduplicationCache(Protocol):
         """
 
 
-def _new_token() -> str:
+def new_token() -> str:
     return uuid.uuid4().hex
 
 
@@ -105,7 +105,7 @@ class InMemoryDeduplicationCache:
         done_ttl_seconds: float = DEFAULT_DONE_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._done_ttl = _check_ttl(done_ttl_seconds)
+        self._done_ttl = check_done_ttl(done_ttl_seconds)
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[str, float]] = {}  # key -> (token or "done", expiry)
@@ -117,7 +117,7 @@ class InMemoryDeduplicationCache:
             held = self._entries.get(key)
             if held is not None and held[1] > now:
                 return Claim(ClaimStatus.DONE if held[0] == "done" else ClaimStatus.BUSY)
-            token = _new_token()
+            token = new_token()
             self._entries[key] = (token, now + lease_seconds)
             return Claim(ClaimStatus.CLAIMED, token)
 
@@ -177,13 +177,15 @@ class NullDeduplicationCache:
 
 # Compare-and-act in one round trip, so a lease that expired and was taken by another
 # worker is never renewed or deleted by the first one.
-_EXTEND_IF_HELD = """
+#: What a handled key holds in Redis (a lease holds its claim's token).
+DONE_VALUE = b"done"
+EXTEND_IF_HELD = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 """
-_DELETE_IF_HELD = """
+DELETE_IF_HELD = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
@@ -213,42 +215,50 @@ class RedisDeduplicationCache:
     ) -> None:
         self._client = client or _connect(url, socket_timeout)
         self._prefix = prefix
-        self._done_ttl_ms = _ms(_check_ttl(done_ttl_seconds))
-        self._extend = self._client.register_script(_EXTEND_IF_HELD)
-        self._delete = self._client.register_script(_DELETE_IF_HELD)
+        self._done_ttl_ms = milliseconds(check_done_ttl(done_ttl_seconds))
+        self._extend = self._client.register_script(EXTEND_IF_HELD)
+        self._delete = self._client.register_script(DELETE_IF_HELD)
         self.url = url
 
     def claim(self, key: str, *, lease_seconds: float) -> Claim:
         """Take the key with ``SET NX PX`` unless it is done or leased."""
-        token = _new_token()
+        token = new_token()
         full_key = self._prefix + key
-        with _unavailable_as_error(self.url):
-            if self._client.set(full_key, token, nx=True, px=_ms(lease_seconds)):
+        with redis_errors_as_unavailable(self.url):
+            if self._client.set(full_key, token, nx=True, px=milliseconds(lease_seconds)):
                 return Claim(ClaimStatus.CLAIMED, token)
             current = self._client.get(full_key)
-        if current is None:  # the other lease expired between SET and GET: try once more
+        held = claim_held(current)
+        if held is None:  # the other lease expired between SET and GET: try once more
             return self.claim(key, lease_seconds=lease_seconds)
-        return Claim(ClaimStatus.DONE if current == b"done" else ClaimStatus.BUSY)
+        return held
 
     def extend(self, key: str, token: str, *, lease_seconds: float) -> None:
         """Renew the lease if ``token`` still holds it."""
-        with _unavailable_as_error(self.url):
-            self._extend(keys=[self._prefix + key], args=[token, _ms(lease_seconds)])
+        with redis_errors_as_unavailable(self.url):
+            self._extend(keys=[self._prefix + key], args=[token, milliseconds(lease_seconds)])
 
     def mark_done(self, key: str, token: str) -> None:
         """Remember the key as handled."""
-        with _unavailable_as_error(self.url):
-            self._client.set(self._prefix + key, "done", px=self._done_ttl_ms)
+        with redis_errors_as_unavailable(self.url):
+            self._client.set(self._prefix + key, DONE_VALUE, px=self._done_ttl_ms)
 
     def release(self, key: str, token: str) -> None:
         """Delete the lease if ``token`` still holds it."""
-        with _unavailable_as_error(self.url):
+        with redis_errors_as_unavailable(self.url):
             self._delete(keys=[self._prefix + key], args=[token])
 
     def ping(self) -> None:
         """Send Redis a ``PING``; raise ``DeduplicationUnavailableError`` if it does not answer."""
-        with _unavailable_as_error(self.url):
+        with redis_errors_as_unavailable(self.url):
             self._client.ping()
+
+
+def claim_held(current: bytes | None) -> Claim | None:
+    """Return what a refused ``SET NX`` met: a done key or another's lease; ``None``: gone."""
+    if current is None:
+        return None
+    return Claim(ClaimStatus.DONE if current == DONE_VALUE else ClaimStatus.BUSY)
 
 
 def redacted_url(url: str) -> str:
@@ -269,7 +279,7 @@ def redacted_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def _check_ttl(seconds: float) -> float:
+def check_done_ttl(seconds: float) -> float:
     if seconds < 0.001:
         raise ConfigurationError(
             f"done_ttl_seconds={seconds!r} is under 1 ms; a handled message must be "
@@ -278,11 +288,21 @@ def _check_ttl(seconds: float) -> float:
     return seconds
 
 
-def _ms(seconds: float) -> int:
+def milliseconds(seconds: float) -> int:
+    """Return seconds as whole milliseconds, at least 1 (Redis's ``PX`` refuses 0)."""
     return max(1, int(seconds * 1000))
 
 
 def _connect(url: str, socket_timeout: float) -> redis.Redis[bytes]:
+    client: redis.Redis[bytes] = connect_redis(url, socket_timeout, client_class=None)
+    return client
+
+
+def connect_redis(url: str, socket_timeout: float, *, client_class: Any) -> Any:
+    """Return a client of ``client_class`` (default ``redis.Redis``) for ``url``, checked.
+
+    The asyncio cache passes ``redis.asyncio.Redis``; both get the same timeouts and errors.
+    """
     try:
         import redis
     except ImportError:
@@ -290,7 +310,7 @@ def _connect(url: str, socket_timeout: float) -> redis.Redis[bytes]:
             "RedisDeduplicationCache needs the redis package; install melange[redis]"
         ) from None
     try:
-        return redis.Redis.from_url(
+        return (client_class or redis.Redis).from_url(
             url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
         )
     except ValueError as exc:
@@ -301,7 +321,7 @@ def _connect(url: str, socket_timeout: float) -> redis.Redis[bytes]:
 
 
 @contextmanager
-def _unavailable_as_error(url: str) -> Iterator[None]:
+def redis_errors_as_unavailable(url: str) -> Iterator[None]:
     """Turn redis-py's errors into DeduplicationUnavailableError, naming the URL."""
     import redis
 
@@ -367,21 +387,33 @@ class CacheProbe:
     def probe(self, *, now: bool = False) -> bool:
         """Ping the cache if a probe is due (or ``now``); return whether it is available."""
         with self._lock:
-            if self._failures == 0 or self._cache is None:
-                return True
-            if not now and self._clock() < self._next_probe:
-                return False
+            if not self.due(now=now):
+                return self.available
             try:
-                self._cache.ping()
+                self._cache.ping()  # type: ignore[union-attr]  # due() is False without a cache
             except DeduplicationUnavailableError as exc:
-                self._failures += 1
-                pause = self._backoff.delay(self._failures)
-                self._next_probe = self._clock() + pause
-                logger.warning("%s; probing again in %d s", exc, pause)
+                self.unanswered(exc)
                 return False
-            self._failures = 0
-        logger.info("the deduplication cache answers again; receiving resumes")
+            self.answered()
         return True
+
+    def due(self, *, now: bool = False) -> bool:
+        """Whether the cache is down and a probe (``ping``) is due now, or ``now`` forces one."""
+        if self._failures == 0 or self._cache is None:
+            return False
+        return now or self._clock() >= self._next_probe
+
+    def answered(self) -> None:
+        """Record a probe the cache answered: receiving resumes."""
+        self._failures = 0
+        logger.info("the deduplication cache answers again; receiving resumes")
+
+    def unanswered(self, exc: DeduplicationUnavailableError) -> None:
+        """Record a probe the cache did not answer; the next one waits longer."""
+        self._failures += 1
+        pause = self._backoff.delay(self._failures)
+        self._next_probe = self._clock() + pause
+        logger.warning("%s; probing again in %d s", exc, pause)
 
     def wait_until_available(self, stopping: threading.Event) -> bool:
         """Probe with backoff until the cache answers (True) or ``stopping`` is set (False)."""

@@ -31,7 +31,7 @@ from melange.serializers import SerializerRegistry
 from melange.settings import MelangeSettings
 from melange_bindings.spec import IMPLICIT_DEFAULTS, DispatcherFactory, MelangeBindingSpec
 
-__all__ = ["PROVIDED_NAMES", "ObjectGraph", "new_object_graph"]
+__all__ = ["PROVIDED_NAMES", "ObjectGraph", "async_provided_names", "new_object_graph"]
 
 T = TypeVar("T")
 
@@ -49,6 +49,34 @@ PROVIDED_NAMES: Mapping[type, str] = {
     MessageDispatcher: "message_dispatcher",
     Application: "melange_app",
 }
+
+
+@functools.cache
+def async_provided_names() -> Mapping[type, str]:
+    """Return melange's asyncio types a graph holds and their names, as ``PROVIDED_NAMES``.
+
+    Imported on first use, so an application that never asks for one never imports asyncio.
+    """
+    from melange.aio.dispatcher import AsyncMessageDispatcher
+    from melange.aio.protocol import AsyncMessagingBackend
+    from melange.aio.publishers import AsyncQueuePublisher, AsyncTopicPublisher
+    from melange.aio.worker import AsyncDispatcherFactory
+
+    return {
+        AsyncMessagingBackend: "async_messaging_backend",
+        AsyncQueuePublisher: "async_queue_publisher",
+        AsyncTopicPublisher: "async_topic_publisher",
+        AsyncDispatcherFactory: "async_dispatcher_factory",
+        AsyncMessageDispatcher: "async_message_dispatcher",
+    }
+
+
+def provided_name(cls: Any) -> str | None:
+    """Return the name the graph binds melange's type ``cls`` to, or ``None`` for others."""
+    name = PROVIDED_NAMES.get(cls)
+    if name is None and getattr(cls, "__module__", "").startswith("melange.aio."):
+        name = async_provided_names().get(cls)
+    return name
 
 
 @functools.cache
@@ -87,14 +115,15 @@ class ObjectGraph:
         """Return an instance of ``cls`` with its constructor's arguments injected by name.
 
         For melange's own types (``PROVIDED_NAMES``: the publishers, the registry, the
-        backend, the deduplication cache, the dispatcher factory, the settings) this is
-        the graph's object of that type, the one injected as ``topic_publisher`` and so on.
+        backend, the deduplication cache, the dispatcher factory, the settings; and
+        ``async_provided_names()``, their asyncio twins) this is the graph's object of that
+        type, the one injected as ``topic_publisher`` and so on.
 
         Raises:
             ConfigurationError: an argument has no binding, or building something failed;
                 the message names the class and what to bind.
         """
-        name = PROVIDED_NAMES.get(cls)
+        name = provided_name(cls)
         try:
             if name is not None:
                 return self.pinject_graph.provide(_holder_of(name)).value

@@ -113,3 +113,19 @@ def test_the_testing_snippets_pass_as_written(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"\b3 passed\b", result.stdout), result.stdout
+
+
+def test_the_asyncio_snippet_runs_as_written() -> None:
+    """The asyncio section's program consumes its 100 messages and prints so."""
+    section = readme_section("asyncio")
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    finished = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "100 emails sent"

@@ -1,22 +1,45 @@
 """melange for asyncio: awaitable publishers, backends and a dispatcher on the sync core.
 
 Wire format, serialization, checks, request shaping and every consume decision are shared
-with ``melange``; these modules only await where the sync ones block.
+with ``melange``; these modules only await where the sync ones block. ``melange.aio``
+never imports boto3 or aiobotocore unless an SQS backend is built.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from melange.aio.dispatcher import AsyncMessageDispatcher
 from melange.aio.memory import AsyncInMemoryBackend
 from melange.aio.protocol import AsyncMessagingAdmin, AsyncMessagingBackend, AsyncMessagingTransport
 from melange.aio.publishers import AsyncQueuePublisher, AsyncTopicPublisher
 
+if TYPE_CHECKING:
+    from melange.aio.sqs import AsyncAWSBackend, AsyncLocalSQSBackend, AsyncSqsBackend
+
 __all__ = [
+    "AsyncAWSBackend",
     "AsyncInMemoryBackend",
+    "AsyncLocalSQSBackend",
     "AsyncMessageDispatcher",
     "AsyncMessagingAdmin",
     "AsyncMessagingBackend",
     "AsyncMessagingTransport",
     "AsyncQueuePublisher",
+    "AsyncSqsBackend",
     "AsyncTopicPublisher",
 ]
+
+#: The SQS backends import aiobotocore, so they are loaded on first use.
+_LAZY = {
+    "AsyncAWSBackend": "melange.aio.sqs",
+    "AsyncLocalSQSBackend": "melange.aio.sqs",
+    "AsyncSqsBackend": "melange.aio.sqs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'melange.aio' has no attribute {name!r}")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
+from melange.aio.dedup import AsyncDeduplicationCache
 from melange.aio.protocol import AsyncMessagingTransport
 from melange.aio.runner import AsyncQueueRunner
 from melange.consumers import Consumer, check_consumer
@@ -33,7 +34,8 @@ class AsyncMessageDispatcher:
     Args:
         serializer_registry: reads messages back into objects.
         backend: the asyncio messaging backend (``melange.aio``).
-        cache: a deduplication cache (its blocking calls run in the thread pool).
+        cache: a deduplication cache: an asyncio one (``AsyncRedisDeduplicationCache``),
+            awaited, or a sync one, whose calls run in the thread pool.
         consumers: consumers to attach now; their handlers may be ``async def``.
         concurrency: handlers running at once per queue (``DispatcherOptions.workers``).
         options: every option at once; keywords given as well override it.
@@ -47,7 +49,7 @@ class AsyncMessageDispatcher:
         serializer_registry: SerializerRegistry,
         backend: AsyncMessagingTransport,
         *,
-        cache: DeduplicationCache | None = None,
+        cache: DeduplicationCache | AsyncDeduplicationCache | None = None,
         consumers: Iterable[Consumer] = (),
         concurrency: int | None = None,
         options: DispatcherOptions | None = None,
@@ -67,7 +69,9 @@ class AsyncMessageDispatcher:
             registry=serializer_registry,
             consumers=self._consumers,
             options=self.options,
-            cache=cache,
+            # The runner performs the cache effects itself, awaiting an asyncio cache's
+            # methods and running a sync cache's in the thread pool.
+            cache=cast(DeduplicationCache | None, cache),
             on_exception=on_exception,
             after_consume=after_consume,
         )

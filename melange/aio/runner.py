@@ -38,7 +38,7 @@ from melange.effects import (
     SendToDeadLetters,
     run_async,
 )
-from melange.exceptions import BackendError
+from melange.exceptions import BackendError, DeduplicationUnavailableError
 from melange.handling import Action, DispatcherStats, InFlight, MessageHandling, Outcome, Settling
 from melange.housekeeping import AckBatcher, Heartbeat, Pending, log_unextended, log_unrenewed
 from melange.messages import ReceivedMessage
@@ -181,13 +181,33 @@ class AsyncQueueRunner:
         while self._holding.allowance() == 0 and not self._stopping.is_set():
             self._room.clear()
             await self._room.wait()
-        probe = self._handling.cache_probe
-        if not probe.available and not self._stopping.is_set():
-            # The cache is down (on_cache_unavailable="redeliver"): probe it, off the loop.
-            await self._pause(1.0)
-            await asyncio.get_running_loop().run_in_executor(self._executor, probe.probe)
+        if not self._handling.cache_probe.available and not self._stopping.is_set():
+            await self._probe_cache()  # down (on_cache_unavailable="redeliver"): wait for it
             return 0
         return 0 if self._stopping.is_set() else self._holding.reserve()
+
+    async def _cache_answers(self) -> bool:
+        """Probe a cache that is down at once; return whether it answers."""
+        if self._handling.cache_probe.due(now=True):
+            await self._ping_cache()
+        return self._handling.cache_probe.available
+
+    async def _probe_cache(self) -> None:
+        if not self._handling.cache_probe.due():
+            await self._pause(0.05)
+            return
+        await self._ping_cache()
+
+    async def _ping_cache(self) -> None:
+        probe, cache = self._handling.cache_probe, self._handling.cache
+        if cache is None:
+            return
+        try:
+            await self._call((cache.ping, (), {}))
+        except DeduplicationUnavailableError as exc:
+            probe.unanswered(exc)
+        else:
+            probe.answered()
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -353,7 +373,9 @@ class AsyncQueueRunner:
     async def process_available(self, *, limit: int | None = None) -> int:
         """Handle every message visible now, one at a time, and return how many."""
         handled = 0
-        while limit is None or handled < limit:
+        # While the cache is unreachable, released messages are visible again at once:
+        # receiving them again would only spend their receives.
+        while (limit is None or handled < limit) and await self._cache_answers():
             most = self.options.max_messages
             wanted = most if limit is None else min(most, limit - handled)
             batch = await self._backend.receive(

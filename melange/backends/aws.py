@@ -17,7 +17,17 @@ from melange.backends.sqs_clients import (
 )
 from melange.exceptions import ConfigurationError
 
-__all__ = ["AWSBackend", "LocalSQSBackend", "local_endpoint_url"]
+__all__ = [
+    "LOCAL_CREDENTIALS",
+    "AWSBackend",
+    "LocalSQSBackend",
+    "local_endpoint_url",
+    "local_endpoints",
+]
+
+#: What emulators are signed with: they accept any credentials, and fixed ones keep real
+#: AWS keys out of local traffic.
+LOCAL_CREDENTIALS = ("melange-local", "melange-local")
 
 
 class AWSBackend(SqsBackend):
@@ -81,6 +91,23 @@ def local_endpoint_url(host: str, port: int | None) -> str:
     return f"{parts.scheme}://{hostname}:{chosen}" if chosen else f"{parts.scheme}://{hostname}"
 
 
+def local_endpoints(
+    host: str, port: int, sns_host: str | None, sns_port: int | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Return an emulator's SQS, SNS and STS endpoints as backend options, with ``options``.
+
+    SNS is at ``sns_host``/``sns_port`` when given, else beside SQS; STS, asked once for
+    the account that topic ARNs are built with, at SNS's unless ``options`` names one.
+    """
+    sns_endpoint_url = local_endpoint_url(sns_host or host, sns_port or port)
+    return {
+        **options,
+        "endpoint_url": local_endpoint_url(host, port),
+        "sns_endpoint_url": sns_endpoint_url,
+        "sts_endpoint_url": options.get("sts_endpoint_url", sns_endpoint_url),
+    }
+
+
 class LocalSQSBackend(SqsBackend):
     """SQS/SNS on a local emulator: ElasticMQ, LocalStack or moto.
 
@@ -108,18 +135,12 @@ class LocalSQSBackend(SqsBackend):
         region_name: str = "us-east-1",
         **options: Any,
     ) -> None:
-        # Emulators accept any credentials; fixed ones keep real AWS keys out of local traffic.
+        key, secret = LOCAL_CREDENTIALS
         session = boto3.Session(
-            aws_access_key_id="melange-local",
-            aws_secret_access_key="melange-local",  # noqa: S106  (not a secret)
-            region_name=region_name,
+            aws_access_key_id=key, aws_secret_access_key=secret, region_name=region_name
         )
-        sns_endpoint_url = local_endpoint_url(sns_host or host, sns_port or port)
         super().__init__(
             session=session,
             region_name=region_name,
-            endpoint_url=local_endpoint_url(host, port),
-            sns_endpoint_url=sns_endpoint_url,
-            sts_endpoint_url=options.pop("sts_endpoint_url", sns_endpoint_url),
-            **options,
+            **local_endpoints(host, port, sns_host, sns_port, options),
         )

@@ -1,21 +1,24 @@
 """The SQS/SNS backend on boto3: AWS, or any emulator (ElasticMQ, LocalStack, moto) by endpoint.
 
-With aws.py and sqs_clients.py, the only modules that import boto3. It keeps its clients
-for its life (``sqs_clients``), caches queue URLs, queue ARNs and topics, and translates
-every botocore error into melange's hierarchy in one place (``SqsDirectory.request``).
-Clients are thread-safe, so one backend serves many threads.
+With aws.py and sqs_clients.py, the only modules that import boto3. Each operation is a
+plan written once for this backend and the asyncio one (``sqs_transport``, ``sqs_admin``,
+``sqs_directory``; see ``sqs_calls``); this class runs them with blocking requests. It
+keeps its clients for its life (``sqs_clients``), caches queue URLs, queue ARNs and
+topics, and translates every botocore error into melange's hierarchy in one place
+(``SqsDirectory.request``). Clients are thread-safe, so one backend serves many threads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 
-from melange import limits, wire
+from melange.backends import sqs_transport
 from melange.backends.shortcuts import BackendShortcuts
 from melange.backends.sqs_admin import SqsAdmin
+from melange.backends.sqs_calls import Plan, SqsCall, run_plan
 from melange.backends.sqs_clients import (
     PUBLISH_CONNECT_TIMEOUT,
     PUBLISH_MAX_ATTEMPTS,
@@ -25,14 +28,6 @@ from melange.backends.sqs_clients import (
     SqsClients,
 )
 from melange.backends.sqs_directory import SqsDirectory
-from melange.backends.sqs_requests import (
-    chunks,
-    publish_params,
-    received_message,
-    redrive_policy_of,
-    send_batches,
-    to_boto_attributes,
-)
 from melange.declared import Declared
 from melange.messages import (
     AttributeValue,
@@ -49,6 +44,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 __all__ = ["SqsBackend"]
+
+T = TypeVar("T")
 
 
 class SqsBackend(BackendShortcuts):
@@ -129,10 +126,7 @@ class SqsBackend(BackendShortcuts):
             receive_read_timeout=receive_read_timeout,
             direct_requests=direct_requests,
         )
-        self._sqs = self._clients.sqs
-        self._send = self._clients.send_sqs
-        self._sns = self._clients.sns
-        self._directory = SqsDirectory(self._clients, account_id=account_id)
+        self._directory = SqsDirectory(account_id=account_id, last_status=self._clients.last_status)
         self._admin = SqsAdmin(self._directory)
 
     @property
@@ -142,80 +136,36 @@ class SqsBackend(BackendShortcuts):
         Hooks registered on its ``before-send`` event also see the long-poll receives,
         which go through a client of their own.
         """
-        return self._sqs
+        return self._clients.sqs
 
     @property
     def sns_client(self) -> SNSClient:
         """The boto3 SNS client, for what melange does not wrap (and for request counting)."""
-        return self._sns
+        return self._clients.sns
 
     # -- administration ------------------------------------------------------------------
 
     def declare(self, spec: Declaration) -> Declared:
         """Make a queue, topic or subscription exist as declared (see ``SqsAdmin``)."""
-        return self._admin.declare(spec)
+        return self._run(self._admin.declare(spec))
 
     def delete(self, destination: Destination) -> None:
         """Delete a queue or topic; a missing one is not an error."""
-        self._admin.delete(destination)
+        self._run(self._admin.delete(destination))
 
     def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
         """Return the queue's ``RedrivePolicy`` attribute: its DLQ's name and receive limit."""
-        url = self._directory.queue_url(queue_name)
-        with self._directory.request("GetQueueAttributes", queue=queue_name):
-            response = self._sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["RedrivePolicy"]
-            )
-        return redrive_policy_of(response.get("Attributes", {}).get("RedrivePolicy"))
+        return self._run(sqs_transport.redrive_policy(self._directory, queue_name))
 
     def close(self) -> None:
         """Close every client's connection pool."""
         self._clients.close()
 
-    # -- publishing ----------------------------------------------------------------------
+    # -- moving messages (see ``sqs_transport``) -----------------------------------------
 
     def publish(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> BatchResult:
-        """Send one message with SendMessage/Publish, several with the batch requests.
-
-        Batches hold 10 entries within the limit in total: SQS's 1 MiB for a queue, the
-        topic's own ``MaximumMessageSize`` (256 KiB unless set) for a topic.
-        """
-        if destination.is_topic:
-            return self._publish_to_topic(destination, messages)
-        queue_name = destination.name
-        prepared = [publish_params(destination, message) for message in messages]
-        url = self._directory.queue_url(queue_name)
-        if len(prepared) == 1:
-            with self._directory.request("SendMessage", queue=queue_name):
-                self._send("SendMessage", {"QueueUrl": url, **prepared[0][0]})
-            return BatchResult(successful=(messages[0].envelope.message_id,))
-
-        def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
-            with self._directory.request("SendMessageBatch", queue=queue_name):
-                return self._send("SendMessageBatch", {"QueueUrl": url, "Entries": entries})
-
-        return send_batches(messages, prepared, limits.SQS_MAX_MESSAGE_BYTES, send)
-
-    def _publish_to_topic(
-        self, destination: Destination, messages: Sequence[OutgoingMessage]
-    ) -> BatchResult:
-        topic_name = destination.name
-        topic = self._directory.topic(topic_name)
-        limit = topic.max_message_bytes
-        prepared = [publish_params(destination, m, max_size=limit) for m in messages]
-        if len(prepared) == 1:
-            with self._directory.request("Publish", topic=topic_name):
-                self._sns.publish(TopicArn=topic.arn, **prepared[0][0])
-            return BatchResult(successful=(messages[0].envelope.message_id,))
-
-        def send(entries: list[dict[str, Any]]) -> Mapping[str, Any]:
-            with self._directory.request("PublishBatch", topic=topic_name):
-                return self._sns.publish_batch(
-                    TopicArn=topic.arn,
-                    PublishBatchRequestEntries=entries,  # type: ignore[arg-type]
-                )
-
-        return send_batches(messages, prepared, limit, send)
+        """Send one message with SendMessage/Publish, several with the batch requests."""
+        return self._run(sqs_transport.publish(self._directory, destination, messages))
 
     def send_raw(
         self,
@@ -227,20 +177,16 @@ class SqsBackend(BackendShortcuts):
         deduplication_id: str | None = None,
     ) -> str:
         """Send a body and attributes as given, unwrapped, with one SendMessage request."""
-        wire.check_raw(queue_name, body, attributes)
-        params: dict[str, Any] = {
-            "QueueUrl": self._directory.queue_url(queue_name),
-            "MessageBody": body,
-            "MessageAttributes": to_boto_attributes(attributes),
-        }
-        if message_group_id is not None:
-            params["MessageGroupId"] = message_group_id
-        if deduplication_id is not None:
-            params["MessageDeduplicationId"] = deduplication_id
-        with self._directory.request("SendMessage", queue=queue_name):
-            return str(self._send("SendMessage", params)["MessageId"])
-
-    # -- consuming -----------------------------------------------------------------------
+        return self._run(
+            sqs_transport.send_raw(
+                self._directory,
+                queue_name,
+                body,
+                attributes,
+                message_group_id=message_group_id,
+                deduplication_id=deduplication_id,
+            )
+        )
 
     def receive(
         self,
@@ -251,50 +197,34 @@ class SqsBackend(BackendShortcuts):
         visibility_timeout: int | None = None,
     ) -> list[ReceivedMessage]:
         """Receive with ReceiveMessage, asking for all message attributes and the receive count."""
-        limits.check_receive_args(queue_name, max_messages, wait_time_seconds, visibility_timeout)
-        params: dict[str, Any] = {
-            "QueueUrl": self._directory.queue_url(queue_name),
-            "MaxNumberOfMessages": max_messages,
-            "WaitTimeSeconds": wait_time_seconds,
-            "MessageAttributeNames": ["All"],
-            "MessageSystemAttributeNames": [
-                "ApproximateReceiveCount",
-                "MessageGroupId",
-                "SentTimestamp",
-            ],
-        }
-        if visibility_timeout is not None:
-            params["VisibilityTimeout"] = visibility_timeout
-        with self._directory.request("ReceiveMessage", queue=queue_name):
-            response = self._clients.send_receive("ReceiveMessage", params)
-        return [received_message(queue_name, raw) for raw in response.get("Messages", [])]
+        plan = sqs_transport.receive(
+            self._directory,
+            queue_name,
+            max_messages=max_messages,
+            wait_time_seconds=wait_time_seconds,
+            visibility_timeout=visibility_timeout,
+        )
+        return self._run(plan)
 
     def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
         """Delete messages with DeleteMessageBatch, 10 per request."""
-        url = self._directory.queue_url(queue_name)
-        failed: list[str] = []
-        for chunk in chunks(list(dict.fromkeys(receipt_handles))):
-            entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)]
-            with self._directory.request("DeleteMessageBatch", queue=queue_name):
-                response = self._send("DeleteMessageBatch", {"QueueUrl": url, "Entries": entries})
-            failed.extend(chunk[int(item["Id"])] for item in response.get("Failed", []))
-        return failed
+        return self._run(sqs_transport.acknowledge(self._directory, queue_name, receipt_handles))
 
     def change_visibility(
         self, queue_name: str, receipt_handles: Sequence[str], timeout_seconds: int
     ) -> list[str]:
         """Change visibility with ChangeMessageVisibilityBatch, 10 per request."""
-        limits.check_visibility_timeout(queue_name, timeout_seconds)
-        url = self._directory.queue_url(queue_name)
-        failed: list[str] = []
-        for chunk in chunks(list(dict.fromkeys(receipt_handles))):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": timeout_seconds}
-                for i, h in enumerate(chunk)
-            ]
-            with self._directory.request("ChangeMessageVisibilityBatch", queue=queue_name):
-                response = self._send(
-                    "ChangeMessageVisibilityBatch", {"QueueUrl": url, "Entries": entries}
-                )
-            failed.extend(chunk[int(item["Id"])] for item in response.get("Failed", []))
-        return failed
+        plan = sqs_transport.change_visibility(
+            self._directory, queue_name, receipt_handles, timeout_seconds
+        )
+        return self._run(plan)
+
+    # -- the driver ----------------------------------------------------------------------
+
+    def _run(self, plan: Plan[T]) -> T:
+        """Run a plan, each request made by the clients, its errors translated."""
+        return run_plan(plan, self._answer)
+
+    def _answer(self, call: SqsCall) -> Mapping[str, Any]:
+        with self._directory.request(call.operation, queue=call.queue, topic=call.topic):
+            return self._clients.answer(call)

@@ -1,18 +1,21 @@
 """Declaring queues, topics and subscriptions on SQS/SNS: the SQS backend's administration.
 
 ``SqsAdmin`` takes the declarative values of ``melange.topology`` (already checked when
-they were built) and makes them so with as few requests as SQS/SNS allow; every request
-goes through ``SqsDirectory.request``, the one translation of botocore's errors.
+they were built) and makes them so with as few requests as SQS/SNS allow. Its methods are
+plans (``sqs_calls``), run by the sync and the asyncio backend's drivers alike, which
+send every request through ``SqsDirectory.request``, the one translation of botocore's
+errors.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import Any
 
 import attrs
 
+from melange.backends.sqs_calls import Plan, SqsCall
 from melange.backends.sqs_directory import SqsDirectory
 from melange.backends.sqs_requests import (
     queue_attributes,
@@ -34,9 +37,6 @@ from melange.exceptions import QueueNotFoundError, TopicNotFoundError
 from melange.messages import Destination
 from melange.topology import Declaration, QueueSpec, SubscriptionSpec, TopicSpec
 
-if TYPE_CHECKING:
-    from mypy_boto3_sqs.literals import QueueAttributeNameType
-
 __all__ = ["SqsAdmin"]
 
 #: SNS subscription attributes by the ``SubscriptionSpec`` field that states them.
@@ -47,37 +47,33 @@ _SUBSCRIPTION_FIELDS = {
 
 
 class SqsAdmin:
-    """Creates, updates and deletes queues, topics and subscriptions.
+    """Creates, updates and deletes queues, topics and subscriptions, as plans.
 
     Args:
-        directory: the backend's caches and error translation (and, through it, clients).
+        directory: the backend's caches.
     """
 
     def __init__(self, directory: SqsDirectory) -> None:
         self._directory = directory
-        self._sqs = directory.clients.sqs
-        self._sns = directory.clients.sns
 
-    def declare(self, spec: Declaration) -> Declared:
+    def declare(self, spec: Declaration) -> Plan[Declared]:
         """Make a queue, topic or subscription exist as declared (see ``MessagingAdmin``)."""
         if isinstance(spec, QueueSpec):
-            return self._declare_queue(spec)
+            return (yield from self._declare_queue(spec))
         if isinstance(spec, TopicSpec):
-            return self._declare_topic(spec)
-        return self._declare_subscription(spec)
+            return (yield from self._declare_topic(spec))
+        return (yield from self._declare_subscription(spec))
 
-    def delete(self, destination: Destination) -> None:
+    def delete(self, destination: Destination) -> Plan[None]:
         """Delete a queue or topic; a missing one is not an error."""
         name = destination.name
         try:
             if destination.is_topic:
-                arn = self._directory.topic_arn(name)
-                with self._directory.request("DeleteTopic", topic=name):
-                    self._sns.delete_topic(TopicArn=arn)
+                arn = yield from self._directory.topic_arn(name)
+                yield SqsCall("sns", "DeleteTopic", {"TopicArn": arn}, topic=name)
             else:
-                url = self._directory.queue_url(name)
-                with self._directory.request("DeleteQueue", queue=name):
-                    self._sqs.delete_queue(QueueUrl=url)
+                url = yield from self._directory.queue_url(name)
+                yield SqsCall("sqs", "DeleteQueue", {"QueueUrl": url}, queue=name)
         except (QueueNotFoundError, TopicNotFoundError):
             pass
         if destination.is_topic:
@@ -85,73 +81,73 @@ class SqsAdmin:
         else:
             self._directory.forget(queue=name)
 
-    def _declare_queue(self, spec: QueueSpec) -> Declared:
+    def _declare_queue(self, spec: QueueSpec) -> Plan[Declared]:
         dead_letters = spec.dead_letter_spec()
+        dead_letter_arn = None
         if dead_letters is not None:
-            self._ensure_queue(dead_letters, {})
-        dead_letter_arn = (
-            None if dead_letters is None else self._directory.queue_arn(dead_letters.name)
-        )
-        return self._ensure_queue(spec, queue_attributes(spec, dead_letter_arn=dead_letter_arn))
+            yield from self._ensure_queue(dead_letters, {})
+            dead_letter_arn = yield from self._directory.queue_arn(dead_letters.name)
+        attributes = queue_attributes(spec, dead_letter_arn=dead_letter_arn)
+        return (yield from self._ensure_queue(spec, attributes))
 
-    def _ensure_queue(self, spec: QueueSpec, given: Mapping[str, str]) -> Declared:
+    def _ensure_queue(self, spec: QueueSpec, given: Mapping[str, str]) -> Plan[Declared]:
         """Create the queue, or set the attributes that differ from ``given``; say which."""
-        attributes = cast("dict[QueueAttributeNameType, str]", dict(given))
-        current = self._queue_settings(spec.name, list(attributes))
+        attributes = dict(given)
+        current = yield from self._queue_settings(spec.name, list(attributes))
         if current is None:
             create = dict(attributes)
             if spec.fifo:
                 create["FifoQueue"] = "true"
-            with self._directory.request("CreateQueue", queue=spec.name):
-                url = self._sqs.create_queue(QueueName=spec.name, Attributes=create)["QueueUrl"]
-            self._directory.remember_queue_url(spec.name, url)
+            params = {"QueueName": spec.name, "Attributes": create}
+            answer = yield SqsCall("sqs", "CreateQueue", params, queue=spec.name)
+            self._directory.remember_queue_url(spec.name, str(answer["QueueUrl"]))
             return Declared(spec, Outcome.CREATED)
         done = declared(spec, current, stated_queue_settings(spec))
         if done.outcome is Outcome.CHANGED:
-            url = self._directory.queue_url(spec.name)
-            with self._directory.request("SetQueueAttributes", queue=spec.name):
-                self._sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+            url = yield from self._directory.queue_url(spec.name)
+            params = {"QueueUrl": url, "Attributes": attributes}
+            yield SqsCall("sqs", "SetQueueAttributes", params, queue=spec.name)
         return done
 
     def _queue_settings(
-        self, queue_name: str, names: Sequence[QueueAttributeNameType]
-    ) -> dict[str, object] | None:
+        self, queue_name: str, names: Sequence[str]
+    ) -> Plan[dict[str, object] | None]:
         """Return what the queue has of the ``names`` attributes, or ``None`` if it is missing."""
         try:
-            url = self._directory.queue_url(queue_name)
+            url = yield from self._directory.queue_url(queue_name)
             if not names:
                 return {}
-            with self._directory.request("GetQueueAttributes", queue=queue_name):
-                answer = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=list(names))
+            params = {"QueueUrl": url, "AttributeNames": list(names)}
+            answer = yield SqsCall("sqs", "GetQueueAttributes", params, queue=queue_name)
         except QueueNotFoundError:
             return None
-        return queue_settings_of(cast("Mapping[str, str]", answer.get("Attributes", {})))
+        return queue_settings_of(answer.get("Attributes", {}))
 
-    def _declare_topic(self, spec: TopicSpec) -> Declared:
+    def _declare_topic(self, spec: TopicSpec) -> Plan[Declared]:
         # Looked up afresh (not from the cache) so a topic deleted elsewhere is created
         # again; the lookup reads the topic's size limit, which publishing needs anyway.
         self._directory.forget(topic=spec.name)
         try:
-            self._directory.topic(spec.name)
+            yield from self._directory.topic(spec.name)
         except TopicNotFoundError:
             attributes = {"FifoTopic": "true"} if spec.fifo else {}
-            with self._directory.request("CreateTopic", topic=spec.name):
-                arn = self._sns.create_topic(Name=spec.name, Attributes=attributes)["TopicArn"]
-            self._directory.confirm_topic(spec.name, arn)
+            params = {"Name": spec.name, "Attributes": attributes}
+            answer = yield SqsCall("sns", "CreateTopic", params, topic=spec.name)
+            yield from self._directory.confirm_topic(spec.name, str(answer["TopicArn"]))
             return Declared(spec, Outcome.CREATED)
         return Declared(spec, Outcome.AS_IS)
 
-    def _declare_subscription(self, spec: SubscriptionSpec) -> Declared:
+    def _declare_subscription(self, spec: SubscriptionSpec) -> Plan[Declared]:
         """Subscribe the queue to each topic and let them send to it with one policy statement."""
-        queue_arn = self._directory.queue_arn(spec.queue)
+        queue_arn = yield from self._directory.queue_arn(spec.queue)
         attributes = subscription_attributes(spec)
         topic_arns, parts = [], []
         for topic_name in spec.topics:
-            topic_arn = self._directory.topic_arn(topic_name)
+            topic_arn = yield from self._directory.topic_arn(topic_name)
             one = attrs.evolve(spec, topics=(topic_name,))
-            parts.append(self._subscribe_one(one, topic_arn, queue_arn, attributes))
+            parts.append((yield from self._subscribe_one(one, topic_arn, queue_arn, attributes)))
             topic_arns.append(topic_arn)
-        policy_changed = self._allow_topics(spec.queue, queue_arn, topic_arns)
+        policy_changed = yield from self._allow_topics(spec.queue, queue_arn, topic_arns)
         done = combined(spec, parts)
         if policy_changed and done.outcome is Outcome.AS_IS:
             return Declared(spec, Outcome.CHANGED, (Change("queue policy", None, topic_arns),))
@@ -159,52 +155,60 @@ class SqsAdmin:
 
     def _subscribe_one(
         self, spec: SubscriptionSpec, topic_arn: str, queue_arn: str, attributes: Mapping[str, str]
-    ) -> Declared:
+    ) -> Plan[Declared]:
         topic_name = spec.topics[0]
-        existing = self._subscription_arn(topic_name, topic_arn, queue_arn)
+        existing = yield from self._subscription_arn(topic_name, topic_arn, queue_arn)
         if existing is None:
-            with self._directory.request("Subscribe", topic=topic_name):
-                self._sns.subscribe(
-                    TopicArn=topic_arn,
-                    Protocol="sqs",
-                    Endpoint=queue_arn,
-                    Attributes=dict(attributes),
-                    ReturnSubscriptionArn=True,
-                )
+            params: dict[str, Any] = {
+                "TopicArn": topic_arn,
+                "Protocol": "sqs",
+                "Endpoint": queue_arn,
+                "Attributes": dict(attributes),
+                "ReturnSubscriptionArn": True,
+            }
+            yield SqsCall("sns", "Subscribe", params, topic=topic_name)
             return Declared(spec, Outcome.CREATED)
-        with self._directory.request("GetSubscriptionAttributes", topic=topic_name):
-            answer = self._sns.get_subscription_attributes(SubscriptionArn=existing)
+        params = {"SubscriptionArn": existing}
+        answer = yield SqsCall("sns", "GetSubscriptionAttributes", params, topic=topic_name)
         current = subscription_settings_of(answer.get("Attributes", {}))
         done = declared(spec, current, stated_subscription_settings(spec))
         changed = {change.field for change in done.changes}
         for name, field in _SUBSCRIPTION_FIELDS.items():
             if field in changed:
                 # No FilterPolicy stated: "{}" is how SNS removes one set earlier.
-                value = attributes.get(name, "{}")
-                with self._directory.request("SetSubscriptionAttributes", topic=topic_name):
-                    self._sns.set_subscription_attributes(
-                        SubscriptionArn=existing, AttributeName=name, AttributeValue=value
-                    )
+                params = {
+                    "SubscriptionArn": existing,
+                    "AttributeName": name,
+                    "AttributeValue": attributes.get(name, "{}"),
+                }
+                yield SqsCall("sns", "SetSubscriptionAttributes", params, topic=topic_name)
         return done
 
-    def _subscription_arn(self, topic_name: str, topic_arn: str, queue_arn: str) -> str | None:
-        paginator = self._sns.get_paginator("list_subscriptions_by_topic")
-        with self._directory.request("ListSubscriptionsByTopic", topic=topic_name):
-            for page in paginator.paginate(TopicArn=topic_arn):
-                for subscription in page.get("Subscriptions", []):
-                    if subscription.get("Endpoint") == queue_arn:
-                        return subscription.get("SubscriptionArn")
-        return None
+    def _subscription_arn(
+        self, topic_name: str, topic_arn: str, queue_arn: str
+    ) -> Plan[str | None]:
+        params = {"TopicArn": topic_arn}
+        while True:
+            page = yield SqsCall("sns", "ListSubscriptionsByTopic", params, topic=topic_name)
+            for subscription in page.get("Subscriptions", []):
+                if subscription.get("Endpoint") == queue_arn:
+                    arn = subscription.get("SubscriptionArn")
+                    return None if arn is None else str(arn)
+            if not page.get("NextToken"):
+                return None
+            params = {"TopicArn": topic_arn, "NextToken": page["NextToken"]}
 
-    def _allow_topics(self, queue_name: str, queue_arn: str, topic_arns: Sequence[str]) -> bool:
+    def _allow_topics(
+        self, queue_name: str, queue_arn: str, topic_arns: Sequence[str]
+    ) -> Plan[bool]:
         """Let the topics send to the queue; return whether the queue policy had to change."""
-        url = self._directory.queue_url(queue_name)
-        with self._directory.request("GetQueueAttributes", queue=queue_name):
-            current = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+        url = yield from self._directory.queue_url(queue_name)
+        params: dict[str, Any] = {"QueueUrl": url, "AttributeNames": ["Policy"]}
+        current = yield SqsCall("sqs", "GetQueueAttributes", params, queue=queue_name)
         before = current.get("Attributes", {}).get("Policy")
         policy = queue_policy_allowing(before, queue_arn, topic_arns)
         if before is not None and json.loads(before) == json.loads(policy):
             return False
-        with self._directory.request("SetQueueAttributes", queue=queue_name):
-            self._sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
+        params = {"QueueUrl": url, "Attributes": {"Policy": policy}}
+        yield SqsCall("sqs", "SetQueueAttributes", params, queue=queue_name)
         return True

@@ -15,14 +15,17 @@ first attempt too.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.exceptions
+from botocore import xform_name
 from botocore.config import Config
 from botocore.hooks import first_non_none_response
 
 from melange import limits
+from melange.backends.sqs_calls import SqsCall
 from melange.backends.sqs_direct import BotocoreSqs, DirectSqs, SqsCaller
 from melange.exceptions import ConfigurationError
 
@@ -38,6 +41,11 @@ __all__ = [
     "RECEIVE_CONNECT_TIMEOUT",
     "RECEIVE_READ_TIMEOUT",
     "SqsClients",
+    "check_timeouts",
+    "client_config",
+    "no_region",
+    "partition_of",
+    "session_facts",
     "worst_case_seconds",
 ]
 
@@ -70,7 +78,9 @@ def worst_case_seconds(connect_timeout: float, read_timeout: float, attempts: in
 
 
 class SqsClients:
-    """The SQS, SQS long-poll, SNS and (lazily) STS clients of one backend.
+    """The SQS, SQS long-poll, SNS and (lazily) STS clients of one sync backend.
+
+    ``answer`` makes the request an ``SqsCall`` describes: the sync backend's driver.
 
     Args:
         session: the boto3 session the clients come from.
@@ -110,24 +120,21 @@ class SqsClients:
         receive_read_timeout: float,
         direct_requests: bool = True,
     ) -> None:
-        _check_timeouts(
+        check_timeouts(
             publish_connect_timeout,
             publish_read_timeout,
             publish_max_attempts,
             receive_connect_timeout,
             receive_read_timeout,
         )
-        short = Config(
-            connect_timeout=publish_connect_timeout,
-            read_timeout=publish_read_timeout,
-            retries={"mode": "standard", "total_max_attempts": publish_max_attempts},
-            max_pool_connections=max_pool_connections,
+        short = client_config(
+            publish_connect_timeout,
+            publish_read_timeout,
+            publish_max_attempts,
+            max_pool_connections,
         )
-        long_poll = Config(
-            connect_timeout=receive_connect_timeout,
-            read_timeout=receive_read_timeout,
-            retries={"mode": "standard", "total_max_attempts": 1},
-            max_pool_connections=max_pool_connections,
+        long_poll = client_config(
+            receive_connect_timeout, receive_read_timeout, 1, max_pool_connections
         )
         self._session = session
         self._config = short
@@ -149,10 +156,7 @@ class SqsClients:
                 config=short,
             )
         except botocore.exceptions.NoRegionError:
-            raise ConfigurationError(
-                "no AWS region is configured; pass region_name=... or set AWS_REGION "
-                "(or AWS_DEFAULT_REGION)"
-            ) from None
+            raise no_region() from None
         self.region: str = self.sqs.meta.region_name
         # One hook point for every SQS request: what counts or stubs requests on
         # ``sqs_client`` sees the long-poll receives as well.
@@ -170,6 +174,17 @@ class SqsClients:
                 self.sqs_receive, credentials, attempts=1, remember_status=self._note
             )
 
+    def answer(self, call: SqsCall) -> Mapping[str, Any]:
+        """Make the request ``call`` describes and return boto3's answer (botocore's errors)."""
+        if call.service == "sqs":
+            send = self.send_receive if call.long_poll else self.send_sqs
+            return send(call.operation, dict(call.params))
+        if call.service == "session":
+            return session_facts(self._session, self.region, self._session.get_credentials())
+        client = self.sns if call.service == "sns" else self.sts()
+        response: Mapping[str, Any] = getattr(client, xform_name(call.operation))(**call.params)
+        return response
+
     def sts(self) -> Any:
         """Return the STS client (made on first use: only topic resolution needs it)."""
         with self._lock:
@@ -182,19 +197,6 @@ class SqsClients:
                 )
                 self._sts.meta.events.register("before-parse", self._remember_status)
             return self._sts
-
-    def credentials_account(self) -> str | None:
-        """Return the account the credentials name (``AWS_ACCOUNT_ID``, SSO, roles), if any."""
-        credentials = self._session.get_credentials()
-        account = getattr(credentials, "account_id", None) if credentials else None
-        return str(account) if account else None
-
-    def partition(self) -> str:
-        """Return the ARN partition of the clients' region (``aws`` for unknown regions)."""
-        try:
-            return str(self._session.get_partition_for_region(self.region))
-        except botocore.exceptions.BotoCoreError:
-            return "aws"  # an emulator's made-up region: its ARNs use the default partition
 
     def last_status(self) -> int | None:
         """Return the HTTP status of this thread's last answer (for unparsable answers)."""
@@ -217,6 +219,54 @@ class SqsClients:
         self._last.status = status
 
 
+def client_config(
+    connect_timeout: float, read_timeout: float, attempts: int, max_pool_connections: int
+) -> Config:
+    """Return the botocore configuration of a client (boto3's and aiobotocore's alike).
+
+    botocore's ``standard`` retry mode, with ``total_max_attempts`` counting the first
+    attempt too.
+    """
+    return Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        max_pool_connections=max_pool_connections,
+    )
+
+
+def no_region() -> ConfigurationError:
+    """Return the error for a session and arguments that name no region."""
+    return ConfigurationError(
+        "no AWS region is configured; pass region_name=... or set AWS_REGION "
+        "(or AWS_DEFAULT_REGION)"
+    )
+
+
+def session_facts(session: Any, region: str, credentials: Any) -> dict[str, Any]:
+    """Answer ``sqs_calls.SESSION_FACTS`` from a (boto3, botocore or aiobotocore) session.
+
+    The account is the one the credentials name (``AWS_ACCOUNT_ID``, SSO, roles), if any.
+    """
+    account = getattr(credentials, "account_id", None) if credentials else None
+    return {
+        "Region": region,
+        "Partition": partition_of(session, region),
+        "Account": str(account) if account else None,
+    }
+
+
+def partition_of(session: Any, region: str) -> str:
+    """Return the ARN partition of ``region`` by a boto3 or botocore session's endpoint data.
+
+    Regions the endpoint data does not know (an emulator's made-up region) are in ``aws``.
+    """
+    try:
+        return str(session.get_partition_for_region(region))
+    except botocore.exceptions.BotoCoreError:
+        return "aws"
+
+
 def _forward_to(events: BaseEventHooks) -> Any:
     """Return a hook that re-emits an event on ``events``, answering with its first response."""
 
@@ -226,13 +276,14 @@ def _forward_to(events: BaseEventHooks) -> Any:
     return forward
 
 
-def _check_timeouts(
+def check_timeouts(
     publish_connect: float,
     publish_read: float,
     publish_attempts: int,
     receive_connect: float,
     receive_read: float,
 ) -> None:
+    """Raise ``ConfigurationError`` for a timeout or attempt count no client can work with."""
     for name, value in (
         ("publish_connect_timeout", publish_connect),
         ("publish_read_timeout", publish_read),

@@ -40,10 +40,21 @@ import botocore.parsers
 from melange.backends.sqs_errors import THROTTLING, TRANSIENT
 
 if TYPE_CHECKING:
+    from botocore.awsrequest import AWSPreparedRequest
     from botocore.credentials import Credentials
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["BotocoreSqs", "DirectSqs", "SqsCaller", "retry_pause", "should_retry"]
+__all__ = [
+    "DIRECT_OPERATIONS",
+    "RETRIED_ERRORS",
+    "BotocoreSqs",
+    "DirectRequests",
+    "DirectSqs",
+    "SqsCaller",
+    "pause_before_retry",
+    "retry_pause",
+    "should_retry",
+]
 
 JsonDict = dict[str, Any]
 
@@ -62,6 +73,12 @@ DIRECT_OPERATIONS = frozenset(
 #: takes longer than a client retry waits.
 _RETRIED_CODES = (THROTTLING | TRANSIENT) - {"OverLimit"}
 _RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: What an attempt may fail with and still be retried (see ``pause_before_retry``).
+RETRIED_ERRORS = (
+    botocore.exceptions.ClientError,
+    botocore.exceptions.ConnectionError,
+    botocore.exceptions.HTTPClientError,
+)
 #: The longest pause between attempts, as botocore's ``standard`` mode.
 _MAX_PAUSE_SECONDS = 20.0
 
@@ -97,6 +114,83 @@ class BotocoreSqs:
         return response
 
 
+class DirectRequests:
+    """SQS's JSON protocol for the hot requests: bodies, signed requests, parsed answers.
+
+    No I/O: the sync ``DirectSqs`` and the asyncio ``melange.aio.sqs_direct`` send what
+    this prepares, over their client's HTTP session, and hand back what came.
+
+    Args:
+        client: the (boto3 or aiobotocore) SQS client whose endpoint, region and service
+            model to use.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._url = client.meta.endpoint_url
+        self._region = client.meta.region_name
+        self._service_model = client.meta.service_model
+        self._parser = botocore.parsers.create_parser("json")
+        self._user_agent = f"melange botocore/{botocore.__version__}"
+
+    @staticmethod
+    def body(params: JsonDict) -> bytes:
+        """Return the JSON body of a request with boto3's parameters (blobs in base64)."""
+        return json.dumps(params, separators=(",", ":"), default=_base64).encode()
+
+    def prepare(self, operation: str, body: bytes, credentials: Any) -> AWSPreparedRequest:
+        """Return ``operation``'s request, signed with ``credentials`` (frozen ones)."""
+        if credentials is None:
+            raise botocore.exceptions.NoCredentialsError
+        request = botocore.awsrequest.AWSRequest(
+            method="POST",
+            url=self._url,
+            data=body,
+            headers={
+                "Content-Type": "application/x-amz-json-1.0",
+                "X-Amz-Target": f"AmazonSQS.{operation}",
+                "x-amzn-query-mode": "true",  # errors carry SQS's query-era codes too
+                "User-Agent": self._user_agent,
+            },
+        )
+        botocore.auth.SigV4Auth(credentials, "sqs", self._region).add_auth(request)
+        return request.prepare()
+
+    def answer(
+        self, operation: str, status: int, headers: Mapping[str, str], content: bytes
+    ) -> Mapping[str, Any]:
+        """Return the answer's fields in boto3's shape, or raise botocore's error for it."""
+        if status >= 300:
+            # Parsed as botocore would: its codes, query-compatible ones too.
+            model = self._service_model.operation_model(operation)
+            raw = {"status_code": status, "headers": headers, "body": content}
+            parsed = self._parser.parse(raw, model.output_shape)
+            raise botocore.exceptions.ClientError(parsed, operation)
+        try:
+            answer: JsonDict = json.loads(content) if content else {}
+        except ValueError as exc:
+            raise botocore.parsers.ResponseParserError(
+                f"the answer to {operation} is not JSON: {content[:200]!r}"
+            ) from exc
+        if operation == "ReceiveMessage":
+            _decode_binary_attributes(answer)
+        return answer
+
+
+def pause_before_retry(error: Exception, attempt: int, attempts: int) -> float | None:
+    """Return the pause before retrying after ``error`` on attempt ``attempt``, or ``None``.
+
+    ``None`` means the error is final: the attempts are spent, or the answer is not one
+    botocore's ``standard`` mode retries. No answer at all is retried while attempts last.
+    """
+    if attempt >= attempts:
+        return None
+    if isinstance(error, botocore.exceptions.ClientError):
+        codes, status = _codes_of(error)
+        if not should_retry(codes, status):
+            return None
+    return retry_pause(attempt)
+
+
 class DirectSqs:
     """Sends SQS's hot requests signed and serialized here, over ``client``'s HTTP session.
 
@@ -116,81 +210,39 @@ class DirectSqs:
         attempts: int,
         remember_status: Callable[[int], object] = lambda status: None,
     ) -> None:
-        self._client = client
         self._fallback = BotocoreSqs(client)
+        self._requests = DirectRequests(client)
         self._credentials = credentials
         self._attempts = attempts
         self._remember_status = remember_status
-        self._url = client.meta.endpoint_url
-        self._region = client.meta.region_name
         # botocore's HTTP session: the client's timeouts, proxies, CA bundle and pool.
         self._http = client._endpoint.http_session  # type: ignore[attr-defined]
         self._events = client.meta.events
-        self._parser = botocore.parsers.create_parser("json")
-        self._user_agent = f"melange botocore/{botocore.__version__}"
 
     def __call__(self, operation: str, params: JsonDict) -> Mapping[str, Any]:
         """Send ``operation`` directly if it is a hot request, else through botocore."""
         if operation not in DIRECT_OPERATIONS:
             return self._fallback(operation, params)
-        body = json.dumps(params, separators=(",", ":"), default=_base64).encode()
+        body = self._requests.body(params)
         attempt = 1
         while True:
             try:
-                answer = self._send_once(operation, body)
-            except botocore.exceptions.ClientError as exc:
-                codes, status = _codes_of(exc)
-                if attempt >= self._attempts or not should_retry(codes, status):
+                return self._send_once(operation, body)
+            except RETRIED_ERRORS as exc:
+                pause = pause_before_retry(exc, attempt, self._attempts)
+                if pause is None:
                     raise
-            except (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError):
-                if attempt >= self._attempts:
-                    raise
-            else:
-                return answer
-            time.sleep(retry_pause(attempt))
+            time.sleep(pause)
             attempt += 1
 
     def _send_once(self, operation: str, body: bytes) -> Mapping[str, Any]:
-        request = botocore.awsrequest.AWSRequest(
-            method="POST",
-            url=self._url,
-            data=body,
-            headers={
-                "Content-Type": "application/x-amz-json-1.0",
-                "X-Amz-Target": f"AmazonSQS.{operation}",
-                "x-amzn-query-mode": "true",  # errors carry SQS's query-era codes too
-                "User-Agent": self._user_agent,
-            },
-        )
-        botocore.auth.SigV4Auth(self._frozen_credentials(), "sqs", self._region).add_auth(request)
-        prepared = request.prepare()
+        credentials = self._credentials and self._credentials.get_frozen_credentials()
+        prepared = self._requests.prepare(operation, body, credentials)
         self._events.emit(f"before-send.sqs.{operation}", request=prepared)
         response = self._http.send(prepared)
         status = int(response.status_code)
         self._remember_status(status)
-        if status >= 300:
-            raise self._error(operation, status, response)
-        try:
-            answer: JsonDict = json.loads(response.content) if response.content else {}
-        except ValueError as exc:
-            raise botocore.parsers.ResponseParserError(
-                f"the answer to {operation} is not JSON: {response.content[:200]!r}"
-            ) from exc
-        if operation == "ReceiveMessage":
-            _decode_binary_attributes(answer)
-        return answer
-
-    def _frozen_credentials(self) -> Any:
-        if self._credentials is None:
-            raise botocore.exceptions.NoCredentialsError
-        return self._credentials.get_frozen_credentials()
-
-    def _error(self, operation: str, status: int, response: Any) -> botocore.exceptions.ClientError:
-        """Parse an error answer as botocore would (its codes, query-compatible ones too)."""
-        model = self._client.meta.service_model.operation_model(operation)
-        raw = {"status_code": status, "headers": response.headers, "body": response.content}
-        parsed = self._parser.parse(raw, model.output_shape)  # type: ignore[arg-type]
-        return botocore.exceptions.ClientError(parsed, operation)
+        return self._requests.answer(operation, status, response.headers, response.content)
 
 
 def _codes_of(exc: botocore.exceptions.ClientError) -> tuple[tuple[str, ...], int | None]:

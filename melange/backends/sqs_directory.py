@@ -1,8 +1,9 @@
-"""What the SQS backend remembers about queues and topics, and error translation.
+"""What the SQS backends remember about queues and topics, and error translation.
 
-``SqsDirectory`` caches queue URLs, queue ARNs and topics (each looked up once), and its
-``request`` context manager is the one place where botocore's exceptions become
-melange's. A queue or topic the broker reports missing is forgotten, so a later
+``SqsDirectory`` caches queue URLs, queue ARNs and topics (each looked up once, by the
+plans of ``sqs_calls``: it does no I/O itself), and its ``request`` context manager is
+the one place where botocore's exceptions become melange's, for the sync and the asyncio
+backend alike. A queue or topic the broker reports missing is forgotten, so a later
 declaration takes effect.
 """
 
@@ -10,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 import attrs
 import botocore.exceptions
 import botocore.parsers
 
+from melange.backends.sqs_calls import SESSION_FACTS, Plan, SqsCall
 from melange.backends.sqs_errors import refusal
 from melange.backends.sqs_requests import topic_arn_for, topic_size_limit
 from melange.exceptions import (
@@ -28,9 +30,6 @@ from melange.exceptions import (
     QueueNotFoundError,
     TopicNotFoundError,
 )
-
-if TYPE_CHECKING:
-    from melange.backends.sqs_clients import SqsClients
 
 __all__ = ["SnsTopic", "SqsDirectory"]
 
@@ -53,18 +52,25 @@ class SnsTopic:
 class SqsDirectory:
     """The URL/ARN caches, topic resolution and the botocore-to-melange translation.
 
+    Its look-ups are plans (``sqs_calls``): a backend's driver runs them.
+
     Args:
-        clients: the backend's clients, kept for its life.
         account_id: the AWS account the topics are in; asked of STS once when omitted.
+        last_status: the HTTP status of the current thread's or task's last answer, named
+            when an answer cannot be parsed.
     """
 
-    def __init__(self, clients: SqsClients, *, account_id: str | None = None) -> None:
-        self.clients = clients
+    def __init__(
+        self,
+        *,
+        account_id: str | None = None,
+        last_status: Callable[[], int | None] = lambda: None,
+    ) -> None:
+        self._last_status = last_status
         self._lock = threading.Lock()
         self._queue_urls: dict[str, str] = {}
         self._queue_arns: dict[str, str] = {}
         self._topics: dict[str, SnsTopic] = {}
-        self._account_lock = threading.Lock()  # one GetCallerIdentity, however many threads
         self._account_id = account_id
         self._account_known = account_id is not None
 
@@ -95,7 +101,7 @@ class SqsDirectory:
                 raise TopicNotFoundError(topic, operation=operation) from exc
             self._raise_error_answer(operation, target, (code, query_code), status, text, exc)
         except botocore.parsers.ResponseParserError as exc:
-            status = self.clients.last_status()
+            status = self._last_status()
             text = f"an answer that is not SQS/SNS's protocol ({str(exc)[:200]})"
             self._raise_error_answer(operation, target, (), status, text, exc)
         except _UNREACHABLE as exc:
@@ -144,26 +150,25 @@ class SqsDirectory:
             if topic is not None:
                 self._topics.pop(topic, None)
 
-    def queue_url(self, queue_name: str) -> str:
+    def queue_url(self, queue_name: str) -> Plan[str]:
         """Return the queue's URL, looked up once."""
         url = self._queue_urls.get(queue_name)
         if url is None:
-            with self.request("GetQueueUrl", queue=queue_name):
-                url = self.clients.sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-            with self._lock:
-                self._queue_urls[queue_name] = url
+            answer = yield SqsCall(
+                "sqs", "GetQueueUrl", {"QueueName": queue_name}, queue=queue_name
+            )
+            url = str(answer["QueueUrl"])
+            self.remember_queue_url(queue_name, url)
         return url
 
-    def queue_arn(self, queue_name: str) -> str:
+    def queue_arn(self, queue_name: str) -> Plan[str]:
         """Return the queue's ARN, looked up once."""
         arn = self._queue_arns.get(queue_name)
         if arn is None:
-            url = self.queue_url(queue_name)
-            with self.request("GetQueueAttributes", queue=queue_name):
-                response = self.clients.sqs.get_queue_attributes(
-                    QueueUrl=url, AttributeNames=["QueueArn"]
-                )
-            arn = response["Attributes"]["QueueArn"]
+            url = yield from self.queue_url(queue_name)
+            params = {"QueueUrl": url, "AttributeNames": ["QueueArn"]}
+            answer = yield SqsCall("sqs", "GetQueueAttributes", params, queue=queue_name)
+            arn = str(answer["Attributes"]["QueueArn"])
             with self._lock:
                 self._queue_arns[queue_name] = arn
         return arn
@@ -175,11 +180,11 @@ class SqsDirectory:
 
     # -- topics ----------------------------------------------------------------------------
 
-    def topic_arn(self, topic: str) -> str:
+    def topic_arn(self, topic: str) -> Plan[str]:
         """Return the ARN of a topic given by name or ARN (see ``topic``)."""
-        return self.topic(topic).arn
+        return (yield from self.topic(topic)).arn
 
-    def topic(self, topic: str) -> SnsTopic:
+    def topic(self, topic: str) -> Plan[SnsTopic]:
         """Return a topic given by name or ARN, resolved with one request per topic.
 
         The ARN is built from the partition, the region and the account (see
@@ -195,42 +200,43 @@ class SqsDirectory:
         known = self._topics.get(topic)
         if known is not None:
             return known
-        arn = topic if topic.startswith("arn:") else self._built_arn(topic)
-        return self.confirm_topic(topic, arn or self._listed_arn(topic))
+        arn = topic if topic.startswith("arn:") else (yield from self._built_arn(topic))
+        if arn is None:
+            arn = yield from self._listed_arn(topic)
+        return (yield from self.confirm_topic(topic, arn))
 
-    def confirm_topic(self, topic: str, arn: str) -> SnsTopic:
+    def confirm_topic(self, topic: str, arn: str) -> Plan[SnsTopic]:
         """Read the topic's attributes at ``arn`` (one request) and cache it under ``topic``."""
-        with self.request("GetTopicAttributes", topic=topic):
-            response = self.clients.sns.get_topic_attributes(TopicArn=arn)
-        resolved = SnsTopic(arn=arn, max_message_bytes=topic_size_limit(response["Attributes"]))
+        answer = yield SqsCall("sns", "GetTopicAttributes", {"TopicArn": arn}, topic=topic)
+        resolved = SnsTopic(arn=arn, max_message_bytes=topic_size_limit(answer["Attributes"]))
         with self._lock:
             self._topics[topic] = resolved
         return resolved
 
-    def _built_arn(self, topic_name: str) -> str | None:
-        account = self._account()
+    def _built_arn(self, topic_name: str) -> Plan[str | None]:
+        facts = yield SESSION_FACTS
+        account = yield from self._account(facts.get("Account"))
         if account is None:
             return None
-        return topic_arn_for(self.clients.partition(), self.clients.region, account, topic_name)
+        return topic_arn_for(facts["Partition"], facts["Region"], account, topic_name)
 
-    def _account(self) -> str | None:
+    def _account(self, credentials_account: str | None) -> Plan[str | None]:
         """Return the topics' account, or ``None`` where STS refuses to tell it.
 
         From ``account_id``, else the credentials (``AWS_ACCOUNT_ID``, SSO, roles), else
         one GetCallerIdentity. An unreachable STS raises ``BackendUnavailableError`` and
         is asked again next time; an STS that answers with an error (an emulator without
-        it) is not asked again, and topics are listed instead.
+        it) is not asked again, and topics are listed instead. Two threads resolving
+        their first topic at once may both ask STS; the answers are the same.
         """
-        with self._account_lock:
-            if not self._account_known:
-                self._account_id = self.clients.credentials_account() or self._caller_account()
-                self._account_known = True
+        if not self._account_known:
+            self._account_id = credentials_account or (yield from self._caller_account())
+            self._account_known = True
         return self._account_id
 
-    def _caller_account(self) -> str | None:
+    def _caller_account(self) -> Plan[str | None]:
         try:
-            with self.request("GetCallerIdentity"):
-                return str(self.clients.sts().get_caller_identity()["Account"])
+            answer = yield SqsCall("sts", "GetCallerIdentity")
         except BackendUnavailableError as exc:
             raise BackendUnavailableError(
                 f"{exc}; STS tells the account that topic ARNs are built with: make it "
@@ -245,14 +251,18 @@ class SqsDirectory:
                 exc,
             )
             return None
+        return str(answer["Account"])
 
-    def _listed_arn(self, topic_name: str) -> str:
+    def _listed_arn(self, topic_name: str) -> Plan[str]:
         # SNS has no lookup by name; creating the topic instead would hide a misspelt name
         # behind a new, unsubscribed topic.
         suffix = f":{topic_name}"
-        with self.request("ListTopics", topic=topic_name):
-            for page in self.clients.sns.get_paginator("list_topics").paginate():
-                for listed in page.get("Topics", []):
-                    if listed.get("TopicArn", "").endswith(suffix):
-                        return listed["TopicArn"]
-        raise TopicNotFoundError(topic_name, operation="ListTopics")
+        params: dict[str, str] = {}
+        while True:
+            page = yield SqsCall("sns", "ListTopics", params, topic=topic_name)
+            for listed in page.get("Topics", []):
+                if listed.get("TopicArn", "").endswith(suffix):
+                    return str(listed["TopicArn"])
+            if not page.get("NextToken"):
+                raise TopicNotFoundError(topic_name, operation="ListTopics")
+            params = {"NextToken": page["NextToken"]}

@@ -4,7 +4,8 @@ The only module that knows boto3's parameter names (``MessageBody``, ``MessageAt
 ``DataType``, ``Entries``...): message attributes both ways, SendMessage/Publish
 parameters, batch planning and sending, queue attributes from a ``QueueSpec``, the queue
 policy that lets topics send, a received message, a topic's ARN and size limit. No I/O
-here: ``send_batches`` calls the function it is given.
+here: ``batch_plan`` is a plan (``sqs_calls``), and ``send_batches`` runs it with the
+function it is given.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from melange import limits, wire
+from melange.backends.sqs_calls import Plan, SqsCall, run_plan
 from melange.exceptions import (
     BackendError,
     BatchEntryFailure,
@@ -34,6 +36,7 @@ from melange.topology import QueueSpec, SubscriptionSpec
 
 __all__ = [
     "POLICY_SID",
+    "batch_plan",
     "chunks",
     "from_boto_attributes",
     "plan_batches",
@@ -134,14 +137,15 @@ def plan_batches(sizes: Sequence[int], *, limit: int) -> list[list[int]]:
     return batches
 
 
-def send_batches(
+def batch_plan(
     messages: Sequence[OutgoingMessage],
     prepared: Sequence[tuple[JsonDict, int]],
     limit: int,
-    send: SendBatch,
-) -> BatchResult:
+    request: Callable[[list[JsonDict]], SqsCall],
+) -> Plan[BatchResult]:
     """Send prepared entries in planned batches; collect per-entry outcomes in input order.
 
+    ``request`` makes the batch request (SendMessageBatch, PublishBatch) for some entries.
     A batch request that fails as a whole fails each of its entries with the error's code
     and text, except when nothing was sent yet and the destination is missing or refused
     the options: that error is raised, as for a single message.
@@ -151,7 +155,7 @@ def send_batches(
     for batch in plan_batches([size for _, size in prepared], limit=limit):
         entries = [{"Id": str(index), **prepared[index][0]} for index in batch]
         try:
-            response = send(entries)
+            response = yield request(entries)
         except (QueueNotFoundError, TopicNotFoundError, ConfigurationError):
             if not accepted and not failures:
                 raise  # nothing was sent: report the cause itself
@@ -178,6 +182,19 @@ def send_batches(
         successful=tuple(accepted[i] for i in sorted(accepted)),
         failed=tuple(sorted(failures, key=lambda f: f.index)),
     )
+
+
+def send_batches(
+    messages: Sequence[OutgoingMessage],
+    prepared: Sequence[tuple[JsonDict, int]],
+    limit: int,
+    send: SendBatch,
+) -> BatchResult:
+    """Run ``batch_plan``, ``send`` answering each batch's entries (raising melange errors)."""
+    plan = batch_plan(
+        messages, prepared, limit, lambda entries: SqsCall("sqs", "", {"Entries": entries})
+    )
+    return run_plan(plan, lambda call: send(call.params["Entries"]))
 
 
 def _failed(

@@ -11,7 +11,6 @@ import attrs
 from melange.exceptions import SerializerConfigurationError, SerializerNotFoundError
 from melange.messages import Envelope
 from melange.serializers.base import Serializer
-from melange.serializers.typed_json import TypedJsonSerializer
 
 __all__ = ["Serialized", "SerializerRegistry"]
 
@@ -57,8 +56,10 @@ class SerializerRegistry:
         # Bindings never change after construction, so each type's choice is cached.
         self._chosen: dict[type, Serializer] = {}
         for cls, serializer in self._bindings.items():
-            if isinstance(serializer, TypedJsonSerializer):
-                serializer.register(cls)
+            # Typed serializers rebuild only classes they know: a binding teaches them.
+            register = getattr(serializer, "register", None)
+            if callable(register):
+                register(cls)
 
     def _choose_default(self, name: str | None) -> Serializer | None:
         if name is None:

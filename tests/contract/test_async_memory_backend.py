@@ -6,7 +6,7 @@ event loop thread, so what is asserted is what the asyncio backend and publisher
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -19,14 +19,6 @@ from tests.contract.backend_contract import BackendContract
 from tests.contract.dispatcher_contract import DispatcherContract
 from tests.support.blocking import Blocking, EventLoopThread
 from tests.support.messaging import json_registry
-
-
-@pytest.fixture(name="event_loop_thread")
-def fixture_event_loop_thread() -> Iterator[EventLoopThread]:
-    """Give an event loop running in a thread of its own for the test."""
-    loop = EventLoopThread()
-    yield loop
-    loop.close()
 
 
 class TestAsyncInMemoryBackend(BackendContract, DispatcherContract):

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 import redis
 
-from melange import MessageDispatcher, RedisDeduplicationCache
+from melange import Consumer, MessageDispatcher, RedisDeduplicationCache, consumer
+from melange.aio import AsyncInMemoryBackend, AsyncMessageDispatcher
+from melange.aio.dedup import AsyncRedisDeduplicationCache
 from melange.backends import InMemoryBackend
 from melange.dedup import ClaimStatus
 from melange.exceptions import ConfigurationError, DeduplicationUnavailableError
 from melange.messages import Destination, Envelope, OutgoingMessage
 from tests.contract.dedup_contract import KEY, LEASE, DeduplicationContract, claimed, status_of
 from tests.integration.conftest import MakeRedisCache
+from tests.support.blocking import Blocking, EventLoopThread
 from tests.support.consumers import Recorder, running
 from tests.support.messaging import json_registry
 from tests.support.polling import poll_until
@@ -29,6 +33,57 @@ class TestRedisDeduplicationCache(DeduplicationContract):
         """Build a Redis cache on the test Redis, with this test's key prefix."""
         make_redis_cache: MakeRedisCache = request.getfixturevalue("make_redis_cache")
         return make_redis_cache(**options)
+
+
+class TestAsyncRedisDeduplicationCache(DeduplicationContract):
+    """The asyncio Redis cache honours the same contract, called through an event loop."""
+
+    def make_cache(self, request: pytest.FixtureRequest, **options: Any) -> Any:
+        """Build an asyncio Redis cache on the test Redis, with this test's key prefix."""
+        loop: EventLoopThread = request.getfixturevalue("event_loop_thread")
+        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        cache = loop.call(_built(AsyncRedisDeduplicationCache, url, prefix=prefix, **options))
+        return Blocking(cache, loop)
+
+
+async def _built(factory: Any, *args: Any, **kwargs: Any) -> Any:
+    """Build ``factory(*args, **kwargs)`` on the event loop (redis.asyncio binds it there)."""
+    return factory(*args, **kwargs)
+
+
+def test_a_threaded_and_an_asyncio_worker_share_keys(
+    make_redis_cache: MakeRedisCache,
+    redis_url: str,
+    redis_prefix: str,
+    event_loop_thread: EventLoopThread,
+) -> None:
+    """A key claimed by the asyncio cache is busy for the sync one, then done for both."""
+    threaded = make_redis_cache()
+    asyncio_cache = Blocking(
+        event_loop_thread.call(
+            _built(AsyncRedisDeduplicationCache, redis_url, prefix=redis_prefix)
+        ),
+        event_loop_thread,
+    )
+    claim = asyncio_cache.claim(KEY, lease_seconds=LEASE)
+    assert claim.status is ClaimStatus.CLAIMED
+    assert status_of(threaded) is ClaimStatus.BUSY
+    asyncio_cache.mark_done(KEY, claim.token)
+    assert status_of(threaded) is ClaimStatus.DONE
+
+
+def test_an_unreachable_redis_raises_deduplication_unavailable_when_awaited(
+    event_loop_thread: EventLoopThread,
+) -> None:
+    """The asyncio cache on a Redis that does not answer raises naming the URL."""
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    cache = Blocking(
+        event_loop_thread.call(_built(AsyncRedisDeduplicationCache, url, socket_timeout=0.5)),
+        event_loop_thread,
+    )
+    for operation in (lambda: cache.claim(KEY, lease_seconds=LEASE), cache.ping):
+        with pytest.raises(DeduplicationUnavailableError, match=repr(url)):
+            operation()
 
 
 # -- what only Redis has: keys other processes share, a URL, a server that may be down ----
@@ -135,3 +190,46 @@ def test_two_dispatchers_sharing_redis_run_a_duplicated_message_once(
         )
     assert recorder.handled == [1]
     assert backend.message_count("q") == 0
+
+
+def test_the_asyncio_dispatcher_runs_a_duplicate_once_with_the_asyncio_redis_cache(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Two copies of one message at once, two concurrent handlers: one run, both acknowledged."""
+    handled: list[int] = []
+
+    class Slow(Consumer):
+        def __init__(self) -> None:
+            super().__init__(name="slow")
+
+        @consumer
+        async def on_message(self, message: dict[str, int]) -> None:
+            handled.append(message["n"])
+            await asyncio.sleep(0.5)
+
+    async def scenario() -> int:
+        backend = AsyncInMemoryBackend()
+        await backend.declare_queue("q")
+        envelope = Envelope(content='{"n": 5}', manifest="json", serializer_id=1)
+        for _ in range(2):  # the second is an injected duplicate: same message id
+            await backend.publish(Destination.queue("q"), [OutgoingMessage(envelope)])
+        cache = AsyncRedisDeduplicationCache(redis_url, prefix=redis_prefix)
+        dispatcher = AsyncMessageDispatcher(
+            json_registry(),
+            backend,
+            consumers=[Slow()],
+            cache=cache,
+            concurrency=2,
+            visibility_timeout=2,
+            wait_time_seconds=1,
+        )
+        task = asyncio.create_task(dispatcher.run("q"))
+        while dispatcher.stats.acknowledged < 2:
+            await asyncio.sleep(0.02)
+        dispatcher.stop()
+        await task
+        await cache.close()
+        return backend.message_count("q")
+
+    assert asyncio.run(asyncio.wait_for(scenario(), timeout=30)) == 0
+    assert handled == [5]

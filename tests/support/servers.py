@@ -119,8 +119,6 @@ LOCALSTACK_LAUNCHER = Path(__file__).with_name("localstack_server.py")
 DEFAULT_LOCALSTACK_PYTHON = Path(__file__).parents[2] / ".venv-localstack" / "bin" / "python"
 #: LocalStack tests run only when this variable is ``1``, as ``make test-localstack`` sets it.
 LOCALSTACK_OPT_IN_VARIABLE = "MELANGE_TEST_LOCALSTACK"
-#: Why LocalStack tests skip when not asked for; a choice, not a missing service, so CI skips too.
-LOCALSTACK_OPT_IN_REASON = "LocalStack is opt-in: run `make test-localstack`"
 
 
 def localstack_opted_in(environ: Mapping[str, str] = os.environ) -> bool:

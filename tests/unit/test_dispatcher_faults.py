@@ -6,13 +6,18 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from melange import MessageDispatcher, QueuePublisher
+from melange.aio import AsyncInMemoryBackend, AsyncMessageDispatcher
+from melange.backends import InMemoryBackend
 from melange.exceptions import BackendError, BackendUnavailableError
 from melange.serializers import JsonSerializer, SerializerRegistry
+from tests.support.blocking import Blocking, EventLoopThread
 from tests.support.consumers import Recorder, running
 from tests.support.faults import (
     REFUSAL,
@@ -24,6 +29,28 @@ from tests.support.faults import (
 from tests.support.polling import poll_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Builds the dispatcher under test: ``MessageDispatcher`` or the asyncio one, blocking.
+MakeDispatcher = Callable[..., Any]
+
+
+@pytest.fixture(name="make_dispatcher", params=["threads", "asyncio"])
+def fixture_make_dispatcher(request: pytest.FixtureRequest) -> Iterator[MakeDispatcher]:
+    """Build the threaded dispatcher, or the asyncio one over the same (faulty) store.
+
+    The asyncio dispatcher consumes an ``AsyncInMemoryBackend`` sharing the test's
+    in-memory backend, so the faults that backend injects reach it unchanged.
+    """
+    if request.param == "threads":
+        yield MessageDispatcher
+        return
+    loop = EventLoopThread()
+
+    def make(registry: SerializerRegistry, backend: InMemoryBackend, **options: Any) -> Any:
+        dispatcher = AsyncMessageDispatcher(registry, AsyncInMemoryBackend(backend), **options)
+        return Blocking(dispatcher, loop)
+
+    yield make
+    loop.close()
 
 
 @pytest.fixture(name="registry")
@@ -61,12 +88,14 @@ class RunningDispatcher:
 # -- item 5: permanent errors stop the loop ----------------------------------------------
 
 
-def test_a_refused_receive_stops_run_with_that_error(registry: SerializerRegistry) -> None:
+def test_a_refused_receive_stops_run_with_that_error(
+    registry: SerializerRegistry, make_dispatcher: MakeDispatcher
+) -> None:
     """A BackendRefusedError from receive ends run promptly, raising it, after one receive."""
     backend = FailingBackend(REFUSAL)
     backend.declare_queue("q")
     started = time.monotonic()
-    run = RunningDispatcher(MessageDispatcher(registry, backend, wait_time_seconds=1), "q")
+    run = RunningDispatcher(make_dispatcher(registry, backend, wait_time_seconds=1), "q")
     returned_at = run.wait(timeout=15)
     assert run.error is REFUSAL
     assert returned_at - started < 5
@@ -82,12 +111,12 @@ def test_a_refused_receive_stops_run_with_that_error(registry: SerializerRegistr
     ids=["throttled", "unreachable"],
 )
 def test_an_error_that_may_heal_keeps_being_retried(
-    registry: SerializerRegistry, error: BackendError
+    registry: SerializerRegistry, make_dispatcher: MakeDispatcher, error: BackendError
 ) -> None:
     """Throttling and connection errors from receive are retried until stop, not raised."""
     backend = FailingBackend(error)
     backend.declare_queue("q")
-    dispatcher = MessageDispatcher(registry, backend, wait_time_seconds=1)
+    dispatcher = make_dispatcher(registry, backend, wait_time_seconds=1)
     with running(dispatcher, "q"):  # fails if run raises
         poll_until(lambda: backend.receives, lambda n: n >= 3, timeout=15, message="3 receives")
 
@@ -148,7 +177,9 @@ def test_stop_does_not_wait_for_a_receive_stuck_in_io(registry: SerializerRegist
 # -- item 11: an unreachable deduplication cache ----------------------------------------
 
 
-def test_while_the_cache_is_unreachable_receiving_pauses(registry: SerializerRegistry) -> None:
+def test_while_the_cache_is_unreachable_receiving_pauses(
+    registry: SerializerRegistry, make_dispatcher: MakeDispatcher
+) -> None:
     """With 'redeliver', an unreachable cache pauses receiving; then each message runs once."""
     backend = CountingBackend()
     backend.declare_queue("q", dead_letter_queue="q-dlq", max_receive_count=3)
@@ -156,7 +187,7 @@ def test_while_the_cache_is_unreachable_receiving_pauses(registry: SerializerReg
     cache = SwitchableCache()
     cache.reachable = False
     recorder = Recorder()
-    dispatcher = MessageDispatcher(
+    dispatcher = make_dispatcher(
         registry,
         backend,
         consumers=[recorder],
@@ -183,6 +214,7 @@ def test_while_the_cache_is_unreachable_receiving_pauses(registry: SerializerReg
 
 def test_process_available_returns_when_the_cache_is_unreachable(
     registry: SerializerRegistry,
+    make_dispatcher: MakeDispatcher,
 ) -> None:
     """process_available with 'redeliver' and no cache releases what it took once and returns."""
     backend = CountingBackend()
@@ -190,7 +222,7 @@ def test_process_available_returns_when_the_cache_is_unreachable(
     QueuePublisher(registry, backend).publish_many("q", [{"n": n} for n in range(3)])
     cache = SwitchableCache()
     cache.reachable = False
-    dispatcher = MessageDispatcher(
+    dispatcher = make_dispatcher(
         registry, backend, consumers=[Recorder()], cache=cache, on_cache_unavailable="redeliver"
     )
     assert dispatcher.process_available("q") == 3

@@ -74,6 +74,7 @@ def test_backends_and_serializers_export_the_documented_names() -> None:
     assert sorted(melange.serializers.__all__) == [
         "JsonSerializer",
         "PickleSerializer",
+        "PydanticSerializer",  # loaded on first use: pydantic is an optional extra
         "Serialized",
         "Serializer",
         "SerializerRegistry",

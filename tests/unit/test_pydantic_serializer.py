@@ -579,3 +579,27 @@ def test_a_published_model_reaches_a_dispatcher_consumer_as_an_equal_model() -> 
     assert recorder.handled[0].placed_at.utcoffset() == timedelta(hours=2)
     assert str(recorder.handled[0].total) == "19.990"
     assert backend.message_count(queue) == 0
+
+
+def test_a_model_bound_in_the_registry_is_rebuilt_without_being_listed() -> None:
+    """``serializer_bindings={Refund: "pydantic"}`` teaches a bare serializer the model."""
+    producer = SerializerRegistry(
+        {
+            "serializers": {"pydantic": PydanticSerializer()},
+            "serializer_bindings": {Refund: "pydantic"},
+        }
+    )
+    consumer_side = SerializerRegistry(
+        {
+            "serializers": {"pydantic": PydanticSerializer()},
+            "serializer_bindings": {Refund: "pydantic"},
+        }
+    )
+    refund = Refund(amount=Decimal("9.99"))
+    serialized = producer.serialize(refund)
+    assert (
+        consumer_side.deserialize(
+            serialized.content, serializer_id=serialized.serializer_id, manifest=serialized.manifest
+        )
+        == refund
+    )

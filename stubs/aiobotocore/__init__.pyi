@@ -1,0 +1,1 @@
+# aiobotocore ships no type information; melange.aio uses only its session.
