@@ -6,7 +6,7 @@ generators: where they need the broker, the deduplication cache or a consumer, t
 its exception thrown back in at the same point. ``run_sync`` performs the effects by
 calling blocking functions (the threaded dispatcher); ``run_async`` awaits them (the
 asyncio dispatcher). The drivers are the only code that knows which half it is in, so no
-decision of the consume path is written twice.
+decision of the consume path is written twice (both loops are ``melange.steps``').
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import attrs
 
 from melange.consumers import Consumer, MessageContext
 from melange.messages import AttributeValue, ReceivedMessage
+from melange.steps import drive, drive_async
 
 __all__ = [
     "Acknowledge",
@@ -108,31 +109,9 @@ Steps = Generator[Effect, Any, T]
 
 def run_sync(steps: Steps[T], perform: Callable[[Effect], object]) -> T:
     """Drive ``steps`` to its result, performing each effect with a blocking call."""
-    value: object = None
-    error: BaseException | None = None
-    while True:
-        try:
-            effect = steps.send(value) if error is None else steps.throw(error)
-        except StopIteration as finished:
-            return finished.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            value = perform(effect)
-        except Exception as exc:  # thrown back where the effect was asked for
-            error = exc
+    return drive(steps, perform)
 
 
 async def run_async(steps: Steps[T], perform: Callable[[Effect], Awaitable[object]]) -> T:
     """Drive ``steps`` to its result, awaiting each effect."""
-    value: object = None
-    error: BaseException | None = None
-    while True:
-        try:
-            effect = steps.send(value) if error is None else steps.throw(error)
-        except StopIteration as finished:
-            return finished.value  # type: ignore[no-any-return]
-        value, error = None, None
-        try:
-            value = await perform(effect)
-        except Exception as exc:  # thrown back where the effect was asked for
-            error = exc
+    return await drive_async(steps, perform)

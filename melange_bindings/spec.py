@@ -37,6 +37,7 @@ import pinject
 from melange.app import Application, DispatcherFactory
 from melange.backends import InMemoryBackend, MessagingBackend
 from melange.backends.factory import backend_from_settings
+from melange.backends.prefixed import PrefixedBackend
 from melange.consumers import Consumer
 from melange.dedup import (
     DeduplicationCache,
@@ -350,19 +351,19 @@ class MelangeBindingSpec(pinject.BindingSpec):
         the other receives. The sync backend is built for that only.
 
         Raises:
-            ConfigurationError: ``MELANGE_PREFIX`` is set (no asyncio prefixed backend),
-                or ``backend=`` overrides the sync backend with one that is not in memory,
-                which no asyncio backend can share.
+            ConfigurationError: ``backend=`` overrides the sync backend with one that is
+                not in memory, which no asyncio backend can share.
         """
-        from melange.aio.factory import async_backend_from_settings, check_no_prefix
+        from melange.aio.factory import async_backend_from_settings
 
         with surfaced("async_messaging_backend"):
-            check_no_prefix(melange_settings)
             if self._backend is not None:
                 return async_backend_for_override(self._backend)
             store = None
             if melange_settings.backend == "memory":
                 sync_backend = provide_messaging_backend()
+                if isinstance(sync_backend, PrefixedBackend):  # MELANGE_PREFIX: its store
+                    sync_backend = sync_backend.backend
                 store = sync_backend if isinstance(sync_backend, InMemoryBackend) else None
             return async_backend_from_settings(melange_settings, store=store)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from melange.aio.memory import AsyncInMemoryBackend
+from melange.aio.prefixed import AsyncPrefixedBackend
 from melange.backends.factory import _request_options as request_options
 from melange.backends.factory import backend_named
 from melange.exceptions import ConfigurationError
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from melange.backends.memory import InMemoryBackend
     from melange.settings import MelangeSettings
 
-__all__ = ["ASYNC_BACKENDS", "async_backend_from_settings", "check_no_prefix"]
+__all__ = ["ASYNC_BACKENDS", "async_backend_from_settings"]
 
 
 def _memory(settings: MelangeSettings, store: InMemoryBackend | None) -> AsyncMessagingBackend:
@@ -68,21 +69,6 @@ ASYNC_BACKENDS: dict[
 ] = {"aws": _aws, "local": _local, "memory": _memory}
 
 
-def check_no_prefix(settings: MelangeSettings) -> None:
-    """Refuse ``MELANGE_PREFIX`` for asyncio backends, which have no prefixed wrapper yet.
-
-    Raises:
-        ConfigurationError: the settings have a prefix; the message names the gap.
-    """
-    if settings.prefix:
-        raise ConfigurationError(
-            f"MELANGE_PREFIX={settings.prefix!r} is set, but melange.aio has no prefixed "
-            "backend yet (PrefixedBackend wraps only sync backends), so asyncio publishers "
-            "and dispatchers would use unprefixed names; unset MELANGE_PREFIX for asyncio "
-            "applications, or put the prefix in the queue and topic names themselves"
-        )
-
-
 def async_backend_from_settings(
     settings: MelangeSettings, *, store: InMemoryBackend | None = None
 ) -> AsyncMessagingBackend:
@@ -95,9 +81,9 @@ def async_backend_from_settings(
             when omitted. Ignored by the SQS backends.
 
     Raises:
-        ConfigurationError: an unknown backend name (with the closest one), settings it
-            cannot be built with, or ``MELANGE_PREFIX`` set (no asyncio prefixed backend).
+        ConfigurationError: an unknown backend name (with the closest one), or settings
+            it cannot be built with. ``MELANGE_PREFIX`` wraps it in ``AsyncPrefixedBackend``.
     """
     backend_named(settings.backend)  # the sync table's name check and "did you mean"
-    check_no_prefix(settings)
-    return ASYNC_BACKENDS[settings.backend](settings, store)
+    backend = ASYNC_BACKENDS[settings.backend](settings, store)
+    return AsyncPrefixedBackend(backend, settings.prefix) if settings.prefix else backend

@@ -40,6 +40,7 @@ from melange.messages import (
     ReceivedMessage,
     RedrivePolicy,
 )
+from melange.steps import drive_async
 from melange.topology import Declaration
 
 __all__ = ["AsyncAWSBackend", "AsyncLocalSQSBackend", "AsyncSqsBackend", "run_plan_async"]
@@ -51,18 +52,7 @@ async def run_plan_async(
     plan: Plan[T], send: Callable[[SqsCall], Awaitable[Mapping[str, Any]]]
 ) -> T:
     """Run ``plan`` as ``sqs_calls.run_plan`` does, awaiting ``send`` for each call."""
-    try:
-        call = next(plan)
-        while True:
-            try:
-                answer = await send(call)
-            except MelangeError as exc:
-                call = plan.throw(exc)
-            else:
-                call = plan.send(answer)
-    except StopIteration as done:
-        result: T = done.value
-        return result
+    return await drive_async(plan, send, thrown=MelangeError)
 
 
 class AsyncSqsBackend(AsyncBackendShortcuts):

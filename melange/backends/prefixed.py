@@ -37,7 +37,7 @@ from melange.messages import (
 )
 from melange.topology import Declaration, QueueSpec, TopicSpec
 
-__all__ = ["PrefixedBackend", "renamed_error", "renamed_result", "renamed_text"]
+__all__ = ["Prefix", "PrefixedBackend", "renamed_error", "renamed_result", "renamed_text"]
 
 #: Broker names mapped to the application's names, e.g. ``{"shop-refunds": "refunds"}``.
 Renames = Mapping[str, str]
@@ -98,34 +98,35 @@ def _names(spec: Declaration) -> tuple[str, ...]:
     return (spec.queue, *spec.topics)
 
 
-class PrefixedBackend(BackendShortcuts):
-    """Wraps a backend and prefixes every queue and topic name it is given.
+@attrs.frozen
+class Prefix:
+    """A prefix applied to names going to a backend, and taken off what comes back.
 
-    Declarations and destinations are values, so each is renamed once (``renamed``)
-    and handed on; errors and results come back naming what the application typed.
+    Shared by ``PrefixedBackend`` and ``melange.aio``'s ``AsyncPrefixedBackend``: every
+    renaming decision is here, the backends only pass values through it.
 
-    Args:
-        backend: the backend that does the work.
-        prefix: prepended to every name, e.g. ``"staging-"``.
+    Attributes:
+        text: prepended to every name, e.g. ``"staging-"``; topic ARNs pass unchanged.
     """
 
-    def __init__(self, backend: MessagingBackend, prefix: str) -> None:
-        self.backend = backend
-        self.prefix = prefix
+    text: str
 
-    def _name(self, name: str) -> str:
-        return name if name.startswith("arn:") else self.prefix + name
+    def broker(self, name: str) -> str:
+        """Return the name the broker knows ``name`` by."""
+        return name if name.startswith("arn:") else self.text + name
 
-    def _short(self, name: str) -> str:
-        return name.removeprefix(self.prefix)
+    def short(self, name: str) -> str:
+        """Return the application's name for a broker name."""
+        return name.removeprefix(self.text)
 
-    def _renames(self, names: Sequence[str]) -> dict[str, str]:
-        return {self._name(name): name for name in names if self._name(name) != name}
+    def renames(self, names: Sequence[str]) -> dict[str, str]:
+        """Return the broker names of ``names`` mapped back to them."""
+        return {self.broker(name): name for name in names if self.broker(name) != name}
 
     @contextmanager
-    def _as_given(self, *names: str) -> Iterator[None]:
-        """Re-raise the wrapped backend's errors naming ``names`` as the application gave them."""
-        renames = self._renames(names)
+    def as_given(self, *names: str) -> Iterator[None]:
+        """Re-raise a backend's errors naming ``names`` as the application gave them."""
+        renames = self.renames(names)
         try:
             yield
         except MelangeError as exc:
@@ -135,26 +136,57 @@ class PrefixedBackend(BackendShortcuts):
             # Not chained to ``exc``: its hint names the prefixed queue, the very mistake.
             raise translated from exc.__cause__
 
+    def names_in(self, spec: Declaration) -> tuple[str, ...]:
+        """Return the queue and topic names a declaration holds, for errors to show."""
+        return _names(spec)
+
+    def result(self, result: BatchResult, destination: Destination) -> BatchResult:
+        """Return a publish result whose failure reasons name the destination as given."""
+        return renamed_result(result, self.renames([destination.name]))
+
+    def policy(self, found: RedrivePolicy | None) -> RedrivePolicy | None:
+        """Return a redrive policy naming its dead-letter queue as the application does."""
+        if found is None:
+            return None
+        return attrs.evolve(found, dead_letter_queue=self.short(found.dead_letter_queue))
+
+
+class PrefixedBackend(BackendShortcuts):
+    """Wraps a backend and prefixes every queue and topic name it is given.
+
+    Declarations and destinations are values, so each is renamed once and handed on;
+    errors and results come back naming what the application typed (``Prefix``).
+
+    Args:
+        backend: the backend that does the work.
+        prefix: prepended to every name, e.g. ``"staging-"``.
+    """
+
+    def __init__(self, backend: MessagingBackend, prefix: str) -> None:
+        self.backend = backend
+        self.prefix = prefix
+        self._prefix = Prefix(prefix)
+
     # -- administration ------------------------------------------------------------------
 
     def declare(self, spec: Declaration) -> Declared:
         """Declare the queue, topic or subscription under the prefixed names."""
-        with self._as_given(*_names(spec)):
-            done = self.backend.declare(spec.renamed(self._name))
-        return done.renamed(spec, self._short)
+        with self._prefix.as_given(*self._prefix.names_in(spec)):  # renaming may refuse
+            done = self.backend.declare(spec.renamed(self._prefix.broker))
+        return done.renamed(spec, self._prefix.short)
 
     def delete(self, destination: Destination) -> None:
         """Delete the prefixed queue or topic."""
-        with self._as_given(destination.name):
-            self.backend.delete(destination.renamed(self._name))
+        with self._prefix.as_given(destination.name):
+            self.backend.delete(destination.renamed(self._prefix.broker))
 
     # -- transport -----------------------------------------------------------------------
 
     def publish(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> BatchResult:
         """Publish to the prefixed destination; failure reasons name it without the prefix."""
-        with self._as_given(destination.name):
-            result = self.backend.publish(destination.renamed(self._name), messages)
-        return renamed_result(result, self._renames([destination.name]))
+        with self._prefix.as_given(destination.name):
+            result = self.backend.publish(destination.renamed(self._prefix.broker), messages)
+        return self._prefix.result(result, destination)
 
     def send_raw(
         self,
@@ -166,9 +198,9 @@ class PrefixedBackend(BackendShortcuts):
         deduplication_id: str | None = None,
     ) -> str:
         """Send a raw body to the prefixed queue."""
-        with self._as_given(queue_name):
+        with self._prefix.as_given(queue_name):
             return self.backend.send_raw(
-                self._name(queue_name),
+                self._prefix.broker(queue_name),
                 body,
                 attributes,
                 message_group_id=message_group_id,
@@ -177,11 +209,9 @@ class PrefixedBackend(BackendShortcuts):
 
     def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
         """Return the prefixed queue's redrive policy, naming its DLQ without the prefix."""
-        with self._as_given(queue_name):
-            found = self.backend.redrive_policy(self._name(queue_name))
-        if found is None:
-            return None
-        return attrs.evolve(found, dead_letter_queue=self._short(found.dead_letter_queue))
+        with self._prefix.as_given(queue_name):
+            found = self.backend.redrive_policy(self._prefix.broker(queue_name))
+        return self._prefix.policy(found)
 
     def receive(
         self,
@@ -192,9 +222,9 @@ class PrefixedBackend(BackendShortcuts):
         visibility_timeout: int | None = None,
     ) -> list[ReceivedMessage]:
         """Receive from the prefixed queue; messages report the short name."""
-        with self._as_given(queue_name):
+        with self._prefix.as_given(queue_name):
             received = self.backend.receive(
-                self._name(queue_name),
+                self._prefix.broker(queue_name),
                 max_messages=max_messages,
                 wait_time_seconds=wait_time_seconds,
                 visibility_timeout=visibility_timeout,
@@ -203,16 +233,16 @@ class PrefixedBackend(BackendShortcuts):
 
     def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
         """Delete from the prefixed queue."""
-        with self._as_given(queue_name):
-            return self.backend.acknowledge(self._name(queue_name), receipt_handles)
+        with self._prefix.as_given(queue_name):
+            return self.backend.acknowledge(self._prefix.broker(queue_name), receipt_handles)
 
     def change_visibility(
         self, queue_name: str, receipt_handles: Sequence[str], timeout_seconds: int
     ) -> list[str]:
         """Change visibility on the prefixed queue."""
-        with self._as_given(queue_name):
+        with self._prefix.as_given(queue_name):
             return self.backend.change_visibility(
-                self._name(queue_name), receipt_handles, timeout_seconds
+                self._prefix.broker(queue_name), receipt_handles, timeout_seconds
             )
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from melange.exceptions import MelangeError
+from melange.steps import drive
 
 __all__ = ["SESSION_FACTS", "Plan", "SqsCall", "run_plan"]
 
@@ -63,15 +64,4 @@ def run_plan(plan: Plan[T], send: Callable[[SqsCall], Mapping[str, Any]]) -> T:
     ``send`` raises melange errors; each is thrown into the plan where it asked, and
     propagates from here when the plan does not catch it.
     """
-    try:
-        call = next(plan)
-        while True:
-            try:
-                answer = send(call)
-            except MelangeError as exc:
-                call = plan.throw(exc)
-            else:
-                call = plan.send(answer)
-    except StopIteration as done:
-        result: T = done.value
-        return result
+    return drive(plan, send, thrown=MelangeError)

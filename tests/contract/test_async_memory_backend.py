@@ -13,6 +13,7 @@ import pytest
 
 from melange.aio import AsyncInMemoryBackend, AsyncQueuePublisher, AsyncTopicPublisher
 from melange.aio.dispatcher import AsyncMessageDispatcher
+from melange.aio.prefixed import AsyncPrefixedBackend
 from melange.consumers import Consumer
 from melange.serializers import SerializerRegistry
 from tests.contract.backend_contract import BackendContract
@@ -55,3 +56,12 @@ class TestAsyncInMemoryBackend(BackendContract, DispatcherContract):
             registry, backend.target, consumers=consumers, **options
         )
         return Blocking(dispatcher, backend.loop)
+
+
+class TestAsyncPrefixedBackend(TestAsyncInMemoryBackend):
+    """AsyncPrefixedBackend over the asyncio in-memory backend honours both contracts."""
+
+    def make_backend(self, request: pytest.FixtureRequest) -> Any:
+        """Build a prefixed asyncio in-memory backend, called through the event loop thread."""
+        backend = AsyncPrefixedBackend(AsyncInMemoryBackend(), "env-")
+        return Blocking(backend, request.getfixturevalue("event_loop_thread"))

@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from melange import Consumer, QueuePublisher, TopicPublisher
+from melange import Consumer, QueuePublisher
 from melange.aio import AsyncInMemoryBackend, AsyncQueuePublisher, AsyncTopicPublisher
 from melange.aio.factory import async_backend_from_settings
 from melange.aio.protocol import AsyncMessagingBackend
 from melange.backends import InMemoryBackend, MessagingBackend
+from melange.backends.prefixed import PrefixedBackend
 from melange.exceptions import ConfigurationError
 from melange.settings import MelangeSettings
 from melange_bindings import MelangeBindingSpec, ObjectGraph, new_object_graph, new_test_graph
@@ -85,13 +86,19 @@ def test_the_asyncio_topic_publisher_fans_out_like_the_sync_one() -> None:
     assert contents([received]) == [{"order": 7}]
 
 
-def test_a_sync_application_never_builds_the_asyncio_objects() -> None:
-    """With MELANGE_PREFIX, which asyncio refuses, the sync publishers still build: lazily."""
+def test_with_a_prefix_both_halves_use_the_prefixed_names() -> None:
+    """With MELANGE_PREFIX the asyncio publisher sends to the prefixed queue the sync half reads."""
     graph = graph_of({"MELANGE_PREFIX": "staging-"})
+    sync_backend = graph.provide(MessagingBackend)
+    sync_backend.declare_queue("billing", topics=["order-events"])
 
-    assert isinstance(graph.provide(TopicPublisher), TopicPublisher)
-    with pytest.raises(ConfigurationError, match=r"MELANGE_PREFIX='staging-'.*no prefixed"):
-        graph.provide(AsyncTopicPublisher)
+    asyncio.run(graph.provide(AsyncTopicPublisher).publish("order-events", {"order": 8}))
+
+    [received] = receive_all(sync_backend, "billing", 1)
+    assert contents([received]) == [{"order": 8}]
+    assert received.queue_name == "billing"
+    assert isinstance(sync_backend, PrefixedBackend)
+    assert sync_backend.backend.queue_names() == ["staging-billing"]
 
 
 def test_a_test_graph_records_what_the_asyncio_publishers_send() -> None:
