@@ -28,16 +28,13 @@ arguments both provide every name, which pinject refuses as conflicting bindings
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
 
 import pinject
 
 from melange.app import Application, DispatcherFactory
-from melange.backends import InMemoryBackend, MessagingBackend
+from melange.backends import MessagingBackend
 from melange.backends.factory import backend_from_settings
-from melange.backends.prefixed import PrefixedBackend
 from melange.consumers import Consumer
 from melange.dedup import (
     DeduplicationCache,
@@ -46,7 +43,7 @@ from melange.dedup import (
     RedisDeduplicationCache,
 )
 from melange.dispatcher import MessageDispatcher
-from melange.exceptions import ConfigurationError, MelangeError
+from melange.exceptions import ConfigurationError
 from melange.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import (
     JsonSerializer,
@@ -57,13 +54,8 @@ from melange.serializers import (
 )
 from melange.settings import MelangeSettings, load_settings
 from melange.topology import TopicSpec
-
-if TYPE_CHECKING:  # imported where used: a sync application never imports asyncio
-    from melange.aio.dedup import AsyncDeduplicationCache
-    from melange.aio.dispatcher import AsyncMessageDispatcher
-    from melange.aio.protocol import AsyncMessagingBackend
-    from melange.aio.publishers import AsyncQueuePublisher, AsyncTopicPublisher
-    from melange.aio.worker import AsyncDispatcherFactory
+from melange_bindings.async_providers import AsyncProviders
+from melange_bindings.surfacing import surfaced
 
 __all__ = [
     "IMPLICIT_DEFAULTS",
@@ -73,26 +65,6 @@ __all__ = [
     "MelangeSerializerBindings",
     "MelangeTopics",
 ]
-
-
-@contextmanager
-def surfaced(name: str) -> Iterator[None]:
-    """Make a provider's unexpected exception a ``ConfigurationError`` naming what it built.
-
-    pinject reports a ``TypeError`` raised inside a provider as a wrong-arguments error
-    about the provider itself, hiding the cause; melange's own errors already say what
-    to fix and pass through unchanged. (A decorator would hide the provider's argument
-    names, which pinject reads to inject them.)
-    """
-    try:
-        yield
-    except MelangeError:
-        raise
-    except Exception as exc:
-        raise ConfigurationError(
-            f"building {name!r} failed with {type(exc).__name__}: {exc}; check the melange "
-            "settings (MELANGE_*) and the application's binding specs"
-        ) from exc
 
 
 #: The serializers every graph has, by the names bindings use.
@@ -169,7 +141,7 @@ class MelangeTopics(list[str | TopicSpec]):
 IMPLICIT_DEFAULTS: tuple[type, ...] = (MelangeSerializerBindings, MelangeConsumers, MelangeTopics)
 
 
-class MelangeBindingSpec(pinject.BindingSpec):
+class MelangeBindingSpec(AsyncProviders, pinject.BindingSpec):
     """Binds melange's backend, registry, publishers, cache and dispatcher from settings.
 
     Args:
@@ -336,126 +308,3 @@ class MelangeBindingSpec(pinject.BindingSpec):
             return Application(
                 melange_consumers, melange_topics, messaging_backend, dispatcher_factory
             )
-
-    # -- asyncio: built only when asked for, from the same settings, registry and cache ----
-
-    def provide_async_messaging_backend(
-        self,
-        melange_settings: MelangeSettings,
-        provide_messaging_backend: Callable[[], MessagingBackend],
-    ) -> AsyncMessagingBackend:
-        """Return the asyncio backend ``MELANGE_BACKEND`` names (``async_backend_from_settings``).
-
-        On ``memory``, and with a ``backend=`` override that is an ``InMemoryBackend`` (a
-        ``TestGraph``'s), it shares the sync backend's store: what either half publishes
-        the other receives. The sync backend is built for that only.
-
-        Raises:
-            ConfigurationError: ``backend=`` overrides the sync backend with one that is
-                not in memory, which no asyncio backend can share.
-        """
-        from melange.aio.factory import async_backend_from_settings
-
-        with surfaced("async_messaging_backend"):
-            if self._backend is not None:
-                return async_backend_for_override(self._backend)
-            store = None
-            if melange_settings.backend == "memory":
-                sync_backend = provide_messaging_backend()
-                if isinstance(sync_backend, PrefixedBackend):  # MELANGE_PREFIX: its store
-                    sync_backend = sync_backend.backend
-                store = sync_backend if isinstance(sync_backend, InMemoryBackend) else None
-            return async_backend_from_settings(melange_settings, store=store)
-
-    def provide_async_deduplication_cache(
-        self,
-        melange_settings: MelangeSettings,
-        provide_deduplication_cache: Callable[[], DeduplicationCache],
-    ) -> DeduplicationCache | AsyncDeduplicationCache:
-        """Return the cache ``MELANGE_DEDUP`` chooses, for asyncio dispatchers.
-
-        ``redis``: an ``AsyncRedisDeduplicationCache`` on the same keys as the sync one (an
-        asyncio worker and a threaded one see each other's claims). ``memory`` and ``none``:
-        the graph's ``deduplication_cache`` itself, shared with the sync half.
-        """
-        with surfaced("async_deduplication_cache"):
-            if melange_settings.dedup == "redis" and melange_settings.redis_url:
-                from melange.aio.dedup import AsyncRedisDeduplicationCache
-
-                return AsyncRedisDeduplicationCache(melange_settings.redis_url)
-            return provide_deduplication_cache()
-
-    def provide_async_dispatcher_factory(
-        self,
-        melange_settings: MelangeSettings,
-        serializer_registry: SerializerRegistry,
-        async_messaging_backend: AsyncMessagingBackend,
-        async_deduplication_cache: DeduplicationCache | AsyncDeduplicationCache,
-    ) -> AsyncDispatcherFactory:
-        """Return a factory of asyncio dispatchers with the settings' options, one per queue."""
-        from melange.aio.worker import AsyncDispatcherFactory
-
-        with surfaced("async_dispatcher_factory"):
-            return AsyncDispatcherFactory(
-                melange_settings,
-                serializer_registry,
-                async_messaging_backend,
-                async_deduplication_cache,
-            )
-
-    def provide_async_message_dispatcher(
-        self, async_dispatcher_factory: AsyncDispatcherFactory
-    ) -> AsyncMessageDispatcher:
-        """Return the graph's asyncio dispatcher (for one queue); attach consumers to it."""
-        with surfaced("async_message_dispatcher"):
-            return async_dispatcher_factory()
-
-    def provide_async_queue_publisher(
-        self,
-        melange_settings: MelangeSettings,
-        serializer_registry: SerializerRegistry,
-        async_messaging_backend: AsyncMessagingBackend,
-    ) -> AsyncQueuePublisher:
-        """Return the graph's asyncio queue publisher (as ``queue_publisher``, awaited)."""
-        from melange.aio.publishers import AsyncQueuePublisher
-
-        with surfaced("async_queue_publisher"):
-            return AsyncQueuePublisher(
-                serializer_registry,
-                async_messaging_backend,
-                readable_by_melange7=melange_settings.readable_by_melange7,
-            )
-
-    def provide_async_topic_publisher(
-        self,
-        melange_settings: MelangeSettings,
-        serializer_registry: SerializerRegistry,
-        async_messaging_backend: AsyncMessagingBackend,
-    ) -> AsyncTopicPublisher:
-        """Return the graph's asyncio topic publisher (as ``topic_publisher``, awaited)."""
-        from melange.aio.publishers import AsyncTopicPublisher
-
-        with surfaced("async_topic_publisher"):
-            return AsyncTopicPublisher(
-                serializer_registry,
-                async_messaging_backend,
-                readable_by_melange7=melange_settings.readable_by_melange7,
-            )
-
-
-def async_backend_for_override(backend: MessagingBackend) -> AsyncMessagingBackend:
-    """Return the asyncio backend sharing an overriding sync ``backend``'s queues.
-
-    Raises:
-        ConfigurationError: ``backend`` is not an ``InMemoryBackend``, so there is nothing
-            an asyncio backend can share.
-    """
-    from melange.aio.memory import AsyncInMemoryBackend
-
-    if isinstance(backend, InMemoryBackend):
-        return AsyncInMemoryBackend(backend)
-    raise ConfigurationError(
-        f"backend={type(backend).__name__} overrides only the sync backend; an asyncio "
-        "backend can share only an InMemoryBackend's queues, so build the asyncio objects "
-        "from settings (MELANGE_BACKEND=local/aws) instead of a backend override"
-    )
