@@ -3,7 +3,8 @@
 ``declare TARGET`` makes every queue, dead-letter queue, topic, subscription and filter
 policy the application's consumers state exist, printing one line per resource (created,
 changed, or as is). ``worker TARGET [--queue NAME ...]`` runs every consumer of the
-application in one process, one dispatcher per queue (``--queue`` restricts it).
+application in one process, one dispatcher per queue (``--queue`` restricts it);
+``--http-port N`` serves ``/healthz``, ``/readyz`` and ``/metrics`` on 127.0.0.1:N.
 TARGET is ``MODULE:GRAPH``, the application's object graph (as
 ``melange_bindings.new_object_graph`` builds it) or a callable taking no arguments that
 returns one. ``consume MODULE:FACTORY --queue NAME`` runs a single dispatcher, as before:
@@ -15,6 +16,9 @@ messages received but not started are released. When every consumer the worker r
 ``async def``, it runs them on ``AsyncMessageDispatcher``s in one event loop (the
 graph's ``async_dispatcher_factory``); sync and async consumers in one worker are
 refused, and ``--queue`` can split such an application into two workers.
+
+``queues`` and ``dlq show|redrive|purge`` inspect queues and move dead letters back
+(``melange.ops.commands``; a redrive stopped by SIGINT exits 130).
 
 Exit codes: 0 after a clean stop (or a declaration); 1 on a melange error, while building
 the application (a broker that is down, wrong settings, consumers that disagree) or while
@@ -221,16 +225,19 @@ def worker(args: argparse.Namespace) -> int:
     all sync, on threads. A mix is refused (``consumers_kind`` says how to split it).
     """
     from melange.aio.worker import consumers_kind
+    from melange.health import serving_health
 
     graph = load_graph(args.target)
     app: Application = graph.provide(Application)
     chosen = app.queues_to_run(args.queue or ())
-    if consumers_kind(c for queue in chosen for c in queue.consumers) == "async":
-        return async_worker(graph, app, chosen)
-    running = app.worker(args.queue or ())
-    warn_if_in_memory(app.backend, running.queue_names)
-    stop_on_signals(app.stop)
-    running.run()
+    endpoint = serving_health([q.name for q in chosen], host=args.http_host, port=args.http_port)
+    with endpoint:
+        if consumers_kind(c for queue in chosen for c in queue.consumers) == "async":
+            return async_worker(graph, app, chosen)
+        running = app.worker(args.queue or ())
+        warn_if_in_memory(app.backend, running.queue_names)
+        stop_on_signals(app.stop)
+        running.run()
     return 0
 
 
@@ -300,9 +307,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="consume only this queue (repeat for several; default: every queue)",
     )
+    run_all.add_argument(
+        "--http-port",
+        type=int,
+        metavar="N",
+        help="serve /healthz, /readyz and /metrics (Prometheus) on this port (default: none)",
+    )
+    run_all.add_argument(
+        "--http-host",
+        default="127.0.0.1",
+        help="the address the HTTP endpoint binds (default 127.0.0.1: this machine only)",
+    )
     run_all.set_defaults(run=worker)
     for command in (run_one, declare_all, run_all):
         command.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    from melange.ops.commands import add_commands  # queues, dlq: see melange.ops
+
+    add_commands(commands)
     return parser
 
 

@@ -27,16 +27,11 @@ from melange.backends.protocol import MessagingBackend
 from melange.consumers import Consumer, check_consumer
 from melange.dedup import DeduplicationCache
 from melange.exceptions import ConfigurationError
-from melange.handling import (
-    BrokerQueue,
-    ConsumeHook,
-    DispatcherStats,
-    ExceptionHook,
-    MessageHandling,
-)
+from melange.handling import ConsumeHook, ExceptionHook, MessageHandling
 from melange.options import AckPolicy, DispatcherOptions, ack_policy_from_flags
 from melange.runner import QueueRunner
 from melange.serializers.registry import SerializerRegistry
+from melange.settling import BrokerQueue, DispatcherStats
 
 __all__ = ["DispatcherStats", "MessageDispatcher", "SimpleMessageDispatcher"]
 

@@ -3,13 +3,8 @@
 ``MessageHandling.handle`` reads the message (``wire`` and the serializers), claims it in
 the deduplication cache, runs each consumer that accepts it, and returns an ``Outcome``:
 acknowledge, retry after a backoff, move to the dead-letter queue, release it at once, or
-leave it for redelivery. ``Settler.settle`` carries the outcome out against the broker,
-through ``BrokerQueue``, the one place the consume path calls the backend.
-
-Failures to settle are logged, never raised: the broker then delivers the message again,
-which the consumers' idempotency (or the deduplication cache) absorbs. A message failing on
-its last allowed receive is moved to the dead-letter queue here, with the exception as its
-reason, rather than left for the broker's redrive policy to move without one.
+leave it for redelivery; ``melange.settling`` carries the outcome out against the broker.
+Written once as effects (``steps``) for both dispatchers; ``handle`` drives them blocking.
 """
 
 from __future__ import annotations
@@ -17,46 +12,35 @@ from __future__ import annotations
 import enum
 import inspect
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
-from melange import wire
-from melange.backends.protocol import MessagingBackend
+from melange import tracing, wire
 from melange.consumers import Consumer, MessageContext, deliver
-from melange.dead_letters import dead_letter_copy
-from melange.decisions import is_last_receive
 from melange.dedup import CacheProbe, ClaimStatus, DeduplicationCache
 from melange.dedup import Claim as DedupClaim
 from melange.effects import (
-    Acknowledge,
-    ChangeVisibility,
     Claim,
     Deliver,
     Effect,
     ForgetClaim,
-    LookUpRedrivePolicy,
-    SendToDeadLetters,
     Steps,
     run_sync,
 )
-from melange.exceptions import BackendError, ConfigurationError, DeduplicationUnavailableError
-from melange.messages import Envelope, ReceivedMessage, RedrivePolicy, SnsOrigin
+from melange.exceptions import ConfigurationError, DeduplicationUnavailableError
+from melange.messages import Envelope, ReceivedMessage, SnsOrigin
 from melange.options import AckPolicy, DispatcherOptions
 from melange.serializers.registry import SerializerRegistry
 
 __all__ = [
     "Action",
-    "BrokerQueue",
-    "DispatcherStats",
     "InFlight",
     "MessageHandling",
     "Outcome",
-    "Settler",
-    "Settling",
+    "log_fields",
     "message_context",
 ]
 
@@ -80,11 +64,31 @@ class Action(enum.Enum):
 
 @attrs.frozen
 class Outcome:
-    """An ``Action`` with its delay (for RETRY) and its reason (for logs and dead letters)."""
+    """An ``Action`` with its delay (for RETRY) and its reason (for logs and dead letters).
+
+    ``message_id`` is melange's id of the message, when it could be read: for the logs,
+    not part of the decision (outcomes compare equal without it).
+    """
 
     action: Action
     delay: int = 0
     reason: str = ""
+    message_id: str | None = attrs.field(default=None, eq=False)
+
+
+def log_fields(received: ReceivedMessage, message_id: str | None) -> dict[str, object]:
+    """Return the ``extra`` fields of every log line about ``received``.
+
+    ``queue``, ``message_id`` (melange's, ``None`` if the message could not be read),
+    ``broker_message_id`` and ``receive_count`` become attributes of the log record, for
+    structured log handlers (JSON formatters) to pick up.
+    """
+    return {
+        "queue": received.queue_name,
+        "message_id": message_id,
+        "broker_message_id": received.broker_message_id,
+        "receive_count": received.receive_count,
+    }
 
 
 @attrs.define
@@ -104,12 +108,15 @@ def message_context(
     received: ReceivedMessage, envelope: Envelope, origin: SnsOrigin | None
 ) -> MessageContext:
     """Return what a handler is told about ``received`` beside its message."""
+    attributes = envelope.attributes
+    if tracing.TRACEPARENT in attributes or tracing.TRACESTATE in attributes:
+        attributes = {k: v for k, v in attributes.items() if k not in tracing.TRACE_ATTRIBUTES}
     return MessageContext(
         message_id=envelope.message_id,
         broker_message_id=received.broker_message_id,
         receive_count=received.receive_count,
         queue_name=received.queue_name,
-        attributes=envelope.attributes,
+        attributes=attributes,
         sent_at=received.sent_at,
         sns_subject=None if origin is None else origin.subject,
         sns_topic_arn=None if origin is None else origin.topic_arn,
@@ -158,20 +165,39 @@ class MessageHandling:
         raise TypeError(f"MessageHandling cannot perform {effect!r}")
 
     def steps(self, flight: InFlight) -> Steps[Outcome]:
-        """Read, deduplicate and consume one message, as effects (``melange.effects``)."""
+        """Read, deduplicate and consume one message, as effects (``melange.effects``).
+
+        All of it within the message's ``process`` span (``melange.tracing``), which is
+        current while the handlers run, in either half.
+        """
         received = flight.received
         try:
             envelope, origin = wire.unwrap_with_origin(received)
+        except Exception as exc:  # RecursionError too: whatever cannot be read is dead-lettered
+            with tracing.processing(received, None) as trace:
+                trace.finished(Action.DEAD_LETTER.value, _reason(exc), failed=True)
+            return Outcome(Action.DEAD_LETTER, reason=_reason(exc))
+        with tracing.processing(received, envelope) as trace:
+            outcome = yield from self._consume_envelope(flight, envelope, origin)
+            failed = outcome.action in (Action.RETRY, Action.DEAD_LETTER)
+            trace.finished(outcome.action.value, outcome.reason, failed=failed)
+        return attrs.evolve(outcome, message_id=envelope.message_id)
+
+    def _consume_envelope(
+        self, flight: InFlight, envelope: Envelope, origin: SnsOrigin | None
+    ) -> Steps[Outcome]:
+        received = flight.received
+        try:
             message = self.registry.deserialize_envelope(envelope)
         except Exception as exc:  # RecursionError too: whatever cannot be read is dead-lettered
-            return Outcome(Action.DEAD_LETTER, reason=f"{type(exc).__name__}: {exc}")
+            return Outcome(Action.DEAD_LETTER, reason=_reason(exc))
+        context = message_context(received, envelope, origin)
         try:
             accepting = [c for c in self.consumers if c.accepts(message)]
         except Exception as exc:
-            return self._failed(exc, message, received)
+            return self._failed(exc, message, context, received)
         if not accepting:
-            return self._unhandled(message, envelope.message_id)
-        context = message_context(received, envelope, origin)
+            return self._unhandled(message, context)
         for consumer in accepting:
             outcome = yield from self._consume(consumer, message, context, flight)
             if outcome is not None:
@@ -180,12 +206,17 @@ class MessageHandling:
             self.after_consume(message, received)
         return Outcome(Action.ACK)
 
-    def _unhandled(self, message: Any, message_id: str) -> Outcome:
+    def _unhandled(self, message: Any, context: MessageContext) -> Outcome:
         reason = f"no consumer accepts {type(message).__qualname__}: " + (
             "; ".join(_accepted_types(c) for c in self.consumers) or "no consumer is attached"
         )
         if self.options.ack_unhandled:
-            logger.info("%s; acknowledging message %s (ack_unhandled)", reason, message_id)
+            logger.info(
+                "%s; acknowledging message %s (ack_unhandled)",
+                reason,
+                context.message_id,
+                extra=_context_fields(context),
+            )
             return Outcome(Action.ACK, reason=reason)
         return Outcome(Action.DEAD_LETTER, reason=reason)
 
@@ -193,11 +224,16 @@ class MessageHandling:
         self, consumer: Consumer, message: Any, context: MessageContext, flight: InFlight
     ) -> Steps[Outcome | None]:
         key = f"{consumer.name}:{context.message_id}"
-        claim = yield from self._claim(key, flight.received)
+        claim = yield from self._claim(key, context)
         if isinstance(claim, Outcome):
             return claim
         if claim is not None and claim.status is ClaimStatus.DONE:
-            logger.debug("%s already handled message %s; skipping", consumer.name, key)
+            logger.debug(
+                "%s already handled message %s; skipping",
+                consumer.name,
+                key,
+                extra=_context_fields(context),
+            )
             return None
         if claim is not None and claim.status is ClaimStatus.BUSY:
             return Outcome(Action.LEAVE, reason=f"{consumer.name} is handling it elsewhere")
@@ -206,12 +242,12 @@ class MessageHandling:
         try:
             yield Deliver(consumer, message, context)
         except Exception as exc:
-            yield from self._forget_claim(key, flight, done=False)
-            return self._failed(exc, message, flight.received)
-        yield from self._forget_claim(key, flight, done=True)
+            yield from self._forget_claim(key, flight, context, done=False)
+            return self._failed(exc, message, context, flight.received)
+        yield from self._forget_claim(key, flight, context, done=True)
         return None
 
-    def _claim(self, key: str, received: ReceivedMessage) -> Steps[DedupClaim | Outcome | None]:
+    def _claim(self, key: str, context: MessageContext) -> Steps[DedupClaim | Outcome | None]:
         if self.cache is None:
             return None
         redeliver = self.options.on_cache_unavailable == "redeliver"
@@ -224,27 +260,40 @@ class MessageHandling:
                 self.cache_probe.mark_unavailable(exc)
                 return Outcome(Action.RELEASE, reason=str(exc))
             logger.warning(
-                "%s; handling message %s without deduplication", exc, received.broker_message_id
+                "%s; handling message %s without deduplication",
+                exc,
+                context.broker_message_id,
+                extra=_context_fields(context),
             )
             return None
         return claim
 
-    def _forget_claim(self, key: str, flight: InFlight, *, done: bool) -> Steps[None]:
+    def _forget_claim(
+        self, key: str, flight: InFlight, context: MessageContext, *, done: bool
+    ) -> Steps[None]:
         token = flight.claims.pop(key, None)
         if self.cache is None or token is None:
             return
         try:
             yield ForgetClaim(key, token, done)
         except DeduplicationUnavailableError as exc:
-            logger.warning("could not record %s in the deduplication cache: %s", key, exc)
+            logger.warning(
+                "could not record %s in the deduplication cache: %s",
+                key,
+                exc,
+                extra=_context_fields(context),
+            )
 
-    def _failed(self, exc: Exception, message: Any, received: ReceivedMessage) -> Outcome:
+    def _failed(
+        self, exc: Exception, message: Any, context: MessageContext, received: ReceivedMessage
+    ) -> Outcome:
         logger.warning(
             "handling message %s (receive %d) failed: %r",
             received.broker_message_id,
             received.receive_count,
             exc,
             exc_info=exc,
+            extra=_context_fields(context),
         )
         if self.on_exception is not None:
             self.on_exception(exc, message, received)
@@ -253,8 +302,23 @@ class MessageHandling:
         return Outcome(
             Action.RETRY,
             delay=self.options.backoff.delay(received.receive_count),
-            reason=f"{type(exc).__name__}: {exc}",
+            reason=_reason(exc),
         )
+
+
+def _reason(exc: BaseException) -> str:
+    """Return the reason an exception gives a message's outcome: its class, then its text."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _context_fields(context: MessageContext) -> dict[str, object]:
+    """Return ``log_fields`` from what a handler is told about its message."""
+    return {
+        "queue": context.queue_name,
+        "message_id": context.message_id,
+        "broker_message_id": context.broker_message_id,
+        "receive_count": context.receive_count,
+    }
 
 
 def _close(awaitable: object) -> None:
@@ -271,229 +335,3 @@ def _accepted_types(consumer: Consumer) -> str:
 
 
 # -- settling --------------------------------------------------------------------------
-
-
-@attrs.define
-class DispatcherStats:
-    """Counts of what the dispatcher did, for logs, tests and benchmarks."""
-
-    received: int = 0
-    acknowledged: int = 0
-    retried: int = 0
-    dead_lettered: int = 0
-    released: int = 0
-    left: int = 0
-    _lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False, eq=False)
-
-    def count(self, name: str, amount: int = 1) -> None:
-        """Add ``amount`` to the counter ``name``; safe from any thread."""
-        with self._lock:
-            setattr(self, name, getattr(self, name) + amount)
-
-
-class BrokerQueue:
-    """One queue as the consume path uses it: every call it makes to the backend is here.
-
-    Args:
-        backend: the messaging backend.
-        queue_name: the queue consumed.
-    """
-
-    def __init__(self, backend: MessagingBackend, queue_name: str) -> None:
-        self.backend = backend
-        self.name = queue_name
-
-    def receive(
-        self, max_messages: int, *, wait_time_seconds: int = 0, visibility_timeout: int
-    ) -> list[ReceivedMessage]:
-        """Receive up to ``max_messages``, hidden for ``visibility_timeout`` seconds."""
-        return self.backend.receive(
-            self.name,
-            max_messages=max_messages,
-            wait_time_seconds=wait_time_seconds,
-            visibility_timeout=visibility_timeout,
-        )
-
-    def acknowledge(self, receipt_handles: Sequence[str]) -> list[str]:
-        """Delete received messages; return the handles the broker refused."""
-        return self.backend.acknowledge(self.name, receipt_handles)
-
-    def change_visibility(self, receipt_handles: Sequence[str], seconds: int) -> None:
-        """Hide received messages for ``seconds`` from now (0: visible at once)."""
-        self.backend.change_visibility(self.name, receipt_handles, seconds)
-
-    def redrive_policy(self) -> RedrivePolicy | None:
-        """Ask the broker for the queue's redrive policy (``Settling`` keeps the answer)."""
-        return self.backend.redrive_policy(self.name)
-
-
-#: Sends one acknowledgement (batched by the runner); ``None``: send each at once.
-AcknowledgeOne = Callable[[ReceivedMessage], object]
-
-
-class Settling:
-    """Carrying out ``Outcome``s on one queue, as effects, counted in ``stats``.
-
-    Shared by both halves: the threaded ``Settler`` below and the asyncio runner drive it.
-    It remembers the queue's redrive policy once the broker gave it.
-
-    Args:
-        queue_name: the queue the messages came from.
-        stats: the counters to update.
-        options: the dispatcher's options (backoff, ack policy).
-    """
-
-    def __init__(self, queue_name: str, stats: DispatcherStats, options: DispatcherOptions) -> None:
-        self.queue_name = queue_name
-        self.stats = stats
-        self.options = options
-        self._policy: tuple[RedrivePolicy | None] | None = None
-
-    def settle(self, received: ReceivedMessage, outcome: Outcome) -> Steps[None]:
-        """Acknowledge, retry, dead-letter, release or leave ``received`` as ``outcome`` says."""
-        if self.options.ack_policy is AckPolicy.ON_RECEIPT:
-            if outcome.action is not Action.ACK:
-                logger.error(
-                    "message %s was acknowledged on receipt (AckPolicy.ON_RECEIPT) and then "
-                    "failed: %s",
-                    received.broker_message_id,
-                    outcome.reason,
-                )
-            return
-        try:
-            yield from self._apply(received, outcome)
-        except BackendError as exc:
-            logger.warning(
-                "could not settle message %s (%s); it will be delivered again",
-                received.broker_message_id,
-                exc,
-            )
-
-    def _apply(self, received: ReceivedMessage, outcome: Outcome) -> Steps[None]:
-        action = outcome.action
-        last = action is Action.RETRY and (yield from self._on_last_receive(received))
-        if action is Action.DEAD_LETTER or last:
-            yield from self._dead_letter(received, outcome.reason)
-        elif action is Action.ACK:
-            yield from self._acknowledge(received)
-        elif action is Action.RETRY:
-            self.stats.count("retried")
-            yield ChangeVisibility((received.receipt_handle,), outcome.delay)
-        elif action is Action.RELEASE:
-            yield from self.release([received])
-        elif action is Action.LEAVE:
-            self.stats.count("left")
-
-    def _acknowledge(self, received: ReceivedMessage) -> Steps[None]:
-        deleted = yield Acknowledge(received)
-        if deleted:  # None: batched, counted when the batch goes out
-            self.stats.count("acknowledged")
-
-    def _redrive_policy(self) -> Steps[RedrivePolicy | None]:
-        if self._policy is None:  # asked when first needed: a broker down at start only delays it
-            self._policy = ((yield LookUpRedrivePolicy()),)
-        return self._policy[0]
-
-    def _on_last_receive(self, received: ReceivedMessage) -> Steps[bool]:
-        try:
-            policy = yield from self._redrive_policy()
-        except BackendError as exc:  # unknown: retry, and leave the last word to the broker
-            logger.warning("could not read the redrive policy of %r (%s)", self.queue_name, exc)
-            return False
-        return is_last_receive(received.receive_count, policy)
-
-    def _dead_letter(self, received: ReceivedMessage, reason: str) -> Steps[None]:
-        policy = yield from self._redrive_policy()
-        if policy is None:
-            logger.error(
-                "message %s on %r is to be dead-lettered (%s) but the queue has no dead-letter "
-                "queue; leaving it for redelivery: declare one with dead_letter_queue=...",
-                received.broker_message_id,
-                self.queue_name,
-                reason,
-            )
-            delay = self.options.backoff.delay(received.receive_count)
-            yield ChangeVisibility((received.receipt_handle,), delay)
-            return
-        logger.error(
-            "message %s on %r (receive %d) is dead-lettered (%s); moving it to %r",
-            received.broker_message_id,
-            self.queue_name,
-            received.receive_count,
-            reason,
-            policy.dead_letter_queue,
-        )
-        copy = dead_letter_copy(received.body, received.attributes, reason)
-        group = received.message_group_id
-        yield SendToDeadLetters(
-            policy.dead_letter_queue,
-            copy.body,
-            copy.attributes,
-            message_group_id=group,
-            deduplication_id=received.broker_message_id if group else None,  # FIFO needs one
-        )
-        yield from self._acknowledge(received)
-        self.stats.count("dead_lettered")
-
-    def release(self, messages: Sequence[ReceivedMessage]) -> Steps[None]:
-        """Make received messages visible again at once (visibility 0)."""
-        if not messages:
-            return
-        handles = tuple(m.receipt_handle for m in messages)
-        try:
-            yield ChangeVisibility(handles, 0)
-            self.stats.count("released", len(handles))
-        except BackendError as exc:
-            logger.warning("could not release %d messages (%s)", len(handles), exc)
-
-
-class Settler:
-    """Carries out ``Outcome``s on one queue with blocking calls (the threaded dispatcher).
-
-    Args:
-        queue: the queue the messages came from.
-        stats: the counters to update.
-        options: the dispatcher's options (backoff, ack policy).
-        acknowledge: sends one acknowledgement, batched; by default each is sent at once.
-    """
-
-    def __init__(
-        self,
-        queue: BrokerQueue,
-        stats: DispatcherStats,
-        options: DispatcherOptions,
-        acknowledge: AcknowledgeOne | None = None,
-    ) -> None:
-        self.queue = queue
-        self.stats = stats
-        self.settling = Settling(queue.name, stats, options)
-        self._acknowledge = acknowledge
-
-    def settle(self, received: ReceivedMessage, outcome: Outcome) -> None:
-        """Acknowledge, retry, dead-letter, release or leave ``received`` as ``outcome`` says."""
-        run_sync(self.settling.settle(received, outcome), self._perform)
-
-    def release(self, messages: Sequence[ReceivedMessage]) -> None:
-        """Make received messages visible again at once (visibility 0)."""
-        run_sync(self.settling.release(messages), self._perform)
-
-    def _perform(self, effect: Effect) -> object:
-        if isinstance(effect, Acknowledge):
-            if self._acknowledge is not None:
-                self._acknowledge(effect.received)
-                return None
-            return not self.queue.acknowledge([effect.received.receipt_handle])
-        if isinstance(effect, ChangeVisibility):
-            self.queue.change_visibility(list(effect.receipt_handles), effect.seconds)
-            return None
-        if isinstance(effect, LookUpRedrivePolicy):
-            return self.queue.redrive_policy()
-        if isinstance(effect, SendToDeadLetters):
-            return self.queue.backend.send_raw(
-                effect.queue_name,
-                effect.body,
-                effect.attributes,
-                message_group_id=effect.message_group_id,
-                deduplication_id=effect.deduplication_id,
-            )
-        raise TypeError(f"Settler cannot perform {effect!r}")

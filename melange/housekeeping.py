@@ -17,7 +17,8 @@ from collections.abc import Callable
 from melange.decisions import due_for_extension
 from melange.dedup import DeduplicationCache
 from melange.exceptions import BackendError
-from melange.handling import BrokerQueue, InFlight
+from melange.handling import InFlight
+from melange.settling import BrokerQueue
 
 __all__ = ["AckBatcher", "Heartbeat", "Pending", "log_unextended", "log_unrenewed"]
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from melange import wire
+from melange import metrics, tracing, wire
 from melange.backends.protocol import MessagingTransport
 from melange.exceptions import (
     BackendError,
@@ -35,6 +35,7 @@ from melange.exceptions import (
     ConfigurationError,
     MessageAttributeError,
 )
+from melange.limits import MAX_ATTRIBUTES
 from melange.melange7 import check_readable_by_melange7
 from melange.messages import (
     AttributeValue,
@@ -122,11 +123,13 @@ def build_message(
     attributes: Attributes | None = None,
     *,
     message_id: str | None = None,
+    trace_context: Mapping[str, str] | None = None,
 ) -> OutgoingMessage:
     """Serialize ``data`` into an outgoing message with ``message_id``, or a fresh one.
 
     The message carries ``data``'s own attributes (``melange_attributes``) and
-    ``attributes``, which win per name.
+    ``attributes``, which win per name; then the W3C ``trace_context`` entries
+    (``melange.tracing``), as far as SQS/SNS's attribute limit leaves room for them.
 
     Raises:
         SerializationError: no serializer handles ``data``.
@@ -147,6 +150,10 @@ def build_message(
         attributes={**own, **(attributes or {})},  # the caller's win, name by name
     )
     _check_attributes(envelope, type(data), supplied=own.keys() - (attributes or {}).keys())
+    if trace_context:
+        room = MAX_ATTRIBUTES - len(wire.RESERVED_ATTRIBUTES) - len(envelope.attributes)
+        traced = tracing.with_trace_context(envelope.attributes, trace_context, room)
+        envelope = attrs.evolve(envelope, attributes=traced)
     return OutgoingMessage(envelope=envelope, options=options)
 
 
@@ -176,10 +183,14 @@ def _naming_message_id(message_id: str) -> Iterator[None]:
 
 @attrs.frozen
 class PublishPlan:
-    """What one publish call sends: the destination and its checked, serialized messages."""
+    """What one publish call sends: the destination and its checked, serialized messages.
+
+    ``trace`` is the publish's span (``melange.tracing``), ended by ``sending``.
+    """
 
     destination: Destination
     messages: list[OutgoingMessage]
+    trace: tracing.PublishTrace | None = None
 
 
 class PublisherCore:
@@ -216,8 +227,7 @@ class PublisherCore:
             deduplication_id=deduplication_id,
             delay_seconds=delay_seconds,
         )
-        destination = Destination.queue(queue_name)
-        return PublishPlan(destination, self._messages(destination, pairs, options, attributes))
+        return self._plan(Destination.queue(queue_name), pairs, options, attributes)
 
     def topic_plan(
         self,
@@ -233,8 +243,30 @@ class PublisherCore:
         options = SendOptions(
             message_group_id=message_group_id, deduplication_id=deduplication_id, subject=subject
         )
-        destination = Destination.topic(topic_name)
-        return PublishPlan(destination, self._messages(destination, pairs, options, attributes))
+        return self._plan(Destination.topic(topic_name), pairs, options, attributes)
+
+    def _plan(
+        self,
+        destination: Destination,
+        pairs: Iterable[tuple[Any, str | None]],
+        options: SendOptions,
+        attributes: Attributes | None,
+    ) -> PublishPlan:
+        """Plan a publish within its span, whose context every message carries."""
+        items = list(pairs)
+        if not items:
+            return PublishPlan(destination, [])
+        trace = tracing.start_publish(destination)
+        try:
+            context = None if trace is None else trace.carrier
+            messages = self._messages(destination, items, options, attributes, context)
+        except BaseException as exc:
+            if trace is not None:
+                trace.end(exc)
+            raise
+        if trace is not None:
+            trace.sent([m.envelope.message_id for m in messages])
+        return PublishPlan(destination, messages, trace)
 
     def _messages(
         self,
@@ -242,10 +274,14 @@ class PublisherCore:
         pairs: Iterable[tuple[Any, str | None]],
         options: SendOptions,
         attributes: Attributes | None,
+        trace_context: Mapping[str, str] | None,
     ) -> list[OutgoingMessage]:
         """Serialize every item, and check all of them before anything is sent."""
+        registry = self.serializer_registry
         messages = [
-            build_message(self.serializer_registry, data, options, attributes, message_id=mid)
+            build_message(
+                registry, data, options, attributes, message_id=mid, trace_context=trace_context
+            )
             for data, mid in pairs
         ]
         if self.readable_by_melange7:
@@ -257,13 +293,35 @@ class PublisherCore:
 
 
 def sending(plan: PublishPlan) -> AbstractContextManager[None]:
-    """Around a plan's send: a one-message request's ``BackendError`` names the id it sent."""
+    """Around a plan's send: a one-message request's ``BackendError`` names the id it sent.
+
+    It also ends the publish's span (``plan.trace``), as failed if the send raised.
+    """
     single = len(plan.messages) == 1
-    return _naming_message_id(plan.messages[0].envelope.message_id) if single else nullcontext()
+    naming = _naming_message_id(plan.messages[0].envelope.message_id) if single else nullcontext()
+    if plan.trace is not None:
+        naming = _traced(plan.trace, naming)
+    destination = plan.destination
+    return metrics.publishing(destination.kind, destination.name, len(plan.messages), naming)
+
+
+@contextmanager
+def _traced(trace: tracing.PublishTrace, inner: AbstractContextManager[None]) -> Iterator[None]:
+    """Run ``inner`` and end the publish's span, as failed if it raised."""
+    try:
+        with inner:
+            yield
+    except BaseException as exc:
+        trace.end(exc)
+        raise
+    trace.end()
 
 
 def accepted_ids(plan: PublishPlan, result: BatchResult) -> list[str]:
     """Return the sent messages' ids, or raise ``BatchPublishError`` for refused entries."""
+    metrics.published(
+        plan.destination.kind, plan.destination.name, len(result.successful), len(result.failed)
+    )
     if result.failed:
         raise BatchPublishError(
             plan.destination.name, failures=result.failed, succeeded=result.successful

@@ -28,18 +28,12 @@ from melange.decisions import (
 )
 from melange.dedup import DeduplicationCache
 from melange.exceptions import BackendError
-from melange.handling import (
-    Action,
-    BrokerQueue,
-    DispatcherStats,
-    InFlight,
-    MessageHandling,
-    Outcome,
-    Settler,
-)
+from melange.handling import Action, InFlight, MessageHandling, Outcome
+from melange.health import RUNNING, QueueActivity
 from melange.housekeeping import AckBatcher, Heartbeat
 from melange.messages import ReceivedMessage
 from melange.options import AckPolicy, DispatcherOptions
+from melange.settling import BrokerQueue, DispatcherStats, Settler
 
 __all__ = ["SHUTDOWN_GRACE_SECONDS", "QueueRunner", "receive_failed"]
 
@@ -76,16 +70,20 @@ class QueueRunner:
         self.options = options
         self.stats = stats
         self._handling = handling
+        self._queue_stats = queue_stats = stats.for_queue(queue.name)
         self._wake_housekeeper = threading.Event()
         self._acks = AckBatcher(
             queue,
-            on_acknowledged=lambda n: stats.count("acknowledged", n),
+            on_acknowledged=lambda n: queue_stats.count("acknowledged", n),
             on_full=self._wake_housekeeper.set,
         )
         self._settler = Settler(
-            queue, stats, options, acknowledge=lambda r: self._acks.add(r.receipt_handle)
+            queue, queue_stats, options, acknowledge=lambda r: self._acks.add(r.receipt_handle)
         )
         self._heartbeat = Heartbeat(queue, cache, options.visibility_timeout)
+        self.activity = QueueActivity(
+            queue.name, options.wait_time_seconds, lambda: len(self._heartbeat.in_flight)
+        )
         self._stopping = threading.Event()
         self._changed = threading.Condition()
         self._holding = Holding(options.workers, options.max_messages, options.visibility_timeout)
@@ -140,6 +138,7 @@ class QueueRunner:
         if self._ran:
             raise RuntimeError("a QueueRunner runs once; ask its dispatcher for another runner")
         self._ran = True
+        RUNNING.register(self.activity)
         finished = threading.Event()
         housekeeper = _start(self._housekeep, "melange-housekeeper", finished)
         workers, pollers = self.options.workers, self.options.poller_count
@@ -159,6 +158,7 @@ class QueueRunner:
             self._wake_housekeeper.set()
             housekeeper.join(SHUTDOWN_GRACE_SECONDS)
             self._flush_last_acks()
+            RUNNING.unregister(self.activity)
             self.finished = True
         logger.info("stopped consuming %r: %s", self.queue_name, self.stats)
         if self._errors:
@@ -223,18 +223,26 @@ class QueueRunner:
             try:
                 batch = self.queue.receive(
                     wanted,
-                    wait_time_seconds=self.options.wait_time_seconds,
+                    wait_time_seconds=self._wait_time(),
                     visibility_timeout=self.options.visibility_timeout,
                 )
             except BackendError as exc:
                 self._unhold(wanted)
                 failures += 1
-                self._stopping.wait(receive_failed(self.queue_name, exc, failures))
+                pause = receive_failed(self.queue_name, exc, failures)
+                self.activity.backing_off(pause)
+                self._stopping.wait(pause)
                 continue
             failures = 0
+            self.activity.received()
             with self._changed:
                 self._holding.received(wanted, len(batch), time.monotonic() - began)
             self._dispatch(batch)
+
+    def _wait_time(self) -> int:
+        # Until the broker answered (at start, after a failure) a short poll: readiness
+        # (melange.health) then shows at once instead of after a whole long poll.
+        return self.options.wait_time_seconds if self.activity.answered else 0
 
     def _reserve_room(self) -> int:
         """Return how many messages to receive, counted as held until they are settled.
@@ -244,7 +252,9 @@ class QueueRunner:
         """
         with self._changed:
             if self._holding.allowance() == 0 and not self._stopping.is_set():
+                self.activity.waiting(True)
                 self._changed.wait(timeout=1.0)
+                self.activity.waiting(False)
             if self._stopping.is_set() or not self._handling.cache_probe.available:
                 return 0
             return self._holding.reserve()
@@ -260,7 +270,7 @@ class QueueRunner:
     # -- handling ------------------------------------------------------------------------
 
     def _dispatch(self, batch: list[ReceivedMessage]) -> None:
-        self.stats.count("received", len(batch))
+        self._queue_stats.count("received", len(batch))
         submitted: set[str] = set()
         if not self._stopping.is_set() and self._pool is not None:
             self._acknowledge_on_receipt(batch)
@@ -309,11 +319,15 @@ class QueueRunner:
     def _handle(self, received: ReceivedMessage) -> Outcome:
         flight = InFlight(received)
         self._heartbeat.in_flight[received.receipt_handle] = flight
+        outcome = None
         try:
-            return self._handling.handle(flight)
+            outcome = self._handling.handle(flight)
+            return outcome
         finally:
             del self._heartbeat.in_flight[received.receipt_handle]
-            self._holding.handled(time.monotonic() - flight.started_at)
+            seconds = time.monotonic() - flight.started_at
+            self._holding.handled(seconds)
+            self._queue_stats.handled(received, outcome, seconds)
 
     def _housekeep(self, finished: threading.Event) -> None:
         # Until the last handler finished, not just until stop: they still need heartbeats.
@@ -335,7 +349,7 @@ class QueueRunner:
         threads, long polling or batched acknowledgements.
         """
         handled = 0
-        direct = Settler(self.queue, self.stats, self.options)
+        direct = Settler(self.queue, self._queue_stats, self.options)
         probe = self._handling.cache_probe
         # While the cache is unreachable, released messages are visible again at once:
         # receiving them again would only spend their receives.
@@ -345,7 +359,7 @@ class QueueRunner:
             batch = self.queue.receive(wanted, visibility_timeout=self.options.visibility_timeout)
             if not batch:
                 break
-            self.stats.count("received", len(batch))
+            self._queue_stats.count("received", len(batch))
             self._acknowledge_on_receipt(batch)
             for received in batch:
                 direct.settle(received, self._handle(received))

@@ -21,9 +21,10 @@ from melange.aio.runner import AsyncQueueRunner
 from melange.consumers import Consumer, check_consumer
 from melange.dedup import DeduplicationCache
 from melange.dispatcher import build_options
-from melange.handling import ConsumeHook, DispatcherStats, ExceptionHook, MessageHandling
+from melange.handling import ConsumeHook, ExceptionHook, MessageHandling
 from melange.options import DispatcherOptions
 from melange.serializers.registry import SerializerRegistry
+from melange.settling import DispatcherStats
 
 __all__ = ["AsyncMessageDispatcher"]
 

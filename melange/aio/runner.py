@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
 import time
 from concurrent.futures import Executor
 from typing import Any
 
+from melange import tracing
 from melange.aio.protocol import AsyncMessagingTransport
 from melange.consumers import deliver
 from melange.decisions import Holding, left_after, shares, units_of_work
@@ -39,11 +41,13 @@ from melange.effects import (
     run_async,
 )
 from melange.exceptions import BackendError, DeduplicationUnavailableError
-from melange.handling import Action, DispatcherStats, InFlight, MessageHandling, Outcome, Settling
+from melange.handling import Action, InFlight, MessageHandling, Outcome
+from melange.health import RUNNING, QueueActivity
 from melange.housekeeping import AckBatcher, Heartbeat, Pending, log_unextended, log_unrenewed
 from melange.messages import ReceivedMessage
 from melange.options import AckPolicy, DispatcherOptions
 from melange.runner import receive_failed
+from melange.settling import DispatcherStats, Settling
 
 __all__ = ["AsyncQueueRunner"]
 
@@ -77,9 +81,15 @@ class AsyncQueueRunner:
         self._backend = backend
         self._handling = handling
         self._executor = executor
-        self._settling = Settling(queue_name, stats, options)
-        self._acks = AckBatcher(None, on_acknowledged=lambda n: stats.count("acknowledged", n))
+        self._queue_stats = queue_stats = stats.for_queue(queue_name)
+        self._settling = Settling(queue_name, queue_stats, options)
+        self._acks = AckBatcher(
+            None, on_acknowledged=lambda n: queue_stats.count("acknowledged", n)
+        )
         self._heartbeat = Heartbeat(None, handling.cache, options.visibility_timeout)
+        self.activity = QueueActivity(
+            queue_name, options.wait_time_seconds, lambda: len(self._heartbeat.in_flight)
+        )
         self._holding = Holding(options.workers, options.max_messages, options.visibility_timeout)
         self._slots = asyncio.Semaphore(options.workers)
         self._room = asyncio.Event()  # set when a receive may start
@@ -119,6 +129,7 @@ class AsyncQueueRunner:
             self.options.workers,
         )
         finished = asyncio.Event()
+        RUNNING.register(self.activity)
         housekeeper = asyncio.create_task(self._housekeep(finished))
         pollers = [asyncio.create_task(self._poll()) for _ in range(self.options.poller_count)]
         cancelled = False
@@ -136,6 +147,7 @@ class AsyncQueueRunner:
             self._wake_housekeeper.set()
             await housekeeper
             await self._send_acks(self._acks.take())
+            RUNNING.unregister(self.activity)
         logger.info("stopped consuming %r: %s", self.queue_name, self.stats)
         if cancelled:
             raise asyncio.CancelledError
@@ -164,23 +176,34 @@ class AsyncQueueRunner:
                 batch = await self._backend.receive(
                     self.queue_name,
                     max_messages=wanted,
-                    wait_time_seconds=self.options.wait_time_seconds,
+                    wait_time_seconds=self._wait_time(),
                     visibility_timeout=self.options.visibility_timeout,
                 )
             except BackendError as exc:
                 self._holding.settled(wanted)
                 failures += 1
-                await self._pause(receive_failed(self.queue_name, exc, failures))
+                pause = receive_failed(self.queue_name, exc, failures)
+                self.activity.backing_off(pause)
+                await self._pause(pause)
                 continue
             failures = 0
+            self.activity.received()
             self._holding.received(wanted, len(batch), time.monotonic() - began)
+            tracing.record_receive(self.queue_name, batch, time.monotonic() - began)
             await self._dispatch(batch)
+
+    def _wait_time(self) -> int:
+        # Until the broker answered (at start, after a failure) a short poll: readiness
+        # (melange.health) then shows at once instead of after a whole long poll.
+        return self.options.wait_time_seconds if self.activity.answered else 0
 
     async def _reserve_room(self) -> int:
         """Return how many messages to receive, counted as held until they are settled."""
         while self._holding.allowance() == 0 and not self._stopping.is_set():
             self._room.clear()
+            self.activity.waiting(True)
             await self._room.wait()
+            self.activity.waiting(False)
         if not self._handling.cache_probe.available and not self._stopping.is_set():
             await self._probe_cache()  # down (on_cache_unavailable="redeliver"): wait for it
             return 0
@@ -220,7 +243,7 @@ class AsyncQueueRunner:
     # -- handling ------------------------------------------------------------------------
 
     async def _dispatch(self, batch: list[ReceivedMessage]) -> None:
-        self.stats.count("received", len(batch))
+        self._queue_stats.count("received", len(batch))
         if self._stopping.is_set():
             await self._drive(self._settling.release(batch))
             self._unhold(len(batch))
@@ -265,11 +288,15 @@ class AsyncQueueRunner:
     async def _handle(self, received: ReceivedMessage) -> Outcome:
         flight = InFlight(received)
         self._heartbeat.in_flight[received.receipt_handle] = flight
+        outcome = None
         try:
-            return await run_async(self._handling.steps(flight), self._perform)
+            outcome = await run_async(self._handling.steps(flight), self._perform)
+            return outcome
         finally:
             del self._heartbeat.in_flight[received.receipt_handle]
-            self._holding.handled(time.monotonic() - flight.started_at)
+            seconds = time.monotonic() - flight.started_at
+            self._holding.handled(seconds)
+            self._queue_stats.handled(received, outcome, seconds)
 
     async def _drive(self, steps: Any) -> None:
         await run_async(steps, self._perform)
@@ -279,7 +306,11 @@ class AsyncQueueRunner:
         if isinstance(effect, Deliver):
             if effect.consumer.handles_asynchronously(effect.message):
                 return await _awaited(deliver(effect.consumer, effect.message, effect.context))
-            return await self._in_executor(deliver, effect.consumer, effect.message, effect.context)
+            # In the task's context copy: the handler then sees the message's process span.
+            run = contextvars.copy_context().run
+            return await self._in_executor(
+                run, deliver, effect.consumer, effect.message, effect.context
+            )
         if isinstance(effect, Claim | ForgetClaim):
             return await self._cache_call(effect)
         if isinstance(effect, Acknowledge):
@@ -385,7 +416,7 @@ class AsyncQueueRunner:
             )
             if not batch:
                 break
-            self.stats.count("received", len(batch))
+            self._queue_stats.count("received", len(batch))
             await self._acknowledge_on_receipt(batch)
             for received in batch:
                 outcome = await self._handle(received)

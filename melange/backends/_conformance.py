@@ -7,6 +7,7 @@ administration and the shortcuts), mypy --strict fails here, before any test.
 from __future__ import annotations
 
 from melange.backends.aws import AWSBackend, LocalSQSBackend
+from melange.backends.inspection import QueueInspection
 from melange.backends.memory import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.backends.protocol import MessagingAdmin, MessagingBackend, MessagingTransport
@@ -43,4 +44,16 @@ def _transport(backend: MessagingBackend) -> MessagingTransport:
 
 
 def _admin(backend: MessagingBackend) -> MessagingAdmin:
+    return backend
+
+
+def _inspect_sqs(backend: SqsBackend) -> QueueInspection:
+    return backend
+
+
+def _inspect_memory(backend: InMemoryBackend) -> QueueInspection:
+    return backend
+
+
+def _inspect_prefixed(backend: PrefixedBackend) -> QueueInspection:
     return backend

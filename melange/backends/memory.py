@@ -18,6 +18,7 @@ import attrs
 
 from melange import filter_policy as filters
 from melange import limits, wire
+from melange.backends.inspection import MoveTask, QueueStats
 from melange.backends.memory_queue import MemoryQueue
 from melange.backends.protocol import FilterPolicy
 from melange.backends.shortcuts import BackendShortcuts
@@ -29,7 +30,12 @@ from melange.declared import (
     stated_queue_settings,
     stated_subscription_settings,
 )
-from melange.exceptions import BackendError, QueueNotFoundError, TopicNotFoundError
+from melange.exceptions import (
+    BackendError,
+    BackendRefusedError,
+    QueueNotFoundError,
+    TopicNotFoundError,
+)
 from melange.messages import (
     AttributeValue,
     BatchResult,
@@ -289,6 +295,38 @@ class InMemoryBackend(BackendShortcuts):
         """Return the names of the declared queues, sorted."""
         with self._changed:
             return sorted(self._queues)
+
+    def queue_stats(self, queue_name: str) -> QueueStats:
+        """Return the queue's counts and, unlike SQS, its oldest message's age."""
+        with self._changed:
+            return self._queue(queue_name, "queue_stats").stats(self._clock())
+
+    def list_queues(self, prefix: str = "") -> list[str]:
+        """Return the names of the queues starting with ``prefix``, sorted."""
+        return [name for name in self.queue_names() if name.startswith(prefix)]
+
+    def purge(self, queue_name: str) -> None:
+        """Delete every message of the queue."""
+        with self._changed:
+            self._queue(queue_name, "purge").purge()
+
+    def start_message_move(
+        self, dead_letter_queue: str, destination: str, *, max_per_second: int | None = None
+    ) -> MoveTask:
+        """Refuse: like the emulators, this backend has no broker-side message move."""
+        raise BackendRefusedError(
+            f"the in-memory backend cannot move {dead_letter_queue!r}'s messages itself; "
+            "receive, send and delete them instead",
+            operation="StartMessageMoveTask",
+            code="UnsupportedOperation",
+        )
+
+    def message_move(self, dead_letter_queue: str) -> MoveTask | None:
+        """Return ``None``: this backend never runs move tasks."""
+        return None
+
+    def cancel_message_move(self, handle: str) -> None:
+        """Do nothing: this backend never runs move tasks."""
 
     @property
     def closed(self) -> bool:

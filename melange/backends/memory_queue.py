@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import attrs
 
 from melange import limits, wire
+from melange.backends.inspection import QueueStats
 from melange.messages import AttributeValue, OutgoingMessage, ReceivedMessage
 
 __all__ = ["MemoryQueue", "StoredMessage"]
@@ -192,6 +193,23 @@ class MemoryQueue:
             else:
                 message.visible_at = visible_at
         return failed
+
+    def stats(self, now: float) -> QueueStats:
+        """Return the counts SQS reports, and the oldest message's age (which SQS does not)."""
+        waiting = [m for m in self.messages.values() if m.visible_at > now]
+        in_flight = sum(1 for m in waiting if m.receipt_handle is not None)
+        oldest = min((m.sent_at for m in self.messages.values()), default=None)
+        return QueueStats(
+            depth=len(self.messages) - len(waiting),
+            in_flight=in_flight,
+            delayed=len(waiting) - in_flight,
+            oldest_age_seconds=None if oldest is None else max(0.0, now - oldest),
+        )
+
+    def purge(self) -> None:
+        """Forget every message; the deduplication ids stay, as on SQS."""
+        self.messages.clear()
+        self.by_handle.clear()
 
     def remove(self, message: StoredMessage) -> None:
         """Forget a message and its receipt handle."""

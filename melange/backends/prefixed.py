@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import attrs
 
+from melange.backends.inspection import MoveTask, QueueStats, inspection_of
 from melange.backends.protocol import MessagingBackend
 from melange.backends.shortcuts import BackendShortcuts
 from melange.declared import Declared
@@ -244,6 +245,43 @@ class PrefixedBackend(BackendShortcuts):
             return self.backend.change_visibility(
                 self._prefix.broker(queue_name), receipt_handles, timeout_seconds
             )
+
+    # -- inspection (the wrapped backend must support it) --------------------------------
+
+    def queue_stats(self, queue_name: str) -> QueueStats:
+        """Return the prefixed queue's counts."""
+        with self._prefix.as_given(queue_name):
+            return inspection_of(self.backend).queue_stats(self._prefix.broker(queue_name))
+
+    def list_queues(self, prefix: str = "") -> list[str]:
+        """Return the short names of the prefixed queues starting with ``prefix``."""
+        found = inspection_of(self.backend).list_queues(self._prefix.broker(prefix))
+        return [self._prefix.short(name) for name in found]
+
+    def purge(self, queue_name: str) -> None:
+        """Purge the prefixed queue."""
+        with self._prefix.as_given(queue_name):
+            inspection_of(self.backend).purge(self._prefix.broker(queue_name))
+
+    def start_message_move(
+        self, dead_letter_queue: str, destination: str, *, max_per_second: int | None = None
+    ) -> MoveTask:
+        """Start the broker's move from the prefixed dead-letter queue to the prefixed source."""
+        with self._prefix.as_given(dead_letter_queue, destination):
+            return inspection_of(self.backend).start_message_move(
+                self._prefix.broker(dead_letter_queue),
+                self._prefix.broker(destination),
+                max_per_second=max_per_second,
+            )
+
+    def message_move(self, dead_letter_queue: str) -> MoveTask | None:
+        """Return the prefixed dead-letter queue's latest move task."""
+        with self._prefix.as_given(dead_letter_queue):
+            return inspection_of(self.backend).message_move(self._prefix.broker(dead_letter_queue))
+
+    def cancel_message_move(self, handle: str) -> None:
+        """Stop a move task of the wrapped backend."""
+        inspection_of(self.backend).cancel_message_move(handle)
 
     def close(self) -> None:
         """Close the wrapped backend."""

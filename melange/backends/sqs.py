@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 
-from melange.backends import sqs_transport
+from melange.backends import sqs_inspection, sqs_transport
+from melange.backends.inspection import MoveTask, QueueStats
 from melange.backends.shortcuts import BackendShortcuts
 from melange.backends.sqs_admin import SqsAdmin
 from melange.backends.sqs_calls import Plan, SqsCall, run_plan
@@ -218,6 +219,37 @@ class SqsBackend(BackendShortcuts):
             self._directory, queue_name, receipt_handles, timeout_seconds
         )
         return self._run(plan)
+
+    # -- inspection (see ``sqs_inspection``) ---------------------------------------------
+
+    def queue_stats(self, queue_name: str) -> QueueStats:
+        """Return the queue's approximate counts; SQS does not report the oldest's age."""
+        return self._run(sqs_inspection.queue_stats(self._directory, queue_name))
+
+    def list_queues(self, prefix: str = "") -> list[str]:
+        """Return the names of the queues starting with ``prefix``, with ListQueues."""
+        return self._run(sqs_inspection.list_queues(self._directory, prefix))
+
+    def purge(self, queue_name: str) -> None:
+        """Delete every message of the queue with PurgeQueue."""
+        self._run(sqs_inspection.purge(self._directory, queue_name))
+
+    def start_message_move(
+        self, dead_letter_queue: str, destination: str, *, max_per_second: int | None = None
+    ) -> MoveTask:
+        """Start SQS's StartMessageMoveTask from the dead-letter queue to ``destination``."""
+        plan = sqs_inspection.start_message_move(
+            self._directory, dead_letter_queue, destination, max_per_second
+        )
+        return self._run(plan)
+
+    def message_move(self, dead_letter_queue: str) -> MoveTask | None:
+        """Return the dead-letter queue's latest move task, with ListMessageMoveTasks."""
+        return self._run(sqs_inspection.message_move(self._directory, dead_letter_queue))
+
+    def cancel_message_move(self, handle: str) -> None:
+        """Stop a move task with CancelMessageMoveTask."""
+        self._run(sqs_inspection.cancel_message_move(handle))
 
     # -- the driver ----------------------------------------------------------------------
 

@@ -117,7 +117,7 @@ def test_unhandled_message_without_dead_letter_queue_comes_back_after_the_backof
     dispatcher = MessageDispatcher(
         registry, backend, consumers=[OnlyLists()], backoff=Backoff(base=60, cap=60, jitter=0)
     )
-    with caplog.at_level(logging.ERROR, logger="melange.handling"):
+    with caplog.at_level(logging.ERROR, logger="melange.settling"):
         assert dispatcher.process_available("plain") == 1
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "no consumer accepts dict" in record.getMessage()

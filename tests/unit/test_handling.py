@@ -16,19 +16,11 @@ from melange.backends import InMemoryBackend
 from melange.decisions import Backoff
 from melange.dedup import InMemoryDeduplicationCache, RedisDeduplicationCache
 from melange.exceptions import BackendUnavailableError
-from melange.handling import (
-    Action,
-    BrokerQueue,
-    DispatcherStats,
-    InFlight,
-    MessageHandling,
-    Outcome,
-    Settler,
-    message_context,
-)
+from melange.handling import Action, InFlight, MessageHandling, Outcome, message_context
 from melange.messages import ReceivedMessage
 from melange.options import AckPolicy, DispatcherOptions
 from melange.serializers import JsonSerializer, SerializerRegistry
+from melange.settling import BrokerQueue, DispatcherStats, Settler
 from tests.support.clock import FakeClock
 from tests.support.consumers import OnlyLists, Recorder
 from tests.support.faults import OutageBackend, SwitchableCache
@@ -284,10 +276,10 @@ def test_after_acknowledging_on_receipt_a_failure_is_only_logged(
     """With AckPolicy.ON_RECEIPT, settling a failure touches nothing and logs an ERROR."""
     received = receive_one(registry, backend)
     settle = settler(backend, ack_policy=AckPolicy.ON_RECEIPT)
-    with caplog.at_level(logging.ERROR, logger="melange.handling"):
+    with caplog.at_level(logging.ERROR, logger="melange.settling"):
         settle.settle(received, Outcome(Action.RETRY, delay=1, reason="RuntimeError: boom"))
     [record] = caplog.records
-    assert record.name == "melange.handling"
+    assert record.name == "melange.settling"
     assert "acknowledged on receipt" in record.getMessage()
     assert settle.stats.retried == 0
 

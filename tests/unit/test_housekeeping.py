@@ -10,10 +10,11 @@ import pytest
 from melange import QueuePublisher
 from melange.dedup import ClaimStatus, InMemoryDeduplicationCache
 from melange.exceptions import BackendUnavailableError
-from melange.handling import BrokerQueue, InFlight
+from melange.handling import InFlight
 from melange.housekeeping import AckBatcher, Heartbeat
 from melange.messages import ReceivedMessage
 from melange.serializers import JsonSerializer, SerializerRegistry
+from melange.settling import BrokerQueue
 from tests.support.clock import FakeClock
 from tests.support.faults import OutageBackend, SwitchableCache
 

@@ -232,7 +232,7 @@ def test_a_dispatcher_log_line_names_the_queue_as_the_application_does(
     dispatcher = MessageDispatcher(registry, backend, consumers=[vanish])
 
     with (
-        caplog.at_level(logging.WARNING, logger="melange.handling"),
+        caplog.at_level(logging.WARNING, logger="melange.settling"),
         pytest.raises(QueueNotFoundError, match=r"^queue 'refunds' \(broker name"),
     ):
         dispatcher.process_available("refunds")  # its next receive finds no queue

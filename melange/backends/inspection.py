@@ -1,0 +1,117 @@
+"""What operations tools ask of a backend beyond moving messages: counts, listing, purging.
+
+``QueueInspection`` is a small protocol of its own, kept apart from ``MessagingBackend``
+so that a backend (or a test double) that only moves messages stays complete. The
+``python -m melange queues`` and ``dlq`` commands (``melange.ops``) use it; reading a
+dead-letter queue's messages needs no extra operation (a receive and an immediate
+release, ``melange.ops.actions.peek``).
+
+``start_message_move`` is SQS's ``StartMessageMoveTask`` (2023): the broker itself moves
+a dead-letter queue's messages back to their source queues. Brokers without it (the
+emulators, the in-memory backend) raise ``BackendRefusedError``, and the tools move the
+messages by receive, send and delete instead.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from melange.exceptions import BackendRefusedError
+
+__all__ = ["MoveTask", "QueueInspection", "QueueStats", "inspection_of"]
+
+
+@attrs.frozen
+class QueueStats:
+    """A queue's message counts, as the broker reports them (approximate on SQS).
+
+    Attributes:
+        depth: messages ready to be received (``ApproximateNumberOfMessages``).
+        in_flight: received and not yet deleted nor visible again (``...NotVisible``).
+        delayed: sent with a delay not yet over (``...Delayed``).
+        oldest_age_seconds: the age of the oldest message, where the broker can tell it
+            without a receive; ``None`` on SQS, which publishes it only as the CloudWatch
+            metric ``ApproximateAgeOfOldestMessage``.
+    """
+
+    depth: int
+    in_flight: int
+    delayed: int
+    oldest_age_seconds: float | None = None
+
+    @property
+    def total(self) -> int:
+        """Every message the queue holds, visible, in flight or delayed."""
+        return self.depth + self.in_flight + self.delayed
+
+
+@attrs.frozen
+class MoveTask:
+    """A broker-side message move (SQS ``StartMessageMoveTask``) and how far it got.
+
+    Attributes:
+        handle: the task's handle, to cancel it with.
+        status: ``RUNNING``, ``COMPLETED``, ``CANCELLING``, ``CANCELLED`` or ``FAILED``.
+        moved: messages moved so far.
+        to_move: messages the task set out to move, if the broker said.
+        failure: why it failed, if it did.
+    """
+
+    handle: str
+    status: str
+    moved: int = 0
+    to_move: int | None = None
+    failure: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the task will move no more messages."""
+        return self.status in {"COMPLETED", "CANCELLED", "FAILED"}
+
+
+@runtime_checkable
+class QueueInspection(Protocol):
+    """Counts, lists and purges queues, and starts broker-side moves where supported."""
+
+    def queue_stats(self, queue_name: str) -> QueueStats:
+        """Return the queue's message counts."""
+
+    def list_queues(self, prefix: str = "") -> list[str]:
+        """Return the names of the queues whose name starts with ``prefix``, sorted."""
+
+    def purge(self, queue_name: str) -> None:
+        """Delete every message of the queue (SQS allows one purge a minute per queue)."""
+
+    def start_message_move(
+        self, dead_letter_queue: str, destination: str, *, max_per_second: int | None = None
+    ) -> MoveTask:
+        """Start moving the dead-letter queue's messages to ``destination``, its source queue.
+
+        Raises:
+            BackendRefusedError: the broker does not support it (emulators, FIFO queues,
+                the in-memory backend).
+        """
+
+    def message_move(self, dead_letter_queue: str) -> MoveTask | None:
+        """Return the most recent move task of the dead-letter queue, if any."""
+
+    def cancel_message_move(self, handle: str) -> None:
+        """Ask the broker to stop a running move task; moved messages stay moved."""
+
+
+def inspection_of(backend: object) -> QueueInspection:
+    """Return ``backend`` as a ``QueueInspection``.
+
+    Raises:
+        BackendRefusedError: it does not count, list or purge queues.
+    """
+    if not isinstance(backend, QueueInspection):
+        raise BackendRefusedError(
+            f"{type(backend).__name__} cannot count, list or purge queues; use SqsBackend, "
+            "InMemoryBackend or a PrefixedBackend around one of them",
+            operation="inspection",
+            code="UnsupportedOperation",
+        )
+    return backend
