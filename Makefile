@@ -53,7 +53,7 @@ $(LOCALSTACK_STAMP):
 	touch $@
 
 test-localstack: $(STAMP) $(LOCALSTACK_STAMP)
-	MELANGE_TEST_LOCALSTACK=1 MELANGE_LOCALSTACK_PYTHON=$(LOCALSTACK_VENV)/bin/python \
+	LOCALSTACK_TESTS=1 LOCALSTACK_TESTS_PYTHON=$(LOCALSTACK_VENV)/bin/python \
 		$(PY) -m pytest tests/contract/test_localstack_backend.py
 
 run: $(STAMP)

@@ -48,7 +48,7 @@ def fixture_fauxqs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Leave out the tests marked ``localstack`` unless ``MELANGE_TEST_LOCALSTACK=1`` asks.
+    """Leave out the tests marked ``localstack`` unless ``LOCALSTACK_TESTS=1`` asks.
 
     Deselected, not skipped: LocalStack is opt-in (``make test-localstack``), not a missing
     service, so a run that did not ask for it, CI's included, reports no skips for it.

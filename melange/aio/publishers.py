@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from melange.aio.protocol import AsyncMessagingTransport
-from melange.publishers import Attributes, PublisherCore, PublishPlan, accepted_ids, paired, sending
+from melange.publishing import Attributes, PublisherCore, PublishPlan, accepted_ids, paired, sending
 from melange.serializers.registry import SerializerRegistry
 
 __all__ = ["AsyncQueuePublisher", "AsyncTopicPublisher"]

@@ -1,7 +1,7 @@
 """The contract suites, run against the SQS/SNS backend talking HTTP to LocalStack (opt-in).
 
 LocalStack runs from its own venv (Python 3.13+); ``make test-localstack`` builds it and runs
-this module with ``MELANGE_TEST_LOCALSTACK=1``. Without that variable the LocalStack tests
+this module with ``LOCALSTACK_TESTS=1``. Without that variable the LocalStack tests
 skip, under CI too.
 """
 
@@ -53,10 +53,10 @@ def test_localstack_listens_on_loopback_only(localstack_server: LocalStackServer
 
 
 def test_localstack_runs_only_when_asked_for() -> None:
-    """LocalStack tests run with MELANGE_TEST_LOCALSTACK=1 alone; CI=true does not ask for them."""
-    assert localstack_opted_in({"MELANGE_TEST_LOCALSTACK": "1"})
+    """LocalStack tests run with LOCALSTACK_TESTS=1 alone; CI=true does not ask for them."""
+    assert localstack_opted_in({"LOCALSTACK_TESTS": "1"})
     assert not localstack_opted_in({"CI": "true"})
-    assert not localstack_opted_in({"MELANGE_TEST_LOCALSTACK": "0"})
+    assert not localstack_opted_in({"LOCALSTACK_TESTS": "0"})
 
 
 def test_localstack_settings_keep_it_on_loopback_without_state(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_without_its_venv_localstack_is_unavailable_and_says_why(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """With no LocalStack interpreter, LocalStack is reported unavailable with what to run."""
-    monkeypatch.setenv("MELANGE_LOCALSTACK_PYTHON", str(tmp_path / "missing" / "python"))
+    monkeypatch.setenv("LOCALSTACK_TESTS_PYTHON", str(tmp_path / "missing" / "python"))
     problem = localstack_unavailable()
     assert problem is not None
     assert "make test-localstack" in problem

@@ -67,10 +67,8 @@ def fixture_app(graph: ObjectGraph) -> Application:
 
 
 def ops_environment(environment: dict[str, str]) -> dict[str, str]:
-    """Return the command's environment: the test's settings, not the test run's switches."""
-    inherited = command_environment(**environment)
-    # MELANGE_TEST_LOCALSTACK asks for tests; the settings would refuse it as unknown.
-    return {k: v for k, v in inherited.items() if not k.startswith("MELANGE_TEST_")}
+    """Return the command's environment: the test's settings."""
+    return command_environment(**environment)
 
 
 def run(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

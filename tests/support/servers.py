@@ -115,21 +115,23 @@ def start_fauxqs_server(log_path: Path, *, timeout: float = 30.0) -> FauxqsServe
 
 #: What runs LocalStack's runtime in its own venv and stops it when its standard input closes.
 LOCALSTACK_LAUNCHER = Path(__file__).with_name("localstack_server.py")
-#: The interpreter of LocalStack's own venv unless ``MELANGE_LOCALSTACK_PYTHON`` names another.
+#: The interpreter of LocalStack's own venv unless ``LOCALSTACK_TESTS_PYTHON`` names another.
 DEFAULT_LOCALSTACK_PYTHON = Path(__file__).parents[2] / ".venv-localstack" / "bin" / "python"
 #: LocalStack tests run only when this variable is ``1``, as ``make test-localstack`` sets it.
-LOCALSTACK_OPT_IN_VARIABLE = "MELANGE_TEST_LOCALSTACK"
+#: Not ``MELANGE_*``: melange refuses unknown ``MELANGE_`` variables, and the commands the
+#: tests start inherit the environment.
+LOCALSTACK_OPT_IN_VARIABLE = "LOCALSTACK_TESTS"
 
 
 def localstack_opted_in(environ: Mapping[str, str] = os.environ) -> bool:
-    """Return whether the LocalStack tests were asked for (``MELANGE_TEST_LOCALSTACK=1``)."""
+    """Return whether the LocalStack tests were asked for (``LOCALSTACK_TESTS=1``)."""
     return environ.get(LOCALSTACK_OPT_IN_VARIABLE) == "1"
 
 
 def localstack_python(environ: Mapping[str, str] = os.environ) -> Path:
     """Return the interpreter that has ``localstack-core`` (Python 3.13+), not the project's."""
     # absolute(), not resolve(): the venv's python is a symlink that must stay the venv's.
-    return Path(environ.get("MELANGE_LOCALSTACK_PYTHON") or DEFAULT_LOCALSTACK_PYTHON).absolute()
+    return Path(environ.get("LOCALSTACK_TESTS_PYTHON") or DEFAULT_LOCALSTACK_PYTHON).absolute()
 
 
 def localstack_unavailable() -> str | None:
