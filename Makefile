@@ -54,7 +54,8 @@ $(LOCALSTACK_STAMP):
 
 test-localstack: $(STAMP) $(LOCALSTACK_STAMP)
 	LOCALSTACK_TESTS=1 LOCALSTACK_TESTS_PYTHON=$(LOCALSTACK_VENV)/bin/python \
-		$(PY) -m pytest tests/contract/test_localstack_backend.py
+		$(PY) -m pytest -m localstack tests/contract/test_localstack_backend.py \
+		tests/integration/test_ops_cli.py
 
 run: $(STAMP)
 	$(PY) -m examples.orders
