@@ -25,6 +25,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from melange import tracing
+from melange.aio.housekeeping import AsyncHousekeeping, OffLoop
 from melange.aio.protocol import AsyncMessagingTransport
 from melange.consumers import deliver
 from melange.decisions import Holding, left_after, shares, units_of_work
@@ -43,7 +44,7 @@ from melange.effects import (
 from melange.exceptions import BackendError, DeduplicationUnavailableError
 from melange.handling import Action, InFlight, MessageHandling, Outcome
 from melange.health import RUNNING, QueueActivity
-from melange.housekeeping import AckBatcher, Heartbeat, Pending, log_unextended, log_unrenewed
+from melange.housekeeping import AckBatcher, Heartbeat
 from melange.messages import ReceivedMessage
 from melange.options import AckPolicy, DispatcherOptions
 from melange.runner import receive_failed
@@ -83,17 +84,23 @@ class AsyncQueueRunner:
         self._executor = executor
         self._queue_stats = queue_stats = stats.for_queue(queue_name)
         self._settling = Settling(queue_name, queue_stats, options)
-        self._acks = AckBatcher(
-            None, on_acknowledged=lambda n: queue_stats.count("acknowledged", n)
-        )
         self._heartbeat = Heartbeat(None, handling.cache, options.visibility_timeout)
+        self._off_loop = OffLoop(executor)
+        self._upkeep = AsyncHousekeeping(
+            backend,
+            queue_name,
+            options,
+            AckBatcher(None, on_acknowledged=lambda n: queue_stats.count("acknowledged", n)),
+            self._heartbeat,
+            handling.cache,
+            self._off_loop,
+        )
         self.activity = QueueActivity(
             queue_name, options.wait_time_seconds, lambda: len(self._heartbeat.in_flight)
         )
         self._holding = Holding(options.workers, options.max_messages, options.visibility_timeout)
         self._slots = asyncio.Semaphore(options.workers)
         self._room = asyncio.Event()  # set when a receive may start
-        self._wake_housekeeper = asyncio.Event()
         self._stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._work: set[asyncio.Task[None]] = set()
@@ -130,7 +137,7 @@ class AsyncQueueRunner:
         )
         finished = asyncio.Event()
         RUNNING.register(self.activity)
-        housekeeper = asyncio.create_task(self._housekeep(finished))
+        housekeeper = asyncio.create_task(self._upkeep.run(finished))
         pollers = [asyncio.create_task(self._poll()) for _ in range(self.options.poller_count)]
         cancelled = False
         try:
@@ -144,9 +151,9 @@ class AsyncQueueRunner:
             await asyncio.gather(*pollers, return_exceptions=True)
             await asyncio.gather(*self._work, return_exceptions=True)
             finished.set()
-            self._wake_housekeeper.set()
+            self._upkeep.wake.set()
             await housekeeper
-            await self._send_acks(self._acks.take())
+            await self._upkeep.flush()
             RUNNING.unregister(self.activity)
         logger.info("stopped consuming %r: %s", self.queue_name, self.stats)
         if cancelled:
@@ -226,7 +233,7 @@ class AsyncQueueRunner:
         if cache is None:
             return
         try:
-            await self._call((cache.ping, (), {}))
+            await self._off_loop.call(cache.ping)
         except DeduplicationUnavailableError as exc:
             probe.unanswered(exc)
         else:
@@ -257,8 +264,8 @@ class AsyncQueueRunner:
     async def _acknowledge_on_receipt(self, batch: list[ReceivedMessage]) -> None:
         if self.options.ack_policy is AckPolicy.ON_RECEIPT:
             for received in batch:
-                self._acks.push(received.receipt_handle)
-            await self._send_acks(self._acks.take())
+                self._upkeep.acks.push(received.receipt_handle)
+            await self._upkeep.flush()
 
     async def _work_share(self, share: list[list[ReceivedMessage]]) -> None:
         try:
@@ -308,13 +315,13 @@ class AsyncQueueRunner:
                 return await _awaited(deliver(effect.consumer, effect.message, effect.context))
             # In the task's context copy: the handler then sees the message's process span.
             run = contextvars.copy_context().run
-            return await self._in_executor(
+            return await self._off_loop.run(
                 run, deliver, effect.consumer, effect.message, effect.context
             )
         if isinstance(effect, Claim | ForgetClaim):
             return await self._cache_call(effect)
         if isinstance(effect, Acknowledge):
-            await self._acknowledge(effect.received)
+            await self._upkeep.acknowledge(effect.received)
             return None  # batched: counted when the batch goes out
         if isinstance(effect, ChangeVisibility):
             return await self._backend.change_visibility(
@@ -332,72 +339,12 @@ class AsyncQueueRunner:
             )
         raise TypeError(f"AsyncQueueRunner cannot perform {effect!r}")
 
-    async def _acknowledge(self, received: ReceivedMessage) -> None:
-        pending = self._acks.push(received.receipt_handle)
-        if pending is Pending.BEHIND:  # the housekeeper fell behind: send from here
-            await self._send_acks(self._acks.take())
-        elif pending is Pending.FULL:
-            self._wake_housekeeper.set()
-
     async def _cache_call(self, effect: Claim | ForgetClaim) -> object:
         cache = self._handling.cache
         if cache is None:
             raise TypeError(f"no deduplication cache to perform {effect!r}")
-        return await self._call(cache_method(cache, effect))
-
-    async def _call(self, call: tuple[Any, tuple[Any, ...], dict[str, Any]]) -> object:
-        """Await a coroutine method; run a blocking one in the executor."""
-        method, args, kwargs = call
-        if inspect.iscoroutinefunction(method):
-            return await method(*args, **kwargs)
-        return await self._in_executor(lambda: method(*args, **kwargs))
-
-    async def _in_executor(self, function: Any, *args: Any) -> object:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-
-    # -- housekeeping --------------------------------------------------------------------
-
-    async def _housekeep(self, finished: asyncio.Event) -> None:
-        # Until the last handler finished, not just until stop: they still need heartbeats.
-        interval = self.options.ack_flush_interval
-        while not finished.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_housekeeper.wait(), min(0.1, interval / 2))
-            self._wake_housekeeper.clear()
-            await self._send_acks(self._acks.take(interval))
-            if self.options.heartbeat:
-                await self._extend_due()
-
-    async def _send_acks(self, handles: list[str]) -> None:
-        if not handles:
-            return
-        try:
-            refused = await self._backend.acknowledge(self.queue_name, handles)
-        except BackendError as exc:
-            self._acks.unsent(handles, exc)
-            return
-        self._acks.sent(handles, refused)
-
-    async def _extend_due(self) -> None:
-        now, flights = self._heartbeat.due()
-        if not flights:
-            return
-        handles = sorted(f.received.receipt_handle for f in flights)
-        try:
-            await self._backend.change_visibility(
-                self.queue_name, handles, self.options.visibility_timeout
-            )
-        except BackendError as exc:
-            log_unextended(handles, exc)
-            return
-        cache = self._handling.cache
-        for key, token in self._heartbeat.extended(flights, now):
-            try:
-                if cache is not None:
-                    lease = self.options.visibility_timeout
-                    await self._call((cache.extend, (key, token), {"lease_seconds": lease}))
-            except BackendError as exc:
-                log_unrenewed(key, exc)
+        method, args, kwargs = cache_method(cache, effect)
+        return await self._off_loop.call(method, *args, **kwargs)
 
     # -- without tasks -------------------------------------------------------------------
 
@@ -421,7 +368,7 @@ class AsyncQueueRunner:
             for received in batch:
                 outcome = await self._handle(received)
                 await self._drive(self._settling.settle(received, outcome))
-            await self._send_acks(self._acks.take())
+            await self._upkeep.flush()
             handled += len(batch)
         return handled
 
