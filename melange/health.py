@@ -244,10 +244,15 @@ class HealthServer:
 
 #: The content type of Prometheus' text exposition format.
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: Seconds a connection may stay silent before the server closes it: a client that connects
+#: and never sends its request must not hold a handler thread for the worker's life.
+REQUEST_TIMEOUT_SECONDS = 5.0
 
 
 def _handler_for(server: HealthServer) -> type[BaseHTTPRequestHandler]:
     class HealthHandler(BaseHTTPRequestHandler):
+        timeout = REQUEST_TIMEOUT_SECONDS  # applied to each connection's socket
+
         def do_GET(self) -> None:
             status, content_type, body = server.answer(self.path.partition("?")[0])
             encoded = body.encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from melange.exceptions import ConfigurationError
 from melange.health import (
     LIVENESS_GRACE_SECONDS,
     PROMETHEUS_CONTENT_TYPE,
+    REQUEST_TIMEOUT_SECONDS,
     HealthServer,
     QueueActivity,
     RunningQueues,
@@ -141,3 +143,11 @@ def test_a_port_in_use_is_a_configuration_error_naming_it(server: HealthServer) 
     """Binding a port another server holds raises ConfigurationError naming the address."""
     with pytest.raises(ConfigurationError, match=f"127.0.0.1:{server.port}"):
         HealthServer(["q"], port=server.port)
+
+
+def test_a_connection_that_never_sends_is_closed_by_the_server(server: HealthServer) -> None:
+    """A client that connects and stays silent is dropped after the request timeout."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as silent:
+        silent.settimeout(REQUEST_TIMEOUT_SECONDS + 10)
+        assert silent.recv(1) == b""  # closed by the server, not by our own timeout
+    assert get(server, "/metrics")[0] == 200  # and the server still answers
