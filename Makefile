@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 NODE_DIR := tests/support
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed-stamp
 
-.PHONY: run test lint typecheck unit bench clean node-deps test-localstack
+.PHONY: run test lint typecheck unit unasync bench clean node-deps test-localstack
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,9 +60,15 @@ test-localstack: $(STAMP) $(LOCALSTACK_STAMP)
 run: $(STAMP)
 	$(PY) -m examples.orders
 
+# The threaded consume core is generated from the asyncio one (scripts/unasync.py);
+# lint fails when the generated twin is not what the script writes.
+unasync: $(STAMP)
+	$(PY) scripts/unasync.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/unasync.py --check
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

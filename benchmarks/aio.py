@@ -56,8 +56,8 @@ from benchmarks.publish import (
 )
 from melange.aio import AsyncInMemoryBackend, AsyncQueuePublisher
 from melange.backends.aws import LocalSQSBackend
-from melange.consumers import Consumer
-from melange.publishers import QueuePublisher
+from melange.consuming.consumers import Consumer
+from melange.publishing.publishers import QueuePublisher
 from melange.serializers.registry import SerializerRegistry
 
 PARTS = ("publish", "handlers", "noop", "rss")
@@ -170,7 +170,7 @@ class PublishWays:
     """The three ways, each publishing a list of items to a fresh queue, timed."""
 
     def __init__(self, direct: LocalSQSBackend, proxy_port: int) -> None:
-        from melange.aio.sqs import AsyncLocalSQSBackend
+        from melange.backends.sqs.aio import AsyncLocalSQSBackend
 
         registry = SerializerRegistry(REGISTRY_CONFIG)
         self.direct = direct  # declares and checks, without the proxy's delay
@@ -281,7 +281,7 @@ def async_tally(expected: int, pause: float) -> tuple[Consumer, asyncio.Event, C
 
 async def sleeping_rate(concurrency: int, count: int) -> float:
     """Handle ``count`` sleeping messages at ``concurrency`` in memory; return messages/s."""
-    from melange.aio.dispatcher import AsyncMessageDispatcher
+    from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
 
     registry = SerializerRegistry(REGISTRY_CONFIG)
     backend = AsyncInMemoryBackend()
@@ -313,8 +313,8 @@ def bench_handlers(count: int, serial_count: int) -> None:
 
 async def async_noop_round(endpoint: str, queue: str, count: int) -> float:
     """Consume ``queue`` with a no-op async handler at concurrency 1; return the seconds."""
-    from melange.aio.dispatcher import AsyncMessageDispatcher
-    from melange.aio.sqs import AsyncLocalSQSBackend
+    from melange.backends.sqs.aio import AsyncLocalSQSBackend
+    from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
 
     host, port = endpoint.rsplit(":", 1)
     backend = AsyncLocalSQSBackend(host, int(port))
@@ -464,8 +464,8 @@ def held_steady(handlers: int, entered: Callable[[], int], received: Callable[[]
 
 async def asyncio_rss(endpoint: str, queue: str, handlers: int) -> dict[str, Any]:
     """The asyncio dispatcher at ``concurrency=handlers``: hold, measure, release, drain."""
-    from melange.aio.dispatcher import AsyncMessageDispatcher
-    from melange.aio.sqs import AsyncLocalSQSBackend
+    from melange.backends.sqs.aio import AsyncLocalSQSBackend
+    from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
 
     host, port = endpoint.rsplit(":", 1)
     backend = AsyncLocalSQSBackend(host, int(port))

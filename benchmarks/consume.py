@@ -56,12 +56,12 @@ from benchmarks.publish import (
 )
 from melange import wire
 from melange.backends.aws import LocalSQSBackend
-from melange.backends.memory import InMemoryBackend
+from melange.backends.memory.backend import InMemoryBackend
 from melange.backends.protocol import MessagingBackend
-from melange.consumers import Consumer
-from melange.dispatcher import DispatcherStats, MessageDispatcher
+from melange.consuming.consumers import Consumer
+from melange.consuming.dispatcher import DispatcherStats, MessageDispatcher
 from melange.messages import Destination, Envelope, OutgoingMessage
-from melange.publishers import QueuePublisher
+from melange.publishing.publishers import QueuePublisher
 from melange.serializers.registry import SerializerRegistry
 from tests.support.polling import poll_until
 from tests.support.requests import RequestLog

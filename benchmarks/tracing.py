@@ -33,9 +33,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.publish import verdict
-from melange import Consumer, MessageDispatcher, QueuePublisher, tracing
-from melange.backends.memory import InMemoryBackend
+from melange import Consumer, MessageDispatcher, QueuePublisher
+from melange.backends.memory.backend import InMemoryBackend
 from melange.backends.protocol import MessagingBackend
+from melange.telemetry import tracing
 from tests.support.messaging import json_registry
 
 TARGET_RATIO = 1.15

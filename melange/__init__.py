@@ -12,22 +12,26 @@ from typing import TYPE_CHECKING, Any
 
 from melange.exceptions import MelangeError
 from melange.messages import Destination, Envelope, OutgoingMessage, ReceivedMessage, SendOptions
-from melange.publishers import QueuePublisher, TopicPublisher
-from melange.topology import QueueSpec, SubscriptionSpec, TopicSpec
+from melange.publishing.publishers import QueuePublisher, TopicPublisher
+from melange.topology.specs import QueueSpec, SubscriptionSpec, TopicSpec
 
 if TYPE_CHECKING:
-    from melange.app import Application
-    from melange.consumers import Consumer, MessageContext, SingleDispatchConsumer, consumer
-    from melange.decisions import Backoff
-    from melange.dedup import (
+    from melange.app.application import Application
+    from melange.consuming.consumers import (
+        Consumer,
+        MessageContext,
+        SingleDispatchConsumer,
+        consumer,
+    )
+    from melange.consuming.dedup import (
         DeduplicationCache,
         InMemoryDeduplicationCache,
         NullDeduplicationCache,
         RedisDeduplicationCache,
     )
-    from melange.dispatcher import MessageDispatcher, SimpleMessageDispatcher
-    from melange.options import AckPolicy, DispatcherOptions
-    from melange.subscription import Subscription
+    from melange.consuming.dispatcher import MessageDispatcher, SimpleMessageDispatcher
+    from melange.consuming.subscription import Subscription
+    from melange.options import AckPolicy, Backoff, DispatcherOptions
 
 __all__ = [
     "AckPolicy",
@@ -60,20 +64,20 @@ __all__ = [
 
 _LAZY = {
     "AckPolicy": "melange.options",
-    "Application": "melange.app",
-    "Backoff": "melange.decisions",
+    "Application": "melange.app.application",
+    "Backoff": "melange.options",
     "DispatcherOptions": "melange.options",
-    "Consumer": "melange.consumers",
-    "MessageContext": "melange.consumers",
-    "SingleDispatchConsumer": "melange.consumers",
-    "consumer": "melange.consumers",
-    "DeduplicationCache": "melange.dedup",
-    "InMemoryDeduplicationCache": "melange.dedup",
-    "NullDeduplicationCache": "melange.dedup",
-    "RedisDeduplicationCache": "melange.dedup",
-    "MessageDispatcher": "melange.dispatcher",
-    "SimpleMessageDispatcher": "melange.dispatcher",
-    "Subscription": "melange.subscription",
+    "Consumer": "melange.consuming.consumers",
+    "MessageContext": "melange.consuming.consumers",
+    "SingleDispatchConsumer": "melange.consuming.consumers",
+    "consumer": "melange.consuming.consumers",
+    "DeduplicationCache": "melange.consuming.dedup",
+    "InMemoryDeduplicationCache": "melange.consuming.dedup",
+    "NullDeduplicationCache": "melange.consuming.dedup",
+    "RedisDeduplicationCache": "melange.consuming.dedup",
+    "MessageDispatcher": "melange.consuming.dispatcher",
+    "SimpleMessageDispatcher": "melange.consuming.dispatcher",
+    "Subscription": "melange.consuming.subscription",
 }
 
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from melange.cli import main
+from melange.app.cli import main
 
 sys.exit(main())

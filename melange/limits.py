@@ -1,6 +1,6 @@
 """What SQS and SNS accept of a message and a receive, checked before any request is sent.
 
-Declarations (queues, topics, subscriptions) check themselves: see ``melange.topology``.
+Declarations (queues, topics, subscriptions) check themselves: see ``melange.topology.specs``.
 
 Each check raises ``ConfigurationError`` naming the offending value and the allowed
 range, so a mistake is reported the same way by every backend, and without a round trip.

@@ -10,28 +10,76 @@ message is acknowledged; ``ack_policy_from_flags`` maps melange 7's ``early_ack`
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Literal
+import math
+import random
+from collections.abc import Callable
+from typing import Literal
 
 import attrs
 
 from melange import limits
-from melange.decisions import Backoff
 from melange.exceptions import ConfigurationError
-
-if TYPE_CHECKING:
-    from melange.settings import DispatcherSettings
 
 __all__ = [
     "DEFAULT_OPTIONS",
     "AckPolicy",
+    "Backoff",
     "CacheUnavailablePolicy",
     "DispatcherOptions",
     "ack_policy_from_flags",
-    "options_from_settings",
 ]
 
 #: What to do when the deduplication cache cannot be reached.
 CacheUnavailablePolicy = Literal["process", "redeliver"]
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise ConfigurationError(
+            f"backoff {attribute.name}={value!r} is negative; use a number of seconds >= 0"
+        )
+
+
+def _fraction(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ConfigurationError(
+            f"backoff jitter={value!r} is outside 0-1; it is the fraction of the delay that "
+            "is randomised (0.5 spreads retries over 50-100% of the delay)"
+        )
+
+
+@attrs.frozen
+class Backoff:
+    """Exponential backoff with jitter, capped.
+
+    The n-th failed receive (``receive_count`` = n) waits ``base * 2 ** (n - 1)`` seconds,
+    at most ``cap``; ``jitter`` randomises that fraction of it, so failing messages do not
+    come back in lockstep.
+
+    Attributes:
+        base: the delay after the first failure, in seconds.
+        cap: the longest delay, in seconds (SQS allows up to 43,200).
+        jitter: the randomised fraction of each delay, 0 to 1.
+    """
+
+    base: float = attrs.field(default=1.0, validator=_non_negative)
+    cap: float = attrs.field(default=300.0, validator=_non_negative)
+    jitter: float = attrs.field(default=0.5, validator=_fraction)
+
+    def delay(self, receive_count: int, rand: Callable[[], float] = random.random) -> int:
+        """Return whole seconds to hide a message after its ``receive_count``-th failure."""
+        ceiling = min(self.cap, float(limits.MAX_VISIBILITY_TIMEOUT))
+        if self.base <= 0 or ceiling <= 0:
+            return 0
+        doublings = max(receive_count, 1) - 1
+        # Compare exponents rather than compute 2**doublings, which overflows for huge counts.
+        if doublings >= math.log2(ceiling / self.base):
+            full = ceiling
+        else:
+            full = min(ceiling, self.base * 2.0**doublings)
+        spread = full * self.jitter
+        # Whole seconds, at least 1, so a retry never comes back at once.
+        return max(1, math.ceil(full - spread + spread * rand()))
 
 
 class AckPolicy(enum.Enum):
@@ -180,16 +228,3 @@ class DispatcherOptions:
 
 #: Every option at its default: the one place defaults are written (settings read them).
 DEFAULT_OPTIONS = DispatcherOptions()
-
-
-def options_from_settings(settings: DispatcherSettings) -> DispatcherOptions:
-    """Return the options ``MELANGE_*`` settings describe (see the README's settings table)."""
-    return DispatcherOptions(
-        workers=settings.workers,
-        wait_time_seconds=settings.wait_time_seconds,
-        visibility_timeout=settings.visibility_timeout,
-        backoff=Backoff(
-            base=settings.backoff_base, cap=settings.backoff_cap, jitter=settings.backoff_jitter
-        ),
-        ack_unhandled=settings.ack_unhandled,
-    )

@@ -15,16 +15,24 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 import cattrs
 from dotenv import dotenv_values
 
-from melange.dedup import redacted_url
 from melange.exceptions import ConfigurationError
-from melange.options import DEFAULT_OPTIONS
+from melange.options import DEFAULT_OPTIONS, Backoff, DispatcherOptions
 
-__all__ = ["SETTINGS", "DispatcherSettings", "MelangeSettings", "Setting", "load_settings"]
+__all__ = [
+    "SETTINGS",
+    "DispatcherSettings",
+    "MelangeSettings",
+    "Setting",
+    "load_settings",
+    "options_from_settings",
+    "redacted_url",
+]
 
 BackendName = Literal["aws", "local", "memory"]
 SerializerName = Literal["json", "typed_json", "pickle"]
@@ -62,7 +70,7 @@ class MelangeSettings:
     region: str | None = None
     endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
-    publish_connect_timeout: float = 2.0  # SqsBackend's defaults (melange.backends.sqs_clients)
+    publish_connect_timeout: float = 2.0  # SqsBackend's defaults (melange.backends.sqs.clients)
     publish_read_timeout: float = 5.0
     sqs_direct_requests: bool = True
     prefix: str = ""
@@ -367,3 +375,34 @@ def _structure_bool(value: object, _: type) -> bool:
 
 _converter = cattrs.Converter(detailed_validation=True)
 _converter.register_structure_hook(bool, _structure_bool)
+
+
+def redacted_url(url: str) -> str:
+    """Return ``url`` with its password (in the user part or the query) replaced by ``***``.
+
+    Redis URLs end up in logs and error messages; their passwords must not.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user_info, _, host = netloc.rpartition("@")
+        user = user_info.partition(":")[0]
+        netloc = f"{user}:***@{host}" if ":" in user_info else f"***@{host}"
+    query = urlencode(
+        [(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)],
+        safe="*",
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def options_from_settings(settings: DispatcherSettings) -> DispatcherOptions:
+    """Return the options ``MELANGE_*`` settings describe (see the README's settings table)."""
+    return DispatcherOptions(
+        workers=settings.workers,
+        wait_time_seconds=settings.wait_time_seconds,
+        visibility_timeout=settings.visibility_timeout,
+        backoff=Backoff(
+            base=settings.backoff_base, cap=settings.backoff_cap, jitter=settings.backoff_jitter
+        ),
+        ack_unhandled=settings.ack_unhandled,
+    )

@@ -16,9 +16,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from melange.backends.memory import InMemoryBackend
-from melange.consumers import Consumer
-from melange.dispatcher import MessageDispatcher
+from melange.backends.memory.backend import InMemoryBackend
+from melange.consuming.consumers import Consumer
+from melange.consuming.dispatcher import MessageDispatcher
 from melange.messages import BatchResult, Destination, OutgoingMessage
 from melange.serializers.registry import SerializerRegistry
 

@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING
 
 from melange.backends import InMemoryBackend, MessagingBackend
 from melange.backends.prefixed import PrefixedBackend
-from melange.dedup import DeduplicationCache
+from melange.consuming.dedup import DeduplicationCache
 from melange.exceptions import ConfigurationError
 from melange.serializers import SerializerRegistry
 from melange.settings import MelangeSettings
 from melange_bindings.surfacing import surfaced
 
 if TYPE_CHECKING:  # imported where used: a sync application never imports asyncio
-    from melange.aio.dedup import AsyncDeduplicationCache
-    from melange.aio.dispatcher import AsyncMessageDispatcher
-    from melange.aio.protocol import AsyncMessagingBackend
-    from melange.aio.publishers import AsyncQueuePublisher, AsyncTopicPublisher
-    from melange.aio.worker import AsyncDispatcherFactory
+    from melange.app.aio_worker import AsyncDispatcherFactory
+    from melange.backends.aio_protocol import AsyncMessagingBackend
+    from melange.consuming.aio_dedup import AsyncDeduplicationCache
+    from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
+    from melange.publishing.aio import AsyncQueuePublisher, AsyncTopicPublisher
 
 __all__ = ["AsyncProviders", "async_backend_for_override"]
 
@@ -52,7 +52,7 @@ class AsyncProviders:
             ConfigurationError: ``backend=`` overrides the sync backend with one that is
                 not in memory, which no asyncio backend can share.
         """
-        from melange.aio.factory import async_backend_from_settings
+        from melange.backends.aio_factory import async_backend_from_settings
 
         with surfaced("async_messaging_backend"):
             if self._backend is not None:
@@ -78,7 +78,7 @@ class AsyncProviders:
         """
         with surfaced("async_deduplication_cache"):
             if melange_settings.dedup == "redis" and melange_settings.redis_url:
-                from melange.aio.dedup import AsyncRedisDeduplicationCache
+                from melange.consuming.aio_dedup import AsyncRedisDeduplicationCache
 
                 return AsyncRedisDeduplicationCache(melange_settings.redis_url)
             return provide_deduplication_cache()
@@ -91,7 +91,7 @@ class AsyncProviders:
         async_deduplication_cache: DeduplicationCache | AsyncDeduplicationCache,
     ) -> AsyncDispatcherFactory:
         """Return a factory of asyncio dispatchers with the settings' options, one per queue."""
-        from melange.aio.worker import AsyncDispatcherFactory
+        from melange.app.aio_worker import AsyncDispatcherFactory
 
         with surfaced("async_dispatcher_factory"):
             return AsyncDispatcherFactory(
@@ -115,7 +115,7 @@ class AsyncProviders:
         async_messaging_backend: AsyncMessagingBackend,
     ) -> AsyncQueuePublisher:
         """Return the graph's asyncio queue publisher (as ``queue_publisher``, awaited)."""
-        from melange.aio.publishers import AsyncQueuePublisher
+        from melange.publishing.aio import AsyncQueuePublisher
 
         with surfaced("async_queue_publisher"):
             return AsyncQueuePublisher(
@@ -131,7 +131,7 @@ class AsyncProviders:
         async_messaging_backend: AsyncMessagingBackend,
     ) -> AsyncTopicPublisher:
         """Return the graph's asyncio topic publisher (as ``topic_publisher``, awaited)."""
-        from melange.aio.publishers import AsyncTopicPublisher
+        from melange.publishing.aio import AsyncTopicPublisher
 
         with surfaced("async_topic_publisher"):
             return AsyncTopicPublisher(
@@ -148,7 +148,7 @@ def async_backend_for_override(backend: MessagingBackend) -> AsyncMessagingBacke
         ConfigurationError: ``backend`` is not an ``InMemoryBackend``, so there is nothing
             an asyncio backend can share.
     """
-    from melange.aio.memory import AsyncInMemoryBackend
+    from melange.backends.memory.aio import AsyncInMemoryBackend
 
     if isinstance(backend, InMemoryBackend):
         return AsyncInMemoryBackend(backend)

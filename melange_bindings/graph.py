@@ -21,12 +21,12 @@ from typing import Any, TypeVar, overload
 
 import pinject
 
-from melange.app import Application
+from melange.app.application import Application
 from melange.backends.protocol import MessagingBackend
-from melange.dedup import DeduplicationCache
-from melange.dispatcher import MessageDispatcher
+from melange.consuming.dedup import DeduplicationCache
+from melange.consuming.dispatcher import MessageDispatcher
 from melange.exceptions import ConfigurationError
-from melange.publishers import QueuePublisher, TopicPublisher
+from melange.publishing.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import SerializerRegistry
 from melange.settings import MelangeSettings
 from melange_bindings.spec import IMPLICIT_DEFAULTS, DispatcherFactory, MelangeBindingSpec
@@ -57,10 +57,10 @@ def async_provided_names() -> Mapping[type, str]:
 
     Imported on first use, so an application that never asks for one never imports asyncio.
     """
-    from melange.aio.dispatcher import AsyncMessageDispatcher
-    from melange.aio.protocol import AsyncMessagingBackend
-    from melange.aio.publishers import AsyncQueuePublisher, AsyncTopicPublisher
-    from melange.aio.worker import AsyncDispatcherFactory
+    from melange.app.aio_worker import AsyncDispatcherFactory
+    from melange.backends.aio_protocol import AsyncMessagingBackend
+    from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
+    from melange.publishing.aio import AsyncQueuePublisher, AsyncTopicPublisher
 
     return {
         AsyncMessagingBackend: "async_messaging_backend",
@@ -74,7 +74,8 @@ def async_provided_names() -> Mapping[type, str]:
 def provided_name(cls: Any) -> str | None:
     """Return the name the graph binds melange's type ``cls`` to, or ``None`` for others."""
     name = PROVIDED_NAMES.get(cls)
-    if name is None and getattr(cls, "__module__", "").startswith("melange.aio."):
+    asyncio_type = getattr(cls, "__name__", "").startswith("Async")
+    if name is None and asyncio_type and getattr(cls, "__module__", "").startswith("melange."):
         name = async_provided_names().get(cls)
     return name
 

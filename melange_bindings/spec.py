@@ -32,19 +32,19 @@ from collections.abc import Callable, Mapping, Sequence
 
 import pinject
 
-from melange.app import Application, DispatcherFactory
+from melange.app.application import Application, DispatcherFactory
 from melange.backends import MessagingBackend
 from melange.backends.factory import backend_from_settings
-from melange.consumers import Consumer
-from melange.dedup import (
+from melange.consuming.consumers import Consumer
+from melange.consuming.dedup import (
     DeduplicationCache,
     InMemoryDeduplicationCache,
     NullDeduplicationCache,
     RedisDeduplicationCache,
 )
-from melange.dispatcher import MessageDispatcher
+from melange.consuming.dispatcher import MessageDispatcher
 from melange.exceptions import ConfigurationError
-from melange.publishers import QueuePublisher, TopicPublisher
+from melange.publishing.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import (
     JsonSerializer,
     PickleSerializer,
@@ -53,7 +53,7 @@ from melange.serializers import (
     TypedJsonSerializer,
 )
 from melange.settings import MelangeSettings, load_settings
-from melange.topology import TopicSpec
+from melange.topology.specs import TopicSpec
 from melange_bindings.async_providers import AsyncProviders
 from melange_bindings.surfacing import surfaced
 

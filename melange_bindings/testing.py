@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pinject
 
-from melange.consumers import Consumer
+from melange.consuming.consumers import Consumer
 from melange.serializers import SerializerRegistry
 from melange.settings import DispatcherSettings, MelangeSettings
 from melange.testing import MessagingTestKit, RecordingBackend

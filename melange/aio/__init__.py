@@ -10,13 +10,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from melange.aio.dispatcher import AsyncMessageDispatcher
-from melange.aio.memory import AsyncInMemoryBackend
-from melange.aio.protocol import AsyncMessagingAdmin, AsyncMessagingBackend, AsyncMessagingTransport
-from melange.aio.publishers import AsyncQueuePublisher, AsyncTopicPublisher
+from melange.backends.aio_protocol import (
+    AsyncMessagingAdmin,
+    AsyncMessagingBackend,
+    AsyncMessagingTransport,
+)
+from melange.backends.memory.aio import AsyncInMemoryBackend
+from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
+from melange.publishing.aio import AsyncQueuePublisher, AsyncTopicPublisher
 
 if TYPE_CHECKING:
-    from melange.aio.sqs import AsyncAWSBackend, AsyncLocalSQSBackend, AsyncSqsBackend
+    from melange.backends.sqs.aio import AsyncAWSBackend, AsyncLocalSQSBackend, AsyncSqsBackend
 
 __all__ = [
     "AsyncAWSBackend",
@@ -33,9 +37,9 @@ __all__ = [
 
 #: The SQS backends import aiobotocore, so they are loaded on first use.
 _LAZY = {
-    "AsyncAWSBackend": "melange.aio.sqs",
-    "AsyncLocalSQSBackend": "melange.aio.sqs",
-    "AsyncSqsBackend": "melange.aio.sqs",
+    "AsyncAWSBackend": "melange.backends.sqs.aio",
+    "AsyncLocalSQSBackend": "melange.backends.sqs.aio",
+    "AsyncSqsBackend": "melange.backends.sqs.aio",
 }
 
 

@@ -2,7 +2,7 @@
 
 Each implements ``MessagingBackend`` (``protocol.py``): the ``MessagingTransport`` that
 publishers and the dispatcher use, the ``MessagingAdmin`` that declares from
-``melange.topology`` values, and the keyword shortcuts of ``shortcuts.py``.
+``melange.topology.specs`` values, and the keyword shortcuts of ``shortcuts.py``.
 ``backend_from_settings`` builds the one ``MELANGE_BACKEND`` names. The SQS backends
 import boto3, so they are loaded on first use: importing melange or the in-memory
 backend never imports boto3.
@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from melange.backends.factory import backend_from_settings
-from melange.backends.memory import InMemoryBackend, InMemoryMessagingBackend
+from melange.backends.memory.backend import InMemoryBackend, InMemoryMessagingBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.backends.protocol import (
     FilterPolicy,
@@ -25,7 +25,7 @@ from melange.backends.protocol import (
 
 if TYPE_CHECKING:
     from melange.backends.aws import AWSBackend, LocalSQSBackend
-    from melange.backends.sqs import SqsBackend
+    from melange.backends.sqs.backend import SqsBackend
 
 __all__ = [
     "AWSBackend",
@@ -44,7 +44,7 @@ __all__ = [
 _LAZY = {
     "AWSBackend": "melange.backends.aws",
     "LocalSQSBackend": "melange.backends.aws",
-    "SqsBackend": "melange.backends.sqs",
+    "SqsBackend": "melange.backends.sqs.backend",
 }
 
 

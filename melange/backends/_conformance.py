@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from melange.backends.aws import AWSBackend, LocalSQSBackend
 from melange.backends.inspection import QueueInspection
-from melange.backends.memory import InMemoryBackend
+from melange.backends.memory.backend import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.backends.protocol import MessagingAdmin, MessagingBackend, MessagingTransport
-from melange.backends.sqs import SqsBackend
+from melange.backends.sqs.backend import SqsBackend
 from melange.testing import RecordingBackend
 
 

@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from melange.backends.sqs import SqsBackend
-from melange.backends.sqs_clients import (
+from melange.backends.sqs.backend import SqsBackend
+from melange.backends.sqs.clients import (
     PUBLISH_CONNECT_TIMEOUT,
     PUBLISH_MAX_ATTEMPTS,
     PUBLISH_READ_TIMEOUT,

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from melange.backends.memory import InMemoryBackend
+from melange.backends.memory.backend import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.exceptions import ConfigurationError
 
@@ -43,7 +43,7 @@ def _local(settings: MelangeSettings) -> MessagingBackend:
 
 def _aws(settings: MelangeSettings) -> MessagingBackend:
     from melange.backends.aws import AWSBackend  # boto3: only when chosen
-    from melange.backends.sqs import SqsBackend
+    from melange.backends.sqs.backend import SqsBackend
 
     if settings.endpoint_url:  # AWS through explicit endpoints, e.g. VPC interface endpoints
         return SqsBackend(

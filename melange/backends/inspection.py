@@ -2,9 +2,9 @@
 
 ``QueueInspection`` is a small protocol of its own, kept apart from ``MessagingBackend``
 so that a backend (or a test double) that only moves messages stays complete. The
-``python -m melange queues`` and ``dlq`` commands (``melange.ops``) use it; reading a
+``python -m melange queues`` and ``dlq`` commands (``melange.app.ops``) use it; reading a
 dead-letter queue's messages needs no extra operation (a receive and an immediate
-release, ``melange.ops.actions.peek``).
+release, ``melange.app.ops.actions.peek``).
 
 ``start_message_move`` is SQS's ``StartMessageMoveTask`` (2023): the broker itself moves
 a dead-letter queue's messages back to their source queues. Brokers without it (the

@@ -18,7 +18,6 @@ import attrs
 from melange.backends.inspection import MoveTask, QueueStats, inspection_of
 from melange.backends.protocol import MessagingBackend
 from melange.backends.shortcuts import BackendShortcuts
-from melange.declared import Declared
 from melange.exceptions import (
     BatchPublishError,
     DeclarationError,
@@ -36,7 +35,8 @@ from melange.messages import (
     ReceivedMessage,
     RedrivePolicy,
 )
-from melange.topology import Declaration, QueueSpec, TopicSpec
+from melange.topology.declared import Declared
+from melange.topology.specs import Declaration, QueueSpec, TopicSpec
 
 __all__ = ["Prefix", "PrefixedBackend", "renamed_error", "renamed_result", "renamed_text"]
 

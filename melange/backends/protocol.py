@@ -2,7 +2,7 @@
 
 Two small protocols: ``MessagingTransport`` moves messages (what publishers and the
 dispatcher use) and ``MessagingAdmin`` makes queues, topics and subscriptions exist from
-the declarative values of ``melange.topology``. ``MessagingBackend`` is both, plus the
+the declarative values of ``melange.topology.specs``. ``MessagingBackend`` is both, plus the
 keyword shortcuts applications call (``declare_queue("billing", topics=[...])``), which
 every backend inherits from ``BackendShortcuts`` rather than writing them again.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from melange.declared import Declared
 from melange.messages import (
     AttributeValue,
     BatchResult,
@@ -24,7 +23,8 @@ from melange.messages import (
     ReceivedMessage,
     RedrivePolicy,
 )
-from melange.topology import Declaration
+from melange.topology.declared import Declared
+from melange.topology.specs import Declaration
 
 __all__ = ["FilterPolicy", "MessagingAdmin", "MessagingBackend", "MessagingTransport"]
 

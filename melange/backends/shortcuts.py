@@ -1,7 +1,7 @@
 """The keyword shortcuts applications call, written once for every backend.
 
 ``backend.declare_queue("billing", dead_letter_queue="billing-dlq", topics=["events"])``
-builds the declarative values of ``melange.topology`` and hands each to the backend's
+builds the declarative values of ``melange.topology.specs`` and hands each to the backend's
 ``declare``; ``delete_queue``/``delete_topic`` call its ``delete``. A backend gets them
 by inheriting ``BackendShortcuts`` and implementing ``declare`` and ``delete``.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from melange.backends.protocol import FilterPolicy
-from melange.declared import Declared
 from melange.limits import is_fifo
 from melange.messages import Destination
-from melange.topology import Declaration, QueueSpec, SubscriptionSpec, TopicSpec
+from melange.topology.declared import Declared
+from melange.topology.specs import Declaration, QueueSpec, SubscriptionSpec, TopicSpec
 
 __all__ = ["BackendShortcuts", "queue_declarations"]
 

@@ -12,7 +12,6 @@ import pytest
 
 from melange import QueuePublisher, TopicPublisher, limits, wire
 from melange.backends import MessagingBackend
-from melange.declared import Change, Outcome
 from melange.exceptions import (
     ConfigurationError,
     DeclarationError,
@@ -29,7 +28,8 @@ from melange.messages import (
     SendOptions,
 )
 from melange.serializers import JsonSerializer
-from melange.topology import QueueSpec, SubscriptionSpec, TopicSpec
+from melange.topology.declared import Change, Outcome
+from melange.topology.specs import QueueSpec, SubscriptionSpec, TopicSpec
 from tests.support.messaging import assert_empty, contents, json_registry, receive_all
 from tests.support.polling import poll_until
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from melange.dedup import Claim, ClaimStatus, DeduplicationCache
+from melange.consuming.dedup import Claim, ClaimStatus, DeduplicationCache
 from melange.exceptions import ConfigurationError
 from tests.support.polling import poll_until
 

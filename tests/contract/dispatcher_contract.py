@@ -29,7 +29,7 @@ from melange import (
     wire,
 )
 from melange.backends import MessagingBackend
-from melange.dedup import InMemoryDeduplicationCache
+from melange.consuming.dedup import InMemoryDeduplicationCache
 from melange.exceptions import QueueNotFoundError
 from melange.messages import Destination, Envelope, OutgoingMessage
 from melange.serializers import (
@@ -223,7 +223,7 @@ class DispatcherContract(BackendUnderTest):
             Destination.queue(queue), [raw_message("garbage", serializer_id=99, manifest=None)]
         )
         dispatcher = self.dispatcher(backend, Recorder())
-        with caplog.at_level(logging.ERROR, logger="melange.settling"):
+        with caplog.at_level(logging.ERROR, logger="melange.consuming.handling"):
             assert dispatcher.process_available(queue) == 1
         [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert "no dead-letter queue" in record.getMessage()
@@ -242,7 +242,7 @@ class DispatcherContract(BackendUnderTest):
         backend.declare_queue(queue, dead_letter_queue=dlq)
         publisher.publish(queue, {"n": 1})
         dispatcher = self.dispatcher(backend, OnlyLists())
-        with caplog.at_level(logging.ERROR, logger="melange.settling"):
+        with caplog.at_level(logging.ERROR, logger="melange.consuming.handling"):
             assert dispatcher.process_available(queue) == 1
         [dead] = receive_all(backend, dlq, 1)
         assert contents([dead]) == [{"n": 1}]
@@ -282,7 +282,7 @@ class DispatcherContract(BackendUnderTest):
         recorder = Recorder(failing={13: 1_000})
         publisher.publish(queue, {"n": 13})
         dispatcher = self.dispatcher(backend, recorder)
-        caplog.set_level(logging.ERROR, logger="melange.settling")
+        caplog.set_level(logging.ERROR, logger="melange.consuming.handling")
         with running(dispatcher, queue):
             poll_until(lambda: dispatcher.stats.dead_lettered, timeout=20, message="dead letter")
         [dead] = receive_all(backend, dlq, 1)

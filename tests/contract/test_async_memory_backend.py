@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from melange.aio import AsyncInMemoryBackend, AsyncQueuePublisher, AsyncTopicPublisher
-from melange.aio.dispatcher import AsyncMessageDispatcher
-from melange.aio.prefixed import AsyncPrefixedBackend
-from melange.consumers import Consumer
+from melange.backends.aio_prefixed import AsyncPrefixedBackend
+from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
+from melange.consuming.consumers import Consumer
 from melange.serializers import SerializerRegistry
 from tests.contract.backend_contract import BackendContract
 from tests.contract.dispatcher_contract import DispatcherContract

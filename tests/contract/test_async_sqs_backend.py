@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from melange.aio.sqs import AsyncLocalSQSBackend
+from melange.backends.sqs.aio import AsyncLocalSQSBackend
 from tests.contract import test_async_memory_backend as async_memory
 from tests.contract import test_fauxqs_backend as fauxqs
 from tests.support.blocking import Blocking

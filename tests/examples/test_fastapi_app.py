@@ -26,7 +26,7 @@ from examples.fastapi_app.events import FULFILMENT_QUEUE, OrderPlaced
 from examples.fastapi_app.wiring import graph
 from examples.fastapi_app.worker import FulfilmentConsumer
 from melange import Application
-from melange.aio.worker import AsyncDispatcherFactory
+from melange.app.aio_worker import AsyncDispatcherFactory
 from melange.settings import DispatcherSettings, MelangeSettings
 from melange_bindings import ObjectGraph
 from melange_bindings.testing import TEST_SETTINGS

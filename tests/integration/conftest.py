@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis
 
-from melange.dedup import RedisDeduplicationCache
+from melange.consuming.dedup import RedisDeduplicationCache
 from tests.support.servers import missing_service, start_local_redis
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

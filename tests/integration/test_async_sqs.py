@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from melange.aio.sqs import AsyncLocalSQSBackend
+from melange.backends.sqs.aio import AsyncLocalSQSBackend
 from melange.exceptions import (
     BackendError,
     BackendRefusedError,

@@ -22,7 +22,7 @@ import pytest
 
 from melange import Consumer, MessageDispatcher, QueuePublisher
 from melange.backends import LocalSQSBackend
-from melange.backends.sqs import SqsBackend
+from melange.backends.sqs.backend import SqsBackend
 from tests.support.messaging import contents, json_registry
 from tests.support.polling import poll_until
 from tests.support.requests import RequestLog

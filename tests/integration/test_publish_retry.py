@@ -16,9 +16,9 @@ import pytest
 
 from melange import MessageDispatcher, QueuePublisher, TopicPublisher, wire
 from melange.backends import LocalSQSBackend
-from melange.backends.sqs import SqsBackend
-from melange.consumers import Consumer
-from melange.dedup import InMemoryDeduplicationCache
+from melange.backends.sqs.backend import SqsBackend
+from melange.consuming.consumers import Consumer
+from melange.consuming.dedup import InMemoryDeduplicationCache
 from melange.exceptions import BackendError, BatchPublishError
 from tests.support.loopback import AnswerLosingProxy
 from tests.support.messaging import json_registry

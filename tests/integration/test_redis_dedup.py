@@ -10,9 +10,9 @@ import redis
 
 from melange import Consumer, MessageDispatcher, RedisDeduplicationCache, consumer
 from melange.aio import AsyncInMemoryBackend, AsyncMessageDispatcher
-from melange.aio.dedup import AsyncRedisDeduplicationCache
 from melange.backends import InMemoryBackend
-from melange.dedup import ClaimStatus
+from melange.consuming.aio_dedup import AsyncRedisDeduplicationCache
+from melange.consuming.dedup import ClaimStatus
 from melange.exceptions import ConfigurationError, DeduplicationUnavailableError
 from melange.messages import Destination, Envelope, OutgoingMessage
 from tests.contract.dedup_contract import KEY, LEASE, DeduplicationContract, claimed, status_of

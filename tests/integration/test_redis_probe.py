@@ -45,7 +45,7 @@ def test_a_dispatcher_pauses_while_redis_is_down(
         workers=4,
         wait_time_seconds=1,
     )
-    caplog.set_level(logging.WARNING, logger="melange.dedup")
+    caplog.set_level(logging.WARNING, logger="melange.consuming.dedup")
 
     def failed_probes() -> int:
         return sum("probing again" in r.getMessage() for r in caplog.records)

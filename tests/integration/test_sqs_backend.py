@@ -14,8 +14,8 @@ import pytest
 from melange import MessageDispatcher, QueuePublisher, TopicPublisher
 from melange.backends import AWSBackend, LocalSQSBackend, backend_from_settings
 from melange.backends.aws import local_endpoint_url
-from melange.backends.sqs import SqsBackend
-from melange.backends.sqs_requests import POLICY_SID
+from melange.backends.sqs.backend import SqsBackend
+from melange.backends.sqs.requests import POLICY_SID
 from melange.exceptions import (
     BackendUnavailableError,
     BatchPublishError,

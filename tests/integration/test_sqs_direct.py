@@ -14,8 +14,8 @@ import pytest
 
 from melange import wire
 from melange.backends import LocalSQSBackend, backend_from_settings
-from melange.backends.sqs import SqsBackend
-from melange.backends.sqs_direct import retry_pause, should_retry
+from melange.backends.sqs.backend import SqsBackend
+from melange.backends.sqs.direct import retry_pause, should_retry
 from melange.exceptions import QueueNotFoundError
 from melange.messages import AttributeValue, Destination, Envelope, OutgoingMessage
 from melange.settings import load_settings

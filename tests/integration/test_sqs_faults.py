@@ -16,7 +16,7 @@ import pytest
 
 from melange import QueuePublisher, TopicPublisher
 from melange.backends import LocalSQSBackend
-from melange.backends.sqs_clients import (
+from melange.backends.sqs.clients import (
     PUBLISH_CONNECT_TIMEOUT,
     PUBLISH_MAX_ATTEMPTS,
     PUBLISH_READ_TIMEOUT,

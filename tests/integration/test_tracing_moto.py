@@ -15,9 +15,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from melange import MessageDispatcher, TopicPublisher, tracing
+from melange import MessageDispatcher, TopicPublisher
 from melange.backends import LocalSQSBackend
-from melange.backends.sqs import SqsBackend
+from melange.backends.sqs.backend import SqsBackend
+from melange.telemetry import tracing
 from tests.support.messaging import json_registry
 from tests.support.polling import poll_until
 from tests.support.servers import MotoServer

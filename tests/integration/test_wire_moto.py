@@ -14,7 +14,7 @@ import pytest
 
 from melange import QueuePublisher, TopicPublisher, wire
 from melange.backends import LocalSQSBackend
-from melange.backends.sqs import SqsBackend
+from melange.backends.sqs.backend import SqsBackend
 from melange.serializers import JsonSerializer, SerializerRegistry, TypedJsonSerializer
 from tests.support.messaging import receive_all
 from tests.support.servers import MotoServer

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from melange.backends.aws import LocalSQSBackend
-from melange.consumers import Consumer
-from melange.dispatcher import MessageDispatcher
+from melange.consuming.consumers import Consumer
+from melange.consuming.dispatcher import MessageDispatcher
 from melange.serializers import JsonSerializer, SerializerRegistry
 
 __all__ = ["WorkLog", "build_dispatcher"]

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 
 from melange.backends import InMemoryBackend
-from melange.dedup import Claim, InMemoryDeduplicationCache
-from melange.dispatcher import MessageDispatcher
+from melange.consuming.dedup import Claim, InMemoryDeduplicationCache
+from melange.consuming.dispatcher import MessageDispatcher
 from melange.exceptions import BackendError, BackendRefusedError, DeduplicationUnavailableError
 from melange.messages import ReceivedMessage, RedrivePolicy
 from melange.serializers import JsonSerializer, SerializerRegistry

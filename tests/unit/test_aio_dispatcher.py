@@ -17,8 +17,8 @@ import pytest
 
 from melange import Consumer, MessageContext, MessageDispatcher, consumer
 from melange.aio import AsyncInMemoryBackend, AsyncQueuePublisher
-from melange.aio.dispatcher import AsyncMessageDispatcher
 from melange.backends import InMemoryBackend
+from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
 from melange.exceptions import ConfigurationError
 from tests.support.messaging import json_registry
 

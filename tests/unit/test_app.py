@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from melange.app import Application
+from melange.app.application import Application
 from melange.backends import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
-from melange.declared import Change, Declared, Outcome
 from melange.exceptions import ConfigurationError
 from melange.settings import DispatcherSettings, MelangeSettings
-from melange.topology import QueueSpec, SubscriptionSpec
+from melange.topology.declared import Change, Declared, Outcome
+from melange.topology.specs import QueueSpec, SubscriptionSpec
 from melange_bindings import MelangeBindingSpec, new_object_graph
 from tests.shop_app import InvoiceConsumer, ShippingConsumer, build_graph
 

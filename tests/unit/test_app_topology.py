@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 
 from melange import Consumer
-from melange.app_topology import derive_topology
+from melange.app.topology import derive_topology
+from melange.consuming.subscription import Subscription
 from melange.exceptions import ConfigurationError, DeclarationError, SubscriptionConflictError
 from melange.options import DispatcherOptions
-from melange.subscription import Subscription
-from melange.topology import QueueSpec, SubscriptionSpec, TopicSpec
+from melange.topology.specs import QueueSpec, SubscriptionSpec, TopicSpec
 
 
 def reader(name: str, **subscription: Any) -> Consumer:

@@ -10,9 +10,9 @@ import pytest
 
 from melange import Consumer, QueuePublisher
 from melange.aio import AsyncInMemoryBackend, AsyncQueuePublisher, AsyncTopicPublisher
-from melange.aio.factory import async_backend_from_settings
-from melange.aio.protocol import AsyncMessagingBackend
 from melange.backends import InMemoryBackend, MessagingBackend
+from melange.backends.aio_factory import async_backend_from_settings
+from melange.backends.aio_protocol import AsyncMessagingBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.exceptions import ConfigurationError
 from melange.settings import MelangeSettings
@@ -144,14 +144,14 @@ def test_an_unknown_backend_name_is_refused_with_the_closest() -> None:
 
 def test_local_without_an_endpoint_is_refused_as_the_sync_factory_does() -> None:
     """MELANGE_BACKEND=local needs MELANGE_ENDPOINT_URL, for asyncio too."""
-    pytest.importorskip("melange.aio.sqs")
+    pytest.importorskip("melange.backends.sqs.aio")
     with pytest.raises(ConfigurationError, match="needs MELANGE_ENDPOINT_URL"):
         async_backend_from_settings(MelangeSettings(backend="local"))
 
 
 def test_local_settings_give_the_asyncio_local_sqs_backend() -> None:
     """MELANGE_BACKEND=local builds an AsyncLocalSQSBackend, without connecting."""
-    sqs = pytest.importorskip("melange.aio.sqs")
+    sqs = pytest.importorskip("melange.backends.sqs.aio")
     settings = MelangeSettings(backend="local", endpoint_url="http://127.0.0.1:9")
 
     backend = async_backend_from_settings(settings)
@@ -162,8 +162,8 @@ def test_local_settings_give_the_asyncio_local_sqs_backend() -> None:
 
 def test_the_asyncio_dispatcher_factory_takes_its_options_from_the_settings() -> None:
     """MELANGE_WORKERS is each asyncio dispatcher's concurrency; the cache is the graph's."""
-    from melange.aio.worker import AsyncDispatcherFactory
-    from melange.dedup import DeduplicationCache
+    from melange.app.aio_worker import AsyncDispatcherFactory
+    from melange.consuming.dedup import DeduplicationCache
 
     graph = graph_of({"MELANGE_WORKERS": "7", "MELANGE_VISIBILITY_TIMEOUT": "45"})
 
@@ -177,7 +177,7 @@ def test_the_asyncio_dispatcher_factory_takes_its_options_from_the_settings() ->
 
 def test_an_asyncio_dispatcher_consumes_what_the_asyncio_publisher_sent() -> None:
     """The graph's asyncio publisher and dispatcher work together, in memory."""
-    from melange.aio.worker import AsyncDispatcherFactory
+    from melange.app.aio_worker import AsyncDispatcherFactory
 
     graph = graph_of({})
     graph.provide(MessagingBackend).declare_queue("orders")
@@ -217,7 +217,7 @@ def test_with_memory_dedup_the_asyncio_dispatchers_share_the_sync_cache() -> Non
 def test_with_redis_dedup_the_asyncio_dispatchers_get_the_asyncio_redis_cache() -> None:
     """MELANGE_DEDUP=redis: an AsyncRedisDeduplicationCache on the same URL (not connected yet)."""
     pytest.importorskip("redis")
-    from melange.aio.dedup import AsyncRedisDeduplicationCache
+    from melange.consuming.aio_dedup import AsyncRedisDeduplicationCache
 
     environ = {"MELANGE_DEDUP": "redis", "MELANGE_REDIS_URL": "redis://127.0.0.1:9/0"}
     graph = new_object_graph(classes=[CacheWiring], melange=MelangeBindingSpec(environ=environ))

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from melange import Consumer, consumer
-from melange.aio.worker import AsyncWorker, consumers_kind
+from melange.app.aio_worker import AsyncWorker, consumers_kind
 from melange.exceptions import ConfigurationError, QueueNotFoundError
 
 

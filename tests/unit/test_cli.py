@@ -15,11 +15,11 @@ import pinject
 import pytest
 
 from melange import Consumer
-from melange.app import Application
+from melange.app.application import Application
+from melange.app.cli import main
 from melange.backends import InMemoryBackend
-from melange.cli import main
+from melange.consuming.subscription import Subscription
 from melange.settings import DispatcherSettings, MelangeSettings
-from melange.subscription import Subscription
 from melange_bindings import MelangeBindingSpec, ObjectGraph, new_object_graph
 from tests.shop_app import INVOICES, SHIPPING, OrderService, ShippingConsumer, build_graph
 from tests.support.polling import poll_until

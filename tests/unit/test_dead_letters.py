@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from melange import limits, wire
-from melange.dead_letters import ERROR_ATTRIBUTE, dead_letter_copy, original_attributes
+from melange.consuming.dead_letters import ERROR_ATTRIBUTE, dead_letter_copy, original_attributes
 from melange.messages import AttributeValue
 
 REASON = "SerializerNotFoundError: no serializer has identifier 99; " + "details " * 200

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from melange.decisions import (
+from melange.consuming.decisions import (
     MAX_BATCHES_AHEAD,
     due_for_extension,
     messages_ahead,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from melange import InMemoryDeduplicationCache
-from melange.dedup import ClaimStatus
+from melange.consuming.dedup import ClaimStatus
 from tests.contract.dedup_contract import KEY, LEASE, DeduplicationContract, claimed, status_of
 from tests.support.clock import FakeClock
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Any
 
 import pytest
@@ -22,7 +21,7 @@ from melange import (
     wire,
 )
 from melange.backends import InMemoryBackend
-from melange.dead_letters import original_attributes
+from melange.consuming.dead_letters import original_attributes
 from melange.exceptions import ConfigurationError
 from melange.messages import AttributeValue, ReceivedMessage
 from melange.serializers import JsonSerializer, SerializerRegistry
@@ -117,7 +116,7 @@ def test_unhandled_message_without_dead_letter_queue_comes_back_after_the_backof
     dispatcher = MessageDispatcher(
         registry, backend, consumers=[OnlyLists()], backoff=Backoff(base=60, cap=60, jitter=0)
     )
-    with caplog.at_level(logging.ERROR, logger="melange.settling"):
+    with caplog.at_level(logging.ERROR, logger="melange.consuming.handling"):
         assert dispatcher.process_available("plain") == 1
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "no consumer accepts dict" in record.getMessage()
@@ -186,22 +185,6 @@ def test_attach_consumer_adds_a_consumer(
     assert recorder.handled == [3]
 
 
-def test_consume_loop_is_the_old_name_for_run(
-    registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
-) -> None:
-    """consume_loop consumes until stop, like run."""
-    recorder = Recorder()
-    dispatcher = MessageDispatcher(registry, backend, consumers=[recorder], wait_time_seconds=1)
-    publisher.publish("q", {"n": 4})
-    thread = threading.Thread(target=dispatcher.consume_loop, args=("q",))
-    thread.start()
-    poll_until(lambda: recorder.handled, message="the handler")
-    dispatcher.stop()
-    thread.join(timeout=10)
-    assert not thread.is_alive()
-    assert recorder.handled == [4]
-
-
 def test_fifo_group_is_handled_in_order_by_many_workers(
     registry: SerializerRegistry, backend: InMemoryBackend
 ) -> None:
@@ -261,7 +244,7 @@ def test_unreachable_redis_follows_the_configured_policy(
         registry, backend, consumers=[recorder], cache=cache, on_cache_unavailable=policy
     )
     publisher.publish("q", {"n": 1})
-    with caplog.at_level(logging.WARNING, logger="melange.dedup"):
+    with caplog.at_level(logging.WARNING, logger="melange.consuming.dedup"):
         dispatcher.process_available("q")
     assert recorder.handled == handled
     assert backend.message_count("q") == left_in_queue

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from melange.exceptions import ConfigurationError
-from melange.filter_policy import matches, validate
 from melange.messages import AttributeValue
+from melange.topology.filter_policy import matches, validate
 
 Attributes = dict[str, AttributeValue]
 

@@ -1,7 +1,8 @@
 """Handling decisions and settling, one message at a time, on InMemoryBackend.
 
-``MessageHandling.handle`` turns a received message into an ``Outcome``; ``Settler``
-carries the outcome out. Both are tested here without threads.
+``MessageHandling.handle`` turns a received message into an ``Outcome``; ``settle``
+carries the outcome out. Both are tested here without threads, on the threaded half (the
+asyncio half is the same code, generated: ``tests/unit/test_unasync.py``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,26 @@ import pytest
 
 from melange import Consumer, QueuePublisher, wire
 from melange.backends import InMemoryBackend
-from melange.decisions import Backoff
-from melange.dedup import InMemoryDeduplicationCache, RedisDeduplicationCache
+from melange.consuming._sync.handling import Acks, MessageHandling
+from melange.consuming.concurrency import Handlers
+from melange.consuming.dedup import (
+    CacheProbe,
+    DeduplicationCache,
+    InMemoryDeduplicationCache,
+    RedisDeduplicationCache,
+)
+from melange.consuming.outcomes import (
+    Action,
+    DispatcherStats,
+    HandlingSetup,
+    InFlight,
+    Outcome,
+    message_context,
+)
 from melange.exceptions import BackendUnavailableError
-from melange.handling import Action, InFlight, MessageHandling, Outcome, message_context
 from melange.messages import ReceivedMessage
-from melange.options import AckPolicy, DispatcherOptions
+from melange.options import AckPolicy, Backoff, DispatcherOptions
 from melange.serializers import JsonSerializer, SerializerRegistry
-from melange.settling import BrokerQueue, DispatcherStats, Settler
 from tests.support.clock import FakeClock
 from tests.support.consumers import OnlyLists, Recorder
 from tests.support.faults import OutageBackend, SwitchableCache
@@ -55,11 +68,24 @@ def receive_one(registry: SerializerRegistry, backend: InMemoryBackend, queue: s
     return received
 
 
-def handling(registry: SerializerRegistry, *consumers: Consumer, **kwargs: Any) -> MessageHandling:
-    """Build the handling with ``consumers`` and the fixed backoff unless told otherwise."""
+def handling(
+    registry: SerializerRegistry,
+    backend: InMemoryBackend,
+    *consumers: Consumer,
+    options: DispatcherOptions = OPTIONS,
+    cache: DeduplicationCache | None = None,
+    **hooks: Any,
+) -> MessageHandling:
+    """Build the handling of 'q' with ``consumers`` and the fixed backoff unless told otherwise."""
+    setup = HandlingSetup(registry, list(consumers), options, **hooks)
     return MessageHandling(
-        registry=registry, consumers=list(consumers), **{"options": OPTIONS, **kwargs}
+        backend, "q", setup, Handlers(), DispatcherStats(), cache=cache, probe=CacheProbe(cache)
     )
+
+
+def flight(received: ReceivedMessage) -> InFlight:
+    """Start handling ``received`` at time 0."""
+    return InFlight(received, 0.0, 0.0)
 
 
 # -- deciding ---------------------------------------------------------------------------
@@ -71,7 +97,9 @@ def test_a_message_every_consumer_handled_is_to_be_acknowledged(
     """Success of every accepting consumer gives ACK, and each consumer ran once."""
     first, second = Recorder(), Recorder()
     received = receive_one(registry, backend)
-    assert handling(registry, first, second).handle(InFlight(received)) == Outcome(Action.ACK)
+    assert handling(registry, backend, first, second).handle(flight(received)) == Outcome(
+        Action.ACK
+    )
     assert first.handled == second.handled == [1]
 
 
@@ -81,7 +109,7 @@ def test_an_unreadable_message_is_to_be_dead_lettered_with_the_error(
     """A message no serializer reads gives DEAD_LETTER whose reason names the error class."""
     backend.send_raw("q", "not json", {"serializer_id": 99})
     [received] = backend.receive("q")
-    outcome = handling(registry, Recorder()).handle(InFlight(received))
+    outcome = handling(registry, backend, Recorder()).handle(flight(received))
     assert outcome.action is Action.DEAD_LETTER
     assert outcome.reason.startswith("SerializerNotFoundError: ")
 
@@ -95,7 +123,7 @@ def test_a_message_no_consumer_accepts_follows_ack_unhandled(
     """Nobody accepting gives DEAD_LETTER, or ACK with ack_unhandled; the reason says why."""
     options = DispatcherOptions(ack_unhandled=ack_unhandled)
     received = receive_one(registry, backend)
-    outcome = handling(registry, OnlyLists(), options=options).handle(InFlight(received))
+    outcome = handling(registry, backend, OnlyLists(), options=options).handle(flight(received))
     assert outcome.action is action
     assert "no consumer accepts dict: only-lists accepts list" in outcome.reason
 
@@ -108,9 +136,10 @@ def test_a_failure_is_to_be_retried_after_the_backoff_and_reported(
     received = receive_one(registry, backend)
     outcome = handling(
         registry,
+        backend,
         Recorder(failing={1: 1}),
         on_exception=lambda exc, message, r: seen.append((str(exc), message, r.receive_count)),
-    ).handle(InFlight(received))
+    ).handle(flight(received))
     assert outcome == Outcome(Action.RETRY, delay=30, reason="RuntimeError: handler failed on 1")
     assert seen == [("handler failed on 1", {"n": 1}, 1)]
 
@@ -121,8 +150,8 @@ def test_with_ack_policy_always_a_failure_is_to_be_acknowledged(
     """AckPolicy.ALWAYS turns a failure into ACK (melange 7's always_ack)."""
     options = DispatcherOptions(ack_policy=AckPolicy.ALWAYS)
     received = receive_one(registry, backend)
-    outcome = handling(registry, Recorder(failing={1: 1}), options=options).handle(
-        InFlight(received)
+    outcome = handling(registry, backend, Recorder(failing={1: 1}), options=options).handle(
+        flight(received)
     )
     assert outcome.action is Action.ACK
 
@@ -133,20 +162,20 @@ def test_with_a_cache_a_consumer_runs_once_per_message_id(
     """A message id already handled is skipped (ACK); one being handled elsewhere is LEFT."""
     cache = InMemoryDeduplicationCache()
     recorder = Recorder()
-    steps = handling(registry, recorder, cache=cache)
+    steps = handling(registry, backend, recorder, cache=cache)
     received = receive_one(registry, backend)
     again = ReceivedMessage("q", "another-handle", "b-2", received.body, received.attributes)
-    assert steps.handle(InFlight(received)).action is Action.ACK
-    assert steps.handle(InFlight(again)).action is Action.ACK
+    assert steps.handle(flight(received)).action is Action.ACK
+    assert steps.handle(flight(again)).action is Action.ACK
     assert recorder.handled == [1]
     message_id = wire.unwrap(received).message_id
     cache.claim(f"other:{message_id}", lease_seconds=30)
     busy = Recorder()
     busy.name = "other"
-    flight = InFlight(again)
-    assert handling(registry, busy, cache=cache).handle(flight).action is Action.LEAVE
+    busy_flight = flight(again)
+    assert handling(registry, backend, busy, cache=cache).handle(busy_flight).action is Action.LEAVE
     assert busy.handled == []
-    assert flight.claims == {}
+    assert busy_flight.claims == {}
 
 
 def test_an_unreachable_cache_releases_the_message_when_told_to_redeliver(
@@ -156,10 +185,10 @@ def test_an_unreachable_cache_releases_the_message_when_told_to_redeliver(
     cache = RedisDeduplicationCache(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.5)
     options = DispatcherOptions(on_cache_unavailable="redeliver")
     recorder = Recorder()
-    steps = handling(registry, recorder, cache=cache, options=options)
+    steps = handling(registry, backend, recorder, cache=cache, options=options)
     received = receive_one(registry, backend)
-    assert steps.handle(InFlight(received)).action is Action.RELEASE
-    assert not steps.cache_probe.available
+    assert steps.handle(flight(received)).action is Action.RELEASE
+    assert not steps.probe.available
     assert recorder.handled == []
 
 
@@ -192,11 +221,11 @@ def test_the_context_of_an_sns_notification_names_the_topic_and_subject() -> Non
 # -- settling ---------------------------------------------------------------------------
 
 
-def settler(backend: InMemoryBackend, queue: str = "q", **options: Any) -> Settler:
-    """Build a settler that acknowledges at once, with the fixed backoff."""
-    return Settler(
-        BrokerQueue(backend, queue), DispatcherStats(), DispatcherOptions(backoff=FIXED, **options)
-    )
+def settler(backend: InMemoryBackend, queue: str = "q", **options: Any) -> MessageHandling:
+    """Build a handling that settles on ``queue`` and acknowledges at once (fixed backoff)."""
+    registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
+    setup = HandlingSetup(registry, [], DispatcherOptions(backoff=FIXED, **options))
+    return MessageHandling(backend, queue, setup, Handlers(), DispatcherStats())
 
 
 def test_retry_hides_the_message_for_the_outcome_s_delay(
@@ -256,18 +285,19 @@ def test_release_and_leave(registry: SerializerRegistry, backend: InMemoryBacken
     assert (settle.stats.left, settle.stats.released) == (1, 1)
 
 
-def test_acknowledge_goes_through_the_given_batcher(
+def test_acknowledge_goes_through_the_given_batch(
     registry: SerializerRegistry, backend: InMemoryBackend
 ) -> None:
-    """With an acknowledge callback, ACK hands the message to it instead of the broker."""
+    """With a batch of acknowledgements, ACK waits in it until the batch is flushed."""
     received = receive_one(registry, backend)
-    batched: list[ReceivedMessage] = []
-    settle = Settler(
-        BrokerQueue(backend, "q"), DispatcherStats(), OPTIONS, acknowledge=batched.append
-    )
+    stats = DispatcherStats()
+    acks = Acks(backend, "q", stats)
+    setup = HandlingSetup(registry, [], OPTIONS)
+    settle = MessageHandling(backend, "q", setup, Handlers(), stats, acks=acks)
     settle.settle(received, Outcome(Action.ACK))
-    assert batched == [received]
-    assert backend.message_count("q") == 1
+    assert (backend.message_count("q"), stats.acknowledged) == (1, 0)
+    acks.flush()
+    assert (backend.message_count("q"), stats.acknowledged) == (0, 1)
 
 
 def test_after_acknowledging_on_receipt_a_failure_is_only_logged(
@@ -276,10 +306,10 @@ def test_after_acknowledging_on_receipt_a_failure_is_only_logged(
     """With AckPolicy.ON_RECEIPT, settling a failure touches nothing and logs an ERROR."""
     received = receive_one(registry, backend)
     settle = settler(backend, ack_policy=AckPolicy.ON_RECEIPT)
-    with caplog.at_level(logging.ERROR, logger="melange.settling"):
+    with caplog.at_level(logging.ERROR, logger="melange.consuming.handling"):
         settle.settle(received, Outcome(Action.RETRY, delay=1, reason="RuntimeError: boom"))
     [record] = caplog.records
-    assert record.name == "melange.settling"
+    assert record.name == "melange.consuming.handling"
     assert "acknowledged on receipt" in record.getMessage()
     assert settle.stats.retried == 0
 
@@ -303,7 +333,7 @@ def test_a_filter_that_raises_is_a_failure_to_retry(
 ) -> None:
     """A consumer whose ``accepts`` raises gives RETRY after the backoff, naming the error."""
     received = receive_one(registry, backend)
-    outcome = handling(registry, PickyConsumer()).handle(InFlight(received))
+    outcome = handling(registry, backend, PickyConsumer()).handle(flight(received))
     assert outcome == Outcome(Action.RETRY, delay=30, reason="ValueError: cannot tell")
 
 
@@ -317,11 +347,11 @@ def test_a_cache_lost_after_the_handler_ran_still_acknowledges(
         cache.reachable = False  # the cache goes down while the handler runs
 
     received = receive_one(registry, backend)
-    flight = InFlight(received)
-    outcome = handling(registry, Consumer(handle, name="c"), cache=cache).handle(flight)
+    lost = flight(received)
+    outcome = handling(registry, backend, Consumer(handle, name="c"), cache=cache).handle(lost)
     assert outcome.action is Action.ACK
     assert "could not record c:" in caplog.text
-    assert flight.claims == {}
+    assert lost.claims == {}
 
 
 def test_a_retry_whose_redrive_policy_cannot_be_read_is_retried(

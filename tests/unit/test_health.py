@@ -10,16 +10,18 @@ from collections.abc import Iterator
 import pytest
 
 from melange.exceptions import ConfigurationError
-from melange.health import (
+from melange.telemetry.activity import (
     LIVENESS_GRACE_SECONDS,
-    PROMETHEUS_CONTENT_TYPE,
-    REQUEST_TIMEOUT_SECONDS,
-    HealthServer,
     QueueActivity,
     RunningQueues,
     is_live,
     liveness,
     readiness,
+)
+from melange.telemetry.health import (
+    PROMETHEUS_CONTENT_TYPE,
+    REQUEST_TIMEOUT_SECONDS,
+    HealthServer,
 )
 
 

@@ -1,20 +1,25 @@
-"""The runner's housekeeping: acknowledgements sent ten at a time, and the heartbeat."""
+"""The runner's housekeeping: acknowledgements sent ten at a time, and the heartbeat.
+
+Both on the injected fake clock, on the threaded half (the asyncio half is the same
+code, generated: ``tests/unit/test_unasync.py``).
+"""
 
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 
 from melange import QueuePublisher
-from melange.dedup import ClaimStatus, InMemoryDeduplicationCache
+from melange.consuming._sync.handling import Acks
+from melange.consuming._sync.runner import QueueRunner
+from melange.consuming.concurrency import Event, Handlers
+from melange.consuming.dedup import ClaimStatus, DeduplicationCache, InMemoryDeduplicationCache
+from melange.consuming.outcomes import DispatcherStats, HandlingSetup, InFlight
 from melange.exceptions import BackendUnavailableError
-from melange.handling import InFlight
-from melange.housekeeping import AckBatcher, Heartbeat
 from melange.messages import ReceivedMessage
+from melange.options import DispatcherOptions
 from melange.serializers import JsonSerializer, SerializerRegistry
-from melange.settling import BrokerQueue
 from tests.support.clock import FakeClock
 from tests.support.faults import OutageBackend, SwitchableCache
 
@@ -28,14 +33,18 @@ VISIBILITY = 30
 KEY = "consumer:message-1"
 
 
-class AckCounter:
-    """An ``on_acknowledged`` callback that records each count it is given."""
+class AckCounter(DispatcherStats):
+    """Stats that also record each acknowledged count they are given, in order."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.counts: list[int] = []
 
-    def __call__(self, count: int) -> None:
-        self.counts.append(count)
+    def count(self, name: str, amount: int = 1, *, reason: str = "") -> None:
+        """Count as usual, and keep each acknowledged amount."""
+        super().count(name, amount, reason=reason)
+        if name == "acknowledged":
+            self.counts.append(amount)
 
     @property
     def total(self) -> int:
@@ -70,23 +79,21 @@ def fixture_handles(backend: OutageBackend) -> list[str]:
 
 @pytest.fixture(name="acknowledged")
 def fixture_acknowledged() -> AckCounter:
-    """Give a callback that records how many acknowledgements each flush reports."""
+    """Give stats that record how many acknowledgements each flush reports."""
     return AckCounter()
 
 
 @pytest.fixture(name="batcher")
-def fixture_batcher(
-    backend: OutageBackend, clock: FakeClock, acknowledged: AckCounter
-) -> AckBatcher:
-    """Give an acknowledgement batcher for the queue, on the fake clock, counting acks."""
-    return AckBatcher(BrokerQueue(backend, QUEUE), clock=clock, on_acknowledged=acknowledged)
+def fixture_batcher(backend: OutageBackend, clock: FakeClock, acknowledged: AckCounter) -> Acks:
+    """Give the queue's acknowledgements, sent at once when full, on the fake clock."""
+    return Acks(backend, QUEUE, acknowledged, clock=clock)
 
 
-# -- AckBatcher -------------------------------------------------------------------------
+# -- Acks ------------------------------------------------------------------------------
 
 
 def test_every_tenth_handle_sends_a_batch(
-    batcher: AckBatcher,
+    batcher: Acks,
     backend: OutageBackend,
     handles: list[str],
     acknowledged: AckCounter,
@@ -100,7 +107,7 @@ def test_every_tenth_handle_sends_a_batch(
 
 
 def test_flush_sends_what_is_pending(
-    batcher: AckBatcher,
+    batcher: Acks,
     backend: OutageBackend,
     handles: list[str],
     acknowledged: AckCounter,
@@ -116,7 +123,7 @@ def test_flush_sends_what_is_pending(
 
 
 def test_flush_due_waits_until_the_oldest_handle_is_old_enough(
-    batcher: AckBatcher,
+    batcher: Acks,
     backend: OutageBackend,
     handles: list[str],
     clock: FakeClock,
@@ -129,28 +136,28 @@ def test_flush_due_waits_until_the_oldest_handle_is_old_enough(
     clock.advance(0.5)
     for handle in handles[21:]:
         batcher.add(handle)
-    batcher.flush_due(1.0)
+    batcher.flush(1.0)
     assert backend.message_count(QUEUE) == 5
     clock.advance(0.4)
-    batcher.flush_due(1.0)
+    batcher.flush(1.0)
     assert backend.message_count(QUEUE) == 5
     clock.advance(0.1)
-    batcher.flush_due(1.0)
+    batcher.flush(1.0)
     assert backend.message_count(QUEUE) == 0
     assert acknowledged.total == 25
 
 
 def test_flush_due_with_nothing_pending_sends_nothing(
-    batcher: AckBatcher, clock: FakeClock, acknowledged: AckCounter
+    batcher: Acks, clock: FakeClock, acknowledged: AckCounter
 ) -> None:
     """An empty batcher reports no acknowledgement however much time passes."""
     clock.advance(3_600)
-    batcher.flush_due(1.0)
+    batcher.flush(1.0)
     assert acknowledged.counts == []
 
 
 def test_refused_handles_are_not_counted(
-    batcher: AckBatcher,
+    batcher: Acks,
     backend: OutageBackend,
     handles: list[str],
     acknowledged: AckCounter,
@@ -165,7 +172,7 @@ def test_refused_handles_are_not_counted(
 
 
 def test_a_full_batch_with_refused_handles_counts_only_the_deleted(
-    batcher: AckBatcher,
+    batcher: Acks,
     backend: OutageBackend,
     handles: list[str],
     acknowledged: AckCounter,
@@ -180,7 +187,7 @@ def test_a_full_batch_with_refused_handles_counts_only_the_deleted(
 
 
 def test_handles_whose_delete_failed_go_out_with_the_next_flush(
-    batcher: AckBatcher,
+    batcher: Acks,
     backend: OutageBackend,
     handles: list[str],
     acknowledged: AckCounter,
@@ -204,19 +211,17 @@ def test_handles_whose_delete_failed_go_out_with_the_next_flush(
 def test_a_full_batch_is_signalled_for_the_background_sender_not_sent(
     backend: OutageBackend, clock: FakeClock, handles: list[str], acknowledged: AckCounter
 ) -> None:
-    """With ``on_full``, the 10th handle signals once; ``flush_due`` then sends the full batch."""
-    signals: list[int] = []
-    batcher = AckBatcher(
-        BrokerQueue(backend, QUEUE),
-        clock=clock,
-        on_acknowledged=acknowledged,
-        on_full=lambda: signals.append(1),
-    )
-    for handle in handles[:12]:
+    """With ``wake``, the 10th handle wakes the sender; ``flush`` then sends the full batch."""
+    wake = Event()
+    batcher = Acks(backend, QUEUE, acknowledged, wake=wake, clock=clock)
+    for handle in handles[:9]:
         batcher.add(handle)
-    assert signals == [1]
+    assert not wake.is_set()
+    for handle in handles[9:12]:
+        batcher.add(handle)
+    assert wake.is_set()
     assert backend.message_count(QUEUE) == 25  # nothing sent by the adding thread
-    batcher.flush_due(max_age=3600.0)  # full, however young
+    batcher.flush(3600.0)  # full, however young
     assert backend.message_count(QUEUE) == 13
     assert acknowledged.counts == [12]
 
@@ -227,12 +232,7 @@ def test_a_sender_four_batches_behind_makes_the_adding_thread_send(
     """When signalled batches pile up to 40 handles, the thread adding the 40th sends them all."""
     publish(backend, 40)
     received = [m for _ in range(4) for m in backend.receive(QUEUE, max_messages=10)]
-    batcher = AckBatcher(
-        BrokerQueue(backend, QUEUE),
-        clock=clock,
-        on_acknowledged=acknowledged,
-        on_full=lambda: None,  # a sender that never comes
-    )
+    batcher = Acks(backend, QUEUE, acknowledged, wake=Event(), clock=clock)  # no sender comes
     for message in received[:39]:
         batcher.add(message.receipt_handle)
     assert acknowledged.counts == []
@@ -240,20 +240,24 @@ def test_a_sender_four_batches_behind_makes_the_adding_thread_send(
     assert acknowledged.counts == [40]
 
 
-# -- Heartbeat ----------------------------------------------------------------------------
+# -- the heartbeat ------------------------------------------------------------------------
 
 
 def running_for(
-    backend: OutageBackend, seconds: float, cache: InMemoryDeduplicationCache
-) -> tuple[Heartbeat, InFlight]:
-    """Receive a message, claim its key; give a heartbeat holding it, extended ``seconds`` ago."""
+    backend: OutageBackend, clock: FakeClock, seconds: float, cache: DeduplicationCache
+) -> tuple[QueueRunner, InFlight]:
+    """Receive a message, claim its key; give a runner handling it, extended ``seconds`` ago."""
     publish(backend, 1)
     [received] = backend.receive(QUEUE, max_messages=1, visibility_timeout=VISIBILITY)
     claim = cache.claim(KEY, lease_seconds=VISIBILITY)
-    flight = InFlight(received, extended_at=time.monotonic() - seconds, claims={KEY: claim.token})
-    heartbeat = Heartbeat(BrokerQueue(backend, QUEUE), cache, VISIBILITY)
-    heartbeat.in_flight[received.receipt_handle] = flight
-    return heartbeat, flight
+    then = clock() - seconds
+    flight = InFlight(received, then, then, claims={KEY: claim.token})
+    registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
+    options = DispatcherOptions(visibility_timeout=VISIBILITY)
+    setup = HandlingSetup(registry, [], options, clock=clock)
+    runner = QueueRunner(backend, QUEUE, setup, Handlers(), DispatcherStats(), cache=cache)
+    runner.in_flight[received.receipt_handle] = flight
+    return runner, flight
 
 
 def visible(backend: OutageBackend) -> list[ReceivedMessage]:
@@ -266,7 +270,7 @@ def test_the_heartbeat_keeps_a_due_message_hidden_and_its_lease_held(
 ) -> None:
     """A message extended half a timeout ago gets a new timeout, and its lease a new lease."""
     cache = InMemoryDeduplicationCache(clock=clock)
-    heartbeat, flight = running_for(backend, VISIBILITY / 2, cache)
+    heartbeat, flight = running_for(backend, clock, VISIBILITY / 2, cache)
     before = flight.extended_at
     clock.advance(VISIBILITY - 10)
     heartbeat.extend_due()
@@ -281,7 +285,7 @@ def test_the_heartbeat_leaves_a_message_extended_recently_alone(
 ) -> None:
     """A message whose visibility was set under half a timeout ago is not extended."""
     cache = InMemoryDeduplicationCache(clock=clock)
-    heartbeat, flight = running_for(backend, 0, cache)
+    heartbeat, flight = running_for(backend, clock, 0, cache)
     before = flight.extended_at
     heartbeat.extend_due()
     clock.advance(VISIBILITY)
@@ -295,7 +299,7 @@ def test_a_broker_outage_skips_the_extension_and_its_leases(
 ) -> None:
     """While the broker is down the heartbeat warns, and extends neither message nor lease."""
     cache = InMemoryDeduplicationCache(clock=clock)
-    heartbeat, flight = running_for(backend, VISIBILITY / 2, cache)
+    heartbeat, flight = running_for(backend, clock, VISIBILITY / 2, cache)
     before = flight.extended_at
     backend.down = {"change_visibility"}
     heartbeat.extend_due()
@@ -312,10 +316,10 @@ def test_an_unreachable_cache_does_not_stop_the_visibility_extension(
 ) -> None:
     """A lease the cache cannot renew is reported; the message's visibility is extended still."""
     cache = SwitchableCache()
-    heartbeat, _ = running_for(backend, VISIBILITY / 2, cache)
+    heartbeat, _ = running_for(backend, clock, VISIBILITY / 2, cache)
     cache.reachable = False
     clock.advance(VISIBILITY - 10)
-    with caplog.at_level(logging.WARNING, logger="melange.housekeeping"):
+    with caplog.at_level(logging.WARNING, logger="melange.consuming.runner"):
         heartbeat.extend_due()
     clock.advance(20)  # 40 s after the receive: only the extension keeps it hidden
     assert f"heartbeat could not extend the lease on {KEY}" in caplog.text

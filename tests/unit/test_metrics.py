@@ -11,12 +11,13 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from melange import MessageDispatcher, QueuePublisher, metrics
+from melange import MessageDispatcher, QueuePublisher
 from melange.aio import AsyncInMemoryBackend, AsyncQueuePublisher
-from melange.aio.dispatcher import AsyncMessageDispatcher
 from melange.backends import InMemoryBackend
+from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
 from melange.exceptions import QueueNotFoundError
-from melange.metrics import prometheus_text, reason_class
+from melange.telemetry import metrics
+from melange.telemetry.metrics import prometheus_text, reason_class
 from tests.support.consumers import OnlyLists, Recorder, running
 from tests.support.messaging import json_registry
 from tests.support.polling import poll_until

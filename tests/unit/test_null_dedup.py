@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from melange import Consumer, NullDeduplicationCache, QueuePublisher
 from melange.backends import InMemoryBackend
-from melange.dedup import ClaimStatus, DeduplicationCache
-from melange.dispatcher import MessageDispatcher
+from melange.consuming.dedup import ClaimStatus, DeduplicationCache
+from melange.consuming.dispatcher import MessageDispatcher
 from melange.serializers import JsonSerializer, SerializerRegistry
 
 

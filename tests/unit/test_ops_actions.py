@@ -6,14 +6,14 @@ import threading
 
 import pytest
 
+from melange.app.ops.actions import dead_letter_queue_of, peek, queue_rows, redrive
+from melange.app.ops.decisions import RedriveProgress, redrive_copy
 from melange.backends import InMemoryBackend
 from melange.backends.inspection import MoveTask, QueueStats, inspection_of
 from melange.backends.prefixed import PrefixedBackend
-from melange.dead_letters import ERROR_ATTRIBUTE, dead_letter_copy
+from melange.consuming.dead_letters import ERROR_ATTRIBUTE, dead_letter_copy
 from melange.exceptions import BackendRefusedError, ConfigurationError
 from melange.messages import Destination, Envelope, OutgoingMessage, SendOptions
-from melange.ops.actions import dead_letter_queue_of, peek, queue_rows, redrive
-from melange.ops.decisions import RedriveProgress, redrive_copy
 from tests.support.clock import FakeClock
 
 
@@ -268,7 +268,7 @@ class MovingBackend(InMemoryBackend):
 @pytest.fixture(name="fast_polls")
 def fixture_fast_polls(monkeypatch: pytest.MonkeyPatch) -> None:
     """Look at move tasks every 10 ms instead of every second."""
-    monkeypatch.setattr("melange.ops.actions.MOVE_TASK_POLL_SECONDS", 0.01)
+    monkeypatch.setattr("melange.app.ops.actions.MOVE_TASK_POLL_SECONDS", 0.01)
 
 
 @pytest.mark.usefixtures("fast_polls")

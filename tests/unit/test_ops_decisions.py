@@ -9,10 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from melange import wire
-from melange.backends.inspection import MoveTask, QueueStats
-from melange.dead_letters import ERROR_ATTRIBUTE, dead_letter_copy
-from melange.messages import Envelope, ReceivedMessage
-from melange.ops.decisions import (
+from melange.app.ops.decisions import (
     REDRIVE_GROUP,
     QueueRow,
     RedriveProgress,
@@ -24,6 +21,9 @@ from melange.ops.decisions import (
     redrive_visibility,
     should_continue,
 )
+from melange.backends.inspection import MoveTask, QueueStats
+from melange.consuming.dead_letters import ERROR_ATTRIBUTE, dead_letter_copy
+from melange.messages import Envelope, ReceivedMessage
 
 
 def received(body: str, attributes: Mapping[str, object], **extra: object) -> ReceivedMessage:

@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from melange.backends.inspection import QueueStats
-from melange.ops.decisions import DeadLetter, QueueRow, RedriveProgress
-from melange.ops.output import (
+from melange.app.ops.decisions import DeadLetter, QueueRow, RedriveProgress
+from melange.app.ops.output import (
     Output,
     aligned,
     choose_mode,
@@ -20,6 +19,7 @@ from melange.ops.output import (
     queue_table,
     redrive_summary,
 )
+from melange.backends.inspection import QueueStats
 
 
 class Terminal(io.StringIO):

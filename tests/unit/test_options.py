@@ -10,9 +10,9 @@ import pytest
 from melange import AckPolicy, Backoff, DispatcherOptions, MessageDispatcher
 from melange.backends import InMemoryBackend
 from melange.exceptions import ConfigurationError
-from melange.options import DEFAULT_OPTIONS, ack_policy_from_flags, options_from_settings
+from melange.options import DEFAULT_OPTIONS, ack_policy_from_flags
 from melange.serializers import JsonSerializer, SerializerRegistry
-from melange.settings import SETTINGS, DispatcherSettings, load_settings
+from melange.settings import SETTINGS, DispatcherSettings, load_settings, options_from_settings
 
 
 @pytest.fixture(name="registry")

@@ -29,7 +29,7 @@ from melange.messages import (
     SendOptions,
 )
 from melange.serializers import JsonSerializer, SerializerRegistry
-from melange.topology import QueueSpec, SubscriptionSpec, TopicSpec
+from melange.topology.specs import QueueSpec, SubscriptionSpec, TopicSpec
 
 PREFIX = "shop-"
 
@@ -232,7 +232,7 @@ def test_a_dispatcher_log_line_names_the_queue_as_the_application_does(
     dispatcher = MessageDispatcher(registry, backend, consumers=[vanish])
 
     with (
-        caplog.at_level(logging.WARNING, logger="melange.settling"),
+        caplog.at_level(logging.WARNING, logger="melange.consuming.handling"),
         pytest.raises(QueueNotFoundError, match=r"^queue 'refunds' \(broker name"),
     ):
         dispatcher.process_available("refunds")  # its next receive finds no queue

@@ -14,8 +14,8 @@ import pytest
 
 from melange import MessageDispatcher, QueuePublisher, TopicPublisher, wire
 from melange.backends import InMemoryBackend
-from melange.consumers import Consumer
-from melange.dedup import InMemoryDeduplicationCache
+from melange.consuming.consumers import Consumer
+from melange.consuming.dedup import InMemoryDeduplicationCache
 from melange.exceptions import (
     BackendUnavailableError,
     BatchEntryFailure,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from melange.decisions import Backoff
 from melange.exceptions import ConfigurationError
+from melange.options import Backoff
 
 #: The longest visibility timeout SQS accepts, in seconds.
 SQS_MAX_DELAY = 43_200

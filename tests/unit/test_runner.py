@@ -55,14 +55,14 @@ def test_a_runner_runs_once(registry: SerializerRegistry, backend: InMemoryBacke
     dispatcher.stop()
     assert runner.wait(timeout=30)
     with pytest.raises(RuntimeError, match="runs once"):
-        runner.run()
+        runner.runner.run()
     assert dispatcher.runner("a") is not runner
 
 
 def test_each_module_of_the_consume_path_logs_as_itself(
     registry: SerializerRegistry, backend: InMemoryBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The runner logs as melange.runner and a handler failure as melange.handling."""
+    """The runner logs as melange.consuming.runner, a handler failure as ...handling."""
     recorder = Recorder(failing={1: 1})
     dispatcher = MessageDispatcher(registry, backend, consumers=[recorder], wait_time_seconds=1)
     QueuePublisher(registry, backend).publish("a", {"n": 1})
@@ -72,9 +72,9 @@ def test_each_module_of_the_consume_path_logs_as_itself(
         dispatcher.stop()
         assert runner.wait(timeout=30)
     by_logger = {(r.name, r.getMessage().split(" ")[0]) for r in caplog.records}
-    assert ("melange.runner", "consuming") in by_logger
-    assert ("melange.handling", "handling") in by_logger
-    assert not any(r.name == "melange.dispatcher" for r in caplog.records)
+    assert ("melange.consuming.runner", "consuming") in by_logger
+    assert ("melange.consuming.handling", "handling") in by_logger
+    assert not any(r.name == "melange.consuming.dispatcher" for r in caplog.records)
 
 
 def test_process_available_acknowledges_on_receipt_with_that_policy(

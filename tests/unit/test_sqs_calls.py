@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from melange.backends import sqs_transport
-from melange.backends.sqs_admin import SqsAdmin
-from melange.backends.sqs_calls import SESSION_FACTS, SqsCall, run_plan
-from melange.backends.sqs_directory import SqsDirectory
+from melange.backends.sqs import transport as sqs_transport
+from melange.backends.sqs.admin import SqsAdmin
+from melange.backends.sqs.calls import SESSION_FACTS, SqsCall, run_plan
+from melange.backends.sqs.directory import SqsDirectory
 from melange.exceptions import BackendError, QueueNotFoundError
 from melange.messages import Destination
 

@@ -6,10 +6,10 @@ import inspect
 
 import pytest
 
-from melange.backends import sqs_errors
 from melange.backends.aws import LocalSQSBackend
-from melange.backends.sqs import SqsBackend
-from melange.backends.sqs_clients import (
+from melange.backends.sqs import errors as sqs_errors
+from melange.backends.sqs.backend import SqsBackend
+from melange.backends.sqs.clients import (
     PUBLISH_CONNECT_TIMEOUT,
     PUBLISH_MAX_ATTEMPTS,
     PUBLISH_READ_TIMEOUT,
@@ -17,7 +17,7 @@ from melange.backends.sqs_clients import (
     RECEIVE_READ_TIMEOUT,
     worst_case_seconds,
 )
-from melange.backends.sqs_errors import (
+from melange.backends.sqs.errors import (
     AUTHENTICATION,
     AUTHORIZATION,
     INVALID,
@@ -25,7 +25,7 @@ from melange.backends.sqs_errors import (
     Refusal,
     refusal,
 )
-from melange.backends.sqs_requests import topic_arn_for, topic_size_limit
+from melange.backends.sqs.requests import topic_arn_for, topic_size_limit
 from melange.exceptions import ConfigurationError
 from melange.settings import MelangeSettings
 

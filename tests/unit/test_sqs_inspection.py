@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from melange.backends import sqs_inspection
 from melange.backends.inspection import MoveTask, QueueStats
-from melange.backends.sqs_calls import SqsCall, run_plan
-from melange.backends.sqs_directory import SqsDirectory
+from melange.backends.sqs import inspection as sqs_inspection
+from melange.backends.sqs.calls import SqsCall, run_plan
+from melange.backends.sqs.directory import SqsDirectory
 
 URL = "http://sqs.local/123456789012/"
 ARN = "arn:aws:sqs:eu-west-1:123456789012:"

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from melange import wire
-from melange.backends import sqs_requests
-from melange.backends.sqs_requests import (
+from melange.backends.sqs import requests as sqs_requests
+from melange.backends.sqs.requests import (
     POLICY_SID,
     from_boto_attributes,
     plan_batches,
@@ -42,7 +42,7 @@ from melange.messages import (
     RedrivePolicy,
     SendOptions,
 )
-from melange.topology import QueueSpec, SubscriptionSpec
+from melange.topology.specs import QueueSpec, SubscriptionSpec
 
 MESSAGE_ID = "7f0c2a34-2f6e-4e0b-9d7a-0b1f2c3d4e5f"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:billing"

@@ -9,7 +9,7 @@ import pytest
 
 from melange.backends.shortcuts import queue_declarations
 from melange.exceptions import ConfigurationError, DeclarationError
-from melange.topology import QueueSpec, SubscriptionSpec, TopicSpec
+from melange.topology.specs import QueueSpec, SubscriptionSpec, TopicSpec
 
 REFUSED: dict[str, tuple[Callable[[], Any], str, str, object]] = {
     "queue-name-characters": (lambda: QueueSpec("my queue"), "name", "'my queue'", "my queue"),

@@ -1,6 +1,6 @@
 """One trace runs from a publisher's span through the broker to every consumer's handler.
 
-Spans go to the SDK's in-memory exporter through ``melange.tracing.use_tracer_provider``
+Spans go to the SDK's in-memory exporter through ``melange.telemetry.tracing.use_tracer_provider``
 (the global provider stays unset, so other tests see no trace context). Every route is
 covered on ``InMemoryBackend``: a direct queue publish, and a topic fanning out to a queue
 with raw delivery off and to one with raw delivery on; with the threaded dispatcher and
@@ -29,11 +29,11 @@ from melange import (
     QueuePublisher,
     TopicPublisher,
     consumer,
-    tracing,
 )
 from melange.aio import AsyncInMemoryBackend, AsyncQueuePublisher, AsyncTopicPublisher
-from melange.aio.dispatcher import AsyncMessageDispatcher
 from melange.backends import InMemoryBackend
+from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
+from melange.telemetry import tracing
 from tests.support.messaging import json_registry
 
 ROUTES = ("direct", "sns-envelope", "sns-raw")

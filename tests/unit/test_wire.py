@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from melange import limits, wire
-from melange.backends.sqs_requests import from_boto_attributes, to_boto_attributes
+from melange.backends.sqs.requests import from_boto_attributes, to_boto_attributes
 from melange.exceptions import (
     ConfigurationError,
     MalformedMessageError,

@@ -1,0 +1,263 @@
+"""The SQS/SNS backend on boto3: AWS, or any emulator (ElasticMQ, LocalStack, moto) by endpoint.
+
+With aws.py and sqs_clients.py, the only modules that import boto3. Each operation is a
+plan written once for this backend and the asyncio one (``sqs_transport``, ``sqs_admin``,
+``sqs_directory``; see ``sqs_calls``); this class runs them with blocking requests. It
+keeps its clients for its life (``sqs_clients``), caches queue URLs, queue ARNs and
+topics, and translates every botocore error into melange's hierarchy in one place
+(``SqsDirectory.request``). Clients are thread-safe, so one backend serves many threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+
+from melange.backends.inspection import MoveTask, QueueStats
+from melange.backends.shortcuts import BackendShortcuts
+from melange.backends.sqs import inspection as sqs_inspection
+from melange.backends.sqs import transport as sqs_transport
+from melange.backends.sqs.admin import SqsAdmin
+from melange.backends.sqs.calls import Plan, SqsCall, run_plan
+from melange.backends.sqs.clients import (
+    PUBLISH_CONNECT_TIMEOUT,
+    PUBLISH_MAX_ATTEMPTS,
+    PUBLISH_READ_TIMEOUT,
+    RECEIVE_CONNECT_TIMEOUT,
+    RECEIVE_READ_TIMEOUT,
+    SqsClients,
+)
+from melange.backends.sqs.directory import SqsDirectory
+from melange.messages import (
+    AttributeValue,
+    BatchResult,
+    Destination,
+    OutgoingMessage,
+    ReceivedMessage,
+    RedrivePolicy,
+)
+from melange.topology.declared import Declared
+from melange.topology.specs import Declaration
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
+__all__ = ["SqsBackend"]
+
+T = TypeVar("T")
+
+
+class SqsBackend(BackendShortcuts):
+    """Queues on Amazon SQS and topics on Amazon SNS, or on an emulator by endpoint.
+
+    Every request has a bounded network time. A publish, and every other request but
+    the long-poll receive (send, acknowledge, change visibility, declarations,
+    look-ups), makes at most ``publish_max_attempts`` attempts of at most
+    ``publish_connect_timeout`` + ``publish_read_timeout`` each, with botocore's
+    ``standard`` retry pause (at most 1 s) between them: against an endpoint that
+    accepts connections and never answers, or one that cannot be reached, a publish
+    raises ``BackendUnavailableError`` within 2 x (2 + 5) + 1 = 15 s with the defaults
+    (``sqs_clients.worst_case_seconds``). A receive makes one attempt (the dispatcher
+    backs off between receives) and ends within ``receive_connect_timeout`` +
+    ``receive_read_timeout``: 27 s with the defaults, whatever its wait.
+
+    Errors that cannot heal (credentials, permissions, an operation or protocol the
+    endpoint does not serve, an invalid request) raise ``BackendRefusedError`` at once;
+    throttling, 5xx answers and network failures raise ``BackendError`` or
+    ``BackendUnavailableError`` and may be retried.
+
+    Args:
+        session: the boto3 session to build clients from; a default session (the standard
+            credential chain and ``AWS_*`` environment) when omitted.
+        region_name: the region, overriding the session's.
+        endpoint_url: SQS endpoint (and SNS's too, unless ``sns_endpoint_url`` is given).
+        sns_endpoint_url: SNS endpoint, when it differs from SQS's.
+        sts_endpoint_url: STS endpoint, asked once for the account that topic ARNs are
+            built with; AWS's own when omitted.
+        account_id: the AWS account of the topics; when omitted, the one the credentials
+            name (``AWS_ACCOUNT_ID``, SSO, roles), else asked of STS once.
+        max_pool_connections: HTTP connections per client; size it for your thread count.
+        publish_connect_timeout: seconds to open a connection, for every request but
+            the receive.
+        publish_read_timeout: seconds to wait for an answer, for every request but the
+            receive.
+        publish_max_attempts: attempts per request but the receive, the first included.
+        receive_connect_timeout: seconds to open a connection for a receive.
+        receive_read_timeout: seconds to wait for a receive's answer; above the 20 s
+            long poll.
+        direct_requests: send receives, acknowledgements, visibility changes and sends
+            in SQS's JSON protocol directly, skipping botocore's per-request pipeline
+            (about half the CPU per request; see ``sqs_direct``); ``False`` sends every
+            request through botocore, for hooks that must see them all.
+
+    Raises:
+        ConfigurationError: no region, or a timeout or attempt count out of range.
+    """
+
+    def __init__(
+        self,
+        *,
+        session: boto3.Session | None = None,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        sns_endpoint_url: str | None = None,
+        sts_endpoint_url: str | None = None,
+        account_id: str | None = None,
+        max_pool_connections: int = 50,
+        publish_connect_timeout: float = PUBLISH_CONNECT_TIMEOUT,
+        publish_read_timeout: float = PUBLISH_READ_TIMEOUT,
+        publish_max_attempts: int = PUBLISH_MAX_ATTEMPTS,
+        receive_connect_timeout: float = RECEIVE_CONNECT_TIMEOUT,
+        receive_read_timeout: float = RECEIVE_READ_TIMEOUT,
+        direct_requests: bool = True,
+    ) -> None:
+        self._clients = SqsClients(
+            session or boto3.Session(),
+            region_name=region_name,
+            endpoint_url=endpoint_url,
+            sns_endpoint_url=sns_endpoint_url,
+            sts_endpoint_url=sts_endpoint_url,
+            max_pool_connections=max_pool_connections,
+            publish_connect_timeout=publish_connect_timeout,
+            publish_read_timeout=publish_read_timeout,
+            publish_max_attempts=publish_max_attempts,
+            receive_connect_timeout=receive_connect_timeout,
+            receive_read_timeout=receive_read_timeout,
+            direct_requests=direct_requests,
+        )
+        self._directory = SqsDirectory(account_id=account_id, last_status=self._clients.last_status)
+        self._admin = SqsAdmin(self._directory)
+
+    @property
+    def sqs_client(self) -> SQSClient:
+        """The boto3 SQS client, for what melange does not wrap (and for request counting).
+
+        Hooks registered on its ``before-send`` event also see the long-poll receives,
+        which go through a client of their own.
+        """
+        return self._clients.sqs
+
+    @property
+    def sns_client(self) -> SNSClient:
+        """The boto3 SNS client, for what melange does not wrap (and for request counting)."""
+        return self._clients.sns
+
+    # -- administration ------------------------------------------------------------------
+
+    def declare(self, spec: Declaration) -> Declared:
+        """Make a queue, topic or subscription exist as declared (see ``SqsAdmin``)."""
+        return self._run(self._admin.declare(spec))
+
+    def delete(self, destination: Destination) -> None:
+        """Delete a queue or topic; a missing one is not an error."""
+        self._run(self._admin.delete(destination))
+
+    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Return the queue's ``RedrivePolicy`` attribute: its DLQ's name and receive limit."""
+        return self._run(sqs_transport.redrive_policy(self._directory, queue_name))
+
+    def close(self) -> None:
+        """Close every client's connection pool."""
+        self._clients.close()
+
+    # -- moving messages (see ``sqs_transport``) -----------------------------------------
+
+    def publish(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> BatchResult:
+        """Send one message with SendMessage/Publish, several with the batch requests."""
+        return self._run(sqs_transport.publish(self._directory, destination, messages))
+
+    def send_raw(
+        self,
+        queue_name: str,
+        body: str,
+        attributes: Mapping[str, AttributeValue],
+        *,
+        message_group_id: str | None = None,
+        deduplication_id: str | None = None,
+    ) -> str:
+        """Send a body and attributes as given, unwrapped, with one SendMessage request."""
+        return self._run(
+            sqs_transport.send_raw(
+                self._directory,
+                queue_name,
+                body,
+                attributes,
+                message_group_id=message_group_id,
+                deduplication_id=deduplication_id,
+            )
+        )
+
+    def receive(
+        self,
+        queue_name: str,
+        *,
+        max_messages: int = 10,
+        wait_time_seconds: int = 0,
+        visibility_timeout: int | None = None,
+    ) -> list[ReceivedMessage]:
+        """Receive with ReceiveMessage, asking for all message attributes and the receive count."""
+        plan = sqs_transport.receive(
+            self._directory,
+            queue_name,
+            max_messages=max_messages,
+            wait_time_seconds=wait_time_seconds,
+            visibility_timeout=visibility_timeout,
+        )
+        return self._run(plan)
+
+    def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
+        """Delete messages with DeleteMessageBatch, 10 per request."""
+        return self._run(sqs_transport.acknowledge(self._directory, queue_name, receipt_handles))
+
+    def change_visibility(
+        self, queue_name: str, receipt_handles: Sequence[str], timeout_seconds: int
+    ) -> list[str]:
+        """Change visibility with ChangeMessageVisibilityBatch, 10 per request."""
+        plan = sqs_transport.change_visibility(
+            self._directory, queue_name, receipt_handles, timeout_seconds
+        )
+        return self._run(plan)
+
+    # -- inspection (see ``sqs_inspection``) ---------------------------------------------
+
+    def queue_stats(self, queue_name: str) -> QueueStats:
+        """Return the queue's approximate counts; SQS does not report the oldest's age."""
+        return self._run(sqs_inspection.queue_stats(self._directory, queue_name))
+
+    def list_queues(self, prefix: str = "") -> list[str]:
+        """Return the names of the queues starting with ``prefix``, with ListQueues."""
+        return self._run(sqs_inspection.list_queues(self._directory, prefix))
+
+    def purge(self, queue_name: str) -> None:
+        """Delete every message of the queue with PurgeQueue."""
+        self._run(sqs_inspection.purge(self._directory, queue_name))
+
+    def start_message_move(
+        self, dead_letter_queue: str, destination: str, *, max_per_second: int | None = None
+    ) -> MoveTask:
+        """Start SQS's StartMessageMoveTask from the dead-letter queue to ``destination``."""
+        plan = sqs_inspection.start_message_move(
+            self._directory, dead_letter_queue, destination, max_per_second
+        )
+        return self._run(plan)
+
+    def message_move(self, dead_letter_queue: str) -> MoveTask | None:
+        """Return the dead-letter queue's latest move task, with ListMessageMoveTasks."""
+        return self._run(sqs_inspection.message_move(self._directory, dead_letter_queue))
+
+    def cancel_message_move(self, handle: str) -> None:
+        """Stop a move task with CancelMessageMoveTask."""
+        self._run(sqs_inspection.cancel_message_move(handle))
+
+    # -- the driver ----------------------------------------------------------------------
+
+    def _run(self, plan: Plan[T]) -> T:
+        """Run a plan, each request made by the clients, its errors translated."""
+        return run_plan(plan, self._answer)
+
+    def _answer(self, call: SqsCall) -> Mapping[str, Any]:
+        with self._directory.request(call.operation, queue=call.queue, topic=call.topic):
+            return self._clients.answer(call)

@@ -1,0 +1,261 @@
+"""The message dispatcher: consumers, options and a cache, run against one queue or several.
+
+Guarantees: a message is acknowledged only after every consumer that accepts it succeeded,
+acknowledgements go out in batches; a failure makes the message visible again after an
+exponential backoff; a message that cannot be read, that no consumer accepts, or that
+fails on its last allowed receive goes to the dead-letter queue with the reason;
+handlers that outlive half the visibility timeout get it extended; ``stop`` lets running
+handlers finish, acknowledges them and releases what was received but not started, and
+does not wait for a receive stuck in the network. A refusal that cannot heal (credentials,
+permissions) ends ``run`` with that error; while the deduplication cache is unreachable
+(``on_cache_unavailable="redeliver"``) receiving pauses.
+
+The dispatcher is the configuration; each queue it consumes gets a ``QueueRunner``
+(``melange.consuming._sync.runner``), which reads top-down from receiving to settling
+through ``MessageHandling`` (``melange.consuming._sync.handling``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from melange.backends.protocol import MessagingBackend
+from melange.consuming._sync.runner import QueueRunner
+from melange.consuming.concurrency import Handlers
+from melange.consuming.consumers import Consumer, check_consumer
+from melange.consuming.dedup import CacheProbe, DeduplicationCache
+from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHook, HandlingSetup
+from melange.exceptions import ConfigurationError
+from melange.options import AckPolicy, DispatcherOptions, ack_policy_from_flags
+from melange.serializers.registry import SerializerRegistry
+
+__all__ = ["DispatcherStats", "MessageDispatcher", "QueueThread", "SimpleMessageDispatcher"]
+
+
+class MessageDispatcher:
+    """Consumes queues with the guarantees production SQS users expect.
+
+    Options are given as one ``DispatcherOptions`` (``options=``), or as keywords of the
+    same names, which build one (see ``DispatcherOptions`` for each option's meaning and
+    default). ``early_ack`` and ``always_ack`` are melange 7's names for
+    ``ack_policy=AckPolicy.ON_RECEIPT`` and ``AckPolicy.ALWAYS``.
+
+    Args:
+        serializer_registry: reads messages back into objects.
+        backend: the messaging backend.
+        cache: a deduplication cache; with one, each consumer runs at most once per
+            message id (successfully).
+        consumers: consumers to attach now (``attach_consumer`` adds more).
+        options: every option at once; keywords given as well override it.
+        on_exception: called with (exception, message, received) when a consumer raises.
+        after_consume: called with (message, received) after every consumer succeeded.
+        early_ack: ``True`` is ``ack_policy=AckPolicy.ON_RECEIPT``.
+        always_ack: ``True`` is ``ack_policy=AckPolicy.ALWAYS``.
+        **option_values: ``DispatcherOptions`` fields (``workers=8``, ...).
+
+    Raises:
+        ConfigurationError: an option is out of range, or ``early_ack``/``always_ack``
+            contradict each other or ``ack_policy``.
+    """
+
+    def __init__(
+        self,
+        serializer_registry: SerializerRegistry,
+        backend: MessagingBackend,
+        *,
+        cache: DeduplicationCache | None = None,
+        consumers: Iterable[Consumer] = (),
+        options: DispatcherOptions | None = None,
+        on_exception: ExceptionHook | None = None,
+        after_consume: ConsumeHook | None = None,
+        early_ack: bool | None = None,
+        always_ack: bool | None = None,
+        **option_values: Any,
+    ) -> None:
+        self.options = build_options(options, option_values, early_ack, always_ack)
+        self.backend = backend
+        self.cache = cache
+        self._consumers: list[Consumer] = []
+        for each in consumers:
+            self.attach_consumer(each)
+        self._setup = HandlingSetup(
+            serializer_registry,
+            self._consumers,
+            self.options,
+            on_exception=on_exception,
+            after_consume=after_consume,
+        )
+        self._probe = CacheProbe(cache)
+        self.stats = DispatcherStats()
+        self._runners: list[QueueRunner] = []
+        # Reentrant: stop() may run in a signal handler that interrupted runner() here.
+        self._lock = threading.RLock()
+
+    @property
+    def workers(self) -> int:
+        """Handler threads per queue (``options.workers``)."""
+        return self.options.workers
+
+    @property
+    def pollers(self) -> int:
+        """Receiving threads per queue (``options.poller_count``)."""
+        return self.options.poller_count
+
+    def attach_consumer(self, consumer: Consumer) -> None:
+        """Add a consumer; every message it accepts must succeed before acknowledgement.
+
+        Attaching the same consumer object again does nothing, so wiring code that runs
+        twice does not make every message handled twice.
+
+        Raises:
+            ConfigurationError: ``consumer`` is not a ``Consumer``, skipped its
+                ``Consumer.__init__``, or has ``async def`` handlers.
+        """
+        check_consumer(consumer)
+        if consumer.is_async:
+            raise ConfigurationError(
+                f"consumer {consumer.name!r} has async def handlers, which the threaded "
+                "MessageDispatcher cannot await; attach it to "
+                "melange.aio.AsyncMessageDispatcher (`python -m melange worker` runs apps "
+                "with async consumers on it)"
+            )
+        if not any(attached is consumer for attached in self._consumers):
+            self._consumers.append(consumer)
+
+    # -- running -------------------------------------------------------------------------
+
+    def runner(self, queue_name: str) -> QueueRunner:
+        """Return a new runner of ``queue_name`` with this dispatcher's consumers and options.
+
+        ``stop`` stops it with every other runner of this dispatcher. A worker that
+        consumes several queues starts one runner per queue (``start``).
+        """
+        runner = self._new_runner(queue_name)
+        with self._lock:
+            self._runners = [r for r in self._runners if not r.finished] + [runner]
+        return runner
+
+    def start(self, queue_name: str) -> QueueThread:
+        """Consume ``queue_name`` in a new thread; ``wait`` on what this returns."""
+        return QueueThread(self.runner(queue_name))
+
+    def run(self, queue_name: str) -> None:
+        """Consume ``queue_name`` in this thread until ``stop``; then finish cleanly and return.
+
+        See ``QueueRunner.run``.
+
+        Raises:
+            QueueNotFoundError: the queue does not exist when consuming starts.
+            BackendRefusedError: the broker refused to deliver and will refuse again
+                (credentials, permissions); raised once everything has stopped.
+        """
+        self.runner(queue_name).run()
+
+    def stop(self) -> None:
+        """Stop every runner of this dispatcher: no more receives, handlers finish.
+
+        Thread-safe; safe to call from a signal handler.
+        """
+        with self._lock:
+            runners = list(self._runners)
+        for runner in runners:
+            runner.stop()
+
+    def process_available(self, queue_name: str, *, limit: int | None = None) -> int:
+        """Handle every message visible now, in this thread, and return how many.
+
+        For tests and scripts: the same reading, deduplication, retries and dead-lettering
+        as ``run``, without threads or long polling.
+        """
+        return self._new_runner(queue_name).process_available(limit=limit)
+
+    def _new_runner(self, queue_name: str) -> QueueRunner:
+        return QueueRunner(
+            self.backend,
+            queue_name,
+            self._setup,
+            Handlers(),
+            self.stats,
+            cache=self.cache,
+            probe=self._probe,
+        )
+
+
+class SimpleMessageDispatcher(MessageDispatcher):
+    """A dispatcher for one consumer: ``SimpleMessageDispatcher(consumer, registry, backend)``."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        serializer_registry: SerializerRegistry,
+        backend: MessagingBackend,
+        **options: Any,
+    ) -> None:
+        super().__init__(serializer_registry, backend, consumers=[consumer], **options)
+
+
+def build_options(
+    options: DispatcherOptions | None,
+    values: dict[str, Any],
+    early_ack: bool | None,
+    always_ack: bool | None,
+) -> DispatcherOptions:
+    """Return ``options`` (default: the defaults) with keyword values and the ack aliases."""
+    base = options or DispatcherOptions()
+    given: AckPolicy | None = values.pop("ack_policy", None)
+    if early_ack is not None or always_ack is not None or given is not None:
+        values["ack_policy"] = ack_policy_from_flags(
+            given, early_ack=early_ack, always_ack=always_ack
+        )
+    unknown = sorted(set(values) - set(attrs.fields_dict(DispatcherOptions)))
+    if unknown:
+        raise TypeError(f"MessageDispatcher() got unexpected keyword arguments {unknown!r}")
+    return attrs.evolve(base, **values) if values else base
+
+
+class QueueThread:
+    """A queue runner consuming in a thread of its own (``MessageDispatcher.start``).
+
+    Args:
+        runner: the runner, started at once.
+    """
+
+    def __init__(self, runner: QueueRunner) -> None:
+        self.runner = runner
+        self._errors: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._run, name=f"melange-runner-{runner.queue_name}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def queue_name(self) -> str:
+        """The queue consumed."""
+        return self.runner.queue_name
+
+    def stop(self) -> None:
+        """Ask the runner to stop (see ``QueueRunner.stop``)."""
+        self.runner.stop()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the runner to finish; return whether it did.
+
+        Raises:
+            BackendRefusedError: the error that ended ``run``, if any.
+        """
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            return False
+        if self._errors:
+            raise self._errors[0]
+        return True
+
+    def _run(self) -> None:
+        try:
+            self.runner.run()
+        except BaseException as exc:  # re-raised by wait()
+            self._errors.append(exc)

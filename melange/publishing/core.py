@@ -1,0 +1,317 @@
+"""What every publisher shares, sync or asyncio: building, checking and planning a publish.
+
+``PublisherCore`` turns a publish call's arguments into a ``PublishPlan`` (every message
+serialized, its attributes and size checked, its id given, the melange 7.x check made, a
+trace context added) before anything is sent; ``sending`` and ``accepted_ids`` wrap the
+send and read its result. ``melange.publishing.publishers`` and ``melange.publishing.aio``
+only send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Set
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, Protocol
+
+import attrs
+
+from melange import wire
+from melange.exceptions import (
+    BackendError,
+    BatchPublishError,
+    ConfigurationError,
+    MessageAttributeError,
+)
+from melange.limits import MAX_ATTRIBUTES
+from melange.messages import (
+    AttributeValue,
+    BatchResult,
+    Destination,
+    Envelope,
+    OutgoingMessage,
+    SendOptions,
+    new_message_id,
+)
+from melange.serializers.registry import SerializerRegistry
+from melange.telemetry import metrics, tracing
+from melange.wire.melange7 import check_readable_by_melange7
+
+__all__ = [
+    "Attributes",
+    "PublishPlan",
+    "PublisherCore",
+    "SuppliesAttributes",
+    "accepted_ids",
+    "build_message",
+    "own_attributes",
+    "paired",
+    "sending",
+]
+
+Attributes = Mapping[str, AttributeValue]
+
+
+class SuppliesAttributes(Protocol):
+    """A message type that supplies the message attributes of its instances."""
+
+    def melange_attributes(self) -> Mapping[str, AttributeValue | None]:
+        """Return the message attributes derived from this message's fields."""
+
+
+def own_attributes(data: Any) -> dict[str, AttributeValue]:
+    """Return the attributes ``data``'s type supplies (``melange_attributes``), or none.
+
+    The method is looked up on the type, so an instance attribute of that name (a dict
+    key, a dynamic attribute) is never taken for it. ``None`` values are left out.
+
+    Raises:
+        MessageAttributeError: ``melange_attributes`` is not a method, or did not return a
+            mapping.
+    """
+    message_type = type(data)
+    method = getattr(message_type, "melange_attributes", None)
+    if method is None:
+        return {}
+    supplied = data.melange_attributes() if callable(method) else method
+    if not callable(method) or not isinstance(supplied, Mapping):
+        raise MessageAttributeError(
+            f"{message_type.__qualname__}.melange_attributes gave {type(supplied).__name__}; "
+            "define it as a method returning a mapping of attribute names to str, int, "
+            "float or bytes",
+            name="melange_attributes",
+            message_type=message_type,
+        )
+    return {name: value for name, value in supplied.items() if value is not None}
+
+
+def _check_attributes(envelope: Envelope, message_type: type, *, supplied: Set[str]) -> None:
+    """Check the envelope's attributes now, naming ``message_type`` if it ``supplied`` some.
+
+    Raises:
+        MessageAttributeError: an attribute uses a reserved name, has an unsupported type
+            or is empty, or there are too many (the wire format's rules).
+    """
+    try:
+        wire.envelope_attributes(envelope)
+    except MessageAttributeError as exc:
+        if not supplied:
+            raise
+        raise MessageAttributeError(
+            f"{exc} ({message_type.__qualname__}.melange_attributes() supplied "
+            f"{sorted(supplied)!r}; change it there, or override one with attributes=)",
+            name=exc.name,
+            message_type=message_type,
+        ) from None
+
+
+def build_message(
+    registry: SerializerRegistry,
+    data: Any,
+    options: SendOptions,
+    attributes: Attributes | None = None,
+    *,
+    message_id: str | None = None,
+    trace_context: Mapping[str, str] | None = None,
+) -> OutgoingMessage:
+    """Serialize ``data`` into an outgoing message with ``message_id``, or a fresh one.
+
+    The message carries ``data``'s own attributes (``melange_attributes``) and
+    ``attributes``, which win per name; then the W3C ``trace_context`` entries
+    (``melange.telemetry.tracing``), as far as SQS/SNS's attribute limit leaves room for them.
+
+    Raises:
+        SerializationError: no serializer handles ``data``.
+        MessageAttributeError: ``message_id`` is empty, not text, or unsendable; or an
+            attribute cannot travel (the error names the message type if it supplied it).
+    """
+    if message_id is None:
+        message_id = new_message_id()
+    else:
+        wire.check_message_id(message_id)
+    serialized = registry.serialize(data)
+    own = own_attributes(data)
+    envelope = Envelope(
+        content=serialized.content,
+        manifest=serialized.manifest,
+        serializer_id=serialized.serializer_id,
+        message_id=message_id,
+        attributes={**own, **(attributes or {})},  # the caller's win, name by name
+    )
+    _check_attributes(envelope, type(data), supplied=own.keys() - (attributes or {}).keys())
+    if trace_context:
+        room = MAX_ATTRIBUTES - len(wire.RESERVED_ATTRIBUTES) - len(envelope.attributes)
+        traced = tracing.with_trace_context(envelope.attributes, trace_context, room)
+        envelope = attrs.evolve(envelope, attributes=traced)
+    return OutgoingMessage(envelope=envelope, options=options)
+
+
+def paired(items: Iterable[Any], message_ids: Iterable[str] | None) -> list[tuple[Any, str | None]]:
+    """Pair each item with its id from ``message_ids`` (or ``None``: a fresh one), checked."""
+    objects = list(items)
+    if message_ids is None:
+        return [(obj, None) for obj in objects]
+    ids = list(message_ids)
+    if len(ids) != len(objects):
+        raise ConfigurationError(
+            f"{len(ids)} message_ids for {len(objects)} items; pass one id per item, in the "
+            "items' order (e.g. [f.message_id for f in BatchPublishError.failures])"
+        )
+    return list(zip(objects, ids, strict=True))
+
+
+@contextmanager
+def _naming_message_id(message_id: str) -> Iterator[None]:
+    """Make a failed publish's ``BackendError`` carry the id it sent with, for a safe retry."""
+    try:
+        yield
+    except BackendError as exc:
+        exc.message_id = message_id
+        raise
+
+
+@attrs.frozen
+class PublishPlan:
+    """What one publish call sends: the destination and its checked, serialized messages.
+
+    ``trace`` is the publish's span (``melange.telemetry.tracing``), ended by ``sending``.
+    """
+
+    destination: Destination
+    messages: list[OutgoingMessage]
+    trace: tracing.PublishTrace | None = None
+
+
+class PublisherCore:
+    """What every publisher shares, sync or asyncio: serializing, checks, ids, results.
+
+    A publisher method turns its arguments into a ``PublishPlan`` here and sends it; the
+    sync publishers below and ``melange.aio``'s differ only in how they send.
+    """
+
+    def __init__(
+        self,
+        serializer_registry: SerializerRegistry,
+        backend: Any,
+        *,
+        readable_by_melange7: bool = False,
+    ) -> None:
+        self.serializer_registry = serializer_registry
+        self.backend = backend
+        self.readable_by_melange7 = readable_by_melange7
+
+    def queue_plan(
+        self,
+        queue_name: str,
+        pairs: Iterable[tuple[Any, str | None]],
+        *,
+        message_group_id: str | None = None,
+        deduplication_id: str | None = None,
+        delay_seconds: int | None = None,
+        attributes: Attributes | None = None,
+    ) -> PublishPlan:
+        """Plan a queue publish of ``(object, message id or None)`` pairs."""
+        options = SendOptions(
+            message_group_id=message_group_id,
+            deduplication_id=deduplication_id,
+            delay_seconds=delay_seconds,
+        )
+        return self._plan(Destination.queue(queue_name), pairs, options, attributes)
+
+    def topic_plan(
+        self,
+        topic_name: str,
+        pairs: Iterable[tuple[Any, str | None]],
+        *,
+        subject: str | None = None,
+        message_group_id: str | None = None,
+        deduplication_id: str | None = None,
+        attributes: Attributes | None = None,
+    ) -> PublishPlan:
+        """Plan a topic publish of ``(object, message id or None)`` pairs."""
+        options = SendOptions(
+            message_group_id=message_group_id, deduplication_id=deduplication_id, subject=subject
+        )
+        return self._plan(Destination.topic(topic_name), pairs, options, attributes)
+
+    def _plan(
+        self,
+        destination: Destination,
+        pairs: Iterable[tuple[Any, str | None]],
+        options: SendOptions,
+        attributes: Attributes | None,
+    ) -> PublishPlan:
+        """Plan a publish within its span, whose context every message carries."""
+        items = list(pairs)
+        if not items:
+            return PublishPlan(destination, [])
+        trace = tracing.start_publish(destination)
+        try:
+            context = None if trace is None else trace.carrier
+            messages = self._messages(destination, items, options, attributes, context)
+        except BaseException as exc:
+            if trace is not None:
+                trace.end(exc)
+            raise
+        if trace is not None:
+            trace.sent([m.envelope.message_id for m in messages])
+        return PublishPlan(destination, messages, trace)
+
+    def _messages(
+        self,
+        destination: Destination,
+        pairs: Iterable[tuple[Any, str | None]],
+        options: SendOptions,
+        attributes: Attributes | None,
+        trace_context: Mapping[str, str] | None,
+    ) -> list[OutgoingMessage]:
+        """Serialize every item, and check all of them before anything is sent."""
+        registry = self.serializer_registry
+        messages = [
+            build_message(
+                registry, data, options, attributes, message_id=mid, trace_context=trace_context
+            )
+            for data, mid in pairs
+        ]
+        if self.readable_by_melange7:
+            for message in messages:
+                check_readable_by_melange7(
+                    destination.name, message.envelope, topic=destination.is_topic
+                )
+        return messages
+
+
+def sending(plan: PublishPlan) -> AbstractContextManager[None]:
+    """Around a plan's send: a one-message request's ``BackendError`` names the id it sent.
+
+    It also ends the publish's span (``plan.trace``), as failed if the send raised.
+    """
+    single = len(plan.messages) == 1
+    naming = _naming_message_id(plan.messages[0].envelope.message_id) if single else nullcontext()
+    if plan.trace is not None:
+        naming = _traced(plan.trace, naming)
+    destination = plan.destination
+    return metrics.publishing(destination.kind, destination.name, len(plan.messages), naming)
+
+
+@contextmanager
+def _traced(trace: tracing.PublishTrace, inner: AbstractContextManager[None]) -> Iterator[None]:
+    """Run ``inner`` and end the publish's span, as failed if it raised."""
+    try:
+        with inner:
+            yield
+    except BaseException as exc:
+        trace.end(exc)
+        raise
+    trace.end()
+
+
+def accepted_ids(plan: PublishPlan, result: BatchResult) -> list[str]:
+    """Return the sent messages' ids, or raise ``BatchPublishError`` for refused entries."""
+    metrics.published(
+        plan.destination.kind, plan.destination.name, len(result.successful), len(result.failed)
+    )
+    if result.failed:
+        raise BatchPublishError(
+            plan.destination.name, failures=result.failed, succeeded=result.successful
+        )
+    return list(result.successful)
