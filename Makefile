@@ -73,8 +73,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# Four test processes on two cores: most tests wait on a server, a poll or a timeout, so
+# they overlap (10.6 min serial, about 3.5 min so). Each process starts its own servers.
+TEST_PROCESSES ?= 4
+
 test: lint typecheck node-deps
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES)
 
 # The benchmarks run on fauxqs (node-deps) and draw a plot with matplotlib (the bench group).
 BENCH_STAMP := $(VENV)/.bench-stamp

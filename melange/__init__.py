@@ -1,8 +1,9 @@
 """melange: messaging for Python services that talk through Amazon SQS queues and SNS topics.
 
-Importing melange never imports boto3; the SQS backends load it when first used. The
-consuming side (dispatcher, consumers, deduplication) is loaded on first use too, so a
-service that only publishes does not pay for it at start-up.
+Importing melange never imports boto3; the SQS backends load it when first used. Every
+name here is loaded on first use too (kombu's way), so a service that only publishes
+does not pay for the consuming side at start-up, and ``import melange`` costs next to
+nothing.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from melange.exceptions import MelangeError
-from melange.messages import Destination, Envelope, OutgoingMessage, ReceivedMessage, SendOptions
-from melange.publishing.publishers import QueuePublisher, TopicPublisher
-from melange.topology.specs import QueueSpec, SubscriptionSpec, TopicSpec
 
 if TYPE_CHECKING:
     from melange.app.application import Application
@@ -31,7 +29,16 @@ if TYPE_CHECKING:
     )
     from melange.consuming.dispatcher import MessageDispatcher, SimpleMessageDispatcher
     from melange.consuming.subscription import Subscription
+    from melange.messages import (
+        Destination,
+        Envelope,
+        OutgoingMessage,
+        ReceivedMessage,
+        SendOptions,
+    )
     from melange.options import AckPolicy, Backoff, DispatcherOptions
+    from melange.publishing.publishers import QueuePublisher, TopicPublisher
+    from melange.topology.specs import QueueSpec, SubscriptionSpec, TopicSpec
 
 __all__ = [
     "AckPolicy",
@@ -62,7 +69,19 @@ __all__ = [
     "consumer",
 ]
 
+#: Every name but ``MelangeError`` is loaded on first use, so ``import melange`` costs
+#: next to nothing and a process loads only the parts it uses.
 _LAZY = {
+    "Destination": "melange.messages",
+    "Envelope": "melange.messages",
+    "OutgoingMessage": "melange.messages",
+    "ReceivedMessage": "melange.messages",
+    "SendOptions": "melange.messages",
+    "QueuePublisher": "melange.publishing.publishers",
+    "TopicPublisher": "melange.publishing.publishers",
+    "QueueSpec": "melange.topology.specs",
+    "SubscriptionSpec": "melange.topology.specs",
+    "TopicSpec": "melange.topology.specs",
     "AckPolicy": "melange.options",
     "Application": "melange.app.application",
     "Backoff": "melange.options",

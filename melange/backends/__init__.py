@@ -13,18 +13,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from melange.backends.factory import backend_from_settings
-from melange.backends.memory.backend import InMemoryBackend, InMemoryMessagingBackend
-from melange.backends.prefixed import PrefixedBackend
-from melange.backends.protocol import (
-    FilterPolicy,
-    MessagingAdmin,
-    MessagingBackend,
-    MessagingTransport,
-)
-
 if TYPE_CHECKING:
     from melange.backends.aws import AWSBackend, LocalSQSBackend
+    from melange.backends.factory import backend_from_settings
+    from melange.backends.memory import InMemoryBackend, InMemoryMessagingBackend
+    from melange.backends.prefixed import PrefixedBackend
+    from melange.backends.protocol import (
+        FilterPolicy,
+        MessagingAdmin,
+        MessagingBackend,
+        MessagingTransport,
+    )
     from melange.backends.sqs.backend import SqsBackend
 
 __all__ = [
@@ -41,9 +40,19 @@ __all__ = [
     "backend_from_settings",
 ]
 
+#: Every name is loaded on first use: ``import melange.backends.aws`` (or a publisher's
+#: protocol import) never loads the in-memory backend, nor the settings.
 _LAZY = {
     "AWSBackend": "melange.backends.aws",
     "LocalSQSBackend": "melange.backends.aws",
+    "backend_from_settings": "melange.backends.factory",
+    "InMemoryBackend": "melange.backends.memory",
+    "InMemoryMessagingBackend": "melange.backends.memory",
+    "PrefixedBackend": "melange.backends.prefixed",
+    "FilterPolicy": "melange.backends.protocol",
+    "MessagingAdmin": "melange.backends.protocol",
+    "MessagingBackend": "melange.backends.protocol",
+    "MessagingTransport": "melange.backends.protocol",
     "SqsBackend": "melange.backends.sqs.backend",
 }
 
@@ -52,3 +61,7 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'melange.backends' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -258,7 +258,7 @@ class Handlers:
                 can await it.
         """
         result = deliver(consumer, message, context)
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):
             close = getattr(result, "close", None)
             if callable(close):
                 close()  # so that Python does not warn of a coroutine never awaited

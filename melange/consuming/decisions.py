@@ -139,7 +139,11 @@ def messages_ahead(
     # Compare before rounding: a tiny mean makes these quotients overflow to infinity.
     startable = workers * (visibility_timeout / 2) / mean_handling_seconds
     during_receive = workers * (mean_receive_seconds or 0.0) / mean_handling_seconds
-    wanted = max_messages + during_receive
+    # Fewer workers than a batch: each takes its share of a batch at once (``shares``), so
+    # a worker holds up to ``max_messages / workers`` messages, not one; the batch waiting
+    # next comes on top of that, or the poller waits for each share to finish.
+    in_hand = max(0, max_messages - workers)
+    wanted = max_messages + in_hand + during_receive
     limit = min(startable, most)
     return math.floor(limit) if wanted >= limit else math.ceil(wanted)
 

@@ -110,6 +110,7 @@ class MelangeMetrics:
 
     def __init__(self, meter: Meter, in_flight: Callable[[], Iterable[tuple[str, int]]]) -> None:
         self._in_flight = in_flight
+        self.on_global_provider = False  # the global provider's: idle while it is the API's
         message = "{message}"
         self.received = meter.create_counter(
             "messaging.client.consumed.messages", unit=message, description="Messages received."
@@ -199,18 +200,36 @@ def _queue_labels(queue_name: str) -> dict[str, Any]:
 _lock = threading.Lock()
 #: Not looked up yet (``None``), looked up and absent (``False``), or the instruments.
 _current: MelangeMetrics | bool | None = None
+#: The global meter providers that record nothing, and the global provider's getter.
+_NOT_RECORDING: tuple[type, ...] = ()
+
+
+def _no_provider_yet() -> object:
+    """Answer for the global provider until the API is looked up: none."""
+    return None
+
+
+_global_provider: Callable[[], object] = _no_provider_yet
 
 
 def current() -> MelangeMetrics | None:
-    """Return the instruments melange records into, or ``None`` without OpenTelemetry.
+    """Return the instruments melange records into, or ``None`` when nothing would record.
 
-    The first call creates them on the global ``MeterProvider`` (``opentelemetry.metrics``),
-    which records nothing until the application configures an SDK.
+    The first call creates them on the global ``MeterProvider`` (``opentelemetry.metrics``).
+    While that is still the API's placeholder (no SDK configured), this returns ``None``,
+    so that recording costs nothing; once the application sets an SDK's provider, the
+    instruments record through it.
     """
     found = _current
     if found is None:
         found = _look_up()
-    return found if isinstance(found, MelangeMetrics) else None
+    if not isinstance(found, MelangeMetrics):
+        return None
+    if found.on_global_provider:
+        provider = _global_provider()
+        if provider is None or isinstance(provider, _NOT_RECORDING):
+            return None
+    return found
 
 
 def _look_up() -> MelangeMetrics | bool:
@@ -222,8 +241,35 @@ def _look_up() -> MelangeMetrics | bool:
             except ImportError:
                 _current = False
             else:
+                global _NOT_RECORDING, _global_provider
+                _global_provider = _global_provider_reader()
+                _NOT_RECORDING = _placeholder_providers()
                 _current = _instruments(otel_metrics.get_meter_provider())
+                _current.on_global_provider = True
         return _current
+
+
+def _global_provider_reader() -> Callable[[], object]:
+    """Return a cheap reader of the global meter provider (the API's getter reads os.environ)."""
+    from opentelemetry import metrics as otel_metrics
+
+    otel_metrics.get_meter_provider()  # sets it from OTEL_PYTHON_METER_PROVIDER, if named
+    try:
+        from opentelemetry.metrics import _internal
+    except ImportError:
+        return otel_metrics.get_meter_provider
+    return lambda: getattr(_internal, "_METER_PROVIDER", None)
+
+
+def _placeholder_providers() -> tuple[type, ...]:
+    """Return the global meter providers that record nothing: the API's own."""
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    try:
+        from opentelemetry.metrics._internal import _ProxyMeterProvider
+    except ImportError:  # a future API without it: count the proxy as recording
+        return (NoOpMeterProvider,)
+    return (NoOpMeterProvider, _ProxyMeterProvider)
 
 
 def use_meter_provider(provider: MeterProvider) -> MelangeMetrics:

@@ -61,6 +61,8 @@ _INSTRUMENTATION = "melange"
 _provider: TracerProvider | None = None
 _tracer_cache: list[Tracer | None] = []
 _propagator: TraceContextTextMapPropagator | None = None
+#: The global providers that record nothing (set once the API is imported).
+_NOT_RECORDING: tuple[type, ...] = ()
 
 
 def use_tracer_provider(provider: TracerProvider | None) -> None:
@@ -84,6 +86,19 @@ def _tracer() -> Tracer | None:
     return _tracer_cache[0]
 
 
+def _recording() -> bool:
+    """Whether spans are recorded: a provider was given, or an SDK set as the global one.
+
+    Without one (the API alone, or the SDK disabled), melange creates no span and only
+    passes on the trace context a message or the current span carries.
+    """
+    if _provider is not None:
+        return True
+    # The API's global, read directly: get_tracer_provider() reads the environment per call.
+    provider = trace._TRACER_PROVIDER
+    return provider is not None and not isinstance(provider, _NOT_RECORDING)
+
+
 def _load() -> Tracer | None:
     global otel_context, trace, _propagator
     try:
@@ -94,6 +109,9 @@ def _load() -> Tracer | None:
         )
     except ImportError:  # the otel extra is not installed: tracing is off
         return None
+    global _NOT_RECORDING
+    _NOT_RECORDING = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+    trace.get_tracer_provider()  # sets the global from OTEL_PYTHON_TRACER_PROVIDER, if named
     _propagator = TraceContextTextMapPropagator()
     return trace.get_tracer(_INSTRUMENTATION, tracer_provider=_provider)
 
@@ -105,13 +123,14 @@ def _system(destination: Destination) -> str:
 class PublishTrace:
     """The span of one publish call and the trace context its messages carry."""
 
-    def __init__(self, span: Span, carrier: dict[str, str]) -> None:
+    def __init__(self, span: Span, carrier: dict[str, str], *, own: bool = True) -> None:
         self.span = span
         self.carrier = carrier
+        self._own = own  # False: the current span's context, passed on without a span
 
     def sent(self, message_ids: Sequence[str]) -> None:
         """Record the ids of the messages the publish holds (one: the message id)."""
-        if not self.span.is_recording():
+        if not self._own or not self.span.is_recording():
             return
         if len(message_ids) == 1:
             self.span.set_attribute("messaging.message.id", message_ids[0])
@@ -120,6 +139,8 @@ class PublishTrace:
 
     def end(self, error: BaseException | None = None) -> None:
         """End the span, marking it failed with ``error`` if the publish raised."""
+        if not self._own:
+            return
         if error is not None and self.span.is_recording():
             self.span.record_exception(error)
             self.span.set_status(trace.StatusCode.ERROR, str(error))
@@ -132,6 +153,13 @@ def start_publish(destination: Destination) -> PublishTrace | None:
     tracer = _tracer()
     if tracer is None or _propagator is None:
         return None
+    if not _recording():  # pass on the current context, if any, without a span of our own
+        current = trace.get_current_span()
+        if not current.get_span_context().is_valid:
+            return None
+        carrier: dict[str, str] = {}
+        _propagator.inject(carrier)
+        return PublishTrace(current, carrier, own=False)
     operation = "publish" if destination.is_topic else "send"
     span = tracer.start_span(f"{operation} {destination.name}", kind=trace.SpanKind.PRODUCER)
     if span.is_recording():
@@ -143,9 +171,9 @@ def start_publish(destination: Destination) -> PublishTrace | None:
                 "messaging.operation.name": operation,
             }
         )
-    carrier: dict[str, str] = {}
-    _propagator.inject(carrier, context=trace.set_span_in_context(span))
-    return PublishTrace(span, carrier)
+    carried: dict[str, str] = {}
+    _propagator.inject(carried, context=trace.set_span_in_context(span))
+    return PublishTrace(span, carried)
 
 
 def with_trace_context(
@@ -179,13 +207,17 @@ class ProcessTrace:
     message. Without a tracer there is none: the core then pays one call per message.
     """
 
-    def __init__(self, span: Span, token: object) -> None:
+    def __init__(self, span: Span, token: object, *, own: bool = True) -> None:
         self.span = span
         self._token = token
+        self._own = own  # False: a creation context made current, without a span of ours
 
     def end(self, action: str, reason: str, *, failed: bool) -> None:
         """Record the message's fate (a ``failed`` one marks the span as an error), end it."""
         span = self.span
+        if not self._own:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            return
         try:
             if span.is_recording():
                 span.set_attribute("melange.outcome", action)
@@ -209,6 +241,11 @@ def start_processing(received: ReceivedMessage, envelope: Envelope | None) -> Pr
     if tracer is None or _propagator is None:
         return None
     creation = None if envelope is None else _creation_context(envelope.attributes)
+    if not _recording():  # no span: only make the message's context current for handlers
+        if creation is None:
+            return None
+        span: Span = trace.NonRecordingSpan(creation)
+        return ProcessTrace(span, otel_context.attach(trace.set_span_in_context(span)), own=False)
     if creation is None:
         parent, links = otel_context.Context(), None
     else:

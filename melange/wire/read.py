@@ -66,7 +66,10 @@ def unwrap_with_origin(received: ReceivedMessage) -> tuple[Envelope, SnsOrigin |
     Raises:
         MalformedMessageError: the attributes melange relies on have the wrong type.
     """
-    parsed = _json_object(received.body)
+    body = received.body
+    # Only a body with a "Message" key is an SNS notification or escaped content: skip the
+    # parse for the rest (a key spelled with \u escapes is parsed, to be sure).
+    parsed = _json_object(body) if '"Message"' in body or "\\u" in body else None
     if parsed is not None and _is_sns_notification(parsed):
         attributes = _sns_attributes(parsed.get("MessageAttributes"), received.body)
         fallback_id = str(parsed.get("MessageId") or received.broker_message_id)

@@ -244,6 +244,26 @@ class BackendContract(BackendUnderTest):
         [again] = backend.receive(f"{unique}-q")
         assert again.receive_count == 2
 
+    def test_change_visibility_extends_a_received_message(
+        self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
+    ) -> None:
+        """A visibility extended before it ran out hides the message past its first timeout.
+
+        What the dispatcher's heartbeat relies on; the heartbeat's own timing is tested once
+        per half (``DispatcherTimingContract``, on the in-memory backend).
+        """
+        backend.declare_queue(f"{unique}-q")
+        queue_publisher.publish(f"{unique}-q", {"n": 1})
+        [first] = backend.receive(f"{unique}-q", visibility_timeout=1)
+        assert backend.change_visibility(f"{unique}-q", [first.receipt_handle], 3) == []
+        # A long poll of 2 s spans the end of the first timeout (1 s): nothing comes.
+        assert backend.receive(f"{unique}-q", wait_time_seconds=2) == []
+        [again] = poll_until(
+            lambda: backend.receive(f"{unique}-q", visibility_timeout=30),
+            message="redelivery after the extended timeout",
+        )
+        assert again.receive_count == 2
+
     def test_redrive_moves_message_to_dead_letter_queue(
         self, backend: MessagingBackend, queue_publisher: QueuePublisher, unique: str
     ) -> None:

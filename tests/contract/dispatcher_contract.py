@@ -78,8 +78,8 @@ def raw_message(
     )
 
 
-class DispatcherContract(BackendUnderTest):
-    """Delivery guarantees shared by every backend."""
+class DispatcherUnderTest(BackendUnderTest):
+    """What the dispatcher suites share: the publisher and how the dispatcher is built."""
 
     @pytest.fixture(name="publisher")
     def fixture_publisher(self, backend: MessagingBackend) -> QueuePublisher:
@@ -102,6 +102,10 @@ class DispatcherContract(BackendUnderTest):
         """Build a dispatcher with short polls and quick retries unless told otherwise."""
         options = {"wait_time_seconds": 1, "backoff": QUICK_RETRY, **options}
         return self.make_dispatcher(json_registry(), backend, consumers, **options)
+
+
+class DispatcherContract(DispatcherUnderTest):
+    """Delivery guarantees that depend on the backend: run on every backend, both halves."""
 
     def test_acknowledges_only_after_every_consumer_succeeded(
         self, backend: MessagingBackend, publisher: QueuePublisher, unique: str
@@ -335,6 +339,82 @@ class DispatcherContract(BackendUnderTest):
         assert str(dead.attributes["melange_error"]).startswith("PickleNotAllowedError")
         assert not marker.exists()
 
+    @pytest.mark.parametrize("route", ["queue", "topic", "topic-raw"])
+    def test_handler_sees_the_message_context_on_each_route(
+        self,
+        backend: MessagingBackend,
+        publisher: QueuePublisher,
+        topic_publisher: TopicPublisher,
+        unique: str,
+        route: str,
+    ) -> None:
+        """A handler's MessageContext describes its message; subject and topic come via SNS only."""
+        queue, topic = f"{unique}-q", f"{unique}-events"
+        # SentTimestamp comes from the broker's clock: allow for skew with this process's.
+        earliest = datetime.now(UTC) - timedelta(seconds=5)
+        if route == "queue":
+            backend.declare_queue(queue)
+            message_id = publisher.publish(queue, {"n": 1}, attributes={"tenant": "acme"})
+        else:
+            backend.declare_queue(queue, topics=[topic], raw_message_delivery=route == "topic-raw")
+            message_id = topic_publisher.publish(
+                topic, {"n": 1}, subject="Order placed", attributes={"tenant": "acme"}
+            )
+        recorder = ContextRecorder()
+        dispatcher = self.dispatcher(backend, recorder)
+        poll_until(lambda: dispatcher.process_available(queue), message="the message")
+        [(message, context)] = recorder.seen
+        assert message == {"n": 1}
+        assert context.message_id == message_id
+        assert context.broker_message_id not in ("", message_id)  # the queue's own id
+        assert context.receive_count == 1
+        assert context.queue_name == queue
+        assert context.attributes == {"tenant": "acme"}
+        assert context.sent_at is not None
+        assert earliest <= context.sent_at <= datetime.now(UTC) + timedelta(seconds=5)
+        if route == "topic":  # raw delivery carries neither subject nor topic (AWS documents)
+            assert context.sns_subject == "Order placed"
+            assert context.topic_name is not None and context.topic_name.endswith(topic)
+            assert str(context.sns_topic_arn).startswith("arn:")
+        else:
+            assert (context.sns_subject, context.sns_topic_arn, context.topic_name) == (None,) * 3
+
+    def test_missing_queue_is_named_at_start(self, backend: MessagingBackend, unique: str) -> None:
+        """Running on a queue that does not exist raises QueueNotFoundError naming it."""
+        with pytest.raises(QueueNotFoundError, match=f"{unique}-missing"):
+            self.dispatcher(backend, Recorder()).run(f"{unique}-missing")
+
+    def test_duplicate_delivery_runs_the_handler_once_with_a_cache(
+        self, backend: MessagingBackend, unique: str
+    ) -> None:
+        """Two copies of one message (same id) received at once run the handler only once."""
+        queue = f"{unique}-q"
+        backend.declare_queue(queue)
+        envelope = Envelope(content='{"n": 5}', manifest="json", serializer_id=1)
+        backend.publish(Destination.queue(queue), [OutgoingMessage(envelope)])
+        backend.publish(Destination.queue(queue), [OutgoingMessage(envelope)])  # injected duplicate
+        recorder = Recorder(seconds=1)
+        dispatcher = self.dispatcher(
+            backend, recorder, workers=2, visibility_timeout=2, cache=InMemoryDeduplicationCache()
+        )
+        with running(dispatcher, queue):
+            poll_until(
+                lambda: dispatcher.stats.acknowledged,
+                lambda n: n == 2,
+                timeout=20,
+                message="both acked",
+            )
+        assert recorder.handled == [5]
+        assert_empty(backend, queue)
+
+
+class DispatcherTimingContract(DispatcherUnderTest):
+    """The dispatcher's own timing: concurrency, holding, heartbeat, stop.
+
+    It is the same on every backend (the backend's part, hiding and extending a message, is
+    in ``BackendContract``), so it runs once per half, on the in-memory backend.
+    """
+
     def test_runs_up_to_workers_handlers_at_once(
         self, backend: MessagingBackend, publisher: QueuePublisher, unique: str
     ) -> None:
@@ -409,74 +489,6 @@ class DispatcherContract(BackendUnderTest):
         assert dispatcher.stats.acknowledged == len(handled)
         remaining = receive_all(backend, queue, 12 - len(handled), timeout=5)
         assert sorted(handled + [c["n"] for c in contents(remaining)]) == list(range(12))
-
-    @pytest.mark.parametrize("route", ["queue", "topic", "topic-raw"])
-    def test_handler_sees_the_message_context_on_each_route(
-        self,
-        backend: MessagingBackend,
-        publisher: QueuePublisher,
-        topic_publisher: TopicPublisher,
-        unique: str,
-        route: str,
-    ) -> None:
-        """A handler's MessageContext describes its message; subject and topic come via SNS only."""
-        queue, topic = f"{unique}-q", f"{unique}-events"
-        # SentTimestamp comes from the broker's clock: allow for skew with this process's.
-        earliest = datetime.now(UTC) - timedelta(seconds=5)
-        if route == "queue":
-            backend.declare_queue(queue)
-            message_id = publisher.publish(queue, {"n": 1}, attributes={"tenant": "acme"})
-        else:
-            backend.declare_queue(queue, topics=[topic], raw_message_delivery=route == "topic-raw")
-            message_id = topic_publisher.publish(
-                topic, {"n": 1}, subject="Order placed", attributes={"tenant": "acme"}
-            )
-        recorder = ContextRecorder()
-        dispatcher = self.dispatcher(backend, recorder)
-        poll_until(lambda: dispatcher.process_available(queue), message="the message")
-        [(message, context)] = recorder.seen
-        assert message == {"n": 1}
-        assert context.message_id == message_id
-        assert context.broker_message_id not in ("", message_id)  # the queue's own id
-        assert context.receive_count == 1
-        assert context.queue_name == queue
-        assert context.attributes == {"tenant": "acme"}
-        assert context.sent_at is not None
-        assert earliest <= context.sent_at <= datetime.now(UTC) + timedelta(seconds=5)
-        if route == "topic":  # raw delivery carries neither subject nor topic (AWS documents)
-            assert context.sns_subject == "Order placed"
-            assert context.topic_name is not None and context.topic_name.endswith(topic)
-            assert str(context.sns_topic_arn).startswith("arn:")
-        else:
-            assert (context.sns_subject, context.sns_topic_arn, context.topic_name) == (None,) * 3
-
-    def test_missing_queue_is_named_at_start(self, backend: MessagingBackend, unique: str) -> None:
-        """Running on a queue that does not exist raises QueueNotFoundError naming it."""
-        with pytest.raises(QueueNotFoundError, match=f"{unique}-missing"):
-            self.dispatcher(backend, Recorder()).run(f"{unique}-missing")
-
-    def test_duplicate_delivery_runs_the_handler_once_with_a_cache(
-        self, backend: MessagingBackend, unique: str
-    ) -> None:
-        """Two copies of one message (same id) received at once run the handler only once."""
-        queue = f"{unique}-q"
-        backend.declare_queue(queue)
-        envelope = Envelope(content='{"n": 5}', manifest="json", serializer_id=1)
-        backend.publish(Destination.queue(queue), [OutgoingMessage(envelope)])
-        backend.publish(Destination.queue(queue), [OutgoingMessage(envelope)])  # injected duplicate
-        recorder = Recorder(seconds=1)
-        dispatcher = self.dispatcher(
-            backend, recorder, workers=2, visibility_timeout=2, cache=InMemoryDeduplicationCache()
-        )
-        with running(dispatcher, queue):
-            poll_until(
-                lambda: dispatcher.stats.acknowledged,
-                lambda n: n == 2,
-                timeout=20,
-                message="both acked",
-            )
-        assert recorder.handled == [5]
-        assert_empty(backend, queue)
 
 
 class _Exploit:

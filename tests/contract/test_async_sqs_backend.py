@@ -15,12 +15,14 @@ import pytest
 from melange.backends.sqs.aio import AsyncLocalSQSBackend
 from tests.contract import test_async_memory_backend as async_memory
 from tests.contract import test_fauxqs_backend as fauxqs
+from tests.contract.backend_contract import BackendContract
+from tests.contract.dispatcher_contract import DispatcherContract
 from tests.support.blocking import Blocking
 from tests.support.servers import FauxqsServer, MotoServer
 
 
 @pytest.mark.integration
-class TestAsyncSqsBackendOnMoto(async_memory.TestAsyncInMemoryBackend):
+class TestAsyncSqsBackendOnMoto(async_memory.AsyncRunner, BackendContract, DispatcherContract):
     """The asyncio SQS backend, publishers and dispatcher against moto honour both contracts."""
 
     def make_backend(self, request: pytest.FixtureRequest) -> Any:
@@ -31,7 +33,7 @@ class TestAsyncSqsBackendOnMoto(async_memory.TestAsyncInMemoryBackend):
 
 
 @pytest.mark.integration
-class TestAsyncSqsBackendOnFauxqs(async_memory.TestAsyncInMemoryBackend):
+class TestAsyncSqsBackendOnFauxqs(async_memory.AsyncRunner, BackendContract, DispatcherContract):
     """AsyncLocalSQSBackend against fauxqs honours the contract, except where fauxqs is not AWS."""
 
     gaps: ClassVar[Mapping[str, str]] = fauxqs.TestFauxqsBackend.gaps

@@ -1,0 +1,54 @@
+"""What importing melange loads: only what the process uses (checked in fresh interpreters)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def loaded_after(statement: str, *modules: str) -> list[str]:
+    """Run ``statement`` in a fresh interpreter; return which of ``modules`` it loaded."""
+    probe = f"import sys\n{statement}\nprint(' '.join(m for m in {modules!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return done.stdout.split()
+
+
+def test_import_melange_loads_neither_side_nor_boto3() -> None:
+    """``import melange`` loads no publisher, dispatcher, backend, settings or boto3."""
+    assert (
+        loaded_after(
+            "import melange",
+            "boto3",
+            "melange.publishing.core",
+            "melange.consuming.dispatcher",
+            "melange.backends.memory",
+            "melange.settings",
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize("module", ["melange.backends.aws", "melange.backends.sqs.backend"])
+def test_the_sqs_backend_loads_no_in_memory_backend(module: str) -> None:
+    """An SQS-only process never loads the in-memory backend nor the consuming side."""
+    assert (
+        loaded_after(f"import {module}", "melange.backends.memory", "melange.consuming.dispatcher")
+        == []
+    )
+
+
+def test_a_publisher_loads_no_consuming_side() -> None:
+    """A process that only publishes loads no dispatcher and no in-memory backend."""
+    assert (
+        loaded_after(
+            "from melange import QueuePublisher",
+            "melange.consuming.dispatcher",
+            "melange.backends.memory",
+            "boto3",
+        )
+        == []
+    )
