@@ -57,7 +57,7 @@ from benchmarks.publish import (
 from melange.aio import AsyncInMemoryBackend, AsyncQueuePublisher
 from melange.backends.aws import LocalSQSBackend
 from melange.consuming.consumers import Consumer
-from melange.publishing.publishers import QueuePublisher
+from melange.publishing._sync.publishers import QueuePublisher
 from melange.serializers.registry import SerializerRegistry
 
 PARTS = ("publish", "handlers", "noop", "rss")

@@ -61,7 +61,7 @@ from melange.backends.protocol import MessagingBackend
 from melange.consuming.consumers import Consumer
 from melange.consuming.dispatcher import DispatcherStats, MessageDispatcher
 from melange.messages import Destination, Envelope, OutgoingMessage
-from melange.publishing.publishers import QueuePublisher
+from melange.publishing._sync.publishers import QueuePublisher
 from melange.serializers.registry import SerializerRegistry
 from tests.support.polling import poll_until
 from tests.support.requests import RequestLog

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import boto3
 
 from melange.backends.aws import LocalSQSBackend
-from melange.publishing.publishers import QueuePublisher
+from melange.publishing._sync.publishers import QueuePublisher
 from melange.serializers.json import JsonSerializer
 from melange.serializers.registry import SerializerRegistry
 from tests.support.requests import RequestLog

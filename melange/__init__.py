@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         SendOptions,
     )
     from melange.options import AckPolicy, Backoff, DispatcherOptions
-    from melange.publishing.publishers import QueuePublisher, TopicPublisher
+    from melange.publishing._sync.publishers import QueuePublisher, TopicPublisher
     from melange.topology.specs import QueueSpec, SubscriptionSpec, TopicSpec
 
 __all__ = [
@@ -77,8 +77,8 @@ _LAZY = {
     "OutgoingMessage": "melange.messages",
     "ReceivedMessage": "melange.messages",
     "SendOptions": "melange.messages",
-    "QueuePublisher": "melange.publishing.publishers",
-    "TopicPublisher": "melange.publishing.publishers",
+    "QueuePublisher": "melange.publishing._sync.publishers",
+    "TopicPublisher": "melange.publishing._sync.publishers",
     "QueueSpec": "melange.topology.specs",
     "SubscriptionSpec": "melange.topology.specs",
     "TopicSpec": "melange.topology.specs",

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # imported where used: a sync application never imports async
     from melange.backends.aio_protocol import AsyncMessagingBackend
     from melange.consuming.aio_dedup import AsyncDeduplicationCache
     from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
-    from melange.publishing.aio import AsyncQueuePublisher, AsyncTopicPublisher
+    from melange.publishing._async.publishers import AsyncQueuePublisher, AsyncTopicPublisher
 
 __all__ = ["AsyncProviders", "async_backend_for_override"]
 
@@ -115,7 +115,7 @@ class AsyncProviders:
         async_messaging_backend: AsyncMessagingBackend,
     ) -> AsyncQueuePublisher:
         """Return the graph's asyncio queue publisher (as ``queue_publisher``, awaited)."""
-        from melange.publishing.aio import AsyncQueuePublisher
+        from melange.publishing._async.publishers import AsyncQueuePublisher
 
         with surfaced("async_queue_publisher"):
             return AsyncQueuePublisher(
@@ -131,7 +131,7 @@ class AsyncProviders:
         async_messaging_backend: AsyncMessagingBackend,
     ) -> AsyncTopicPublisher:
         """Return the graph's asyncio topic publisher (as ``topic_publisher``, awaited)."""
-        from melange.publishing.aio import AsyncTopicPublisher
+        from melange.publishing._async.publishers import AsyncTopicPublisher
 
         with surfaced("async_topic_publisher"):
             return AsyncTopicPublisher(

@@ -26,7 +26,7 @@ from melange.backends.protocol import MessagingBackend
 from melange.consuming.dedup import DeduplicationCache
 from melange.consuming.dispatcher import MessageDispatcher
 from melange.exceptions import ConfigurationError
-from melange.publishing.publishers import QueuePublisher, TopicPublisher
+from melange.publishing._sync.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import SerializerRegistry
 from melange.settings import MelangeSettings
 from melange_bindings.spec import IMPLICIT_DEFAULTS, DispatcherFactory, MelangeBindingSpec
@@ -60,7 +60,7 @@ def async_provided_names() -> Mapping[type, str]:
     from melange.app.aio_worker import AsyncDispatcherFactory
     from melange.backends.aio_protocol import AsyncMessagingBackend
     from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
-    from melange.publishing.aio import AsyncQueuePublisher, AsyncTopicPublisher
+    from melange.publishing._async.publishers import AsyncQueuePublisher, AsyncTopicPublisher
 
     return {
         AsyncMessagingBackend: "async_messaging_backend",

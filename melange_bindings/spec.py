@@ -44,7 +44,7 @@ from melange.consuming.dedup import (
 )
 from melange.consuming.dispatcher import MessageDispatcher
 from melange.exceptions import ConfigurationError
-from melange.publishing.publishers import QueuePublisher, TopicPublisher
+from melange.publishing._sync.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import (
     JsonSerializer,
     PickleSerializer,

@@ -17,7 +17,7 @@ from melange.backends.aio_protocol import (
 )
 from melange.backends.memory.aio import AsyncInMemoryBackend
 from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
-from melange.publishing.aio import AsyncQueuePublisher, AsyncTopicPublisher
+from melange.publishing._async.publishers import AsyncQueuePublisher, AsyncTopicPublisher
 
 if TYPE_CHECKING:
     from melange.backends.sqs.aio import AsyncAWSBackend, AsyncLocalSQSBackend, AsyncSqsBackend

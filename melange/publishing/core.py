@@ -3,8 +3,8 @@
 ``PublisherCore`` turns a publish call's arguments into a ``PublishPlan`` (every message
 serialized, its attributes and size checked, its id given, the melange 7.x check made, a
 trace context added) before anything is sent; ``sending`` and ``accepted_ids`` wrap the
-send and read its result. ``melange.publishing.publishers`` and ``melange.publishing.aio``
-only send.
+send and read its result. The publishers (``melange.publishing._async``, and its
+generated twin ``_sync``) only send.
 """
 
 from __future__ import annotations

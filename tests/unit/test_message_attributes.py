@@ -11,7 +11,7 @@ from melange import QueuePublisher, TopicPublisher, wire
 from melange.backends import InMemoryBackend
 from melange.exceptions import MessageAttributeError
 from melange.messages import AttributeValue, Envelope, SendOptions
-from melange.publishing.publishers import build_message
+from melange.publishing.core import build_message
 from melange.serializers import SerializerRegistry, TypedJsonSerializer
 
 

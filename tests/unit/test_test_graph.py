@@ -9,7 +9,7 @@ from bindings import new_test_graph
 from bindings.testing import TEST_SETTINGS
 from melange import Consumer, consumer
 from melange.messages import Destination, SendOptions
-from melange.publishing.publishers import build_message
+from melange.publishing.core import build_message
 from melange.settings import DispatcherSettings, MelangeSettings
 
 

@@ -12,8 +12,8 @@ which the consumers' idempotency (or the deduplication cache) absorbs. A message
 on its last allowed receive is moved to the dead-letter queue here, with the exception as
 its reason, rather than left for the broker's redrive policy to move without one.
 
-Written once, for asyncio: ``scripts/unasync.py`` generates the threaded twin in
-``melange/consuming/_sync/`` from this file (``make unasync``). Edit this file.
+Written once, for asyncio: ``scripts/unasync.py`` generates the threaded twin in the
+``_sync`` package beside this one (``make unasync``). Edit this file.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ for the workers, ``_work`` hands it to ``AsyncMessageHandling.handle`` (which ca
 handler) and ``settle`` (which acknowledges it, through the batch that ``_housekeep``
 sends).
 
-Written once, for asyncio: ``scripts/unasync.py`` generates the threaded twin in
-``melange/consuming/_sync/`` from this file (``make unasync``). Edit this file.
+Written once, for asyncio: ``scripts/unasync.py`` generates the threaded twin in the
+``_sync`` package beside this one (``make unasync``). Edit this file.
 """
 
 from __future__ import annotations
