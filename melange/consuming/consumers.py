@@ -26,6 +26,7 @@ __all__ = [
     "check_consumer",
     "consumer",
     "deliver",
+    "process_takes_context",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -238,7 +239,7 @@ def deliver(target: Consumer, message: Any, context: MessageContext) -> object:
     called without the context. Returns what the handler returned: an awaitable for an
     ``async def`` handler, which the asyncio dispatcher awaits.
     """
-    if _process_takes_context(type(target)):
+    if process_takes_context(type(target)):
         return target.process(message, context)
     return target.process(message)
 
@@ -247,7 +248,8 @@ def deliver(target: Consumer, message: Any, context: MessageContext) -> object:
 _TAKES_CONTEXT: dict[type[Consumer], bool] = {}
 
 
-def _process_takes_context(cls: type[Consumer]) -> bool:
+def process_takes_context(cls: type[Consumer]) -> bool:
+    """Return whether ``cls.process`` takes the context (melange 7's took the message only)."""
     if cls not in _TAKES_CONTEXT:
         parameters = inspect.signature(cls.process).parameters.values()
         kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
