@@ -3,9 +3,10 @@
 Each implements ``MessagingBackend`` (``protocol.py``): the ``MessagingTransport`` that
 publishers and the dispatcher use, the ``MessagingAdmin`` that declares from
 ``melange.topology.specs`` values, and the keyword shortcuts of ``shortcuts.py``.
-``backend_from_settings`` builds the one ``MELANGE_BACKEND`` names. The SQS backends
-import boto3, so they are loaded on first use: importing melange or the in-memory
-backend never imports boto3.
+``backend_from_settings`` builds the one ``MELANGE_BACKEND`` names. The SQS backends take
+their options as values (``Timeouts``, ``RetryBudget``, ``Endpoints``,
+``ConnectionLimits``). They import boto3 and the values botocore, so both are loaded on
+first use: importing melange or the in-memory backend never imports boto3.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from melange.backends.protocol import (
 if TYPE_CHECKING:
     from melange.backends.aws import AWSBackend, LocalSQSBackend
     from melange.backends.sqs.backend import SqsBackend
+    from melange.backends.sqs.options import ConnectionLimits, Endpoints, RetryBudget, Timeouts
 
 __all__ = [
     "AWSBackend",
+    "ConnectionLimits",
+    "Endpoints",
     "FilterPolicy",
     "InMemoryBackend",
     "InMemoryMessagingBackend",
@@ -37,7 +41,9 @@ __all__ = [
     "MessagingBackend",
     "MessagingTransport",
     "PrefixedBackend",
+    "RetryBudget",
     "SqsBackend",
+    "Timeouts",
     "backend_from_settings",
 ]
 
@@ -45,6 +51,10 @@ _LAZY = {
     "AWSBackend": "melange.backends.aws",
     "LocalSQSBackend": "melange.backends.aws",
     "SqsBackend": "melange.backends.sqs.backend",
+    "ConnectionLimits": "melange.backends.sqs.options",
+    "Endpoints": "melange.backends.sqs.options",
+    "RetryBudget": "melange.backends.sqs.options",
+    "Timeouts": "melange.backends.sqs.options",
 }
 
 
