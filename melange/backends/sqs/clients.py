@@ -169,8 +169,8 @@ class SqsClients:
 def no_region() -> ConfigurationError:
     """Return the error for a session and arguments that name no region."""
     return ConfigurationError(
-        "no AWS region is configured; pass region_name=... or set AWS_REGION "
-        "(or AWS_DEFAULT_REGION)"
+        "no AWS region is configured; pass region_name=... (or Endpoints(region=...)) or set "
+        "AWS_REGION (or AWS_DEFAULT_REGION)"
     )
 
 
