@@ -171,6 +171,7 @@ class PublishWays:
 
     def __init__(self, direct: LocalSQSBackend, proxy_port: int) -> None:
         from melange.backends.sqs.aio import AsyncLocalSQSBackend
+        from melange.backends.sqs.options import ConnectionLimits
 
         registry = SerializerRegistry(REGISTRY_CONFIG)
         self.direct = direct  # declares and checks, without the proxy's delay
@@ -179,7 +180,7 @@ class PublishWays:
         self.pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="bench-publish")
         self.loop = asyncio.new_event_loop()
         self.async_backend = AsyncLocalSQSBackend(
-            "127.0.0.1", proxy_port, max_pool_connections=CONCURRENCY
+            "127.0.0.1", proxy_port, limits=ConnectionLimits(max_connections=CONCURRENCY)
         )
         self.awaited = AsyncQueuePublisher(registry, self.async_backend)
         self.cpu: dict[str, float] = {}

@@ -70,7 +70,7 @@ class MelangeSettings:
     region: str | None = None
     endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
-    publish_connect_timeout: float = 2.0  # SqsBackend's defaults (melange.backends.sqs.clients)
+    publish_connect_timeout: float = 2.0  # Timeouts' defaults (melange.backends.sqs.options)
     publish_read_timeout: float = 5.0
     sqs_direct_requests: bool = True
     prefix: str = ""

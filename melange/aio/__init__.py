@@ -21,6 +21,7 @@ from melange.publishing._async.publishers import AsyncQueuePublisher, AsyncTopic
 
 if TYPE_CHECKING:
     from melange.backends.sqs.aio import AsyncAWSBackend, AsyncLocalSQSBackend, AsyncSqsBackend
+    from melange.backends.sqs.options import ConnectionLimits, Endpoints, RetryBudget, Timeouts
 
 __all__ = [
     "AsyncAWSBackend",
@@ -33,13 +34,22 @@ __all__ = [
     "AsyncQueuePublisher",
     "AsyncSqsBackend",
     "AsyncTopicPublisher",
+    "ConnectionLimits",
+    "Endpoints",
+    "RetryBudget",
+    "Timeouts",
 ]
 
-#: The SQS backends import aiobotocore, so they are loaded on first use.
+#: The SQS backends import aiobotocore, and their option values botocore, so they are
+#: loaded on first use. The values are ``melange.backends``' own, for both halves.
 _LAZY = {
     "AsyncAWSBackend": "melange.backends.sqs.aio",
     "AsyncLocalSQSBackend": "melange.backends.sqs.aio",
     "AsyncSqsBackend": "melange.backends.sqs.aio",
+    "ConnectionLimits": "melange.backends.sqs.options",
+    "Endpoints": "melange.backends.sqs.options",
+    "RetryBudget": "melange.backends.sqs.options",
+    "Timeouts": "melange.backends.sqs.options",
 }
 
 

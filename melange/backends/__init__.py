@@ -3,9 +3,10 @@
 Each implements ``MessagingBackend`` (``protocol.py``): the ``MessagingTransport`` that
 publishers and the dispatcher use, the ``MessagingAdmin`` that declares from
 ``melange.topology.specs`` values, and the keyword shortcuts of ``shortcuts.py``.
-``backend_from_settings`` builds the one ``MELANGE_BACKEND`` names. The SQS backends
-import boto3, so they are loaded on first use: importing melange or the in-memory
-backend never imports boto3.
+``backend_from_settings`` builds the one ``MELANGE_BACKEND`` names. The SQS backends take
+their options as values (``Timeouts``, ``RetryBudget``, ``Endpoints``,
+``ConnectionLimits``). They import boto3 and the values botocore, so both are loaded on
+first use: importing melange or the in-memory backend never imports boto3.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ if TYPE_CHECKING:
         MessagingTransport,
     )
     from melange.backends.sqs.backend import SqsBackend
+    from melange.backends.sqs.options import ConnectionLimits, Endpoints, RetryBudget, Timeouts
 
 __all__ = [
     "AWSBackend",
+    "ConnectionLimits",
+    "Endpoints",
     "FilterPolicy",
     "InMemoryBackend",
     "InMemoryMessagingBackend",
@@ -36,7 +40,9 @@ __all__ = [
     "MessagingBackend",
     "MessagingTransport",
     "PrefixedBackend",
+    "RetryBudget",
     "SqsBackend",
+    "Timeouts",
     "backend_from_settings",
 ]
 
@@ -54,6 +60,10 @@ _LAZY = {
     "MessagingBackend": "melange.backends.protocol",
     "MessagingTransport": "melange.backends.protocol",
     "SqsBackend": "melange.backends.sqs.backend",
+    "ConnectionLimits": "melange.backends.sqs.options",
+    "Endpoints": "melange.backends.sqs.options",
+    "RetryBudget": "melange.backends.sqs.options",
+    "Timeouts": "melange.backends.sqs.options",
 }
 
 

@@ -2,9 +2,10 @@
 
 ``async_backend_from_settings(load_settings())`` gives the backend an asyncio application
 runs on: ``memory`` an ``AsyncInMemoryBackend``, ``local`` and ``aws`` the asyncio SQS
-backends, with exactly the options ``backend_from_settings`` gives the sync ones (the
-same ``request_options``). The SQS backends are imported only when chosen, so an
-application on the in-memory backend never imports aiobotocore.
+backends, with exactly the option values ``backend_from_settings`` gives the sync ones
+(the same ``timeouts_from_settings`` and ``endpoints_from_settings``). The SQS backends
+are imported only when chosen, so an application on the in-memory backend never imports
+aiobotocore.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from melange.backends.aio_prefixed import AsyncPrefixedBackend
-from melange.backends.factory import _request_options as request_options
-from melange.backends.factory import backend_named
+from melange.backends.factory import (
+    backend_named,
+    endpoints_from_settings,
+    timeouts_from_settings,
+)
 from melange.backends.memory.aio import AsyncInMemoryBackend
 from melange.exceptions import ConfigurationError
 
@@ -41,27 +45,21 @@ def _local(settings: MelangeSettings, store: InMemoryBackend | None) -> AsyncMes
         host=settings.endpoint_url,
         sns_host=settings.sns_endpoint_url,
         region_name=settings.region or "us-east-1",
-        **request_options(settings),
+        timeouts=timeouts_from_settings(settings),
+        direct_requests=settings.sqs_direct_requests,
     )
     return backend
 
 
 def _aws(settings: MelangeSettings, store: InMemoryBackend | None) -> AsyncMessagingBackend:
-    from melange.backends.sqs.aio import (  # aiobotocore: only when chosen
-        AsyncAWSBackend,
-        AsyncSqsBackend,
-    )
+    from melange.backends.sqs.aio import AsyncAWSBackend  # aiobotocore: only when chosen
 
-    backend: AsyncMessagingBackend
-    if settings.endpoint_url:  # AWS through explicit endpoints, e.g. VPC interface endpoints
-        backend = AsyncSqsBackend(
-            region_name=settings.region,
-            endpoint_url=settings.endpoint_url,
-            sns_endpoint_url=settings.sns_endpoint_url,
-            **request_options(settings),
-        )
-    else:
-        backend = AsyncAWSBackend(region_name=settings.region, **request_options(settings))
+    # Explicit endpoints reach AWS through e.g. VPC interface endpoints.
+    backend: AsyncMessagingBackend = AsyncAWSBackend(
+        endpoints=endpoints_from_settings(settings),
+        timeouts=timeouts_from_settings(settings),
+        direct_requests=settings.sqs_direct_requests,
+    )
     return backend
 
 

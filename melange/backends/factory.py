@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from melange.backends.memory.backend import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
@@ -17,9 +17,16 @@ from melange.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from melange.backends.protocol import MessagingBackend
+    from melange.backends.sqs.options import Endpoints, Timeouts
     from melange.settings import MelangeSettings
 
-__all__ = ["BACKENDS", "backend_from_settings", "backend_named"]
+__all__ = [
+    "BACKENDS",
+    "backend_from_settings",
+    "backend_named",
+    "endpoints_from_settings",
+    "timeouts_from_settings",
+]
 
 
 def _memory(settings: MelangeSettings) -> MessagingBackend:
@@ -37,31 +44,41 @@ def _local(settings: MelangeSettings) -> MessagingBackend:
         host=settings.endpoint_url,
         sns_host=settings.sns_endpoint_url,
         region_name=settings.region or "us-east-1",
-        **_request_options(settings),
+        timeouts=timeouts_from_settings(settings),
+        direct_requests=settings.sqs_direct_requests,
     )
 
 
 def _aws(settings: MelangeSettings) -> MessagingBackend:
     from melange.backends.aws import AWSBackend  # boto3: only when chosen
-    from melange.backends.sqs.backend import SqsBackend
 
-    if settings.endpoint_url:  # AWS through explicit endpoints, e.g. VPC interface endpoints
-        return SqsBackend(
-            region_name=settings.region,
-            endpoint_url=settings.endpoint_url,
-            sns_endpoint_url=settings.sns_endpoint_url,
-            **_request_options(settings),
-        )
-    return AWSBackend(region_name=settings.region, **_request_options(settings))
+    # Explicit endpoints reach AWS through e.g. VPC interface endpoints.
+    return AWSBackend(
+        endpoints=endpoints_from_settings(settings),
+        timeouts=timeouts_from_settings(settings),
+        direct_requests=settings.sqs_direct_requests,
+    )
 
 
-def _request_options(settings: MelangeSettings) -> dict[str, Any]:
-    """Return the ``SqsBackend`` options the settings give, the same for every SQS backend."""
-    return {
-        "publish_connect_timeout": settings.publish_connect_timeout,
-        "publish_read_timeout": settings.publish_read_timeout,
-        "direct_requests": settings.sqs_direct_requests,
-    }
+def timeouts_from_settings(settings: MelangeSettings) -> Timeouts:
+    """Return the SQS backends' timeouts the settings give (the sync and asyncio ones')."""
+    from melange.backends.sqs.options import Timeouts  # botocore: only when chosen
+
+    return Timeouts(
+        publish_connect=settings.publish_connect_timeout,
+        publish_read=settings.publish_read_timeout,
+    )
+
+
+def endpoints_from_settings(settings: MelangeSettings) -> Endpoints:
+    """Return where ``MELANGE_BACKEND=aws`` connects: the region and any explicit endpoints."""
+    from melange.backends.sqs.options import Endpoints  # botocore: only when chosen
+
+    return Endpoints(
+        region=settings.region,
+        sqs_url=settings.endpoint_url,
+        sns_url=settings.sns_endpoint_url if settings.endpoint_url else None,
+    )
 
 
 #: Each ``MELANGE_BACKEND`` value and what builds its backend from the settings.

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 
 from melange.backends.sqs.aio import AsyncLocalSQSBackend
+from melange.backends.sqs.options import RetryBudget, Timeouts
 from melange.exceptions import (
     BackendError,
     BackendRefusedError,
     BackendUnavailableError,
-    ConfigurationError,
 )
 from tests.integration.test_sqs_faults import except_for
 from tests.support.loopback import Answer, scripted_broker, sqs_error
@@ -97,7 +98,18 @@ def test_a_500_is_retried_once_then_raised_as_a_backend_error(direct_requests: b
     assert error.operation == "SendMessage"
 
 
-def test_the_async_backend_checks_its_timeouts_as_the_sync_one() -> None:
-    """A receive read timeout within the 20 s long poll is refused when the backend is built."""
-    with pytest.raises(ConfigurationError, match="receive_read_timeout"):
-        AsyncLocalSQSBackend(receive_read_timeout=10)
+def test_the_async_backend_takes_the_sync_ones_timeouts() -> None:
+    """The asyncio backend's clients get the timeouts and attempts of the values it is given."""
+
+    async def scenario() -> tuple[Any, Any]:
+        backend = AsyncLocalSQSBackend(
+            timeouts=Timeouts(publish_read=3.0, receive_read=30.0), retries=RetryBudget(4)
+        )
+        async with backend:
+            short = (await backend.clients.client("sqs")).meta.config
+            long_poll = (await backend.clients.client("sqs-long-poll")).meta.config
+        return short, long_poll
+
+    short, long_poll = asyncio.run(scenario())
+    assert (short.read_timeout, short.retries["total_max_attempts"]) == (3.0, 4)
+    assert (long_poll.read_timeout, long_poll.retries["total_max_attempts"]) == (30.0, 1)

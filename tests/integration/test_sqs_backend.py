@@ -13,8 +13,8 @@ import pytest
 
 from melange import MessageDispatcher, QueuePublisher, TopicPublisher
 from melange.backends import AWSBackend, LocalSQSBackend, backend_from_settings
-from melange.backends.aws import local_endpoint_url
 from melange.backends.sqs.backend import SqsBackend
+from melange.backends.sqs.options import Endpoints, RetryBudget
 from melange.backends.sqs.requests import POLICY_SID
 from melange.exceptions import (
     BackendUnavailableError,
@@ -169,7 +169,7 @@ def test_request_hooks_on_the_sqs_client_see_receives(
 
 def test_unreachable_endpoint_raises_backend_unavailable() -> None:
     """A closed port gives BackendUnavailableError naming the operation, not a botocore error."""
-    backend = LocalSQSBackend(host="127.0.0.1", port=free_port(), publish_max_attempts=1)
+    backend = LocalSQSBackend(host="127.0.0.1", port=free_port(), retries=RetryBudget(1))
     with pytest.raises(BackendUnavailableError, match="could not reach the endpoint") as error:
         backend.declare_queue("anything")
     assert error.value.operation == "GetQueueUrl"
@@ -189,11 +189,11 @@ def test_local_backend_accepts_host_with_or_without_scheme(
     assert contents(receive_all(backend, f"{unique}-q", 1)) == [{"ok": True}]
 
 
-def test_local_endpoint_url_rejects_a_host_without_a_name() -> None:
+def test_a_local_host_without_a_name_is_refused() -> None:
     """A host string with no host name is refused with a configuration error naming it."""
-    assert local_endpoint_url("https://sqs.example:8443", 9324) == "https://sqs.example:8443"
+    assert Endpoints.local("https://sqs.example:8443").sqs_url == "https://sqs.example:8443"
     with pytest.raises(ConfigurationError, match="'http://'"):
-        local_endpoint_url("http://", 9324)
+        LocalSQSBackend(host="http://")
 
 
 def test_aws_backend_without_region_asks_for_one(
@@ -260,7 +260,7 @@ def test_topic_declared_elsewhere_is_found_by_name(
 
 def test_dispatcher_backs_off_while_the_endpoint_is_down(unique: str) -> None:
     """Against a dead endpoint the dispatcher stays up, retries with growing pauses, stops fast."""
-    backend = LocalSQSBackend(host="127.0.0.1", port=free_port(), publish_max_attempts=1)
+    backend = LocalSQSBackend(host="127.0.0.1", port=free_port(), retries=RetryBudget(1))
     log = RequestLog().watch(backend.sqs_client)  # URL lookups included
     dispatcher = MessageDispatcher(json_registry(), backend, wait_time_seconds=1)
     thread = threading.Thread(target=dispatcher.run, args=(f"{unique}-q",), daemon=True)
@@ -306,8 +306,7 @@ def test_resolving_a_topic_among_250_costs_one_request(
     try:
         fresh = SqsBackend(
             session=session_for(session_log),
-            endpoint_url=moto_server.endpoint_url,
-            sts_endpoint_url=moto_server.endpoint_url,
+            endpoints=Endpoints(sqs_url=moto_server.endpoint_url, sts_url=moto_server.endpoint_url),
         )
         publisher = TopicPublisher(json_registry(), fresh)
         for name in (names[249], names[0], names[249]):
@@ -331,7 +330,9 @@ def test_a_topic_arn_is_confirmed_once(
 ) -> None:
     """Publishing to a topic by its ARN confirms it once, without STS or ListTopics."""
     arn = backend.sns_client.create_topic(Name=f"{unique}-t")["TopicArn"]
-    fresh = SqsBackend(session=session_for(session_log), endpoint_url=moto_server.endpoint_url)
+    fresh = SqsBackend(
+        session=session_for(session_log), endpoints=Endpoints(sqs_url=moto_server.endpoint_url)
+    )
     publisher = TopicPublisher(json_registry(), fresh)
     publisher.publish(arn, {"n": 1})
     publisher.publish(arn, {"n": 2})
@@ -345,8 +346,7 @@ def test_a_missing_topic_is_reported_after_one_request(
     """Publishing to a topic nobody declared raises TopicNotFoundError without listing topics."""
     fresh = SqsBackend(
         session=session_for(session_log),
-        endpoint_url=moto_server.endpoint_url,
-        account_id="123456789012",  # moto's account
+        endpoints=Endpoints(sqs_url=moto_server.endpoint_url, account_id="123456789012"),  # moto's
     )
     with pytest.raises(TopicNotFoundError, match=f"{unique}-missing"):
         TopicPublisher(json_registry(), fresh).publish(f"{unique}-missing", {"n": 1})

@@ -16,14 +16,7 @@ import pytest
 
 from melange import QueuePublisher, TopicPublisher
 from melange.backends import LocalSQSBackend
-from melange.backends.sqs.clients import (
-    PUBLISH_CONNECT_TIMEOUT,
-    PUBLISH_MAX_ATTEMPTS,
-    PUBLISH_READ_TIMEOUT,
-    RECEIVE_CONNECT_TIMEOUT,
-    RECEIVE_READ_TIMEOUT,
-    worst_case_seconds,
-)
+from melange.backends.sqs.options import RetryBudget, Timeouts, worst_case_seconds
 from melange.exceptions import (
     BackendError,
     BackendRefusedError,
@@ -94,7 +87,8 @@ def backend_on(endpoint_url: str, **options: Any) -> LocalSQSBackend:
 @pytest.mark.parametrize("publish", ["queue", "topic"])
 def test_publish_to_an_endpoint_that_never_answers_fails_within_15_seconds(publish: str) -> None:
     """A publish to an endpoint accepting connections but never answering fails within 15 s."""
-    bound = worst_case_seconds(PUBLISH_CONNECT_TIMEOUT, PUBLISH_READ_TIMEOUT, PUBLISH_MAX_ATTEMPTS)
+    timeouts, attempts = Timeouts(), RetryBudget().max_attempts
+    bound = worst_case_seconds(timeouts.publish_connect, timeouts.publish_read, attempts)
     assert bound <= 15  # the documented promise, with the defaults
     with SilentServer() as server:
         backend = LocalSQSBackend(host="127.0.0.1", port=server.port)
@@ -107,7 +101,7 @@ def test_publish_to_an_endpoint_that_never_answers_fails_within_15_seconds(publi
         elapsed = time.monotonic() - started
         backend.close()
     assert elapsed < bound
-    assert server.connections == PUBLISH_MAX_ATTEMPTS  # the first attempt and one retry
+    assert server.connections == attempts  # the first attempt and one retry
 
 
 def test_a_silent_send_is_attempted_twice_then_reported_unavailable() -> None:
@@ -126,7 +120,8 @@ def test_a_silent_send_is_attempted_twice_then_reported_unavailable() -> None:
 
 def test_a_receive_that_is_never_answered_ends_within_its_bound() -> None:
     """A long-poll receive left unanswered ends after one attempt, within 27 s."""
-    bound = worst_case_seconds(RECEIVE_CONNECT_TIMEOUT, RECEIVE_READ_TIMEOUT, 1)
+    timeouts = Timeouts()
+    bound = worst_case_seconds(timeouts.receive_connect, timeouts.receive_read, 1)
     assert bound <= 27  # documented in SqsBackend and the README
     receives = itertools.count()
     silent_receive = except_for(
@@ -142,7 +137,7 @@ def test_a_receive_that_is_never_answered_ends_within_its_bound() -> None:
         backend.close()
         assert broker.count("sqs.ReceiveMessage") == 2  # the answered one, one unanswered
     assert error.value.operation == "ReceiveMessage"
-    assert RECEIVE_READ_TIMEOUT <= elapsed < bound + 1  # 1 s for a loaded machine
+    assert timeouts.receive_read <= elapsed < bound + 1  # 1 s for a loaded machine
 
 
 # -- item 5: permanent errors fail fast ----------------------------------------------------

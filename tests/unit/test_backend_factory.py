@@ -78,3 +78,77 @@ def test_building_the_memory_backend_never_imports_boto3() -> None:
     )
 
     assert result.stdout.strip() == "False"
+
+
+@pytest.fixture(name="aws_keys")
+def fixture_aws_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give the process fixed AWS keys, so no backend walks the credential chain."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "melange-test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "melange-test")
+
+
+def test_aws_through_explicit_endpoints_takes_them_and_the_timeouts(aws_keys: None) -> None:
+    """MELANGE_BACKEND=aws with MELANGE_ENDPOINT_URL builds an AWSBackend on those endpoints."""
+    from melange.backends import AWSBackend
+
+    backend = backend_from_settings(
+        _settings(
+            MELANGE_BACKEND="aws",
+            AWS_REGION="eu-west-1",
+            MELANGE_ENDPOINT_URL="https://vpce-sqs.example",
+            MELANGE_SNS_ENDPOINT_URL="https://vpce-sns.example",
+            MELANGE_PUBLISH_READ_TIMEOUT="3",
+        )
+    )
+
+    assert type(backend) is AWSBackend
+    assert backend.sqs_client.meta.endpoint_url == "https://vpce-sqs.example"
+    assert backend.sns_client.meta.endpoint_url == "https://vpce-sns.example"
+    assert backend.sqs_client.meta.region_name == "eu-west-1"
+    assert backend.sns_client.meta.config.read_timeout == 3.0
+    backend.close()
+
+
+def test_the_asyncio_backends_take_the_same_values_from_the_settings(aws_keys: None) -> None:
+    """async_backend_from_settings gives the asyncio SQS backends the sync ones' values."""
+    import asyncio
+
+    from melange.backends.aio_factory import async_backend_from_settings
+    from melange.backends.sqs.aio import AsyncSqsBackend
+
+    async def configs(settings: MelangeSettings) -> tuple[object, ...]:
+        backend = async_backend_from_settings(settings)
+        assert isinstance(backend, AsyncSqsBackend)
+        async with backend:
+            client = await backend.clients.client("sns")
+            config = client.meta.config
+            return client.meta.endpoint_url, client.meta.region_name, config.connect_timeout
+
+    aws = _settings(
+        MELANGE_BACKEND="aws",
+        AWS_REGION="eu-west-1",
+        MELANGE_ENDPOINT_URL="https://vpce-sqs.example",
+        MELANGE_PUBLISH_CONNECT_TIMEOUT="1.5",
+    )
+    local = _settings(MELANGE_BACKEND="local", MELANGE_ENDPOINT_URL="http://127.0.0.1:9")
+
+    assert asyncio.run(configs(aws)) == ("https://vpce-sqs.example", "eu-west-1", 1.5)
+    assert asyncio.run(configs(local)) == ("http://127.0.0.1:9", "us-east-1", 2.0)
+
+
+def test_a_timeout_out_of_range_in_built_settings_names_the_variable() -> None:
+    """Settings built in code with a zero timeout are refused naming the variable to set."""
+    settings = MelangeSettings(
+        backend="local", endpoint_url="http://127.0.0.1:9", publish_connect_timeout=0
+    )
+
+    with pytest.raises(ConfigurationError, match="set MELANGE_PUBLISH_CONNECT_TIMEOUT"):
+        backend_from_settings(settings)
+
+
+def test_an_aws_endpoint_that_is_not_a_url_names_the_variable() -> None:
+    """MELANGE_ENDPOINT_URL without a scheme, for AWS, is refused naming the variable."""
+    settings = MelangeSettings(backend="aws", region="eu-west-1", endpoint_url="vpce.example")
+
+    with pytest.raises(ConfigurationError, match="set MELANGE_ENDPOINT_URL"):
+        backend_from_settings(settings)

@@ -97,6 +97,15 @@ def test_bindings_export_the_wiring_api() -> None:
     ]
 
 
+def test_the_sqs_option_values_import_from_both_halves() -> None:
+    """Timeouts, RetryBudget, Endpoints and ConnectionLimits import from backends and aio."""
+    import melange.aio
+
+    for name in ("ConnectionLimits", "Endpoints", "RetryBudget", "Timeouts"):
+        assert name in melange.backends.__all__
+        assert getattr(melange.aio, name) is getattr(melange.backends, name)
+
+
 def test_unknown_backend_name_raises_attribute_error() -> None:
     """melange.backends' lazy loader refuses names it does not have."""
     import pytest

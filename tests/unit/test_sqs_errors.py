@@ -1,22 +1,10 @@
-"""The SQS backend's pure decisions: which errors are permanent, time bounds, topic ARNs."""
+"""The SQS backend's pure decisions: which errors are permanent, topic ARNs and sizes."""
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 
-from melange.backends.aws import LocalSQSBackend
 from melange.backends.sqs import errors as sqs_errors
-from melange.backends.sqs.backend import SqsBackend
-from melange.backends.sqs.clients import (
-    PUBLISH_CONNECT_TIMEOUT,
-    PUBLISH_MAX_ATTEMPTS,
-    PUBLISH_READ_TIMEOUT,
-    RECEIVE_CONNECT_TIMEOUT,
-    RECEIVE_READ_TIMEOUT,
-    worst_case_seconds,
-)
 from melange.backends.sqs.errors import (
     AUTHENTICATION,
     AUTHORIZATION,
@@ -26,8 +14,6 @@ from melange.backends.sqs.errors import (
     refusal,
 )
 from melange.backends.sqs.requests import topic_arn_for, topic_size_limit
-from melange.exceptions import ConfigurationError
-from melange.settings import MelangeSettings
 
 
 @pytest.mark.parametrize(
@@ -128,47 +114,6 @@ def test_every_refusal_says_what_to_check() -> None:
     assert "IAM" in AUTHORIZATION.check
     assert "endpoint" in UNSUPPORTED.check
     assert "options" in INVALID.check
-
-
-def test_default_timeouts_bound_a_publish_by_15_and_a_receive_by_27_seconds() -> None:
-    """With the defaults, a silent endpoint fails a publish within 15 s and a receive in 27 s."""
-    assert worst_case_seconds(2, 5, 2) == 15
-    assert (
-        worst_case_seconds(PUBLISH_CONNECT_TIMEOUT, PUBLISH_READ_TIMEOUT, PUBLISH_MAX_ATTEMPTS)
-        <= 15
-    )
-    assert worst_case_seconds(RECEIVE_CONNECT_TIMEOUT, RECEIVE_READ_TIMEOUT, 1) == 27
-
-
-def test_worst_case_counts_botocores_growing_pauses() -> None:
-    """Each retry adds botocore's longest pause before it: 1 s, then 2 s, then 4 s."""
-    assert worst_case_seconds(1, 1, 1) == 2
-    assert worst_case_seconds(1, 1, 4) == 4 * 2 + 1 + 2 + 4
-
-
-@pytest.mark.parametrize(
-    ("option", "value", "named"),
-    [
-        ("publish_connect_timeout", 0, "must be a number of seconds above 0"),
-        ("publish_read_timeout", -1.0, "must be a number of seconds above 0"),
-        ("publish_max_attempts", 0, "must be at least 1"),
-        ("receive_read_timeout", 20, "must exceed the 20 s long-poll wait"),
-    ],
-)
-def test_timeouts_out_of_range_are_refused_when_the_backend_is_built(
-    option: str, value: float, named: str
-) -> None:
-    """A zero or negative timeout, no attempt, or a receive timeout within the poll is refused."""
-    with pytest.raises(ConfigurationError, match=f"{option}={value!r} {named}"):
-        LocalSQSBackend(**{option: value})
-
-
-def test_the_settings_defaults_are_the_backends() -> None:
-    """MELANGE_PUBLISH_*_TIMEOUT default to SqsBackend's own defaults."""
-    parameters = inspect.signature(SqsBackend).parameters
-    settings = MelangeSettings()
-    assert settings.publish_connect_timeout == parameters["publish_connect_timeout"].default
-    assert settings.publish_read_timeout == parameters["publish_read_timeout"].default
 
 
 def test_a_topic_without_maximum_message_size_takes_256_kib() -> None:

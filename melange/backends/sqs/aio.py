@@ -17,19 +17,22 @@ from typing import Any, TypeVar
 from aiobotocore.session import AioSession
 
 from melange.backends.aio_shortcuts import AsyncBackendShortcuts
-from melange.backends.aws import LOCAL_CREDENTIALS, local_endpoints
+from melange.backends.aws import LOCAL_CREDENTIALS
 from melange.backends.sqs import transport as sqs_transport
 from melange.backends.sqs.admin import SqsAdmin
 from melange.backends.sqs.aio_clients import AsyncSqsClients
 from melange.backends.sqs.calls import Plan, SqsCall, run_plan_async
-from melange.backends.sqs.clients import (
-    PUBLISH_CONNECT_TIMEOUT,
-    PUBLISH_MAX_ATTEMPTS,
-    PUBLISH_READ_TIMEOUT,
-    RECEIVE_CONNECT_TIMEOUT,
-    RECEIVE_READ_TIMEOUT,
-)
 from melange.backends.sqs.directory import SqsDirectory
+from melange.backends.sqs.options import (
+    DEFAULT_ENDPOINTS,
+    DEFAULT_LIMITS,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUTS,
+    ConnectionLimits,
+    Endpoints,
+    RetryBudget,
+    Timeouts,
+)
 from melange.messages import (
     AttributeValue,
     BatchResult,
@@ -56,58 +59,40 @@ class AsyncSqsBackend(AsyncBackendShortcuts):
     Args:
         session: the aiobotocore session; a new one (the standard credential chain and
             ``AWS_*`` environment) when omitted.
-        region_name: see ``SqsBackend``.
-        endpoint_url: see ``SqsBackend``.
-        sns_endpoint_url: see ``SqsBackend``.
-        sts_endpoint_url: see ``SqsBackend``.
-        account_id: see ``SqsBackend``.
-        max_pool_connections: see ``SqsBackend``.
-        publish_connect_timeout: see ``SqsBackend``.
-        publish_read_timeout: see ``SqsBackend``.
-        publish_max_attempts: see ``SqsBackend``.
-        receive_connect_timeout: see ``SqsBackend``.
-        receive_read_timeout: see ``SqsBackend``.
+        endpoints: see ``SqsBackend``.
+        timeouts: see ``SqsBackend``.
+        retries: see ``SqsBackend``.
+        limits: see ``SqsBackend``.
         direct_requests: send receives, acknowledgements, visibility changes and sends
             directly over aiobotocore's HTTP session, signed and parsed by the sync
             backend's code (``sqs_direct``); ``False`` sends every request through
             aiobotocore's client methods.
 
     Raises:
-        ConfigurationError: no region, or a timeout or attempt count out of range.
+        ConfigurationError: no region, in ``endpoints`` or the session.
     """
 
     def __init__(
         self,
         *,
         session: AioSession | None = None,
-        region_name: str | None = None,
-        endpoint_url: str | None = None,
-        sns_endpoint_url: str | None = None,
-        sts_endpoint_url: str | None = None,
-        account_id: str | None = None,
-        max_pool_connections: int = 50,
-        publish_connect_timeout: float = PUBLISH_CONNECT_TIMEOUT,
-        publish_read_timeout: float = PUBLISH_READ_TIMEOUT,
-        publish_max_attempts: int = PUBLISH_MAX_ATTEMPTS,
-        receive_connect_timeout: float = RECEIVE_CONNECT_TIMEOUT,
-        receive_read_timeout: float = RECEIVE_READ_TIMEOUT,
+        endpoints: Endpoints = DEFAULT_ENDPOINTS,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retries: RetryBudget = DEFAULT_RETRIES,
+        limits: ConnectionLimits = DEFAULT_LIMITS,
         direct_requests: bool = True,
     ) -> None:
         self.clients = AsyncSqsClients(
             session or AioSession(),
-            region_name=region_name,
-            endpoint_url=endpoint_url,
-            sns_endpoint_url=sns_endpoint_url,
-            sts_endpoint_url=sts_endpoint_url,
-            max_pool_connections=max_pool_connections,
-            publish_connect_timeout=publish_connect_timeout,
-            publish_read_timeout=publish_read_timeout,
-            publish_max_attempts=publish_max_attempts,
-            receive_connect_timeout=receive_connect_timeout,
-            receive_read_timeout=receive_read_timeout,
+            endpoints=endpoints,
+            timeouts=timeouts,
+            retries=retries,
+            limits=limits,
             direct_requests=direct_requests,
         )
-        self._directory = SqsDirectory(account_id=account_id, last_status=self.clients.last_status)
+        self._directory = SqsDirectory(
+            account_id=endpoints.account_id, last_status=self.clients.last_status
+        )
         self._admin = SqsAdmin(self._directory)
 
     async def __aenter__(self) -> AsyncSqsBackend:
@@ -214,12 +199,20 @@ class AsyncAWSBackend(AsyncSqsBackend):
 
     Args:
         region_name: the AWS region; defaults to ``AWS_REGION`` / the profile's region.
+            The same as ``Endpoints(region=...)``; give it in one place.
         profile_name: the shared-config profile to use; the default chain when omitted.
         aws_access_key_id: explicit credentials, instead of the chain's.
         aws_secret_access_key: see ``aws_access_key_id``.
         aws_session_token: see ``aws_access_key_id``.
-        **options: further ``AsyncSqsBackend`` options (``account_id``, timeouts, pool size,
-            ``direct_requests``).
+        endpoints: see ``SqsBackend``: the topics' account, or explicit endpoints (VPC
+            interface endpoints).
+        timeouts: see ``SqsBackend``.
+        retries: see ``SqsBackend``.
+        limits: see ``SqsBackend``.
+        direct_requests: see ``AsyncSqsBackend``.
+
+    Raises:
+        ConfigurationError: no region, or ``region_name`` and ``endpoints`` name two.
     """
 
     def __init__(
@@ -230,12 +223,23 @@ class AsyncAWSBackend(AsyncSqsBackend):
         aws_access_key_id: str | None = None,
         aws_secret_access_key: str | None = None,
         aws_session_token: str | None = None,
-        **options: Any,
+        endpoints: Endpoints = DEFAULT_ENDPOINTS,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retries: RetryBudget = DEFAULT_RETRIES,
+        limits: ConnectionLimits = DEFAULT_LIMITS,
+        direct_requests: bool = True,
     ) -> None:
         session = AioSession(profile=profile_name)
         if aws_access_key_id is not None and aws_secret_access_key is not None:
             session.set_credentials(aws_access_key_id, aws_secret_access_key, aws_session_token)
-        super().__init__(session=session, region_name=region_name, **options)
+        super().__init__(
+            session=session,
+            endpoints=endpoints.in_region(region_name),
+            timeouts=timeouts,
+            retries=retries,
+            limits=limits,
+            direct_requests=direct_requests,
+        )
 
 
 class AsyncLocalSQSBackend(AsyncSqsBackend):
@@ -247,7 +251,11 @@ class AsyncLocalSQSBackend(AsyncSqsBackend):
         sns_host: see ``LocalSQSBackend``.
         sns_port: see ``LocalSQSBackend``.
         region_name: the region to sign requests for.
-        **options: further ``AsyncSqsBackend`` options; STS is asked at the SNS endpoint.
+        account_id: see ``LocalSQSBackend``.
+        timeouts: see ``SqsBackend``.
+        retries: see ``SqsBackend``.
+        limits: see ``SqsBackend``.
+        direct_requests: see ``AsyncSqsBackend``.
     """
 
     def __init__(
@@ -258,12 +266,22 @@ class AsyncLocalSQSBackend(AsyncSqsBackend):
         sns_port: int | None = None,
         *,
         region_name: str = "us-east-1",
-        **options: Any,
+        account_id: str | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retries: RetryBudget = DEFAULT_RETRIES,
+        limits: ConnectionLimits = DEFAULT_LIMITS,
+        direct_requests: bool = True,
     ) -> None:
         session = AioSession()
         session.set_credentials(*LOCAL_CREDENTIALS)
+        endpoints = Endpoints.local(
+            host, port, sns_host, sns_port, region=region_name, account_id=account_id
+        )
         super().__init__(
             session=session,
-            region_name=region_name,
-            **local_endpoints(host, port, sns_host, sns_port, options),
+            endpoints=endpoints,
+            timeouts=timeouts,
+            retries=retries,
+            limits=limits,
+            direct_requests=direct_requests,
         )

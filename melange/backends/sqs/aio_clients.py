@@ -2,9 +2,9 @@
 
 One aiobotocore session and one client per service (SQS, SQS long poll, SNS, STS) per
 backend, made on first use inside the running event loop and closed by ``close``. Their
-botocore configuration comes from the same function as the sync clients'
-(``sqs_clients.client_config``): the same timeouts, ``standard`` retries and attempt
-counts. The hot SQS requests are sent directly (``sqs_direct``) unless
+botocore configuration, endpoints and attempt counts come from the same function as
+the sync clients' (``options.client_specs``): the same timeouts and ``standard``
+retries. The hot SQS requests are sent directly (``sqs_direct``) unless
 ``direct_requests=False``. ``answer`` makes the request an ``SqsCall`` describes: with
 ``SqsDirectory.request`` around it, the asyncio backend's driver.
 """
@@ -21,13 +21,20 @@ from botocore import xform_name
 
 from melange.backends.sqs.aio_direct import AsyncDirectSqs
 from melange.backends.sqs.calls import SqsCall
-from melange.backends.sqs.clients import (
-    check_timeouts,
-    client_config,
-    no_region,
-    session_facts,
-)
+from melange.backends.sqs.clients import no_region, session_facts
 from melange.backends.sqs.direct import DIRECT_OPERATIONS
+from melange.backends.sqs.options import (
+    DEFAULT_ENDPOINTS,
+    DEFAULT_LIMITS,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUTS,
+    ClientName,
+    ConnectionLimits,
+    Endpoints,
+    RetryBudget,
+    Timeouts,
+    client_specs,
+)
 
 __all__ = ["AsyncSqsClients"]
 
@@ -43,70 +50,35 @@ class AsyncSqsClients:
     Args:
         session: the aiobotocore session (``aiobotocore.session.AioSession``) the clients
             come from. Typed ``Any``: aiobotocore ships no type information.
-        region_name: the region, overriding the session's.
-        endpoint_url: SQS's endpoint (and SNS's, unless ``sns_endpoint_url`` is given).
-        sns_endpoint_url: SNS's endpoint.
-        sts_endpoint_url: STS's endpoint (AWS's own when omitted), asked for the account.
-        max_pool_connections: HTTP connections per client.
-        publish_connect_timeout: see ``SqsBackend``.
-        publish_read_timeout: see ``SqsBackend``.
-        publish_max_attempts: see ``SqsBackend``.
-        receive_connect_timeout: see ``SqsBackend``.
-        receive_read_timeout: see ``SqsBackend``.
+        endpoints: the region, account and each service's URL (see ``Endpoints``).
+        timeouts: see ``Timeouts``.
+        retries: see ``RetryBudget``.
+        limits: see ``ConnectionLimits``.
         direct_requests: send the hot SQS requests directly (``sqs_direct``).
 
     Raises:
-        ConfigurationError: a timeout or attempt count out of range, or no region.
+        ConfigurationError: no region, in ``endpoints`` or the session.
     """
 
     def __init__(
         self,
         session: Any,
         *,
-        region_name: str | None,
-        endpoint_url: str | None,
-        sns_endpoint_url: str | None,
-        sts_endpoint_url: str | None,
-        max_pool_connections: int,
-        publish_connect_timeout: float,
-        publish_read_timeout: float,
-        publish_max_attempts: int,
-        receive_connect_timeout: float,
-        receive_read_timeout: float,
-        direct_requests: bool,
+        endpoints: Endpoints = DEFAULT_ENDPOINTS,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retries: RetryBudget = DEFAULT_RETRIES,
+        limits: ConnectionLimits = DEFAULT_LIMITS,
+        direct_requests: bool = True,
     ) -> None:
-        check_timeouts(
-            publish_connect_timeout,
-            publish_read_timeout,
-            publish_max_attempts,
-            receive_connect_timeout,
-            receive_read_timeout,
-        )
-        region = region_name or session.get_config_variable("region")
+        region = endpoints.region or session.get_config_variable("region")
         if not region:
             raise no_region()
-        short = client_config(
-            publish_connect_timeout,
-            publish_read_timeout,
-            publish_max_attempts,
-            max_pool_connections,
-        )
-        long_poll = client_config(
-            receive_connect_timeout, receive_read_timeout, 1, max_pool_connections
-        )
         self.region: str = region
         self._session = session
-        # Each client by what it serves: service, endpoint and configuration.
-        self._specs = {
-            "sqs": ("sqs", endpoint_url, short),
-            "sqs-long-poll": ("sqs", endpoint_url, long_poll),
-            "sns": ("sns", sns_endpoint_url or endpoint_url, short),
-            "sts": ("sts", sts_endpoint_url, short),
-        }
-        self._clients: dict[str, Any] = {}
-        self._attempts = {"sqs": publish_max_attempts, "sqs-long-poll": 1}
+        self._specs = client_specs(endpoints, timeouts, retries, limits)
+        self._clients: dict[ClientName, Any] = {}
         self._direct_requests = direct_requests
-        self._direct: dict[str, AsyncDirectSqs] = {}
+        self._direct: dict[ClientName, AsyncDirectSqs] = {}
         self._exits = contextlib.AsyncExitStack()
         self._opening = asyncio.Lock()
 
@@ -115,7 +87,7 @@ class AsyncSqsClients:
         if call.service == "session":
             credentials = await self._session.get_credentials()
             return session_facts(self._session, self.region, credentials)
-        name = "sqs-long-poll" if call.long_poll else call.service
+        name: ClientName = "sqs-long-poll" if call.long_poll else call.service
         if self._direct_requests and call.service == "sqs" and call.operation in DIRECT_OPERATIONS:
             send = self._direct.get(name) or await self._direct_sender(name)
             return await send(call.operation, dict(call.params))
@@ -125,27 +97,31 @@ class AsyncSqsClients:
         )
         return response
 
-    async def client(self, name: str) -> Any:
+    async def client(self, name: ClientName) -> Any:
         """Return the client ``name`` (``sqs``, ``sqs-long-poll``, ``sns``, ``sts``), made once."""
         client: Any = self._clients.get(name)
         if client is None:
             async with self._opening:
                 client = self._clients.get(name)
                 if client is None:
-                    service, endpoint_url, config = self._specs[name]
+                    spec = self._specs[name]
                     creating = self._session.create_client(
-                        service, region_name=self.region, endpoint_url=endpoint_url, config=config
+                        spec.service,
+                        region_name=self.region,
+                        endpoint_url=spec.endpoint_url,
+                        config=spec.config,
                     )
                     client = await self._exits.enter_async_context(creating)
                     client.meta.events.register("before-parse", _remember_status)
                     self._clients[name] = client
         return client
 
-    async def _direct_sender(self, name: str) -> AsyncDirectSqs:
+    async def _direct_sender(self, name: ClientName) -> AsyncDirectSqs:
         client = await self.client(name)
         credentials = await self._session.get_credentials()
+        attempts = self._specs[name].attempts
         send = AsyncDirectSqs(
-            client, credentials, attempts=self._attempts[name], remember_status=_last_status.set
+            client, credentials, attempts=attempts, remember_status=_last_status.set
         )
         self._direct[name] = send
         return send

@@ -21,15 +21,18 @@ from melange.backends.sqs import inspection as sqs_inspection
 from melange.backends.sqs import transport as sqs_transport
 from melange.backends.sqs.admin import SqsAdmin
 from melange.backends.sqs.calls import Plan, SqsCall, run_plan
-from melange.backends.sqs.clients import (
-    PUBLISH_CONNECT_TIMEOUT,
-    PUBLISH_MAX_ATTEMPTS,
-    PUBLISH_READ_TIMEOUT,
-    RECEIVE_CONNECT_TIMEOUT,
-    RECEIVE_READ_TIMEOUT,
-    SqsClients,
-)
+from melange.backends.sqs.clients import SqsClients
 from melange.backends.sqs.directory import SqsDirectory
+from melange.backends.sqs.options import (
+    DEFAULT_ENDPOINTS,
+    DEFAULT_LIMITS,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUTS,
+    ConnectionLimits,
+    Endpoints,
+    RetryBudget,
+    Timeouts,
+)
 from melange.messages import (
     AttributeValue,
     BatchResult,
@@ -55,14 +58,14 @@ class SqsBackend(BackendShortcuts):
 
     Every request has a bounded network time. A publish, and every other request but
     the long-poll receive (send, acknowledge, change visibility, declarations,
-    look-ups), makes at most ``publish_max_attempts`` attempts of at most
-    ``publish_connect_timeout`` + ``publish_read_timeout`` each, with botocore's
+    look-ups), makes at most ``retries.max_attempts`` attempts of at most
+    ``timeouts.publish_connect`` + ``timeouts.publish_read`` each, with botocore's
     ``standard`` retry pause (at most 1 s) between them: against an endpoint that
     accepts connections and never answers, or one that cannot be reached, a publish
     raises ``BackendUnavailableError`` within 2 x (2 + 5) + 1 = 15 s with the defaults
-    (``sqs_clients.worst_case_seconds``). A receive makes one attempt (the dispatcher
-    backs off between receives) and ends within ``receive_connect_timeout`` +
-    ``receive_read_timeout``: 27 s with the defaults, whatever its wait.
+    (``options.worst_case_seconds``). A receive makes one attempt (the dispatcher
+    backs off between receives) and ends within ``timeouts.receive_connect`` +
+    ``timeouts.receive_read``: 27 s with the defaults, whatever its wait.
 
     Errors that cannot heal (credentials, permissions, an operation or protocol the
     endpoint does not serve, an invalid request) raise ``BackendRefusedError`` at once;
@@ -72,63 +75,43 @@ class SqsBackend(BackendShortcuts):
     Args:
         session: the boto3 session to build clients from; a default session (the standard
             credential chain and ``AWS_*`` environment) when omitted.
-        region_name: the region, overriding the session's.
-        endpoint_url: SQS endpoint (and SNS's too, unless ``sns_endpoint_url`` is given).
-        sns_endpoint_url: SNS endpoint, when it differs from SQS's.
-        sts_endpoint_url: STS endpoint, asked once for the account that topic ARNs are
-            built with; AWS's own when omitted.
-        account_id: the AWS account of the topics; when omitted, the one the credentials
-            name (``AWS_ACCOUNT_ID``, SSO, roles), else asked of STS once.
-        max_pool_connections: HTTP connections per client; size it for your thread count.
-        publish_connect_timeout: seconds to open a connection, for every request but
-            the receive.
-        publish_read_timeout: seconds to wait for an answer, for every request but the
-            receive.
-        publish_max_attempts: attempts per request but the receive, the first included.
-        receive_connect_timeout: seconds to open a connection for a receive.
-        receive_read_timeout: seconds to wait for a receive's answer; above the 20 s
-            long poll.
+        endpoints: the region (overriding the session's), the topics' account and each
+            service's URL; AWS's own for what it leaves ``None`` (see ``Endpoints``).
+        timeouts: seconds to connect and to wait, for short requests and for the
+            long-poll receive (see ``Timeouts``).
+        retries: attempts per request but the receive (see ``RetryBudget``).
+        limits: HTTP connections per client; size them for your thread count (see
+            ``ConnectionLimits``).
         direct_requests: send receives, acknowledgements, visibility changes and sends
             in SQS's JSON protocol directly, skipping botocore's per-request pipeline
             (about half the CPU per request; see ``sqs_direct``); ``False`` sends every
             request through botocore, for hooks that must see them all.
 
     Raises:
-        ConfigurationError: no region, or a timeout or attempt count out of range.
+        ConfigurationError: no region, in ``endpoints`` or the session.
     """
 
     def __init__(
         self,
         *,
         session: boto3.Session | None = None,
-        region_name: str | None = None,
-        endpoint_url: str | None = None,
-        sns_endpoint_url: str | None = None,
-        sts_endpoint_url: str | None = None,
-        account_id: str | None = None,
-        max_pool_connections: int = 50,
-        publish_connect_timeout: float = PUBLISH_CONNECT_TIMEOUT,
-        publish_read_timeout: float = PUBLISH_READ_TIMEOUT,
-        publish_max_attempts: int = PUBLISH_MAX_ATTEMPTS,
-        receive_connect_timeout: float = RECEIVE_CONNECT_TIMEOUT,
-        receive_read_timeout: float = RECEIVE_READ_TIMEOUT,
+        endpoints: Endpoints = DEFAULT_ENDPOINTS,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        retries: RetryBudget = DEFAULT_RETRIES,
+        limits: ConnectionLimits = DEFAULT_LIMITS,
         direct_requests: bool = True,
     ) -> None:
         self._clients = SqsClients(
             session or boto3.Session(),
-            region_name=region_name,
-            endpoint_url=endpoint_url,
-            sns_endpoint_url=sns_endpoint_url,
-            sts_endpoint_url=sts_endpoint_url,
-            max_pool_connections=max_pool_connections,
-            publish_connect_timeout=publish_connect_timeout,
-            publish_read_timeout=publish_read_timeout,
-            publish_max_attempts=publish_max_attempts,
-            receive_connect_timeout=receive_connect_timeout,
-            receive_read_timeout=receive_read_timeout,
+            endpoints=endpoints,
+            timeouts=timeouts,
+            retries=retries,
+            limits=limits,
             direct_requests=direct_requests,
         )
-        self._directory = SqsDirectory(account_id=account_id, last_status=self._clients.last_status)
+        self._directory = SqsDirectory(
+            account_id=endpoints.account_id, last_status=self._clients.last_status
+        )
         self._admin = SqsAdmin(self._directory)
 
     @property

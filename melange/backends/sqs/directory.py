@@ -240,14 +240,14 @@ class SqsDirectory:
         except BackendUnavailableError as exc:
             raise BackendUnavailableError(
                 f"{exc}; STS tells the account that topic ARNs are built with: make it "
-                "reachable, or give the account (account_id=..., AWS_ACCOUNT_ID)",
+                "reachable, or give the account (Endpoints(account_id=...), AWS_ACCOUNT_ID)",
                 operation=exc.operation,
                 code=exc.code,
             ) from exc
         except BackendError as exc:
             logger.warning(
                 "STS did not tell the account (%s); topics will be found by listing them "
-                "(ListTopics, once per topic name); give account_id=... to avoid it",
+                "(ListTopics, once per topic name); give Endpoints(account_id=...) to avoid it",
                 exc,
             )
             return None
