@@ -80,7 +80,8 @@ TEST_PROCESSES ?= 4
 test: lint typecheck node-deps
 	$(PY) -m pytest -n $(TEST_PROCESSES)
 
-# The benchmarks run on fauxqs (node-deps) and draw a plot with matplotlib (the bench group).
+# The benchmarks run on fauxqs (node-deps), draw a plot with matplotlib and start Dramatiq's
+# worker for comparison (both from the bench group). Every script runs all its parts.
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
@@ -91,6 +92,9 @@ bench: $(BENCH_STAMP) node-deps
 	$(PY) benchmarks/publish.py
 	$(PY) benchmarks/consume.py
 	$(PY) benchmarks/aio.py
+	$(PY) benchmarks/tracing.py
+	$(PY) benchmarks/startup.py
+	$(PY) benchmarks/worker_start.py
 
 clean:
 	rm -rf $(VENV) $(LOCALSTACK_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(NODE_DIR)/node_modules

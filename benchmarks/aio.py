@@ -17,6 +17,14 @@ Parts (``--only``, several allowed):
 * ``noop``: a no-op handler on fauxqs itself (no proxy), ``MessageDispatcher(workers=1)``
   against ``AsyncMessageDispatcher(concurrency=1)``, ``wait_time_seconds=1`` both, fresh
   queues filled untimed, in interleaved rounds.
+* ``sleep``: handlers that wait 10 ms on fauxqs: ``AsyncMessageDispatcher(concurrency=16)``
+  whose handler awaits ``asyncio.sleep(0.01)`` against ``MessageDispatcher(workers=16)``
+  whose handler calls ``time.sleep(0.01)``, ``wait_time_seconds=1`` both, the same count
+  of messages in fresh queues filled untimed, in interleaved rounds (target: asyncio at
+  least 1.0x the threads' throughput). Beside it, how many of the 16 slots were busy on
+  average: the handlers' summed time (start to end of each call) over the wall time from
+  the dispatcher's start to the last message handled (Little's law; the first receive's
+  round trip, when no slot can be busy yet, is in the wall time of both).
 * ``rss``: peak RSS (``VmHWM``) of a child process consuming a queue of 2,000 messages on
   fauxqs, with 200 handlers in flight (blocked until released, then draining the rest):
   the asyncio worker at concurrency 200 against the threaded dispatcher with workers=200.
@@ -60,10 +68,11 @@ from melange.consuming.consumers import Consumer
 from melange.publishing._sync.publishers import QueuePublisher
 from melange.serializers.registry import SerializerRegistry
 
-PARTS = ("publish", "handlers", "noop", "rss")
+PARTS = ("publish", "handlers", "noop", "sleep", "rss")
 PROXY_DELAY = 0.020  # seconds each request is held: an in-region AWS round trip
 CONCURRENCY = 50  # publishes in flight, and threads of the threaded publisher
 SLEEP_SECONDS, HANDLERS = 0.05, 200
+SLOTS, SLOT_SLEEP = 16, 0.010  # part sleep: handlers and each one's wait
 RSS_MESSAGES = 2000
 DEADLINE_SECONDS = 180.0  # give up on a way that stalls
 WAYS_RSS = ("asyncio", "threads")
@@ -368,6 +377,110 @@ def bench_noop(direct: LocalSQSBackend, total: int, queue_size: int) -> None:
     verdict(f"asyncio throughput at least 0.9x the sync dispatcher's: {ratio:.3f}x", ratio >= 0.9)
 
 
+# -- sleep: 16 handlers waiting 10 ms each, asyncio against threads, on fauxqs ------------
+
+
+class BusyTally(Tally):
+    """A ``Tally`` that also sums the time its calls took (``busy``, seconds)."""
+
+    def __init__(self, expected: int, pause: float) -> None:
+        super().__init__(expected, pause)
+        self.busy = 0.0
+
+    def __call__(self, message: object) -> None:
+        """Handle one message and add the call's time to ``busy``."""
+        began = time.perf_counter()
+        super().__call__(message)
+        with self._lock:
+            self.busy += time.perf_counter() - began
+
+
+def threads_sleep_round(backend: LocalSQSBackend, queue: str, count: int) -> tuple[float, float]:
+    """Consume ``queue`` on 16 workers sleeping 10 ms a message; return seconds and busy time."""
+    tally = BusyTally(count, SLOT_SLEEP)
+    registry = SerializerRegistry(REGISTRY_CONFIG)
+    began = time.perf_counter()
+    consumer = MelangeConsumer(registry, backend, queue, tally, SLOTS)
+    tally.wait(consumer.start().alive, f"threads on {queue!r}")
+    consumer.join()
+    return tally.finished_at - began, tally.busy
+
+
+async def asyncio_sleep_round(endpoint: str, queue: str, count: int) -> tuple[float, float]:
+    """Consume ``queue`` at concurrency 16 awaiting 10 ms a message; return seconds, busy time."""
+    from melange.backends.sqs.aio import AsyncLocalSQSBackend
+    from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
+
+    host, port = endpoint.rsplit(":", 1)
+    backend = AsyncLocalSQSBackend(host, int(port))
+    done, figures = asyncio.Event(), {"handled": 0, "busy": 0.0, "finished_at": 0.0}
+
+    async def handle(message: object) -> None:
+        began = time.perf_counter()
+        await asyncio.sleep(SLOT_SLEEP)
+        figures["busy"] += time.perf_counter() - began
+        figures["handled"] += 1
+        if figures["handled"] == count:
+            figures["finished_at"] = time.perf_counter()
+            done.set()
+
+    try:
+        await backend.redrive_policy(queue)  # a connection and the queue's URL: untimed
+        dispatcher = AsyncMessageDispatcher(
+            SerializerRegistry(REGISTRY_CONFIG),
+            backend,
+            consumers=[Consumer(handle, name="benchmark")],
+            concurrency=SLOTS,
+            wait_time_seconds=1,
+        )
+        began = time.perf_counter()
+        await until_handled(dispatcher, queue, done, lambda: int(figures["handled"]))
+        if dispatcher.stats.acknowledged != count:
+            raise RuntimeError(f"asyncio on {queue!r}: {dispatcher.stats}")
+        return figures["finished_at"] - began, figures["busy"]
+    finally:
+        await backend.close()
+
+
+def bench_sleep(direct: LocalSQSBackend, count: int, rounds: int) -> None:
+    """16 handlers waiting 10 ms each on fauxqs: asyncio's throughput over the threads'."""
+    endpoint = direct.sqs_client.meta.endpoint_url
+    publisher = QueuePublisher(SerializerRegistry(REGISTRY_CONFIG), direct)
+    ways = ("threads", "asyncio")
+    seconds, busy = dict.fromkeys(ways, 0.0), dict.fromkeys(ways, 0.0)
+    for number in range(rounds + 1):  # the first round warms up, untimed
+        size = count if number else 2 * SLOTS
+        for way in ways if number % 2 else ways[::-1]:
+            queue, _ = fresh_queue(direct, f"sleep-{way}")
+            publisher.publish_many(queue, make_messages(size))
+            if way == "threads":
+                taken, spent = threads_sleep_round(direct, queue, size)
+            else:
+                taken, spent = asyncio.run(asyncio_sleep_round(endpoint, queue, size))
+            direct.delete_queue(queue)
+            if number:
+                seconds[way] += taken
+                busy[way] += spent
+    total = count * rounds
+    print(
+        f"\n== sleep: {SLOTS} handlers each waiting {SLOT_SLEEP * 1000:.0f} ms on fauxqs, "
+        f"{total} messages per way in {rounds} interleaved rounds =="
+    )
+    ideal = SLOTS / SLOT_SLEEP
+    for way in ways:
+        print(
+            f"{way:<9}{seconds[way]:>8.3f} s{total / seconds[way]:>8.0f} msg/s  "
+            f"{busy[way] / seconds[way]:>5.1f} of {SLOTS} slots busy on average "
+            f"(at most {ideal:.0f} msg/s)"
+        )
+    ratio = seconds["threads"] / seconds["asyncio"]
+    verdict(
+        f"asyncio with {SLOTS} handlers awaiting 10 ms at least 1.0x the throughput of "
+        f"{SLOTS} threads sleeping 10 ms: {ratio:.3f}x",
+        ratio >= 1.0,
+    )
+
+
 # -- rss: child processes with 200 handlers in flight -------------------------------------
 
 
@@ -512,6 +625,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--serial-messages", type=int, default=200, help="at concurrency 1")
     parser.add_argument("--noop-messages", type=int, default=4000, help="per way in part noop")
     parser.add_argument("--queue-size", type=int, default=1000, help="messages per fresh queue")
+    parser.add_argument("--sleep-messages", type=int, default=1600, help="per round of sleep")
+    parser.add_argument("--sleep-rounds", type=int, default=3, help="rounds of part sleep")
     parser.add_argument("--proxy-child", metavar="HOST:PORT", help=argparse.SUPPRESS)
     parser.add_argument("--rss-child", choices=WAYS_RSS, help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
@@ -541,12 +656,14 @@ def main() -> int:
     machine_header("benchmarks/aio.py")
     if "handlers" in parts:
         bench_handlers(args.handler_messages, args.serial_messages)
-    if {"publish", "noop", "rss"} & set(parts):
+    if {"publish", "noop", "sleep", "rss"} & set(parts):
         with running_backend("fauxqs") as direct:
             if "publish" in parts:
                 bench_publish(direct, args.messages, args.repeat)
             if "noop" in parts:
                 bench_noop(direct, args.noop_messages, args.queue_size)
+            if "sleep" in parts:
+                bench_sleep(direct, args.sleep_messages, args.sleep_rounds)
             if "rss" in parts:
                 bench_rss(direct)
     return 0
