@@ -51,41 +51,62 @@ Interrupted = KeyboardInterrupt
 
 
 class AsyncEvent:
-    """An ``asyncio.Event`` that any thread may set, with a timeout on ``wait``."""
+    """A flag any thread may set, awaited with a timeout, on the running loop.
+
+    Built on one future per waiter and a timer, rather than ``asyncio.wait_for`` over an
+    ``asyncio.Event``, which creates a task per wait: the runner waits on these in its
+    hot loop.
+    """
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._set = False
+        self._waiters: set[asyncio.Future[bool]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
 
     def is_set(self) -> bool:
         """Whether the flag is set."""
-        return self._event.is_set()
+        return self._set
 
     def set(self) -> None:
         """Set the flag, waking every waiter; from the loop's thread or any other."""
         loop = self._loop
         if loop is None or threading.get_ident() == self._loop_thread or loop.is_closed():
-            self._event.set()
+            self._wake()
         else:
-            loop.call_soon_threadsafe(self._event.set)
+            loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:
+        self._set = True
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(True)
 
     def clear(self) -> None:
         """Clear the flag."""
-        self._event.clear()
+        self._set = False
 
     async def wait(self, timeout: float | None = None) -> bool:
         """Wait until the flag is set or ``timeout`` seconds passed; return whether set."""
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-            self._loop_thread = threading.get_ident()
-        if self._event.is_set():
+        if self._set:
             return True
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop, self._loop_thread = loop, threading.get_ident()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.add(waiter)
+        timer = None if timeout is None else loop.call_later(timeout, _time_out, waiter)
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            return self._event.is_set()
-        return True
+            return await waiter
+        finally:
+            self._waiters.discard(waiter)
+            if timer is not None:
+                timer.cancel()
+
+
+def _time_out(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class Event:
