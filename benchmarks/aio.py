@@ -15,7 +15,7 @@ Parts (``--only``, several allowed):
   1 (which handles 20 a second at best, so it is timed on ``--serial-messages`` and the
   two are compared as messages per second).
 * ``noop``: a no-op handler on fauxqs itself (no proxy), ``MessageDispatcher(workers=1)``
-  against ``AsyncMessageDispatcher(concurrency=1)``, ``wait_time_seconds=1`` both, fresh
+  against ``AsyncMessageDispatcher(workers=1)``, ``wait_time_seconds=1`` both, fresh
   queues filled untimed, in interleaved rounds.
 * ``rss``: peak RSS (``VmHWM``) of a child process consuming a queue of 2,000 messages on
   fauxqs, with 200 handlers in flight (blocked until released, then draining the rest):
@@ -289,7 +289,7 @@ async def sleeping_rate(concurrency: int, count: int) -> float:
     await AsyncQueuePublisher(registry, backend).publish_many("sleepy", make_messages(count))
     handler, done, counted = async_tally(count, SLEEP_SECONDS)
     dispatcher = AsyncMessageDispatcher(
-        registry, backend, consumers=[handler], concurrency=concurrency, wait_time_seconds=1
+        registry, backend, consumers=[handler], workers=concurrency, wait_time_seconds=1
     )
     return count / await until_handled(dispatcher, "sleepy", done, counted)
 
@@ -463,7 +463,7 @@ def held_steady(handlers: int, entered: Callable[[], int], received: Callable[[]
 
 
 async def asyncio_rss(endpoint: str, queue: str, handlers: int) -> dict[str, Any]:
-    """The asyncio dispatcher at ``concurrency=handlers``: hold, measure, release, drain."""
+    """The asyncio dispatcher at ``workers=handlers``: hold, measure, release, drain."""
     from melange.backends.sqs.aio import AsyncLocalSQSBackend
     from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
 
@@ -482,7 +482,7 @@ async def asyncio_rss(endpoint: str, queue: str, handlers: int) -> dict[str, Any
         SerializerRegistry(REGISTRY_CONFIG),
         backend,
         consumers=[Consumer(handle, name="benchmark")],
-        concurrency=handlers,
+        workers=handlers,
         wait_time_seconds=1,
     )
     running = asyncio.ensure_future(

@@ -186,7 +186,8 @@ class DispatcherOptions:
     """How a dispatcher consumes each queue; validated when built.
 
     Attributes:
-        workers: handler threads per queue; up to this many handlers run at once.
+        workers: handlers running at once per queue: threads in ``MessageDispatcher``,
+            tasks in ``melange.aio.AsyncMessageDispatcher``.
         pollers: threads that receive, each with one request in flight; ``None``: one per
             ``max_messages`` workers (see ``poller_count``).
         max_messages: messages per receive, 1-10.

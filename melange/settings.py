@@ -188,7 +188,7 @@ SETTINGS: tuple[Setting, ...] = (
         ("dispatcher", "workers"),
         str(DEFAULT_OPTIONS.workers),
         "an integer >= 1",
-        "handler threads per dispatcher",
+        "handlers running at once per queue",
         1,
     ),
     Setting(

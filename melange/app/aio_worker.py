@@ -3,7 +3,7 @@
 ``python -m melange worker`` runs an application whose consumers are all ``async def``
 (``Consumer.is_async``) on an ``AsyncWorker``, built from the graph's
 ``AsyncDispatcherFactory`` with the same per-queue options a threaded ``Worker`` gets
-(``MELANGE_WORKERS`` and a subscription's ``workers`` become the queue's concurrency).
+(``MELANGE_WORKERS`` and a subscription's ``workers``: handlers running at once per queue).
 As with ``Worker``, when one queue stops, by ``stop`` or by an error, the others stop too.
 """
 
@@ -83,7 +83,7 @@ class AsyncDispatcherFactory:
 
     @property
     def options(self) -> DispatcherOptions:
-        """The options the settings describe (``MELANGE_WORKERS`` is the concurrency)."""
+        """The options the settings describe (``MELANGE_WORKERS``: handlers at once per queue)."""
         return options_from_settings(self.settings.dispatcher)
 
     def __call__(

@@ -58,7 +58,7 @@ class Subscription:
             and used by its workers; ``None``: ``MELANGE_VISIBILITY_TIMEOUT``.
         fifo: whether the queue is FIFO; SQS decides by the name, so this only checks that
             the name agrees (``None``: no check).
-        workers: handler threads for this queue; ``None``: ``MELANGE_WORKERS``.
+        workers: handlers running at once on this queue; ``None``: ``MELANGE_WORKERS``.
 
     Raises:
         DeclarationError: a value SQS/SNS would refuse, or ``fifo`` contradicting the name;
