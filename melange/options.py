@@ -18,7 +18,7 @@ from typing import Literal
 import attrs
 
 from melange import limits
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -36,7 +36,8 @@ CacheUnavailablePolicy = Literal["process", "redeliver"]
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value < 0:
         raise ConfigurationError(
-            f"backoff {attribute.name}={value!r} is negative; use a number of seconds >= 0"
+            f"backoff {attribute.name}={value!r} is negative; use a number of seconds >= 0",
+            problems=[Problem(attribute.name, value, "a number of seconds >= 0")],
         )
 
 
@@ -44,7 +45,8 @@ def _fraction(instance: object, attribute: attrs.Attribute[float], value: float)
     if not 0 <= value <= 1:
         raise ConfigurationError(
             f"backoff jitter={value!r} is outside 0-1; it is the fraction of the delay that "
-            "is randomised (0.5 spreads retries over 50-100% of the delay)"
+            "is randomised (0.5 spreads retries over 50-100% of the delay)",
+            problems=[Problem("jitter", value, "a fraction 0-1")],
         )
 
 
@@ -111,7 +113,11 @@ def ack_policy_from_flags(
     if early_ack and always_ack:
         raise ConfigurationError(
             "early_ack=True and always_ack=True contradict each other (acknowledge on receipt, "
-            "or after handling); pass one ack_policy=AckPolicy.ON_RECEIPT or AckPolicy.ALWAYS"
+            "or after handling); pass one ack_policy=AckPolicy.ON_RECEIPT or AckPolicy.ALWAYS",
+            problems=[
+                Problem(name, True, "not both early_ack=True and always_ack=True")
+                for name in ("early_ack", "always_ack")
+            ],
         )
     if ack_policy is None:
         if early_ack:
@@ -125,21 +131,28 @@ def ack_policy_from_flags(
         if value is not None and value != (ack_policy is implied):
             raise ConfigurationError(
                 f"{name}={value!r} contradicts ack_policy={ack_policy!r}; drop {name} "
-                "(ack_policy replaces it)"
+                "(ack_policy replaces it)",
+                problems=[
+                    Problem(name, value, f"{ack_policy is implied} with ack_policy={ack_policy!r}")
+                ],
             )
     return ack_policy
 
 
 def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 1:
-        raise ConfigurationError(f"{attribute.name}={value!r} must be at least 1")
+        raise ConfigurationError(
+            f"{attribute.name}={value!r} must be at least 1",
+            problems=[Problem(attribute.name, value, "an integer >= 1")],
+        )
 
 
 def _check_pollers(instance: DispatcherOptions, attribute: object, value: int | None) -> None:
     if value is not None and not 1 <= value <= instance.workers:
         raise ConfigurationError(
             f"pollers={value!r} must be between 1 and workers={instance.workers!r}; each "
-            "poller keeps one receive in flight"
+            "poller keeps one receive in flight",
+            problems=[Problem("pollers", value, f"an integer 1-{instance.workers} (workers)")],
         )
 
 
@@ -147,7 +160,8 @@ def _check_max_messages(instance: object, attribute: object, value: int) -> None
     if not 1 <= value <= limits.MAX_BATCH_ENTRIES:
         raise ConfigurationError(
             f"max_messages={value!r} is outside 1-{limits.MAX_BATCH_ENTRIES}, the most SQS "
-            "returns per receive"
+            "returns per receive",
+            problems=[Problem("max_messages", value, f"an integer 1-{limits.MAX_BATCH_ENTRIES}")],
         )
 
 
@@ -155,7 +169,10 @@ def _check_wait(instance: object, attribute: object, value: int) -> None:
     if not 0 <= value <= limits.MAX_WAIT_TIME_SECONDS:
         raise ConfigurationError(
             f"wait_time_seconds={value!r} is outside 0-{limits.MAX_WAIT_TIME_SECONDS}, the "
-            "long-poll range SQS accepts"
+            "long-poll range SQS accepts",
+            problems=[
+                Problem("wait_time_seconds", value, f"an integer 0-{limits.MAX_WAIT_TIME_SECONDS}")
+            ],
         )
 
 
@@ -163,21 +180,28 @@ def _check_visibility(instance: object, attribute: object, value: int) -> None:
     if not 1 <= value <= limits.MAX_VISIBILITY_TIMEOUT:
         raise ConfigurationError(
             f"visibility_timeout={value!r} is outside 1-{limits.MAX_VISIBILITY_TIMEOUT} "
-            "seconds; at least 1, so a message is not redelivered while its handler runs"
+            "seconds; at least 1, so a message is not redelivered while its handler runs",
+            problems=[
+                Problem(
+                    "visibility_timeout", value, f"an integer 1-{limits.MAX_VISIBILITY_TIMEOUT}"
+                )
+            ],
         )
 
 
 def _check_cache_policy(instance: object, attribute: object, value: str) -> None:
     if value not in ("process", "redeliver"):
         raise ConfigurationError(
-            f"on_cache_unavailable={value!r} is not one of 'process', 'redeliver'"
+            f"on_cache_unavailable={value!r} is not one of 'process', 'redeliver'",
+            problems=[Problem("on_cache_unavailable", value, "'process' or 'redeliver'")],
         )
 
 
 def _check_flush_interval(instance: object, attribute: object, value: float) -> None:
     if not value > 0:
         raise ConfigurationError(
-            f"ack_flush_interval={value!r} must be a positive number of seconds"
+            f"ack_flush_interval={value!r} must be a positive number of seconds",
+            problems=[Problem("ack_flush_interval", value, "a number of seconds > 0")],
         )
 
 

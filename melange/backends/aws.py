@@ -15,7 +15,7 @@ from melange.backends.sqs.clients import (
     RECEIVE_CONNECT_TIMEOUT,
     RECEIVE_READ_TIMEOUT,
 )
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 
 __all__ = [
     "LOCAL_CREDENTIALS",
@@ -84,7 +84,8 @@ def local_endpoint_url(host: str, port: int | None) -> str:
     parts = urlsplit(host if "://" in host else f"http://{host}")
     if not parts.hostname:
         raise ConfigurationError(
-            f"host {host!r} has no host name; pass e.g. 'localhost' or 'http://localhost'"
+            f"host {host!r} has no host name; pass e.g. 'localhost' or 'http://localhost'",
+            problems=[Problem("host", host, "a host name or URL, e.g. 'http://localhost'")],
         )
     chosen = parts.port or port
     hostname = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname

@@ -31,7 +31,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from melange.consuming.consumers import Consumer, MessageContext, deliver
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 
 __all__ = [
     "AsyncEvent",
@@ -265,5 +265,8 @@ class Handlers:
             raise ConfigurationError(
                 f"consumer {consumer.name!r} handles {type(message).__qualname__} with an "
                 "async def handler, which the threaded MessageDispatcher cannot await; run "
-                "it on melange.aio.AsyncMessageDispatcher (`python -m melange worker` does)"
+                "it on melange.aio.AsyncMessageDispatcher (`python -m melange worker` does)",
+                problems=[
+                    Problem("consumers", consumer.name, "consumers without async def handlers")
+                ],
             )

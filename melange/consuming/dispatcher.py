@@ -29,7 +29,7 @@ from melange.consuming.concurrency import Handlers
 from melange.consuming.consumers import Consumer, check_consumer
 from melange.consuming.dedup import CacheProbe, DeduplicationCache
 from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHook, HandlingSetup
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.options import AckPolicy, DispatcherOptions, ack_policy_from_flags
 from melange.serializers.registry import SerializerRegistry
 
@@ -121,7 +121,10 @@ class MessageDispatcher:
                 f"consumer {consumer.name!r} has async def handlers, which the threaded "
                 "MessageDispatcher cannot await; attach it to "
                 "melange.aio.AsyncMessageDispatcher (`python -m melange worker` runs apps "
-                "with async consumers on it)"
+                "with async consumers on it)",
+                problems=[
+                    Problem("consumers", consumer.name, "consumers without async def handlers")
+                ],
             )
         if not any(attached is consumer for attached in self._consumers):
             self._consumers.append(consumer)

@@ -99,6 +99,7 @@ class Subscription:
                 name=self.queue,
                 field="fifo",
                 value=self.fifo,
+                expected=f"{is_fifo(self.queue)}, as the name {self.queue!r} says, or None",
             )
         # The queue's workers run with these: DispatcherOptions holds their rules.
         run_with: dict[str, Any] = {
@@ -114,6 +115,7 @@ class Subscription:
                 name=self.queue,
                 field=field,
                 value=getattr(self, field),
+                expected="topics to subscribe the queue to, or no " + field,
             )
 
     def queue_spec(

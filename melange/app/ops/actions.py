@@ -35,6 +35,7 @@ from melange.exceptions import (
     BackendUnavailableError,
     ConfigurationError,
     MelangeError,
+    Problem,
 )
 from melange.messages import ReceivedMessage
 
@@ -61,7 +62,8 @@ def dead_letter_queue_of(backend: MessagingBackend, queue: str) -> str:
     if policy is None:
         raise ConfigurationError(
             f"queue {queue!r} has no dead-letter queue (no RedrivePolicy); name the queue "
-            "whose dead letters you mean, not the dead-letter queue itself"
+            "whose dead letters you mean, not the dead-letter queue itself",
+            problems=[Problem("queue", queue, "a queue with a dead-letter queue")],
         )
     return policy.dead_letter_queue
 

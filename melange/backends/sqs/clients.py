@@ -27,7 +27,7 @@ from botocore.hooks import first_non_none_response
 from melange import limits
 from melange.backends.sqs.calls import SqsCall
 from melange.backends.sqs.direct import BotocoreSqs, DirectSqs, SqsCaller
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 
 if TYPE_CHECKING:
     from botocore.hooks import BaseEventHooks
@@ -239,7 +239,8 @@ def no_region() -> ConfigurationError:
     """Return the error for a session and arguments that name no region."""
     return ConfigurationError(
         "no AWS region is configured; pass region_name=... or set AWS_REGION "
-        "(or AWS_DEFAULT_REGION)"
+        "(or AWS_DEFAULT_REGION)",
+        problems=[Problem("AWS_REGION", None, "an AWS region, e.g. 'eu-west-1'")],
     )
 
 
@@ -290,14 +291,25 @@ def check_timeouts(
         ("receive_connect_timeout", receive_connect),
     ):
         if not value > 0:
-            raise ConfigurationError(f"{name}={value!r} must be a number of seconds above 0")
+            raise ConfigurationError(
+                f"{name}={value!r} must be a number of seconds above 0",
+                problems=[Problem(name, value, "a number of seconds > 0")],
+            )
     if publish_attempts < 1:
         raise ConfigurationError(
-            f"publish_max_attempts={publish_attempts!r} must be at least 1 (the first attempt)"
+            f"publish_max_attempts={publish_attempts!r} must be at least 1 (the first attempt)",
+            problems=[Problem("publish_max_attempts", publish_attempts, "an integer >= 1")],
         )
     if not receive_read > limits.MAX_WAIT_TIME_SECONDS:
         raise ConfigurationError(
             f"receive_read_timeout={receive_read!r} must exceed the "
             f"{limits.MAX_WAIT_TIME_SECONDS} s long-poll wait, or long polls would time out; "
-            f"use {RECEIVE_READ_TIMEOUT}"
+            f"use {RECEIVE_READ_TIMEOUT}",
+            problems=[
+                Problem(
+                    "receive_read_timeout",
+                    receive_read,
+                    f"a number of seconds > {limits.MAX_WAIT_TIME_SECONDS}",
+                )
+            ],
         )
