@@ -3,8 +3,8 @@
 ``DispatcherOptions`` is what ``MessageDispatcher`` and each ``QueueRunner`` read;
 ``options_from_settings`` builds it from ``MELANGE_*`` settings, and
 ``MessageDispatcher(..., workers=8)`` builds it from keywords. ``AckPolicy`` says when a
-message is acknowledged; ``ack_policy_from_flags`` maps melange 7's ``early_ack`` and
-``always_ack`` booleans onto it.
+message is acknowledged (melange 7's ``early_ack`` and ``always_ack`` booleans are mapped
+onto it by ``melange.compat``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ __all__ = [
     "Backoff",
     "CacheUnavailablePolicy",
     "DispatcherOptions",
-    "ack_policy_from_flags",
 ]
 
 #: What to do when the deduplication cache cannot be reached.
@@ -99,44 +98,6 @@ class AckPolicy(enum.Enum):
     AFTER_SUCCESS = "after_success"
     ON_RECEIPT = "on_receipt"
     ALWAYS = "always"
-
-
-def ack_policy_from_flags(
-    ack_policy: AckPolicy | None, *, early_ack: bool | None, always_ack: bool | None
-) -> AckPolicy:
-    """Return the policy the arguments ask for; the old booleans are aliases.
-
-    Raises:
-        ConfigurationError: both booleans are true, or a boolean contradicts
-            ``ack_policy``.
-    """
-    if early_ack and always_ack:
-        raise ConfigurationError(
-            "early_ack=True and always_ack=True contradict each other (acknowledge on receipt, "
-            "or after handling); pass one ack_policy=AckPolicy.ON_RECEIPT or AckPolicy.ALWAYS",
-            problems=[
-                Problem(name, True, "not both early_ack=True and always_ack=True")
-                for name in ("early_ack", "always_ack")
-            ],
-        )
-    if ack_policy is None:
-        if early_ack:
-            return AckPolicy.ON_RECEIPT
-        return AckPolicy.ALWAYS if always_ack else AckPolicy.AFTER_SUCCESS
-    aliases = (
-        ("early_ack", early_ack, AckPolicy.ON_RECEIPT),
-        ("always_ack", always_ack, AckPolicy.ALWAYS),
-    )
-    for name, value, implied in aliases:
-        if value is not None and value != (ack_policy is implied):
-            raise ConfigurationError(
-                f"{name}={value!r} contradicts ack_policy={ack_policy!r}; drop {name} "
-                "(ack_policy replaces it)",
-                problems=[
-                    Problem(name, value, f"{ack_policy is implied} with ack_policy={ack_policy!r}")
-                ],
-            )
-    return ack_policy
 
 
 def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:

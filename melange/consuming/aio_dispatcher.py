@@ -58,7 +58,7 @@ class AsyncMessageDispatcher:
         after_consume: ConsumeHook | None = None,
         **option_values: Any,
     ) -> None:
-        self.options = build_options(options, option_values, None, None)
+        self.options = build_options(options, option_values)
         self.backend = backend
         self.cache = cache
         self._consumers: list[Consumer] = []

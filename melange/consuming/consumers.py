@@ -22,7 +22,6 @@ from melange.messages import AttributeValue
 __all__ = [
     "Consumer",
     "MessageContext",
-    "SingleDispatchConsumer",
     "check_consumer",
     "consumer",
     "deliver",
@@ -200,10 +199,6 @@ class Consumer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
-
-
-#: The name melange 7 gave a consumer whose handlers are chosen by type.
-SingleDispatchConsumer = Consumer
 
 
 def _check_subscription(subscription: object, owner: str) -> None:

@@ -1,4 +1,4 @@
-"""Dispatcher options: one validated value, defaults written once, ack policy aliases."""
+"""Dispatcher options: one validated value, defaults written once (melange 7's: test_compat)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from melange import AckPolicy, Backoff, DispatcherOptions, MessageDispatcher
 from melange.backends import InMemoryBackend
 from melange.exceptions import ConfigurationError
-from melange.options import DEFAULT_OPTIONS, ack_policy_from_flags
+from melange.options import DEFAULT_OPTIONS
 from melange.serializers import JsonSerializer, SerializerRegistry
 from melange.settings import SETTINGS, DispatcherSettings, load_settings, options_from_settings
 
@@ -19,51 +19,6 @@ from melange.settings import SETTINGS, DispatcherSettings, load_settings, option
 def fixture_registry() -> SerializerRegistry:
     """Give a JSON-only registry."""
     return SerializerRegistry({"serializers": {"json": JsonSerializer}})
-
-
-@pytest.mark.parametrize(
-    ("early_ack", "always_ack", "expected"),
-    [
-        (None, None, AckPolicy.AFTER_SUCCESS),
-        (False, False, AckPolicy.AFTER_SUCCESS),
-        (True, None, AckPolicy.ON_RECEIPT),
-        (True, False, AckPolicy.ON_RECEIPT),
-        (None, True, AckPolicy.ALWAYS),
-        (False, True, AckPolicy.ALWAYS),
-    ],
-)
-def test_the_old_booleans_map_onto_one_ack_policy(
-    registry: SerializerRegistry, early_ack: bool | None, always_ack: bool | None, expected: Any
-) -> None:
-    """early_ack and always_ack are aliases of AckPolicy values on the dispatcher."""
-    dispatcher = MessageDispatcher(
-        registry, InMemoryBackend(), early_ack=early_ack, always_ack=always_ack
-    )
-    assert dispatcher.options.ack_policy is expected
-
-
-@pytest.mark.parametrize(
-    ("arguments", "named"),
-    [
-        ({"early_ack": True, "always_ack": True}, "early_ack=True and always_ack=True"),
-        ({"ack_policy": AckPolicy.ALWAYS, "early_ack": True}, "early_ack=True contradicts"),
-        ({"ack_policy": AckPolicy.ALWAYS, "always_ack": False}, "always_ack=False contradicts"),
-    ],
-)
-def test_contradicting_ack_arguments_are_refused(
-    registry: SerializerRegistry, arguments: dict[str, Any], named: str
-) -> None:
-    """Booleans that contradict each other or ack_policy raise ConfigurationError naming them."""
-    with pytest.raises(ConfigurationError, match=named):
-        MessageDispatcher(registry, InMemoryBackend(), **arguments)
-
-
-def test_an_agreeing_alias_is_accepted() -> None:
-    """An old boolean that says what ack_policy says is not an error."""
-    assert (
-        ack_policy_from_flags(AckPolicy.ON_RECEIPT, early_ack=True, always_ack=False)
-        is AckPolicy.ON_RECEIPT
-    )
 
 
 def test_keywords_build_the_options_and_options_can_be_given_whole(

@@ -48,7 +48,7 @@ from melange.topology.declared import (
 )
 from melange.topology.specs import Declaration, QueueSpec, SubscriptionSpec, TopicSpec
 
-__all__ = ["InMemoryBackend", "InMemoryMessagingBackend"]
+__all__ = ["InMemoryBackend"]
 
 
 @attrs.define
@@ -376,7 +376,3 @@ class InMemoryBackend(BackendShortcuts):
         if topic is None:
             raise TopicNotFoundError(topic_name, operation=operation)
         return topic
-
-
-#: The name melange 7 gave the in-memory backend.
-InMemoryMessagingBackend = InMemoryBackend
