@@ -15,7 +15,7 @@ No I/O here.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -31,6 +31,8 @@ __all__ = [
     "QueueSpec",
     "SubscriptionSpec",
     "TopicSpec",
+    "copied_policy",
+    "topic_names",
 ]
 
 #: SQS queue names: 1-80 characters, ``.fifo`` included.
@@ -198,13 +200,15 @@ class TopicSpec:
         return TopicSpec(rename(self.name))
 
 
-def _topics(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):  # a lone name, not its characters
+def topic_names(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Return topics given as one name or several as a tuple (a lone name, not its letters)."""
+    if isinstance(value, str):
         return (value,)
     return tuple(value)
 
 
-def _policy(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+def copied_policy(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """Return a filter policy as a dict of its own, so the caller's mapping can change."""
     return None if value is None else dict(value)
 
 
@@ -227,9 +231,9 @@ class SubscriptionSpec:
     """
 
     queue: str
-    topics: tuple[str, ...] = attrs.field(converter=_topics)
+    topics: tuple[str, ...] = attrs.field(converter=topic_names)
     filter_policy: Mapping[str, Any] | None = attrs.field(
-        default=None, converter=_policy, hash=False
+        default=None, converter=copied_policy, hash=False
     )
     raw_message_delivery: bool = False
 
