@@ -9,7 +9,7 @@ import pytest
 
 from melange import AckPolicy, Backoff, DispatcherOptions, MessageDispatcher
 from melange.backends import InMemoryBackend
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.options import DEFAULT_OPTIONS
 from melange.serializers import JsonSerializer, SerializerRegistry
 from melange.settings import SETTINGS, DispatcherSettings, load_settings, options_from_settings
@@ -55,6 +55,54 @@ def test_options_are_validated_once_when_built(options: dict[str, Any], named: s
     """Every out-of-range option raises ConfigurationError naming it, with no dispatcher."""
     with pytest.raises(ConfigurationError, match=named):
         DispatcherOptions(**options)
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"workers": 0}, Problem("workers", 0, "an integer >= 1")),
+        ({"workers": 2, "pollers": 3}, Problem("pollers", 3, "an integer 1-2 (workers)")),
+        ({"max_messages": 11}, Problem("max_messages", 11, "an integer 1-10")),
+        ({"wait_time_seconds": 21}, Problem("wait_time_seconds", 21, "an integer 0-20")),
+        (
+            {"visibility_timeout": 0},
+            Problem("visibility_timeout", 0, "an integer 1-43200"),
+        ),
+        (
+            {"on_cache_unavailable": "drop"},
+            Problem("on_cache_unavailable", "drop", "'process' or 'redeliver'"),
+        ),
+        (
+            {"ack_flush_interval": 0},
+            Problem("ack_flush_interval", 0, "a number of seconds > 0"),
+        ),
+    ],
+)
+def test_an_option_out_of_range_is_the_problem_of_the_error(
+    options: dict[str, Any], problem: Problem
+) -> None:
+    """The error's one problem names the option, the value given and the range allowed."""
+    with pytest.raises(ConfigurationError) as caught:
+        DispatcherOptions(**options)
+
+    assert caught.value.problems == (problem,)
+
+
+@pytest.mark.parametrize(
+    ("backoff", "problem"),
+    [
+        ({"base": -1}, Problem("base", -1, "a number of seconds >= 0")),
+        ({"jitter": 2}, Problem("jitter", 2, "a fraction 0-1")),
+    ],
+)
+def test_a_backoff_out_of_range_is_the_problem_of_the_error(
+    backoff: dict[str, float], problem: Problem
+) -> None:
+    """A Backoff field out of range is reported as that field's problem."""
+    with pytest.raises(ConfigurationError) as caught:
+        Backoff(**backoff)
+
+    assert caught.value.problems == (problem,)
 
 
 def test_settings_defaults_are_the_options_defaults() -> None:
