@@ -33,9 +33,10 @@ wrong as ``problems``: one ``Problem`` (``setting``, ``value``, ``expected``) pe
 setting, so a program can tell which one to fix; ``load_settings`` reports every wrong
 ``MELANGE_*`` variable in one error, one problem each.
 
-``except BackendError`` is the place for retries: nothing under it was refused before
-sending. A ``MessageRejectedError`` is about the message itself and fails again however
-often it is sent.
+A ``BackendError`` is about the broker: what it answered, or that it did not answer
+(``BackendRefusedError`` will not heal, the others may: retry those). A
+``MessageRejectedError`` is about the message itself: melange refused it before any
+request, and it fails again however often it is sent.
 """
 
 from __future__ import annotations
