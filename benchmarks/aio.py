@@ -15,9 +15,9 @@ Parts (``--only``, several allowed):
   1 (which handles 20 a second at best, so it is timed on ``--serial-messages`` and the
   two are compared as messages per second).
 * ``noop``: a no-op handler on fauxqs itself (no proxy), ``MessageDispatcher(workers=1)``
-  against ``AsyncMessageDispatcher(concurrency=1)``, ``wait_time_seconds=1`` both, fresh
+  against ``AsyncMessageDispatcher(workers=1)``, ``wait_time_seconds=1`` both, fresh
   queues filled untimed, in interleaved rounds.
-* ``sleep``: handlers that wait 10 ms on fauxqs: ``AsyncMessageDispatcher(concurrency=16)``
+* ``sleep``: handlers that wait 10 ms on fauxqs: ``AsyncMessageDispatcher(workers=16)``
   whose handler awaits ``asyncio.sleep(0.01)`` against ``MessageDispatcher(workers=16)``
   whose handler calls ``time.sleep(0.01)``, ``wait_time_seconds=1`` both, the same count
   of messages in fresh queues filled untimed, in interleaved rounds (target: asyncio at
@@ -299,7 +299,7 @@ async def sleeping_rate(concurrency: int, count: int) -> float:
     await AsyncQueuePublisher(registry, backend).publish_many("sleepy", make_messages(count))
     handler, done, counted = async_tally(count, SLEEP_SECONDS)
     dispatcher = AsyncMessageDispatcher(
-        registry, backend, consumers=[handler], concurrency=concurrency, wait_time_seconds=1
+        registry, backend, consumers=[handler], workers=concurrency, wait_time_seconds=1
     )
     return count / await until_handled(dispatcher, "sleepy", done, counted)
 
@@ -430,7 +430,7 @@ async def asyncio_sleep_round(endpoint: str, queue: str, count: int) -> tuple[fl
             SerializerRegistry(REGISTRY_CONFIG),
             backend,
             consumers=[Consumer(handle, name="benchmark")],
-            concurrency=SLOTS,
+            workers=SLOTS,
             wait_time_seconds=1,
         )
         began = time.perf_counter()
@@ -577,7 +577,7 @@ def held_steady(handlers: int, entered: Callable[[], int], received: Callable[[]
 
 
 async def asyncio_rss(endpoint: str, queue: str, handlers: int) -> dict[str, Any]:
-    """The asyncio dispatcher at ``concurrency=handlers``: hold, measure, release, drain."""
+    """The asyncio dispatcher at ``workers=handlers``: hold, measure, release, drain."""
     from melange.backends.sqs.aio import AsyncLocalSQSBackend
     from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
 
@@ -596,7 +596,7 @@ async def asyncio_rss(endpoint: str, queue: str, handlers: int) -> dict[str, Any
         SerializerRegistry(REGISTRY_CONFIG),
         backend,
         consumers=[Consumer(handle, name="benchmark")],
-        concurrency=handlers,
+        workers=handlers,
         wait_time_seconds=1,
     )
     running = asyncio.ensure_future(

@@ -61,7 +61,8 @@ from melange.backends.aws import LocalSQSBackend
 from melange.backends.memory.backend import InMemoryBackend
 from melange.backends.protocol import MessagingBackend
 from melange.consuming.consumers import Consumer
-from melange.consuming.dispatcher import DispatcherStats, MessageDispatcher
+from melange.consuming.dispatcher import MessageDispatcher
+from melange.consuming.outcomes import DispatcherStats
 from melange.messages import Destination, Envelope, OutgoingMessage
 from melange.publishing._sync.publishers import QueuePublisher
 from melange.serializers.registry import SerializerRegistry

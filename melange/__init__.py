@@ -3,7 +3,9 @@
 Importing melange never imports boto3; the SQS backends load it when first used. Every
 name here is loaded on first use too (kombu's way), so a service that only publishes
 does not pay for the consuming side at start-up, and ``import melange`` costs next to
-nothing.
+nothing. melange 7's names
+(``SingleDispatchConsumer``, ``SimpleMessageDispatcher``) still resolve, through
+``melange.compat``, with a ``DeprecationWarning`` naming the new one.
 """
 
 from __future__ import annotations
@@ -15,19 +17,18 @@ from melange.exceptions import MelangeError
 
 if TYPE_CHECKING:
     from melange.app.application import Application
-    from melange.consuming.consumers import (
-        Consumer,
-        MessageContext,
-        SingleDispatchConsumer,
-        consumer,
-    )
+
+    # melange 7's names, for type checkers; at run time they warn (melange.compat).
+    from melange.compat import SimpleMessageDispatcher as SimpleMessageDispatcher
+    from melange.compat import SingleDispatchConsumer as SingleDispatchConsumer
+    from melange.consuming.consumers import Consumer, MessageContext, consumer
     from melange.consuming.dedup import (
         DeduplicationCache,
         InMemoryDeduplicationCache,
         NullDeduplicationCache,
         RedisDeduplicationCache,
     )
-    from melange.consuming.dispatcher import MessageDispatcher, SimpleMessageDispatcher
+    from melange.consuming.dispatcher import MessageDispatcher
     from melange.consuming.subscription import Subscription
     from melange.messages import (
         Destination,
@@ -60,8 +61,6 @@ __all__ = [
     "ReceivedMessage",
     "RedisDeduplicationCache",
     "SendOptions",
-    "SimpleMessageDispatcher",
-    "SingleDispatchConsumer",
     "Subscription",
     "SubscriptionSpec",
     "TopicPublisher",
@@ -88,21 +87,24 @@ _LAZY = {
     "DispatcherOptions": "melange.options",
     "Consumer": "melange.consuming.consumers",
     "MessageContext": "melange.consuming.consumers",
-    "SingleDispatchConsumer": "melange.consuming.consumers",
     "consumer": "melange.consuming.consumers",
     "DeduplicationCache": "melange.consuming.dedup",
     "InMemoryDeduplicationCache": "melange.consuming.dedup",
     "NullDeduplicationCache": "melange.consuming.dedup",
     "RedisDeduplicationCache": "melange.consuming.dedup",
     "MessageDispatcher": "melange.consuming.dispatcher",
-    "SimpleMessageDispatcher": "melange.consuming.dispatcher",
     "Subscription": "melange.consuming.subscription",
 }
+
+#: melange 7's names, resolved (with a warning) by ``melange.compat``.
+_MELANGE7 = frozenset({"SimpleMessageDispatcher", "SingleDispatchConsumer"})
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _MELANGE7:
+        return importlib.import_module("melange.compat").melange7_name(name)
     raise AttributeError(f"module 'melange' has no attribute {name!r}")
 
 

@@ -3,7 +3,7 @@
 Catch ``MelangeError`` to catch them all, or a branch to catch a kind::
 
     MelangeError
-    ├── ConfigurationError                  a setting or argument is wrong
+    ├── ConfigurationError                  a setting or argument is wrong (``.problems``)
     │   ├── DeclarationError                a queue, topic or subscription SQS/SNS refuse
     │   ├── FactoryNotFoundError            the CLI's MODULE:FACTORY cannot be loaded
     │   ├── SubscriptionConflictError       consumers sharing a queue disagree on a setting
@@ -15,10 +15,12 @@ Catch ``MelangeError`` to catch them all, or a branch to catch a kind::
     │   ├── MalformedMessageError           a received message that is not melange's format
     │   ├── MessageAttributeError           a user attribute that cannot travel
     │   └── NotReadableByMelange7Error      refused: melange 7.x consumers could not read it
+    ├── MessageRejectedError                refused before any request is sent: sending it
+    │   │                                   again can never succeed, do not retry
+    │   └── MessageTooLargeError            over the destination's size limit
     └── BackendError                        the broker refused or could not be reached
         ├── QueueNotFoundError
         ├── TopicNotFoundError
-        ├── MessageTooLargeError            raised before any request is sent
         ├── BatchPublishError               some entries of a batch were not accepted
         ├── BackendUnavailableError         the endpoint did not answer (may heal: back off)
         ├── BackendRefusedError             refused for good: credentials, permissions,
@@ -26,12 +28,20 @@ Catch ``MelangeError`` to catch them all, or a branch to catch a kind::
         └── DeduplicationUnavailableError   the deduplication cache (Redis) did not answer
 
 Every exception carries the offending values as attributes and builds a one-sentence
-message that names the value and says what to do.
+message that names the value and says what to do. A ``ConfigurationError`` lists what is
+wrong as ``problems``: one ``Problem`` (``setting``, ``value``, ``expected``) per wrong
+setting, so a program can tell which one to fix; ``load_settings`` reports every wrong
+``MELANGE_*`` variable in one error, one problem each.
+
+A ``BackendError`` is about the broker: what it answered, or that it did not answer
+(``BackendRefusedError`` will not heal, the others may: retry those). A
+``MessageRejectedError`` is about the message itself: melange refused it before any
+request, and it fails again however often it is sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -49,9 +59,11 @@ __all__ = [
     "MalformedMessageError",
     "MelangeError",
     "MessageAttributeError",
+    "MessageRejectedError",
     "MessageTooLargeError",
     "NotReadableByMelange7Error",
     "PickleNotAllowedError",
+    "Problem",
     "QueueNotFoundError",
     "SerializationError",
     "SerializerConfigurationError",
@@ -65,8 +77,37 @@ class MelangeError(Exception):
     """The root of every error melange raises."""
 
 
+@attrs.frozen
+class Problem:
+    """One wrong setting a ``ConfigurationError`` is about.
+
+    Attributes:
+        setting: what the user sets to fix it, as they write it: a ``MELANGE_*`` variable,
+            an argument or option (``visibility_timeout``), a field of a declaration, a
+            command-line reference.
+        value: what was given (``None``: nothing was).
+        expected: what is allowed, in words (``"an integer 1-43200"``).
+    """
+
+    setting: str
+    value: object
+    expected: str
+
+    def __str__(self) -> str:
+        return f"{self.setting}={self.value!r}: expected {self.expected}"
+
+
 class ConfigurationError(MelangeError):
-    """A setting, argument or declaration is wrong; the message says which and what to set."""
+    """A setting, argument or declaration is wrong; the message says which and what to set.
+
+    Attributes:
+        problems: each wrong setting, its value and what is allowed; a program reads these
+            instead of the message (``load_settings`` lists every wrong variable).
+    """
+
+    def __init__(self, message: str, *, problems: Iterable[Problem]) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
 
 
 class DeclarationError(ConfigurationError):
@@ -76,10 +117,13 @@ class DeclarationError(ConfigurationError):
         name: the queue or topic declared.
         field: the part of the declaration that is wrong (``"name"``, ``"filter_policy"``...).
         value: the offending value.
+        problems: one ``Problem(field, value, expected)``.
     """
 
-    def __init__(self, message: str, *, name: str, field: str, value: object) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, name: str, field: str, value: object, expected: str
+    ) -> None:
+        super().__init__(message, problems=[Problem(field, value, expected)])
         self.name = name
         self.field = field
         self.value = value
@@ -91,10 +135,15 @@ class FactoryNotFoundError(ConfigurationError):
     The module cannot be imported, has no such attribute, or the attribute is neither a
     dispatcher nor a callable returning one. Errors raised by the factory itself (a broker
     that is down, wrong settings) are not this: they propagate unchanged.
+
+    Attributes:
+        reference: the ``MODULE:FACTORY`` reference given.
+        problems: one ``Problem`` naming the reference's placeholder (``MODULE:APP``...),
+            the reference, and what it should name.
     """
 
-    def __init__(self, message: str, *, reference: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, reference: str, setting: str, expected: str) -> None:
+        super().__init__(message, problems=[Problem(setting, reference, expected)])
         self.reference = reference
 
 
@@ -107,6 +156,8 @@ class SubscriptionConflictError(ConfigurationError):
             both subscribe the queue to).
         consumers: the two consumers' names.
         values: what each states, in the same order.
+        problems: one ``Problem`` per consumer: its value of ``field``, expected to be
+            the other's.
     """
 
     def __init__(
@@ -115,7 +166,16 @@ class SubscriptionConflictError(ConfigurationError):
         super().__init__(
             f"consumers {consumers[0]!r} and {consumers[1]!r} both read queue {queue!r} but "
             f"state {field}={values[0]!r} and {field}={values[1]!r}; a queue has one "
-            f"{field}: make them agree, or give one consumer a queue of its own"
+            f"{field}: make them agree, or give one consumer a queue of its own",
+            problems=[
+                Problem(
+                    field,
+                    values[index],
+                    f"{values[1 - index]!r}, as consumer {consumers[1 - index]!r} states "
+                    f"for queue {queue!r}",
+                )
+                for index in (0, 1)
+            ],
         )
         self.queue = queue
         self.field = field
@@ -128,7 +188,7 @@ class SerializationError(MelangeError):
 
 
 class SerializerConfigurationError(SerializationError, ConfigurationError):
-    """The serializer registry's configuration is inconsistent."""
+    """The serializer registry's configuration is inconsistent (``problems`` says where)."""
 
 
 class SerializerNotFoundError(SerializationError):
@@ -283,12 +343,29 @@ class TopicNotFoundError(BackendError):
         self.broker_name = broker_name or topic_name
 
 
-class MessageTooLargeError(BackendError):
+class MessageRejectedError(MelangeError):
+    """melange refused to send a message, before any request: it can never be sent as is.
+
+    Not a ``BackendError``: the broker was never asked, and sending the same message again
+    fails the same way, so code that retries on ``BackendError`` must not retry this.
+
+    Attributes:
+        code: why, as a word a program can compare (``"MessageTooLarge"``).
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class MessageTooLargeError(MessageRejectedError):
     """A message exceeds the destination's size limit; raised before any request is sent.
 
     Attributes:
         destination: the queue or topic as the application names it.
         broker_destination: the queue or topic as the broker names it (prefixed, if so).
+        size: the message's size in bytes (body and attributes).
+        limit: the destination's limit in bytes.
     """
 
     def __init__(

@@ -8,7 +8,7 @@ range, so a mistake is reported the same way by every backend, and without a rou
 
 from __future__ import annotations
 
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.messages import SendOptions
 
 __all__ = [
@@ -53,22 +53,32 @@ def check_queue_options(queue_name: str, options: SendOptions) -> None:
     if fifo and options.message_group_id is None:
         raise ConfigurationError(
             f"queue {queue_name!r} is FIFO and needs a message_group_id; pass "
-            "message_group_id=... (messages of one group are delivered in order)"
+            "message_group_id=... (messages of one group are delivered in order)",
+            problems=[
+                Problem("message_group_id", None, f"a group id for FIFO queue {queue_name!r}")
+            ],
         )
     if options.delay_seconds is not None:
         if fifo:
             raise ConfigurationError(
                 f"queue {queue_name!r} is FIFO, where SQS allows no per-message delay; "
-                "drop delay_seconds or set a delay on the queue"
+                "drop delay_seconds or set a delay on the queue",
+                problems=[Problem("delay_seconds", options.delay_seconds, "None for a FIFO queue")],
             )
         if not 0 <= options.delay_seconds <= MAX_DELAY_SECONDS:
             raise ConfigurationError(
                 f"delay_seconds={options.delay_seconds!r} for queue {queue_name!r} is outside "
-                f"0-{MAX_DELAY_SECONDS}; SQS delays a message by at most 15 minutes"
+                f"0-{MAX_DELAY_SECONDS}; SQS delays a message by at most 15 minutes",
+                problems=[
+                    Problem(
+                        "delay_seconds", options.delay_seconds, f"an integer 0-{MAX_DELAY_SECONDS}"
+                    )
+                ],
             )
     if options.subject is not None:
         raise ConfigurationError(
-            f"subject={options.subject!r} applies to topics only, not queue {queue_name!r}"
+            f"subject={options.subject!r} applies to topics only, not queue {queue_name!r}",
+            problems=[Problem("subject", options.subject, "None for a queue")],
         )
     _check_deduplication("queue", queue_name, options)
 
@@ -77,7 +87,10 @@ def _check_deduplication(kind: str, name: str, options: SendOptions) -> None:
     if options.deduplication_id is not None and not is_fifo(name):
         raise ConfigurationError(
             f"deduplication_id={options.deduplication_id!r} applies to FIFO destinations only, "
-            f"not standard {kind} {name!r}; drop it or use a '.fifo' {kind}"
+            f"not standard {kind} {name!r}; drop it or use a '.fifo' {kind}",
+            problems=[
+                Problem("deduplication_id", options.deduplication_id, f"None for a standard {kind}")
+            ],
         )
 
 
@@ -86,12 +99,16 @@ def check_topic_options(topic_name: str, options: SendOptions) -> None:
     if is_fifo(topic_name) and options.message_group_id is None:
         raise ConfigurationError(
             f"topic {topic_name!r} is FIFO and needs a message_group_id; pass "
-            "message_group_id=... (messages of one group are delivered in order)"
+            "message_group_id=... (messages of one group are delivered in order)",
+            problems=[
+                Problem("message_group_id", None, f"a group id for FIFO topic {topic_name!r}")
+            ],
         )
     if options.delay_seconds is not None:
         raise ConfigurationError(
             f"delay_seconds={options.delay_seconds!r} applies to queues only, "
-            f"not topic {topic_name!r}; set a delay on the subscribed queues instead"
+            f"not topic {topic_name!r}; set a delay on the subscribed queues instead",
+            problems=[Problem("delay_seconds", options.delay_seconds, "None for a topic")],
         )
     _check_deduplication("topic", topic_name, options)
 
@@ -103,12 +120,18 @@ def check_receive_args(
     if not 1 <= max_messages <= MAX_BATCH_ENTRIES:
         raise ConfigurationError(
             f"max_messages={max_messages!r} for queue {queue_name!r} is outside 1-10, "
-            "the most SQS returns per receive"
+            "the most SQS returns per receive",
+            problems=[Problem("max_messages", max_messages, f"an integer 1-{MAX_BATCH_ENTRIES}")],
         )
     if not 0 <= wait_time_seconds <= MAX_WAIT_TIME_SECONDS:
         raise ConfigurationError(
             f"wait_time_seconds={wait_time_seconds!r} for queue {queue_name!r} is outside "
-            f"0-{MAX_WAIT_TIME_SECONDS}, the long-poll range SQS accepts"
+            f"0-{MAX_WAIT_TIME_SECONDS}, the long-poll range SQS accepts",
+            problems=[
+                Problem(
+                    "wait_time_seconds", wait_time_seconds, f"an integer 0-{MAX_WAIT_TIME_SECONDS}"
+                )
+            ],
         )
     if visibility_timeout is not None:
         check_visibility_timeout(queue_name, visibility_timeout)
@@ -119,5 +142,10 @@ def check_visibility_timeout(queue_name: str, timeout_seconds: int) -> None:
     if not 0 <= timeout_seconds <= MAX_VISIBILITY_TIMEOUT:
         raise ConfigurationError(
             f"visibility timeout {timeout_seconds!r} for queue {queue_name!r} is outside "
-            f"0-{MAX_VISIBILITY_TIMEOUT} seconds (12 hours), the range SQS accepts"
+            f"0-{MAX_VISIBILITY_TIMEOUT} seconds (12 hours), the range SQS accepts",
+            problems=[
+                Problem(
+                    "visibility_timeout", timeout_seconds, f"an integer 0-{MAX_VISIBILITY_TIMEOUT}"
+                )
+            ],
         )

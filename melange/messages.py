@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -16,6 +16,7 @@ __all__ = [
     "BatchResult",
     "Destination",
     "Envelope",
+    "JsonDict",
     "OutgoingMessage",
     "ReceivedMessage",
     "RedrivePolicy",
@@ -27,6 +28,8 @@ __all__ = [
 #: A message attribute value: SQS/SNS ``String`` (str), ``Number`` (int or float) or
 #: ``Binary`` (bytes).
 AttributeValue = str | int | float | bytes
+#: A JSON object as ``json.loads`` gives it: a message body, an SNS notification, a request.
+JsonDict = dict[str, Any]
 
 
 def new_message_id() -> str:

@@ -3,8 +3,8 @@
 ``DispatcherOptions`` is what ``MessageDispatcher`` and each ``QueueRunner`` read;
 ``options_from_settings`` builds it from ``MELANGE_*`` settings, and
 ``MessageDispatcher(..., workers=8)`` builds it from keywords. ``AckPolicy`` says when a
-message is acknowledged; ``ack_policy_from_flags`` maps melange 7's ``early_ack`` and
-``always_ack`` booleans onto it.
+message is acknowledged (melange 7's ``early_ack`` and ``always_ack`` booleans are mapped
+onto it by ``melange.compat``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Literal
 import attrs
 
 from melange import limits
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 
 __all__ = [
     "DEFAULT_OPTIONS",
@@ -26,7 +26,6 @@ __all__ = [
     "Backoff",
     "CacheUnavailablePolicy",
     "DispatcherOptions",
-    "ack_policy_from_flags",
 ]
 
 #: What to do when the deduplication cache cannot be reached.
@@ -36,7 +35,8 @@ CacheUnavailablePolicy = Literal["process", "redeliver"]
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value < 0:
         raise ConfigurationError(
-            f"backoff {attribute.name}={value!r} is negative; use a number of seconds >= 0"
+            f"backoff {attribute.name}={value!r} is negative; use a number of seconds >= 0",
+            problems=[Problem(attribute.name, value, "a number of seconds >= 0")],
         )
 
 
@@ -44,7 +44,8 @@ def _fraction(instance: object, attribute: attrs.Attribute[float], value: float)
     if not 0 <= value <= 1:
         raise ConfigurationError(
             f"backoff jitter={value!r} is outside 0-1; it is the fraction of the delay that "
-            "is randomised (0.5 spreads retries over 50-100% of the delay)"
+            "is randomised (0.5 spreads retries over 50-100% of the delay)",
+            problems=[Problem("jitter", value, "a fraction 0-1")],
         )
 
 
@@ -99,47 +100,20 @@ class AckPolicy(enum.Enum):
     ALWAYS = "always"
 
 
-def ack_policy_from_flags(
-    ack_policy: AckPolicy | None, *, early_ack: bool | None, always_ack: bool | None
-) -> AckPolicy:
-    """Return the policy the arguments ask for; the old booleans are aliases.
-
-    Raises:
-        ConfigurationError: both booleans are true, or a boolean contradicts
-            ``ack_policy``.
-    """
-    if early_ack and always_ack:
-        raise ConfigurationError(
-            "early_ack=True and always_ack=True contradict each other (acknowledge on receipt, "
-            "or after handling); pass one ack_policy=AckPolicy.ON_RECEIPT or AckPolicy.ALWAYS"
-        )
-    if ack_policy is None:
-        if early_ack:
-            return AckPolicy.ON_RECEIPT
-        return AckPolicy.ALWAYS if always_ack else AckPolicy.AFTER_SUCCESS
-    aliases = (
-        ("early_ack", early_ack, AckPolicy.ON_RECEIPT),
-        ("always_ack", always_ack, AckPolicy.ALWAYS),
-    )
-    for name, value, implied in aliases:
-        if value is not None and value != (ack_policy is implied):
-            raise ConfigurationError(
-                f"{name}={value!r} contradicts ack_policy={ack_policy!r}; drop {name} "
-                "(ack_policy replaces it)"
-            )
-    return ack_policy
-
-
 def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value < 1:
-        raise ConfigurationError(f"{attribute.name}={value!r} must be at least 1")
+        raise ConfigurationError(
+            f"{attribute.name}={value!r} must be at least 1",
+            problems=[Problem(attribute.name, value, "an integer >= 1")],
+        )
 
 
 def _check_pollers(instance: DispatcherOptions, attribute: object, value: int | None) -> None:
     if value is not None and not 1 <= value <= instance.workers:
         raise ConfigurationError(
             f"pollers={value!r} must be between 1 and workers={instance.workers!r}; each "
-            "poller keeps one receive in flight"
+            "poller keeps one receive in flight",
+            problems=[Problem("pollers", value, f"an integer 1-{instance.workers} (workers)")],
         )
 
 
@@ -147,7 +121,8 @@ def _check_max_messages(instance: object, attribute: object, value: int) -> None
     if not 1 <= value <= limits.MAX_BATCH_ENTRIES:
         raise ConfigurationError(
             f"max_messages={value!r} is outside 1-{limits.MAX_BATCH_ENTRIES}, the most SQS "
-            "returns per receive"
+            "returns per receive",
+            problems=[Problem("max_messages", value, f"an integer 1-{limits.MAX_BATCH_ENTRIES}")],
         )
 
 
@@ -155,7 +130,10 @@ def _check_wait(instance: object, attribute: object, value: int) -> None:
     if not 0 <= value <= limits.MAX_WAIT_TIME_SECONDS:
         raise ConfigurationError(
             f"wait_time_seconds={value!r} is outside 0-{limits.MAX_WAIT_TIME_SECONDS}, the "
-            "long-poll range SQS accepts"
+            "long-poll range SQS accepts",
+            problems=[
+                Problem("wait_time_seconds", value, f"an integer 0-{limits.MAX_WAIT_TIME_SECONDS}")
+            ],
         )
 
 
@@ -163,21 +141,28 @@ def _check_visibility(instance: object, attribute: object, value: int) -> None:
     if not 1 <= value <= limits.MAX_VISIBILITY_TIMEOUT:
         raise ConfigurationError(
             f"visibility_timeout={value!r} is outside 1-{limits.MAX_VISIBILITY_TIMEOUT} "
-            "seconds; at least 1, so a message is not redelivered while its handler runs"
+            "seconds; at least 1, so a message is not redelivered while its handler runs",
+            problems=[
+                Problem(
+                    "visibility_timeout", value, f"an integer 1-{limits.MAX_VISIBILITY_TIMEOUT}"
+                )
+            ],
         )
 
 
 def _check_cache_policy(instance: object, attribute: object, value: str) -> None:
     if value not in ("process", "redeliver"):
         raise ConfigurationError(
-            f"on_cache_unavailable={value!r} is not one of 'process', 'redeliver'"
+            f"on_cache_unavailable={value!r} is not one of 'process', 'redeliver'",
+            problems=[Problem("on_cache_unavailable", value, "'process' or 'redeliver'")],
         )
 
 
 def _check_flush_interval(instance: object, attribute: object, value: float) -> None:
     if not value > 0:
         raise ConfigurationError(
-            f"ack_flush_interval={value!r} must be a positive number of seconds"
+            f"ack_flush_interval={value!r} must be a positive number of seconds",
+            problems=[Problem("ack_flush_interval", value, "a number of seconds > 0")],
         )
 
 
@@ -186,7 +171,8 @@ class DispatcherOptions:
     """How a dispatcher consumes each queue; validated when built.
 
     Attributes:
-        workers: handler threads per queue; up to this many handlers run at once.
+        workers: handlers running at once per queue: threads in ``MessageDispatcher``,
+            tasks in ``melange.aio.AsyncMessageDispatcher``.
         pollers: threads that receive, each with one request in flight; ``None``: one per
             ``max_messages`` workers (see ``poller_count``).
         max_messages: messages per receive, 1-10.

@@ -3,7 +3,8 @@
 ``load_settings()`` reads ``config/<env>.env`` (python-dotenv) when ``MELANGE_ENV`` (or the
 ``env`` argument) names one, lets the real process environment override it, and structures
 the values with cattrs. Every wrong value is reported at once, in one ``ConfigurationError``
-naming each variable, its value and what is allowed. AWS credentials and region are never
+naming each variable, its value and what is allowed, in its text and as one ``Problem``
+per variable in its ``problems``. AWS credentials and region are never
 melange settings: they come from the standard AWS variables and credential chain.
 """
 
@@ -21,7 +22,7 @@ import attrs
 import cattrs
 from dotenv import dotenv_values
 
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.options import DEFAULT_OPTIONS, Backoff, DispatcherOptions
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "DispatcherSettings",
     "MelangeSettings",
     "Setting",
+    "endpoint_missing",
     "load_settings",
     "options_from_settings",
     "redacted_url",
@@ -188,7 +190,7 @@ SETTINGS: tuple[Setting, ...] = (
         ("dispatcher", "workers"),
         str(DEFAULT_OPTIONS.workers),
         "an integer >= 1",
-        "handler threads per dispatcher",
+        "handlers running at once per queue",
         1,
     ),
     Setting(
@@ -292,13 +294,20 @@ def _file_values(env: str | None, config_dir: str | Path) -> dict[str, str]:
         available = sorted(p.stem for p in Path(config_dir).glob("*.env"))
         raise ConfigurationError(
             f"MELANGE_ENV={env!r} but {str(path)!r} does not exist; create it or choose one "
-            f"of {available!r} (MELANGE_CONFIG_DIR sets the folder)"
+            f"of {available!r} (MELANGE_CONFIG_DIR sets the folder)",
+            problems=[
+                Problem(
+                    "MELANGE_ENV",
+                    env,
+                    f"a name with a {Path(config_dir)}/<name>.env file: one of {available!r}",
+                )
+            ],
         )
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
 def _structure(values: Mapping[str, str]) -> MelangeSettings:
-    problems = [_unknown(name) for name in values if _is_unknown(name)]
+    problems = [_unknown(name, values[name]) for name in values if _is_unknown(name)]
     raw: dict[str, Any] = {"dispatcher": {}}
     for setting in SETTINGS:
         text = values.get(setting.variable, "").strip()
@@ -307,7 +316,12 @@ def _structure(values: Mapping[str, str]) -> MelangeSettings:
         try:
             value = _parse(setting, text)
         except (ValueError, TypeError, cattrs.errors.CattrsError):
-            problems.append(f"{setting.variable}={text!r} is not {setting.allowed}")
+            problems.append(
+                (
+                    f"{setting.variable}={text!r} is not {setting.allowed}",
+                    Problem(setting.variable, text, setting.allowed),
+                )
+            )
             continue
         target = raw["dispatcher"] if setting.path[0] == "dispatcher" else raw
         target[setting.path[-1]] = value
@@ -316,7 +330,10 @@ def _structure(values: Mapping[str, str]) -> MelangeSettings:
         raw["dedup"] = "redis"
     problems.extend(_cross_check(raw))
     if problems:
-        raise ConfigurationError("melange settings are wrong:\n  " + "\n  ".join(problems))
+        raise ConfigurationError(
+            "melange settings are wrong:\n  " + "\n  ".join(line for line, _ in problems),
+            problems=[problem for _, problem in problems],
+        )
     return _converter.structure(raw, MelangeSettings)
 
 
@@ -345,23 +362,43 @@ def _is_unknown(name: str) -> bool:
     return name.startswith("MELANGE_") and name not in _BY_VARIABLE
 
 
-def _unknown(name: str) -> str:
+#: A line of the error's text and the ``Problem`` it states.
+_Reported = tuple[str, Problem]
+
+
+def _unknown(name: str, text: str) -> _Reported:
     close = difflib.get_close_matches(name, _BY_VARIABLE, n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
-    return f"{name} is not a melange setting{hint}"
+    expected = f"no such variable (did you mean {close[0]}?)" if close else "no such variable"
+    return f"{name} is not a melange setting{hint}", Problem(name, text, expected)
 
 
-def _cross_check(raw: Mapping[str, Any]) -> list[str]:
+def _cross_check(raw: Mapping[str, Any]) -> list[_Reported]:
     problems = []
     if raw.get("backend") == "local" and not raw.get("endpoint_url"):
-        problems.append(
-            "MELANGE_BACKEND='local' needs MELANGE_ENDPOINT_URL (e.g. http://localhost:9324)"
-        )
+        problems.append(_LOCAL_NEEDS_ENDPOINT)
     if raw.get("dedup") == "redis" and not raw.get("redis_url"):
         problems.append(
-            "MELANGE_DEDUP='redis' needs MELANGE_REDIS_URL (e.g. redis://localhost:6379/0)"
+            (
+                "MELANGE_DEDUP='redis' needs MELANGE_REDIS_URL (e.g. redis://localhost:6379/0)",
+                Problem("MELANGE_REDIS_URL", None, "a redis:// URL, as MELANGE_DEDUP='redis'"),
+            )
         )
     return problems
+
+
+#: ``MELANGE_BACKEND=local`` without an endpoint: reported by ``load_settings``, and by the
+#: backend factories for settings built without it.
+_LOCAL_NEEDS_ENDPOINT: _Reported = (
+    "MELANGE_BACKEND='local' needs MELANGE_ENDPOINT_URL (e.g. http://localhost:9324)",
+    Problem("MELANGE_ENDPOINT_URL", None, "a URL, as MELANGE_BACKEND='local'"),
+)
+
+
+def endpoint_missing() -> ConfigurationError:
+    """Return the error for ``MELANGE_BACKEND=local`` settings without an endpoint URL."""
+    line, problem = _LOCAL_NEEDS_ENDPOINT
+    return ConfigurationError(line, problems=[problem])
 
 
 def _structure_bool(value: object, _: type) -> bool:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from melange.backends import InMemoryBackend, MessagingBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.consuming.dedup import DeduplicationCache
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.serializers import SerializerRegistry
 from melange.settings import MelangeSettings
 from melange_bindings.surfacing import surfaced
@@ -155,5 +155,12 @@ def async_backend_for_override(backend: MessagingBackend) -> AsyncMessagingBacke
     raise ConfigurationError(
         f"backend={type(backend).__name__} overrides only the sync backend; an asyncio "
         "backend can share only an InMemoryBackend's queues, so build the asyncio objects "
-        "from settings (MELANGE_BACKEND=local/aws) instead of a backend override"
+        "from settings (MELANGE_BACKEND=local/aws) instead of a backend override",
+        problems=[
+            Problem(
+                "backend",
+                type(backend).__name__,
+                "an InMemoryBackend, or no override (MELANGE_BACKEND=local/aws)",
+            )
+        ],
     )

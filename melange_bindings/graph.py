@@ -25,7 +25,7 @@ from melange.app.application import Application
 from melange.backends.protocol import MessagingBackend
 from melange.consuming.dedup import DeduplicationCache
 from melange.consuming.dispatcher import MessageDispatcher
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.publishing._sync.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import SerializerRegistry
 from melange.settings import MelangeSettings
@@ -132,7 +132,14 @@ class ObjectGraph:
         except pinject.errors.Error as exc:
             raise ConfigurationError(
                 f"cannot provide {cls.__qualname__}: {exc}; bind the missing name in a "
-                "binding spec (provide_<name>) or pass its class in classes=[...]"
+                "binding spec (provide_<name>) or pass its class in classes=[...]",
+                problems=[
+                    Problem(
+                        "binding_specs",
+                        str(exc),
+                        f"a provider or class for every argument of {cls.__qualname__}",
+                    )
+                ],
             ) from exc
 
 
@@ -182,7 +189,8 @@ def new_object_graph(
         raise ConfigurationError(
             f"the object graph has {len(melange_specs)} different MelangeBindingSpecs "
             f"({', '.join(map(repr, melange_specs))}), so every melange name would be bound "
-            "twice; pass one (as melange=... or among binding_specs) with all the arguments"
+            "twice; pass one (as melange=... or among binding_specs) with all the arguments",
+            problems=[Problem("melange", tuple(melange_specs), "one MelangeBindingSpec")],
         )
     if not melange_specs:
         specs.append(MelangeBindingSpec())
@@ -196,8 +204,12 @@ def new_object_graph(
         raise ConfigurationError(
             f"the object graph cannot be built: {exc}; two specs provide the same name: "
             "keep one provider (melange's names are provided by MelangeBindingSpec; pass "
-            "its arguments to override them)"
+            "its arguments to override them)",
+            problems=[Problem("binding_specs", str(exc), "one provider per name")],
         ) from exc
     except pinject.errors.Error as exc:
-        raise ConfigurationError(f"the object graph cannot be built: {exc}") from exc
+        raise ConfigurationError(
+            f"the object graph cannot be built: {exc}",
+            problems=[Problem("binding_specs", str(exc), "specs pinject can build a graph from")],
+        ) from exc
     return ObjectGraph(graph)

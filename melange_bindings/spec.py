@@ -43,7 +43,7 @@ from melange.consuming.dedup import (
     RedisDeduplicationCache,
 )
 from melange.consuming.dispatcher import MessageDispatcher
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.publishing._sync.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import (
     JsonSerializer,
@@ -90,7 +90,10 @@ def check_extra_serializers(extras: Mapping[str, Serializer | type[Serializer]])
             raise ConfigurationError(
                 f"{described} has the name of built-in serializer {name!r} "
                 f"({built_in.__qualname__}); extras are added beside the built-ins, so give "
-                "it another name and bind your types to that name"
+                "it another name and bind your types to that name",
+                problems=[
+                    Problem("serializers", name, "a name none of the built-in serializers has")
+                ],
             )
         identifier = getattr(extra, "identifier", None)
         if identifier in built_in_ids:
@@ -98,7 +101,14 @@ def check_extra_serializers(extras: Mapping[str, Serializer | type[Serializer]])
             raise ConfigurationError(
                 f"{described} has identifier {identifier}, which built-in serializer "
                 f"{built_in_name!r} ({built_in.__qualname__}) uses; identifiers travel with "
-                "every message, so give it an identifier of its own"
+                "every message, so give it an identifier of its own",
+                problems=[
+                    Problem(
+                        f"{extra_class.__qualname__}.identifier",
+                        identifier,
+                        "an identifier no built-in serializer uses",
+                    )
+                ],
             )
 
 

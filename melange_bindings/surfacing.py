@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from melange.exceptions import ConfigurationError, MelangeError
+from melange.exceptions import ConfigurationError, MelangeError, Problem
 
 __all__ = ["surfaced"]
 
@@ -26,5 +26,12 @@ def surfaced(name: str) -> Iterator[None]:
     except Exception as exc:
         raise ConfigurationError(
             f"building {name!r} failed with {type(exc).__name__}: {exc}; check the melange "
-            "settings (MELANGE_*) and the application's binding specs"
+            "settings (MELANGE_*) and the application's binding specs",
+            problems=[
+                Problem(
+                    name,
+                    f"{type(exc).__name__}: {exc}",
+                    "settings and binding specs it can be built from",
+                )
+            ],
         ) from exc

@@ -3,7 +3,7 @@
 ``python -m melange worker`` runs an application whose consumers are all ``async def``
 (``Consumer.is_async``) on an ``AsyncWorker``, built from the graph's
 ``AsyncDispatcherFactory`` with the same per-queue options a threaded ``Worker`` gets
-(``MELANGE_WORKERS`` and a subscription's ``workers`` become the queue's concurrency).
+(``MELANGE_WORKERS`` and a subscription's ``workers``: handlers running at once per queue).
 As with ``Worker``, when one queue stops, by ``stop`` or by an error, the others stop too.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from melange.consuming.consumers import Consumer
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.options import DispatcherOptions
 from melange.settings import options_from_settings
 
@@ -46,7 +46,14 @@ def consumers_kind(consumers: Iterable[Consumer]) -> Literal["sync", "async"]:
             f"the worker would run async consumers ({', '.join(map(repr, asynchronous))}) "
             f"and sync ones ({', '.join(map(repr, synchronous))}) in one process; a worker "
             "runs either an event loop or handler threads, so make them all one kind, or "
-            "run two workers, each with --queue naming the queues of one kind"
+            "run two workers, each with --queue naming the queues of one kind",
+            problems=[
+                Problem(
+                    "melange_consumers",
+                    (*asynchronous, *synchronous),
+                    "consumers all async or all sync (or a worker per kind, with --queue)",
+                )
+            ],
         )
     return "async" if asynchronous else "sync"
 
@@ -83,7 +90,7 @@ class AsyncDispatcherFactory:
 
     @property
     def options(self) -> DispatcherOptions:
-        """The options the settings describe (``MELANGE_WORKERS`` is the concurrency)."""
+        """The options the settings describe (``MELANGE_WORKERS``: handlers at once per queue)."""
         return options_from_settings(self.settings.dispatcher)
 
     def __call__(

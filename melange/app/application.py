@@ -18,7 +18,7 @@ from melange.backends.protocol import MessagingBackend
 from melange.consuming.consumers import Consumer
 from melange.consuming.dedup import DeduplicationCache
 from melange.consuming.dispatcher import MessageDispatcher
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.options import DispatcherOptions
 from melange.serializers.registry import SerializerRegistry
 from melange.settings import MelangeSettings, options_from_settings
@@ -139,13 +139,17 @@ class Application:
         if not known:
             raise ConfigurationError(
                 "the application has no consumers, so a worker has nothing to consume; "
-                "provide melange_consumers in the application's binding spec"
+                "provide melange_consumers in the application's binding spec",
+                problems=[Problem("melange_consumers", (), "at least one consumer")],
             )
         unknown = [name for name in queues if name not in known]
         if unknown:
             raise ConfigurationError(
                 f"queue(s) {', '.join(map(repr, unknown))} are not the application's; its "
-                f"consumers read {', '.join(map(repr, known))}"
+                f"consumers read {', '.join(map(repr, known))}",
+                problems=[
+                    Problem("--queue", name, f"one of {', '.join(known)}") for name in unknown
+                ],
             )
         return [q for q in self.topology.queues if not queues or q.name in queues]
 

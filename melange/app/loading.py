@@ -78,6 +78,8 @@ def load_target(reference: str, kind: TargetKind) -> Any:
         raise FactoryNotFoundError(
             f"{reference!r} is not {kind.placeholder}; write e.g. {kind.example}",
             reference=reference,
+            setting=kind.placeholder,
+            expected=f"{kind.placeholder}, e.g. {kind.example}",
         )
     try:
         module = importlib.import_module(module_name)
@@ -86,11 +88,16 @@ def load_target(reference: str, kind: TargetKind) -> Any:
             f"cannot import module {module_name!r} of {reference!r} ({exc}); check the name "
             "and that it is in the working directory or on PYTHONPATH",
             reference=reference,
+            setting=kind.placeholder,
+            expected="a module importable from the working directory or PYTHONPATH",
         ) from exc
     target = getattr(module, attribute, None)
     if target is None:
         raise FactoryNotFoundError(
-            f"module {module_name!r} has no attribute {attribute!r}", reference=reference
+            f"module {module_name!r} has no attribute {attribute!r}",
+            reference=reference,
+            setting=kind.placeholder,
+            expected=f"an attribute of module {module_name!r}",
         )
     if kind.accepts(target):
         return target
@@ -98,11 +105,16 @@ def load_target(reference: str, kind: TargetKind) -> Any:
         raise FactoryNotFoundError(
             f"{reference!r} is {target!r}; expected {kind.what} or a callable returning one",
             reference=reference,
+            setting=kind.placeholder,
+            expected=f"{kind.what} or a callable returning one",
         )
     built = target()
     if not kind.accepts(built):
         raise FactoryNotFoundError(
-            f"{reference!r} returned {built!r}; expected {kind.what}", reference=reference
+            f"{reference!r} returned {built!r}; expected {kind.what}",
+            reference=reference,
+            setting=kind.placeholder,
+            expected=f"a callable returning {kind.what}",
         )
     return built
 

@@ -17,7 +17,7 @@ import attrs
 
 from melange.consuming.consumers import Consumer, check_consumer
 from melange.consuming.subscription import Subscription
-from melange.exceptions import ConfigurationError, SubscriptionConflictError
+from melange.exceptions import ConfigurationError, Problem, SubscriptionConflictError
 from melange.options import DEFAULT_OPTIONS, DispatcherOptions
 from melange.topology.specs import Declaration, QueueSpec, SubscriptionSpec, TopicSpec
 
@@ -115,7 +115,8 @@ def derive_topology(
             raise ConfigurationError(
                 f"consumer {each.name!r} has no subscription, so no worker knows which queue "
                 f"it reads; give {type(each).__qualname__} a class attribute subscription = "
-                "Subscription('queue-name'), or pass subscription=... when building it"
+                "Subscription('queue-name'), or pass subscription=... when building it",
+                problems=[Problem("subscription", None, "a melange.Subscription")],
             )
         by_queue.setdefault(each.subscription.queue, []).append(each)
     queues = tuple(_app_queue(readers, options, max_receive_count) for readers in by_queue.values())

@@ -6,7 +6,9 @@ publishers and the dispatcher use, the ``MessagingAdmin`` that declares from
 ``backend_from_settings`` builds the one ``MELANGE_BACKEND`` names. The SQS backends take
 their options as values (``Timeouts``, ``RetryBudget``, ``Endpoints``,
 ``ConnectionLimits``). They import boto3 and the values botocore, so both are loaded on
-first use: importing melange or the in-memory backend never imports boto3.
+first use: importing melange or the in-memory backend never imports boto3. melange 7's
+``InMemoryMessagingBackend`` still resolves, through ``melange.compat``, with a
+``DeprecationWarning`` naming ``InMemoryBackend``.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from melange.backends.aws import AWSBackend, LocalSQSBackend
     from melange.backends.factory import backend_from_settings
-    from melange.backends.memory import InMemoryBackend, InMemoryMessagingBackend
+    from melange.backends.memory import InMemoryBackend
     from melange.backends.prefixed import PrefixedBackend
     from melange.backends.protocol import (
         FilterPolicy,
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     )
     from melange.backends.sqs.backend import SqsBackend
     from melange.backends.sqs.options import ConnectionLimits, Endpoints, RetryBudget, Timeouts
+    from melange.compat import InMemoryMessagingBackend as InMemoryMessagingBackend  # 7's
 
 __all__ = [
     "AWSBackend",
@@ -34,7 +37,6 @@ __all__ = [
     "Endpoints",
     "FilterPolicy",
     "InMemoryBackend",
-    "InMemoryMessagingBackend",
     "LocalSQSBackend",
     "MessagingAdmin",
     "MessagingBackend",
@@ -53,7 +55,6 @@ _LAZY = {
     "LocalSQSBackend": "melange.backends.aws",
     "backend_from_settings": "melange.backends.factory",
     "InMemoryBackend": "melange.backends.memory",
-    "InMemoryMessagingBackend": "melange.backends.memory",
     "PrefixedBackend": "melange.backends.prefixed",
     "FilterPolicy": "melange.backends.protocol",
     "MessagingAdmin": "melange.backends.protocol",
@@ -70,6 +71,8 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "InMemoryMessagingBackend":  # melange 7's name
+        return importlib.import_module("melange.compat").melange7_name(name)
     raise AttributeError(f"module 'melange.backends' has no attribute {name!r}")
 
 

@@ -20,7 +20,6 @@ from melange.backends.factory import (
     timeouts_from_settings,
 )
 from melange.backends.memory.aio import AsyncInMemoryBackend
-from melange.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from melange.backends.aio_protocol import AsyncMessagingBackend
@@ -36,11 +35,10 @@ def _memory(settings: MelangeSettings, store: InMemoryBackend | None) -> AsyncMe
 
 def _local(settings: MelangeSettings, store: InMemoryBackend | None) -> AsyncMessagingBackend:
     from melange.backends.sqs.aio import AsyncLocalSQSBackend  # aiobotocore: only when chosen
+    from melange.settings import endpoint_missing  # loaded already: settings are its values
 
     if settings.endpoint_url is None:
-        raise ConfigurationError(
-            "MELANGE_BACKEND='local' needs MELANGE_ENDPOINT_URL (e.g. http://localhost:9324)"
-        )
+        raise endpoint_missing()
     backend: AsyncMessagingBackend = AsyncLocalSQSBackend(
         host=settings.endpoint_url,
         sns_host=settings.sns_endpoint_url,

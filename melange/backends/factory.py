@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from melange.backends.memory.backend import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 
 if TYPE_CHECKING:
     from melange.backends.protocol import MessagingBackend
@@ -35,11 +35,10 @@ def _memory(settings: MelangeSettings) -> MessagingBackend:
 
 def _local(settings: MelangeSettings) -> MessagingBackend:
     from melange.backends.aws import LocalSQSBackend  # boto3: only when chosen
+    from melange.settings import endpoint_missing  # loaded already: settings are its values
 
     if settings.endpoint_url is None:
-        raise ConfigurationError(
-            "MELANGE_BACKEND='local' needs MELANGE_ENDPOINT_URL (e.g. http://localhost:9324)"
-        )
+        raise endpoint_missing()
     return LocalSQSBackend(
         host=settings.endpoint_url,
         sns_host=settings.sns_endpoint_url,
@@ -101,7 +100,8 @@ def backend_named(name: str) -> Callable[[MelangeSettings], MessagingBackend]:
         close = difflib.get_close_matches(str(name), BACKENDS, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigurationError(
-            f"MELANGE_BACKEND={name!r} names no backend; choose one of {sorted(BACKENDS)!r}{hint}"
+            f"MELANGE_BACKEND={name!r} names no backend; choose one of {sorted(BACKENDS)!r}{hint}",
+            problems=[Problem("MELANGE_BACKEND", name, f"one of {', '.join(sorted(BACKENDS))}")],
         ) from None
 
 

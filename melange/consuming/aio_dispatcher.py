@@ -2,9 +2,9 @@
 
 The same consumers, options and guarantees as ``melange.MessageDispatcher`` (acknowledge
 after success, batched deletes, backoff via visibility, dead letters with reasons,
-deduplication, heartbeat, graceful stop), on an event loop: ``concurrency`` handlers run
-at once as tasks. ``async def`` handlers are awaited; plain ones run in a thread pool of
-``concurrency`` threads, so they cannot block the loop. Each queue consumed gets an
+deduplication, heartbeat, graceful stop), on an event loop: ``workers`` handlers run at
+once as tasks. ``async def`` handlers are awaited; plain ones run in a thread pool of
+``workers`` threads, so they cannot block the loop. Each queue consumed gets an
 ``AsyncQueueRunner`` (``melange.consuming._async.runner``), of which the threaded
 dispatcher's runner is the generated twin.
 """
@@ -39,11 +39,11 @@ class AsyncMessageDispatcher:
         cache: a deduplication cache: an asyncio one (``AsyncRedisDeduplicationCache``),
             awaited, or a sync one, whose calls run in the thread pool.
         consumers: consumers to attach now; their handlers may be ``async def``.
-        concurrency: handlers running at once per queue (``DispatcherOptions.workers``).
         options: every option at once; keywords given as well override it.
         on_exception: called with (exception, message, received) when a consumer raises.
         after_consume: called with (message, received) after every consumer succeeded.
-        **option_values: ``DispatcherOptions`` fields (``visibility_timeout=60``, ...).
+        **option_values: ``DispatcherOptions`` fields (``workers=50``: handlers running at
+            once per queue, as tasks; ``visibility_timeout=60``, ...).
     """
 
     def __init__(
@@ -53,15 +53,12 @@ class AsyncMessageDispatcher:
         *,
         cache: DeduplicationCache | AsyncDeduplicationCache | None = None,
         consumers: Iterable[Consumer] = (),
-        concurrency: int | None = None,
         options: DispatcherOptions | None = None,
         on_exception: ExceptionHook | None = None,
         after_consume: ConsumeHook | None = None,
         **option_values: Any,
     ) -> None:
-        if concurrency is not None:
-            option_values["workers"] = concurrency
-        self.options = build_options(options, option_values, None, None)
+        self.options = build_options(options, option_values)
         self.backend = backend
         self.cache = cache
         self._consumers: list[Consumer] = []
@@ -80,8 +77,8 @@ class AsyncMessageDispatcher:
         self._executor: ThreadPoolExecutor | None = None
 
     @property
-    def concurrency(self) -> int:
-        """Handlers running at once per queue."""
+    def workers(self) -> int:
+        """Handlers running at once per queue, as tasks (``options.workers``)."""
         return self.options.workers
 
     def attach_consumer(self, consumer: Consumer) -> None:

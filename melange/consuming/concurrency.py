@@ -31,7 +31,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from melange.consuming.consumers import Consumer, MessageContext, deliver, process_takes_context
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 
 __all__ = [
     "AsyncEvent",
@@ -290,5 +290,8 @@ class Handlers:
             raise ConfigurationError(
                 f"consumer {consumer.name!r} handles {type(message).__qualname__} with an "
                 "async def handler, which the threaded MessageDispatcher cannot await; run "
-                "it on melange.aio.AsyncMessageDispatcher (`python -m melange worker` does)"
+                "it on melange.aio.AsyncMessageDispatcher (`python -m melange worker` does)",
+                problems=[
+                    Problem("consumers", consumer.name, "consumers without async def handlers")
+                ],
             )

@@ -16,13 +16,12 @@ from typing import Any, TypeVar
 import attrs
 
 from melange.consuming.subscription import Subscription
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.messages import AttributeValue
 
 __all__ = [
     "Consumer",
     "MessageContext",
-    "SingleDispatchConsumer",
     "check_consumer",
     "consumer",
     "deliver",
@@ -171,7 +170,14 @@ class Consumer:
         if found is None:
             raise ConfigurationError(
                 f"consumer {self.name!r} has no handler for {type(message).__qualname__}; "
-                f"it handles {[t.__qualname__ for t in self._handlers]!r}"
+                f"it handles {[t.__qualname__ for t in self._handlers]!r}",
+                problems=[
+                    Problem(
+                        "message",
+                        type(message).__qualname__,
+                        f"one of {[t.__qualname__ for t in self._handlers]!r}",
+                    )
+                ],
             )
         handler, wants_context = found
         if not wants_context:
@@ -179,7 +185,8 @@ class Consumer:
         if context is None:
             raise ConfigurationError(
                 f"the handler of consumer {self.name!r} for {type(message).__qualname__} takes "
-                "a MessageContext; pass process(message, MessageContext(...))"
+                "a MessageContext; pass process(message, MessageContext(...))",
+                problems=[Problem("context", None, "a MessageContext")],
             )
         return handler(message, context)
 
@@ -195,15 +202,12 @@ class Consumer:
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-#: The name melange 7 gave a consumer whose handlers are chosen by type.
-SingleDispatchConsumer = Consumer
-
-
 def _check_subscription(subscription: object, owner: str) -> None:
     if subscription is not None and not isinstance(subscription, Subscription):
         raise ConfigurationError(
             f"the subscription of consumer class {owner!r} is {subscription!r}; expected a "
-            "melange.Subscription, e.g. subscription = Subscription('billing')"
+            "melange.Subscription, e.g. subscription = Subscription('billing')",
+            problems=[Problem("subscription", subscription, "a melange.Subscription")],
         )
 
 
@@ -222,13 +226,17 @@ def check_consumer(candidate: object) -> None:
     if not isinstance(candidate, Consumer):
         raise ConfigurationError(
             f"{candidate!r} is not a Consumer; wrap a callable as "
-            "Consumer(on_message=handler) or subclass Consumer"
+            "Consumer(on_message=handler) or subclass Consumer",
+            problems=[Problem("consumers", candidate, "a melange.Consumer")],
         )
     if "_handlers" not in vars(candidate):
         cls = type(candidate).__qualname__
         raise ConfigurationError(
             f"consumer class {cls!r} never ran Consumer.__init__, so it would fail every "
-            f"message; call super().__init__() in {cls}.__init__"
+            f"message; call super().__init__() in {cls}.__init__",
+            problems=[
+                Problem("consumers", candidate, f"{cls}.__init__ calling super().__init__()")
+            ],
         )
 
 
@@ -295,7 +303,10 @@ def _message_types(
     if annotation is None:
         raise ConfigurationError(
             f"@consumer method {cls.__qualname__}.{name} needs a message parameter with a "
-            "type annotation, e.g. def on_order(self, event: OrderPlaced) -> None"
+            "type annotation, e.g. def on_order(self, event: OrderPlaced) -> None",
+            problems=[
+                Problem(f"{cls.__qualname__}.{name}", None, "an annotated message parameter")
+            ],
         )
     wants_context = len(parameters) > 1 and hints.get(parameters[1].name) is MessageContext
     required = [
@@ -308,7 +319,14 @@ def _message_types(
             f"@consumer method {cls.__qualname__}.{name} has a parameter {required[0].name!r} "
             "melange cannot fill; after the message it may take only one annotated "
             "MessageContext, e.g. def on_order(self, event: OrderPlaced, context: "
-            "MessageContext) -> None"
+            "MessageContext) -> None",
+            problems=[
+                Problem(
+                    f"{cls.__qualname__}.{name}",
+                    required[0].name,
+                    "the message, then at most one parameter annotated MessageContext",
+                )
+            ],
         )
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         return tuple(typing.get_args(annotation)), wants_context

@@ -12,7 +12,8 @@ queue"):
 3. When the original already has ten attributes (SQS allows no more), its smallest one
    moves into ``melange_error``, which then holds a JSON object
    ``{"reason": ..., "attribute": {"name": ..., "type": ..., "value": ...}}`` (a Binary
-   value in base64); ``original_attributes`` puts it back.
+   value in base64); ``original_attributes`` puts it back, ``dead_letter_reason`` reads the
+   reason out of either form.
 4. When not even the class name fits beside the original, the body's end is cut to make
    room, and the reason says how many bytes were cut.
 """
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_REASON_CHARACTERS",
     "DeadLetterCopy",
     "dead_letter_copy",
+    "dead_letter_reason",
     "original_attributes",
 ]
 
@@ -96,6 +98,23 @@ def original_attributes(attributes: Mapping[str, AttributeValue]) -> dict[str, A
         folded = json.loads(error)["attribute"]
         result[folded["name"]] = _restore(folded["type"], folded["value"])
     return result
+
+
+def dead_letter_reason(attributes: Mapping[str, AttributeValue]) -> str | None:
+    """Return the reason a dead-lettered copy's ``melange_error`` states, in either form.
+
+    ``None`` when it has none: the broker's redrive policy moved it, not melange.
+    """
+    value = attributes.get(ERROR_ATTRIBUTE)
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else str(value)
+    if text.startswith(_FOLDED_START):  # an attribute folded in (rule 3)
+        try:
+            return str(json.loads(text)["reason"])
+        except (ValueError, KeyError, TypeError):
+            return text
+    return text
 
 
 def _class_name(text: str) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 from melange.consuming.decisions import PROBE_BACKOFF
-from melange.exceptions import ConfigurationError, DeduplicationUnavailableError
+from melange.exceptions import ConfigurationError, DeduplicationUnavailableError, Problem
 from melange.options import Backoff
 from melange.settings import redacted_url
 
@@ -266,7 +266,8 @@ def check_done_ttl(seconds: float) -> float:
     if seconds < 0.001:
         raise ConfigurationError(
             f"done_ttl_seconds={seconds!r} is under 1 ms; a handled message must be "
-            "remembered at least as long as it can be redelivered (SQS keeps up to 14 days)"
+            "remembered at least as long as it can be redelivered (SQS keeps up to 14 days)",
+            problems=[Problem("done_ttl_seconds", seconds, "a number of seconds >= 0.001")],
         )
     return seconds
 
@@ -290,7 +291,8 @@ def connect_redis(url: str, socket_timeout: float, *, client_class: Any) -> Any:
         import redis
     except ImportError:
         raise ConfigurationError(
-            "RedisDeduplicationCache needs the redis package; install melange[redis]"
+            "RedisDeduplicationCache needs the redis package; install melange[redis]",
+            problems=[Problem("melange[redis]", None, "installed: pip install 'melange[redis]'")],
         ) from None
     try:
         return (client_class or redis.Redis).from_url(
@@ -299,7 +301,8 @@ def connect_redis(url: str, socket_timeout: float, *, client_class: Any) -> Any:
     except ValueError as exc:
         raise ConfigurationError(
             f"Redis URL {redacted_url(url)!r} is not valid ({exc}); use e.g. "
-            "redis://127.0.0.1:6379/0"
+            "redis://127.0.0.1:6379/0",
+            problems=[Problem("url", redacted_url(url), "a redis:// URL")],
         ) from None
 
 

@@ -29,11 +29,11 @@ from melange.consuming.concurrency import Handlers
 from melange.consuming.consumers import Consumer, check_consumer
 from melange.consuming.dedup import CacheProbe, DeduplicationCache
 from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHook, HandlingSetup
-from melange.exceptions import ConfigurationError
-from melange.options import AckPolicy, DispatcherOptions, ack_policy_from_flags
+from melange.exceptions import ConfigurationError, Problem
+from melange.options import DispatcherOptions
 from melange.serializers.registry import SerializerRegistry
 
-__all__ = ["DispatcherStats", "MessageDispatcher", "QueueThread", "SimpleMessageDispatcher"]
+__all__ = ["MessageDispatcher", "QueueThread", "build_options"]
 
 
 class MessageDispatcher:
@@ -41,8 +41,7 @@ class MessageDispatcher:
 
     Options are given as one ``DispatcherOptions`` (``options=``), or as keywords of the
     same names, which build one (see ``DispatcherOptions`` for each option's meaning and
-    default). ``early_ack`` and ``always_ack`` are melange 7's names for
-    ``ack_policy=AckPolicy.ON_RECEIPT`` and ``AckPolicy.ALWAYS``.
+    default).
 
     Args:
         serializer_registry: reads messages back into objects.
@@ -53,13 +52,10 @@ class MessageDispatcher:
         options: every option at once; keywords given as well override it.
         on_exception: called with (exception, message, received) when a consumer raises.
         after_consume: called with (message, received) after every consumer succeeded.
-        early_ack: ``True`` is ``ack_policy=AckPolicy.ON_RECEIPT``.
-        always_ack: ``True`` is ``ack_policy=AckPolicy.ALWAYS``.
         **option_values: ``DispatcherOptions`` fields (``workers=8``, ...).
 
     Raises:
-        ConfigurationError: an option is out of range, or ``early_ack``/``always_ack``
-            contradict each other or ``ack_policy``.
+        ConfigurationError: an option is out of range.
     """
 
     def __init__(
@@ -72,11 +68,9 @@ class MessageDispatcher:
         options: DispatcherOptions | None = None,
         on_exception: ExceptionHook | None = None,
         after_consume: ConsumeHook | None = None,
-        early_ack: bool | None = None,
-        always_ack: bool | None = None,
         **option_values: Any,
     ) -> None:
-        self.options = build_options(options, option_values, early_ack, always_ack)
+        self.options = build_options(options, option_values)
         self.backend = backend
         self.cache = cache
         self._consumers: list[Consumer] = []
@@ -121,7 +115,10 @@ class MessageDispatcher:
                 f"consumer {consumer.name!r} has async def handlers, which the threaded "
                 "MessageDispatcher cannot await; attach it to "
                 "melange.aio.AsyncMessageDispatcher (`python -m melange worker` runs apps "
-                "with async consumers on it)"
+                "with async consumers on it)",
+                problems=[
+                    Problem("consumers", consumer.name, "consumers without async def handlers")
+                ],
             )
         if not any(attached is consumer for attached in self._consumers):
             self._consumers.append(consumer)
@@ -185,33 +182,19 @@ class MessageDispatcher:
         )
 
 
-class SimpleMessageDispatcher(MessageDispatcher):
-    """A dispatcher for one consumer: ``SimpleMessageDispatcher(consumer, registry, backend)``."""
+def build_options(options: DispatcherOptions | None, values: dict[str, Any]) -> DispatcherOptions:
+    """Return ``options`` (default: the defaults) with the keyword values given beside it.
 
-    def __init__(
-        self,
-        consumer: Consumer,
-        serializer_registry: SerializerRegistry,
-        backend: MessagingBackend,
-        **options: Any,
-    ) -> None:
-        super().__init__(serializer_registry, backend, consumers=[consumer], **options)
-
-
-def build_options(
-    options: DispatcherOptions | None,
-    values: dict[str, Any],
-    early_ack: bool | None,
-    always_ack: bool | None,
-) -> DispatcherOptions:
-    """Return ``options`` (default: the defaults) with keyword values and the ack aliases."""
+    Raises:
+        TypeError: a keyword that is no ``DispatcherOptions`` field (nor melange 7's).
+    """
     base = options or DispatcherOptions()
-    given: AckPolicy | None = values.pop("ack_policy", None)
-    if early_ack is not None or always_ack is not None or given is not None:
-        values["ack_policy"] = ack_policy_from_flags(
-            given, early_ack=early_ack, always_ack=always_ack
-        )
-    unknown = sorted(set(values) - set(attrs.fields_dict(DispatcherOptions)))
+    fields = attrs.fields_dict(DispatcherOptions)
+    if not set(values) <= set(fields):
+        from melange import compat  # only code written for melange 7 gets here
+
+        values = compat.melange7_options(values)
+    unknown = sorted(set(values) - set(fields))
     if unknown:
         raise TypeError(f"MessageDispatcher() got unexpected keyword arguments {unknown!r}")
     return attrs.evolve(base, **values) if values else base

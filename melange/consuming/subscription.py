@@ -19,7 +19,7 @@ stands for, so every SQS/SNS rule is written once, in ``melange.topology.specs``
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
@@ -28,17 +28,9 @@ import attrs
 from melange.exceptions import ConfigurationError, DeclarationError
 from melange.limits import is_fifo
 from melange.options import DispatcherOptions
-from melange.topology.specs import QueueSpec, SubscriptionSpec
+from melange.topology.specs import QueueSpec, SubscriptionSpec, copied_policy, topic_names
 
 __all__ = ["Subscription"]
-
-
-def _topics(value: str | Sequence[str]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
-
-
-def _policy(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    return None if value is None else dict(value)
 
 
 @attrs.frozen
@@ -58,7 +50,7 @@ class Subscription:
             and used by its workers; ``None``: ``MELANGE_VISIBILITY_TIMEOUT``.
         fifo: whether the queue is FIFO; SQS decides by the name, so this only checks that
             the name agrees (``None``: no check).
-        workers: handler threads for this queue; ``None``: ``MELANGE_WORKERS``.
+        workers: handlers running at once on this queue; ``None``: ``MELANGE_WORKERS``.
 
     Raises:
         DeclarationError: a value SQS/SNS would refuse, or ``fifo`` contradicting the name;
@@ -68,9 +60,9 @@ class Subscription:
     """
 
     queue: str
-    topics: tuple[str, ...] = attrs.field(default=(), converter=_topics)
+    topics: tuple[str, ...] = attrs.field(default=(), converter=topic_names)
     filter_policy: Mapping[str, Any] | None = attrs.field(
-        default=None, converter=_policy, hash=False
+        default=None, converter=copied_policy, hash=False
     )
     raw_message_delivery: bool = False
     dead_letter_queue: str | None = None
@@ -99,6 +91,7 @@ class Subscription:
                 name=self.queue,
                 field="fifo",
                 value=self.fifo,
+                expected=f"{is_fifo(self.queue)}, as the name {self.queue!r} says, or None",
             )
         # The queue's workers run with these: DispatcherOptions holds their rules.
         run_with: dict[str, Any] = {
@@ -114,6 +107,7 @@ class Subscription:
                 name=self.queue,
                 field=field,
                 value=getattr(self, field),
+                expected="topics to subscribe the queue to, or no " + field,
             )
 
     def queue_spec(

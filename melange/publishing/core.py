@@ -21,6 +21,7 @@ from melange.exceptions import (
     BatchPublishError,
     ConfigurationError,
     MessageAttributeError,
+    Problem,
 )
 from melange.limits import MAX_ATTRIBUTES
 from melange.messages import (
@@ -154,7 +155,8 @@ def paired(items: Iterable[Any], message_ids: Iterable[str] | None) -> list[tupl
     if len(ids) != len(objects):
         raise ConfigurationError(
             f"{len(ids)} message_ids for {len(objects)} items; pass one id per item, in the "
-            "items' order (e.g. [f.message_id for f in BatchPublishError.failures])"
+            "items' order (e.g. [f.message_id for f in BatchPublishError.failures])",
+            problems=[Problem("message_ids", tuple(ids), f"{len(objects)} ids, one per item")],
         )
     return list(zip(objects, ids, strict=True))
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 from melange.exceptions import (
     DeserializationError,
+    Problem,
     SerializationError,
     SerializerConfigurationError,
 )
@@ -171,12 +172,14 @@ def _import_pydantic() -> tuple[Any, Any]:
         import pydantic_core
     except ImportError:
         raise SerializerConfigurationError(
-            "PydanticSerializer needs pydantic 2; install it with pip install 'melange[pydantic]'"
+            "PydanticSerializer needs pydantic 2; install it with pip install 'melange[pydantic]'",
+            problems=[Problem("melange[pydantic]", None, "pydantic 2 installed")],
         ) from None
     if not pydantic.VERSION.startswith("2."):
         raise SerializerConfigurationError(
             f"PydanticSerializer needs pydantic 2, found {pydantic.VERSION}; "
-            "pip install 'melange[pydantic]'"
+            "pip install 'melange[pydantic]'",
+            problems=[Problem("melange[pydantic]", pydantic.VERSION, "pydantic 2 installed")],
         )
     return pydantic, pydantic_core
 

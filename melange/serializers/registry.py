@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from melange.exceptions import SerializerConfigurationError, SerializerNotFoundError
+from melange.exceptions import Problem, SerializerConfigurationError, SerializerNotFoundError
 from melange.messages import Envelope
 from melange.serializers.base import Serializer
 
@@ -45,7 +45,13 @@ class SerializerRegistry:
         if unknown:
             raise SerializerConfigurationError(
                 f"unknown serializer registry keys {sorted(unknown)!r}; "
-                f"expected some of {sorted(_KNOWN_KEYS)!r}"
+                f"expected some of {sorted(_KNOWN_KEYS)!r}",
+                problems=[
+                    Problem(
+                        str(key), config[key], f"one of the keys {', '.join(sorted(_KNOWN_KEYS))}"
+                    )
+                    for key in sorted(unknown)
+                ],
             )
         self._by_name = {
             name: _instance(name, s) for name, s in dict(config.get("serializers", {})).items()
@@ -68,7 +74,8 @@ class SerializerRegistry:
         if name not in self._by_name:
             raise SerializerConfigurationError(
                 f"default serializer {name!r} is not configured; "
-                f"choose one of {sorted(self._by_name)!r}"
+                f"choose one of {sorted(self._by_name)!r}",
+                problems=[Problem("default", name, f"one of {', '.join(sorted(self._by_name))}")],
             )
         return self._by_name[name]
 
@@ -162,7 +169,10 @@ def _instance(name: str, serializer: Serializer | type[Serializer]) -> Serialize
     if isinstance(serializer, Serializer):
         return serializer
     raise SerializerConfigurationError(
-        f"serializer {name!r} is {serializer!r}; expected a Serializer subclass or instance"
+        f"serializer {name!r} is {serializer!r}; expected a Serializer subclass or instance",
+        problems=[
+            Problem(f"serializers[{name!r}]", serializer, "a Serializer subclass or instance")
+        ],
     )
 
 
@@ -174,12 +184,26 @@ def _index_by_identifier(by_name: Mapping[str, Serializer]) -> dict[int, Seriali
         if not isinstance(identifier, int) or isinstance(identifier, bool):
             raise SerializerConfigurationError(
                 f"serializer {name!r} has identifier {identifier!r}; "
-                "give its class an integer 'identifier' unique in the registry"
+                "give its class an integer 'identifier' unique in the registry",
+                problems=[
+                    Problem(
+                        f"{type(serializer).__qualname__}.identifier",
+                        identifier,
+                        "an integer unique in the registry",
+                    )
+                ],
             )
         if identifier in by_id:
             raise SerializerConfigurationError(
                 f"serializers {names[identifier]!r} and {name!r} share identifier "
-                f"{identifier}; identifiers travel with every message and must be unique"
+                f"{identifier}; identifiers travel with every message and must be unique",
+                problems=[
+                    Problem(
+                        f"{type(serializer).__qualname__}.identifier",
+                        identifier,
+                        f"an identifier serializer {names[identifier]!r} does not use",
+                    )
+                ],
             )
         by_id[identifier], names[identifier] = serializer, name
     return by_id
@@ -195,7 +219,14 @@ def _resolve_bindings(
         if name not in by_name:
             raise SerializerConfigurationError(
                 f"{getattr(cls, '__qualname__', cls)!r} is bound to serializer {name!r}, "
-                f"which is not configured; configured serializers: {sorted(by_name)!r}"
+                f"which is not configured; configured serializers: {sorted(by_name)!r}",
+                problems=[
+                    Problem(
+                        f"serializer_bindings[{getattr(cls, '__qualname__', cls)}]",
+                        name,
+                        f"one of {', '.join(sorted(by_name))}",
+                    )
+                ],
             )
         resolved[cls] = by_name[name]
     return resolved

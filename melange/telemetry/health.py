@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.telemetry import metrics
 from melange.telemetry.activity import RUNNING, RunningQueues, liveness, readiness
 
@@ -59,7 +59,10 @@ class HealthServer:
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot serve the health endpoint on {host}:{port} ({exc}); choose another "
-                "--http-port, or --http-host an address of this machine"
+                "--http-port, or --http-host an address of this machine",
+                problems=[
+                    Problem("--http-port", port, f"a free port on {host} (or another --http-host)")
+                ],
             ) from exc
         self._server.daemon_threads = True
         self._thread = threading.Thread(

@@ -44,6 +44,7 @@ __all__ = [
     "MelangeMetrics",
     "current",
     "disable",
+    "messaging_system",
     "prometheus_endpoint",
     "prometheus_text",
     "published",
@@ -312,7 +313,7 @@ def publishing(
         recorder = current()
         if recorder is not None:
             recorder.published(
-                _system(destination_kind), destination_name, count, type(exc).__name__
+                messaging_system(destination_kind), destination_name, count, type(exc).__name__
             )
         raise
 
@@ -322,14 +323,15 @@ def published(destination_kind: str, destination_name: str, sent: int, failed: i
     recorder = current()
     if recorder is None:
         return
-    system = _system(destination_kind)
+    system = messaging_system(destination_kind)
     if sent:
         recorder.published(system, destination_name, sent)
     if failed:
         recorder.published(system, destination_name, failed, "BatchPublishError")
 
 
-def _system(destination_kind: str) -> str:
+def messaging_system(destination_kind: str) -> str:
+    """Return OpenTelemetry's ``messaging.system`` for a ``"queue"`` or a ``"topic"``."""
     return "aws_sns" if destination_kind == "topic" else "aws_sqs"
 
 

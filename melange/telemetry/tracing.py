@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from melange.messages import AttributeValue, Destination, Envelope, ReceivedMessage
+from melange.telemetry.metrics import messaging_system
 
 if TYPE_CHECKING:
     from opentelemetry import context as otel_context
@@ -116,10 +117,6 @@ def _load() -> Tracer | None:
     return trace.get_tracer(_INSTRUMENTATION, tracer_provider=_provider)
 
 
-def _system(destination: Destination) -> str:
-    return "aws_sns" if destination.is_topic else "aws_sqs"
-
-
 class PublishTrace:
     """The span of one publish call and the trace context its messages carry."""
 
@@ -165,7 +162,7 @@ def start_publish(destination: Destination) -> PublishTrace | None:
     if span.is_recording():
         span.set_attributes(
             {
-                "messaging.system": _system(destination),
+                "messaging.system": messaging_system(destination.kind),
                 "messaging.destination.name": destination.name,
                 "messaging.operation.type": "send",
                 "messaging.operation.name": operation,

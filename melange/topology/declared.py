@@ -20,7 +20,7 @@ from melange.topology.specs import Declaration, QueueSpec, SubscriptionSpec, Top
 __all__ = [
     "Change",
     "Declared",
-    "Outcome",
+    "Effect",
     "changes",
     "combined",
     "declared",
@@ -30,8 +30,8 @@ __all__ = [
 ]
 
 
-class Outcome(enum.Enum):
-    """What declaring a resource did."""
+class Effect(enum.Enum):
+    """What declaring a resource did to it."""
 
     CREATED = "created"
     CHANGED = "changed"
@@ -59,33 +59,33 @@ class Change:
 
 @attrs.frozen
 class Declared:
-    """The outcome of declaring one queue, topic or subscription.
+    """What declaring one queue, topic or subscription did.
 
     Attributes:
         spec: the declaration, as the application wrote it.
-        outcome: created, changed or as is.
+        effect: created, changed or as is.
         changes: for ``CHANGED``, each setting that differed.
     """
 
     spec: Declaration
-    outcome: Outcome
+    effect: Effect
     changes: tuple[Change, ...] = ()
 
     def __str__(self) -> str:
-        line = f"{self.outcome.value:<8} {describe(self.spec)}"
+        line = f"{self.effect.value:<8} {describe(self.spec)}"
         if self.changes:
             line += " (" + "; ".join(map(str, self.changes)) + ")"
         return line
 
     def renamed(self, spec: Declaration, rename: Callable[[str], str]) -> Declared:
-        """Return this outcome for ``spec``, with ``rename`` applied to names in the changes."""
+        """Return this effect for ``spec``, with ``rename`` applied to names in the changes."""
         renamed = tuple(
             Change(c.field, _renamed(c.before, rename), _renamed(c.after, rename))
             if c.field in ("dead_letter_queue", "topics")
             else c
             for c in self.changes
         )
-        return Declared(spec, self.outcome, renamed)
+        return Declared(spec, self.effect, renamed)
 
 
 def _renamed(value: Any, rename: Callable[[str], str]) -> Any:
@@ -142,28 +142,28 @@ def declared(
 ) -> Declared:
     """Return what declaring ``spec`` does to a resource that has ``current`` (``None``: none)."""
     if current is None:
-        return Declared(spec, Outcome.CREATED)
+        return Declared(spec, Effect.CREATED)
     found = changes(stated, current)
-    return Declared(spec, Outcome.CHANGED if found else Outcome.AS_IS, found)
+    return Declared(spec, Effect.CHANGED if found else Effect.AS_IS, found)
 
 
 def combined(spec: Declaration, parts: list[Declared]) -> Declared:
-    """Return one outcome for a declaration made of several resources (a subscription's topics).
+    """Return one effect for a declaration made of several resources (a subscription's topics).
 
     Created if any part was created (its topic appears among the changes), changed if any
     changed, as is otherwise.
     """
     all_changes: list[Change] = []
-    outcome = Outcome.AS_IS
+    effect = Effect.AS_IS
     for part in parts:
         all_changes.extend(part.changes)
-        if part.outcome is Outcome.CREATED:
+        if part.effect is Effect.CREATED:
             all_changes.append(Change("topics", None, _topics_of(part.spec)))
-        if part.outcome is not Outcome.AS_IS:
-            outcome = Outcome.CHANGED
-    if parts and all(p.outcome is Outcome.CREATED for p in parts):
-        return Declared(spec, Outcome.CREATED)
-    return Declared(spec, outcome, tuple(all_changes))
+        if part.effect is not Effect.AS_IS:
+            effect = Effect.CHANGED
+    if parts and all(p.effect is Effect.CREATED for p in parts):
+        return Declared(spec, Effect.CREATED)
+    return Declared(spec, effect, tuple(all_changes))
 
 
 def _topics_of(spec: Declaration) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.messages import AttributeValue
 
 __all__ = ["matches", "validate"]
@@ -32,18 +32,23 @@ def validate(policy: Mapping[str, Any]) -> None:
     for key, conditions in policy.items():
         if key == "$or":
             if not isinstance(conditions, list) or not conditions:
-                raise ConfigurationError(f"filter policy '$or' is {conditions!r}; expected a list")
+                raise ConfigurationError(
+                    f"filter policy '$or' is {conditions!r}; expected a list",
+                    problems=[_problem("$or", conditions, "a list of policy objects")],
+                )
             for branch in conditions:
                 if not isinstance(branch, Mapping):
                     raise ConfigurationError(
-                        f"filter policy '$or' holds {branch!r}; expected policy objects"
+                        f"filter policy '$or' holds {branch!r}; expected policy objects",
+                        problems=[_problem("$or", branch, "a policy object")],
                     )
                 validate(branch)
             continue
         if not isinstance(conditions, list):
             raise ConfigurationError(
                 f"filter policy key {key!r} has {conditions!r}; expected a list of conditions, "
-                f'e.g. {{"{key}": ["value"]}}'
+                f'e.g. {{"{key}": ["value"]}}',
+                problems=[_problem(key, conditions, "a list of conditions")],
             )
         for condition in conditions:
             if isinstance(condition, dict):
@@ -54,14 +59,27 @@ def _validate_operators(key: str, condition: Mapping[str, Any]) -> None:
     if not set(condition) <= _OPERATORS:
         raise ConfigurationError(
             f"filter policy key {key!r} uses {sorted(condition)!r}; supported "
-            f"operators are {sorted(_OPERATORS)!r}"
+            f"operators are {sorted(_OPERATORS)!r}",
+            problems=[_problem(key, dict(condition), f"one of {', '.join(sorted(_OPERATORS))}")],
         )
     operand = condition.get("anything-but")
     if isinstance(operand, dict) and not set(operand) <= _ANYTHING_BUT_OPERATORS:
         raise ConfigurationError(
             f"filter policy key {key!r} uses anything-but with {sorted(operand)!r}; "
-            f"supported inside anything-but are {sorted(_ANYTHING_BUT_OPERATORS)!r}"
+            f"supported inside anything-but are {sorted(_ANYTHING_BUT_OPERATORS)!r}",
+            problems=[
+                _problem(
+                    key,
+                    dict(operand),
+                    f"anything-but with one of {', '.join(sorted(_ANYTHING_BUT_OPERATORS))}",
+                )
+            ],
         )
+
+
+def _problem(key: str, value: object, expected: str) -> Problem:
+    """Return the problem of the filter policy's ``key``: it holds ``value``, not ``expected``."""
+    return Problem(f"filter_policy[{key!r}]", value, expected)
 
 
 def matches(policy: Mapping[str, Any] | None, attributes: Mapping[str, AttributeValue]) -> bool:
@@ -143,7 +161,10 @@ def _numeric_matches(operand: Sequence[Any], value: _Filterable) -> bool:
 def _compare(value: float, operator: str, bound: float) -> bool:
     if operator not in _NUMERIC_OPS:
         raise ConfigurationError(
-            f"numeric filter operator {operator!r} is not one of {sorted(_NUMERIC_OPS)!r}"
+            f"numeric filter operator {operator!r} is not one of {sorted(_NUMERIC_OPS)!r}",
+            problems=[
+                Problem("filter_policy", operator, f"one of {' '.join(sorted(_NUMERIC_OPS))}")
+            ],
         )
     return {
         "=": value == bound,

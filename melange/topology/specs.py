@@ -15,7 +15,7 @@ No I/O here.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -31,6 +31,8 @@ __all__ = [
     "QueueSpec",
     "SubscriptionSpec",
     "TopicSpec",
+    "copied_policy",
+    "topic_names",
 ]
 
 #: SQS queue names: 1-80 characters, ``.fifo`` included.
@@ -45,24 +47,28 @@ MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT = 1, 1000
 _NAME = re.compile(r"[A-Za-z0-9_-]+(\.fifo)?")
 
 
-def _check_name(kind: str, name: str, longest: int) -> None:
-    """Raise ``DeclarationError`` for a queue or topic name SQS/SNS refuse."""
+def _check_name(kind: str, name: str, longest: int, field: str = "name") -> None:
+    """Raise ``DeclarationError`` for a queue or topic name SQS/SNS refuse.
+
+    ``field`` is where the declaration states the name (``dead_letter_queue``, ``topics``).
+    """
     if not isinstance(name, str) or not 0 < len(name) <= longest or not _NAME.fullmatch(name):
         raise DeclarationError(
             f"{kind} name {name!r} is not 1-{longest} letters, digits, hyphens and "
             f"underscores (with '.fifo' at the end for FIFO); SQS/SNS refuse it, rename the {kind}",
             name=str(name),
-            field="name",
+            field=field,
             value=name,
+            expected=f"1-{longest} letters, digits, hyphens and underscores (and '.fifo')",
         )
 
 
 def _check_topic_reference(name: str) -> None:
     # A subscription may name a topic by ARN (another account's, say): check its name part.
     if name.startswith("arn:"):
-        _check_name("topic", name.rsplit(":", 1)[-1], MAX_TOPIC_NAME)
+        _check_name("topic", name.rsplit(":", 1)[-1], MAX_TOPIC_NAME, "topics")
     else:
-        _check_name("topic", name, MAX_TOPIC_NAME)
+        _check_name("topic", name, MAX_TOPIC_NAME, "topics")
 
 
 def _check_range(name: str, field: str, value: int | None, low: int, high: int, why: str) -> None:
@@ -72,6 +78,7 @@ def _check_range(name: str, field: str, value: int | None, low: int, high: int, 
             name=name,
             field=field,
             value=value,
+            expected=f"an integer {low}-{high}",
         )
 
 
@@ -135,10 +142,11 @@ class QueueSpec:
                 name=self.name,
                 field="content_based_deduplication",
                 value=True,
+                expected="None or False for a standard queue",
             )
 
     def _check_dead_letter_queue(self, dead_letter_queue: str) -> None:
-        _check_name("queue", dead_letter_queue, MAX_QUEUE_NAME)
+        _check_name("queue", dead_letter_queue, MAX_QUEUE_NAME, "dead_letter_queue")
         if is_fifo(dead_letter_queue) != self.fifo:
             raise DeclarationError(
                 f"queue {self.name!r} and its dead-letter queue {dead_letter_queue!r} must both "
@@ -146,6 +154,7 @@ class QueueSpec:
                 name=self.name,
                 field="dead_letter_queue",
                 value=dead_letter_queue,
+                expected=f"a {'FIFO' if self.fifo else 'standard'} queue, as {self.name!r} is",
             )
 
     @property
@@ -191,13 +200,15 @@ class TopicSpec:
         return TopicSpec(rename(self.name))
 
 
-def _topics(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):  # a lone name, not its characters
+def topic_names(value: str | Iterable[str]) -> tuple[str, ...]:
+    """Return topics given as one name or several as a tuple (a lone name, not its letters)."""
+    if isinstance(value, str):
         return (value,)
     return tuple(value)
 
 
-def _policy(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+def copied_policy(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """Return a filter policy as a dict of its own, so the caller's mapping can change."""
     return None if value is None else dict(value)
 
 
@@ -220,9 +231,9 @@ class SubscriptionSpec:
     """
 
     queue: str
-    topics: tuple[str, ...] = attrs.field(converter=_topics)
+    topics: tuple[str, ...] = attrs.field(converter=topic_names)
     filter_policy: Mapping[str, Any] | None = attrs.field(
-        default=None, converter=_policy, hash=False
+        default=None, converter=copied_policy, hash=False
     )
     raw_message_delivery: bool = False
 
@@ -237,6 +248,7 @@ class SubscriptionSpec:
                     name=self.queue,
                     field="topics",
                     value=topic,
+                    expected=f"standard topics for standard queue {self.queue!r}",
                 )
         if self.filter_policy is not None:
             try:
@@ -247,6 +259,7 @@ class SubscriptionSpec:
                     name=self.queue,
                     field="filter_policy",
                     value=self.filter_policy,
+                    expected=_expected(exc),
                 ) from None
 
     def renamed(self, rename: Callable[[str], str]) -> SubscriptionSpec:
@@ -254,6 +267,11 @@ class SubscriptionSpec:
         return attrs.evolve(
             self, queue=rename(self.queue), topics=tuple(rename(t) for t in self.topics)
         )
+
+
+def _expected(exc: ConfigurationError) -> str:
+    """Return what the first problem of ``exc`` expected (a filter policy's rule)."""
+    return exc.problems[0].expected if exc.problems else str(exc)
 
 
 #: What a backend's ``declare`` takes.

@@ -12,10 +12,9 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from melange.exceptions import MalformedMessageError
-from melange.messages import AttributeValue, Envelope, ReceivedMessage, SnsOrigin
+from melange.messages import AttributeValue, Envelope, JsonDict, ReceivedMessage, SnsOrigin
 from melange.wire.write import (
     MANIFEST,
     MESSAGE_ID,
@@ -23,8 +22,6 @@ from melange.wire.write import (
     SERIALIZER_ID,
     may_have_message_key,
 )
-
-JsonDict = dict[str, Any]
 
 
 def typed_value(data_type: str, text: str) -> AttributeValue:

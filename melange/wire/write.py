@@ -20,7 +20,6 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import attrs
 
@@ -37,15 +36,12 @@ from melange.limits import (
     check_topic_options,
     is_fifo,
 )
-from melange.messages import AttributeValue, Destination, Envelope, OutgoingMessage
+from melange.messages import AttributeValue, Destination, Envelope, JsonDict, OutgoingMessage
 
 MANIFEST = "manifest"
 SERIALIZER_ID = "serializer_id"
 MESSAGE_ID = "message_id"
 RESERVED_ATTRIBUTES = frozenset({MANIFEST, SERIALIZER_ID, MESSAGE_ID})
-
-
-JsonDict = dict[str, Any]
 
 
 @attrs.frozen

@@ -28,7 +28,7 @@ from melange.messages import (
     SendOptions,
 )
 from melange.serializers import JsonSerializer
-from melange.topology.declared import Change, Outcome
+from melange.topology.declared import Change, Effect
 from melange.topology.specs import QueueSpec, SubscriptionSpec, TopicSpec
 from tests.support.messaging import assert_empty, contents, json_registry, receive_all
 from tests.support.polling import poll_until
@@ -425,9 +425,9 @@ class BackendContract(BackendUnderTest):
         first = [backend.declare(spec) for spec in specs]
         second = [backend.declare(spec) for spec in specs]
 
-        assert [(d.spec, d.outcome) for d in first] == [(s, Outcome.CREATED) for s in specs]
-        assert [(d.spec, d.outcome, d.changes) for d in second] == [
-            (s, Outcome.AS_IS, ()) for s in specs
+        assert [(d.spec, d.effect) for d in first] == [(s, Effect.CREATED) for s in specs]
+        assert [(d.spec, d.effect, d.changes) for d in second] == [
+            (s, Effect.AS_IS, ()) for s in specs
         ]
 
     def test_declare_says_which_settings_it_changed(
@@ -446,17 +446,17 @@ class BackendContract(BackendUnderTest):
             SubscriptionSpec(queue, (topic,), filter_policy={"region": ["us"]})
         )
 
-        assert queue_done.outcome is Outcome.CHANGED
+        assert queue_done.effect is Effect.CHANGED
         assert set(queue_done.changes) == {
             Change("visibility_timeout", 40, 50),
             Change("dead_letter_queue", None, f"{unique}-dlq"),
             Change("max_receive_count", None, 5),
         }
-        assert subscription_done.outcome is Outcome.CHANGED
+        assert subscription_done.effect is Effect.CHANGED
         assert subscription_done.changes == (
             Change("filter_policy", {"region": ["eu"]}, {"region": ["us"]}),
         )
-        assert backend.declare(QueueSpec(queue, visibility_timeout=50)).outcome is Outcome.AS_IS
+        assert backend.declare(QueueSpec(queue, visibility_timeout=50)).effect is Effect.AS_IS
 
     def test_declaring_a_subscription_without_filter_policy_removes_the_earlier_one(
         self, backend: MessagingBackend, unique: str

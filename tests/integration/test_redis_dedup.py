@@ -219,7 +219,7 @@ def test_the_asyncio_dispatcher_runs_a_duplicate_once_with_the_asyncio_redis_cac
             backend,
             consumers=[Slow()],
             cache=cache,
-            concurrency=2,
+            workers=2,
             visibility_timeout=2,
             wait_time_seconds=1,
         )

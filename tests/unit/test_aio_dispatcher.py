@@ -78,15 +78,15 @@ async def run_until(dispatcher: AsyncMessageDispatcher, done: asyncio.Event) -> 
     await asyncio.wait_for(task, timeout=30)
 
 
-def test_async_handlers_run_concurrently_up_to_the_concurrency() -> None:
-    """With concurrency 50, 50 awaiting handlers run at once, never more; all acknowledged."""
+def test_async_handlers_run_concurrently_up_to_the_workers() -> None:
+    """With workers=50, 50 awaiting handlers run at once, never more; all acknowledged."""
 
     async def scenario() -> tuple[Gauge, Sleepy, AsyncInMemoryBackend, AsyncMessageDispatcher]:
         backend = await filled(200)
         gauge = Gauge(200)
         sleepy = Sleepy(gauge, 0.05)
         dispatcher = AsyncMessageDispatcher(
-            json_registry(), backend, consumers=[sleepy], concurrency=50, wait_time_seconds=1
+            json_registry(), backend, consumers=[sleepy], workers=50, wait_time_seconds=1
         )
         await run_until(dispatcher, gauge.done)
         return gauge, sleepy, backend, dispatcher

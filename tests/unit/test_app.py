@@ -9,7 +9,7 @@ from melange.backends import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.exceptions import ConfigurationError
 from melange.settings import DispatcherSettings, MelangeSettings
-from melange.topology.declared import Change, Declared, Outcome
+from melange.topology.declared import Change, Declared, Effect
 from melange.topology.specs import QueueSpec, SubscriptionSpec
 from melange_bindings import MelangeBindingSpec, new_object_graph
 from tests.shop_app import InvoiceConsumer, ShippingConsumer, build_graph
@@ -64,10 +64,10 @@ def test_a_prefixed_backend_reports_declarations_with_the_apps_names() -> None:
 
 
 def test_a_declaration_prints_as_one_line_with_its_changes() -> None:
-    """A Declared reads as outcome, resource and each change with old and new values."""
+    """A Declared reads as effect, resource and each change with old and new values."""
     done = Declared(
         SubscriptionSpec("billing", ("events",)),
-        Outcome.CHANGED,
+        Effect.CHANGED,
         (Change("raw_message_delivery", False, True),),
     )
 

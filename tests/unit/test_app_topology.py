@@ -9,7 +9,12 @@ import pytest
 from melange import Consumer
 from melange.app.topology import derive_topology
 from melange.consuming.subscription import Subscription
-from melange.exceptions import ConfigurationError, DeclarationError, SubscriptionConflictError
+from melange.exceptions import (
+    ConfigurationError,
+    DeclarationError,
+    Problem,
+    SubscriptionConflictError,
+)
 from melange.options import DispatcherOptions
 from melange.topology.specs import QueueSpec, SubscriptionSpec, TopicSpec
 
@@ -56,6 +61,50 @@ def test_options_a_worker_cannot_run_with_are_refused(arguments: dict[str, int])
     """A subscription's workers and visibility timeout obey DispatcherOptions' rules."""
     with pytest.raises(ConfigurationError, match=next(iter(arguments))):
         Subscription("jobs", **arguments)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ({"queue": "jobs", "workers": 0}, Problem("workers", 0, "an integer >= 1")),
+        (
+            {"queue": "jobs", "visibility_timeout": 0},
+            Problem("visibility_timeout", 0, "an integer 1-43200"),
+        ),
+        (
+            {"queue": "jobs.fifo", "fifo": False},
+            Problem("fifo", False, "True, as the name 'jobs.fifo' says, or None"),
+        ),
+        (
+            {"queue": "jobs", "raw_message_delivery": True},
+            Problem(
+                "raw_message_delivery",
+                True,
+                "topics to subscribe the queue to, or no raw_message_delivery",
+            ),
+        ),
+        (
+            {"queue": "jobs", "max_receive_count": 1001},
+            Problem("max_receive_count", 1001, "an integer 1-1000"),
+        ),
+    ],
+)
+def test_a_refused_subscription_states_its_field_as_the_problem(
+    arguments: dict[str, Any], problem: Problem
+) -> None:
+    """A Subscription's error carries the field the consumer states, its value and the rule."""
+    with pytest.raises(ConfigurationError) as caught:
+        Subscription(**arguments)
+
+    assert caught.value.problems == (problem,)
+
+
+def test_a_consumer_without_subscription_is_a_problem_of_its_subscription() -> None:
+    """Deriving a topology from a consumer with no subscription names the missing attribute."""
+    with pytest.raises(ConfigurationError) as caught:
+        derive_topology([Consumer(lambda message: None, name="orphan")], [])
+
+    assert caught.value.problems == (Problem("subscription", None, "a melange.Subscription"),)
 
 
 def test_a_consumer_given_something_else_as_subscription_is_refused() -> None:

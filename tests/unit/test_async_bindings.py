@@ -161,7 +161,7 @@ def test_local_settings_give_the_asyncio_local_sqs_backend() -> None:
 
 
 def test_the_asyncio_dispatcher_factory_takes_its_options_from_the_settings() -> None:
-    """MELANGE_WORKERS is each asyncio dispatcher's concurrency; the cache is the graph's."""
+    """MELANGE_WORKERS is each asyncio dispatcher's workers; the cache is the graph's."""
     from melange.app.aio_worker import AsyncDispatcherFactory
     from melange.consuming.dedup import DeduplicationCache
 
@@ -169,7 +169,7 @@ def test_the_asyncio_dispatcher_factory_takes_its_options_from_the_settings() ->
 
     dispatcher = graph.provide(AsyncDispatcherFactory)(Consumer(print, name="printer"))
 
-    assert dispatcher.concurrency == 7
+    assert dispatcher.workers == 7
     assert dispatcher.options.visibility_timeout == 45
     assert dispatcher.cache is graph.provide(DeduplicationCache)
     assert dispatcher.backend is graph.provide(AsyncMessagingBackend)

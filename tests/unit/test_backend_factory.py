@@ -9,7 +9,7 @@ import pytest
 
 from melange.backends import InMemoryBackend, PrefixedBackend, backend_from_settings
 from melange.backends.factory import BACKENDS, backend_named
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.settings import MelangeSettings, load_settings
 
 
@@ -54,14 +54,18 @@ def test_an_unknown_name_suggests_the_closest() -> None:
         "['aws', 'local', 'memory']; did you mean 'memory'?"
     )
     assert sorted(BACKENDS) == ["aws", "local", "memory"]
+    assert caught.value.problems == (
+        Problem("MELANGE_BACKEND", "memroy", "one of aws, local, memory"),
+    )
 
 
 def test_local_needs_an_endpoint() -> None:
     """The local backend without an endpoint is refused with the setting to give."""
     settings = MelangeSettings(backend="local")
 
-    with pytest.raises(ConfigurationError, match="MELANGE_ENDPOINT_URL"):
+    with pytest.raises(ConfigurationError, match="MELANGE_ENDPOINT_URL") as caught:
         backend_from_settings(settings)
+    assert [(p.setting, p.value) for p in caught.value.problems] == [("MELANGE_ENDPOINT_URL", None)]
 
 
 def test_building_the_memory_backend_never_imports_boto3() -> None:

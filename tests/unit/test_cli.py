@@ -17,8 +17,10 @@ import pytest
 from melange import Consumer
 from melange.app.application import Application
 from melange.app.cli import main
+from melange.app.loading import load_graph
 from melange.backends import InMemoryBackend
 from melange.consuming.subscription import Subscription
+from melange.exceptions import FactoryNotFoundError
 from melange.settings import DispatcherSettings, MelangeSettings
 from melange_bindings import MelangeBindingSpec, ObjectGraph, new_object_graph
 from tests.shop_app import INVOICES, SHIPPING, OrderService, ShippingConsumer, build_graph
@@ -203,6 +205,29 @@ def test_a_target_that_is_no_graph_exits_2(
     error = capsys.readouterr().err
     assert named in error
     assert "Traceback" not in error
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("no_such_module_here:graph", "a module importable"),
+        ("tests.unit.test_cli:missing", "an attribute of module 'tests.unit.test_cli'"),
+        ("tests.unit.test_cli:NOT_A_GRAPH", "an object graph"),
+        ("tests.unit.test_cli:returns_none", "a callable returning an object graph"),
+        ("tests.unit.test_cli", "MODULE:GRAPH, e.g. myapp.wiring:graph"),
+    ],
+    ids=["no-module", "no-attribute", "not-callable", "wrong-type", "malformed"],
+)
+def test_a_target_that_is_no_graph_is_a_problem_of_the_reference(
+    reference: str, expected: str
+) -> None:
+    """The error's problem is the MODULE:GRAPH argument, the reference given and what it needs."""
+    with pytest.raises(FactoryNotFoundError) as caught:
+        load_graph(reference)
+
+    (problem,) = caught.value.problems
+    assert (problem.setting, problem.value) == ("MODULE:GRAPH", reference)
+    assert expected in problem.expected
 
 
 def test_a_graph_given_to_consume_exits_2(

@@ -13,7 +13,6 @@ from melange import (
     MessageContext,
     MessageDispatcher,
     QueuePublisher,
-    SingleDispatchConsumer,
     consumer,
 )
 from melange.backends import InMemoryBackend
@@ -228,11 +227,9 @@ def test_the_name_can_be_given() -> None:
     assert Consumer(on_message=record_into([]), name="audit").name == "audit"
 
 
-def test_the_old_name_and_the_decorator_are_exported() -> None:
-    """``SingleDispatchConsumer`` is ``Consumer``, and both plus ``consumer`` come from melange."""
-    assert SingleDispatchConsumer is Consumer
+def test_the_class_and_the_decorator_are_exported() -> None:
+    """``Consumer`` and ``consumer`` come from melange (melange 7's name: test_compat.py)."""
     assert melange.Consumer is Consumer
-    assert melange.SingleDispatchConsumer is Consumer
     assert melange.consumer is consumer
 
 
@@ -274,8 +271,8 @@ class Forgetful(Consumer):
         self.repository.append(message)
 
 
-class LegacyOrders(SingleDispatchConsumer):
-    """A consumer written against melange 7's name, ``SingleDispatchConsumer``."""
+class Orders(Consumer):
+    """A consumer of plain dicts."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -318,8 +315,8 @@ def test_an_object_that_is_not_a_consumer_is_refused_when_attached() -> None:
 
 
 def test_properly_initialised_consumers_of_every_kind_attach_and_handle_messages() -> None:
-    """Decorated subclasses, inherited ``__init__``, the melange 7 name and callables attach."""
-    family, overriding, orders = FamilyConsumer(), OverridingConsumer(), LegacyOrders()
+    """Decorated subclasses, inherited or own ``__init__``, and callables attach and handle."""
+    family, overriding, orders = FamilyConsumer(), OverridingConsumer(), Orders()
     handled: list[object] = []
     dispatcher = json_dispatcher([family, overriding, orders])
     dispatcher.attach_consumer(Consumer(on_message=record_into(handled)))

@@ -9,7 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from melange import limits, wire
-from melange.consuming.dead_letters import ERROR_ATTRIBUTE, dead_letter_copy, original_attributes
+from melange.consuming.dead_letters import (
+    ERROR_ATTRIBUTE,
+    dead_letter_copy,
+    dead_letter_reason,
+    original_attributes,
+)
 from melange.messages import AttributeValue
 
 REASON = "SerializerNotFoundError: no serializer has identifier 99; " + "details " * 200
@@ -125,3 +130,14 @@ def test_a_folded_float_attribute_is_restored_as_the_same_float(number: float) -
     restored = original_attributes(copy.attributes)["a"]
     assert restored == number
     assert type(restored) is float
+
+
+def test_the_reason_is_read_back_from_either_form() -> None:
+    """dead_letter_reason reads plain melange_error and its JSON form (ten attributes) alike."""
+    folded = json.dumps(
+        {"reason": "KeyError: x", "attribute": {"name": "a", "type": "String", "value": "v"}}
+    )
+
+    assert dead_letter_reason({ERROR_ATTRIBUTE: folded}) == "KeyError: x"
+    assert dead_letter_reason({ERROR_ATTRIBUTE: "plain reason"}) == "plain reason"
+    assert dead_letter_reason({}) is None

@@ -10,13 +10,11 @@ import pytest
 
 from bindings.spec import DispatcherFactory
 from melange import (
+    AckPolicy,
     Backoff,
-    Consumer,
     MessageDispatcher,
     QueuePublisher,
     RedisDeduplicationCache,
-    SimpleMessageDispatcher,
-    SingleDispatchConsumer,
     limits,
     wire,
 )
@@ -52,26 +50,32 @@ def fixture_publisher(registry: SerializerRegistry, backend: InMemoryBackend) ->
     return QueuePublisher(registry, backend)
 
 
-def test_always_ack_acknowledges_failed_messages(
+def test_ack_policy_always_acknowledges_failed_messages(
     registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
 ) -> None:
-    """With always_ack (melange 7's behaviour), a failed message is deleted, not retried."""
+    """With AckPolicy.ALWAYS (melange 7's behaviour), a failed message is deleted, not retried."""
     publisher.publish("q", {"n": 1})
     recorder = Recorder(failing={1: 1})
-    dispatcher = MessageDispatcher(registry, backend, consumers=[recorder], always_ack=True)
+    dispatcher = MessageDispatcher(
+        registry, backend, consumers=[recorder], ack_policy=AckPolicy.ALWAYS
+    )
     assert dispatcher.process_available("q") == 1
     assert backend.message_count("q") == 0
     assert dispatcher.stats.retried == 0
 
 
-def test_early_ack_deletes_on_receipt(
+def test_ack_policy_on_receipt_deletes_on_receipt(
     registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
 ) -> None:
-    """With early_ack, a message is deleted before its handler runs, so a failure loses it."""
+    """With AckPolicy.ON_RECEIPT, a message is deleted before its handler runs; failing loses it."""
     publisher.publish("q", {"n": 1})
     recorder = Recorder(failing={1: 1})
     dispatcher = MessageDispatcher(
-        registry, backend, consumers=[recorder], early_ack=True, wait_time_seconds=1
+        registry,
+        backend,
+        consumers=[recorder],
+        ack_policy=AckPolicy.ON_RECEIPT,
+        wait_time_seconds=1,
     )
     with running(dispatcher, "q"):
         poll_until(lambda: recorder.handled, message="the handler")
@@ -160,17 +164,6 @@ def test_unreadable_message_with_ten_attributes_is_dead_lettered_with_its_reason
     assert reason.startswith("SerializerNotFoundError: ")
     assert original_attributes(dead.attributes) == attributes
     assert dispatcher.stats.dead_lettered == 1
-
-
-def test_simple_dispatcher_and_old_names(
-    registry: SerializerRegistry, backend: InMemoryBackend, publisher: QueuePublisher
-) -> None:
-    """SimpleMessageDispatcher runs one consumer; SingleDispatchConsumer is Consumer."""
-    assert SingleDispatchConsumer is Consumer
-    recorder = Recorder()
-    publisher.publish_many("q", [{"n": 1}, {"n": 2}])
-    assert SimpleMessageDispatcher(recorder, registry, backend).process_available("q") == 2
-    assert sorted(recorder.handled) == [1, 2]
 
 
 def test_attach_consumer_adds_a_consumer(

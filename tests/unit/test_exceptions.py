@@ -11,13 +11,19 @@ from melange.exceptions import (
     BackendError,
     BatchEntryFailure,
     BatchPublishError,
+    ConfigurationError,
     MelangeError,
+    MessageRejectedError,
     MessageTooLargeError,
+    Problem,
     QueueNotFoundError,
+    SubscriptionConflictError,
     TopicNotFoundError,
 )
 
-EXCEPTION_NAMES = [name for name in exceptions.__all__ if name != "BatchEntryFailure"]
+#: The values exported beside the exceptions, which they carry.
+VALUES = ("BatchEntryFailure", "Problem")
+EXCEPTION_NAMES = [name for name in exceptions.__all__ if name not in VALUES]
 
 #: A tree entry: the connector ("├── " or "└── ") and the class name after it.
 TREE_ENTRY = re.compile(r"[├└]── (?P<name>\w+)")
@@ -82,6 +88,40 @@ def test_message_too_large_names_destination_size_and_limit() -> None:
     assert "262,144" in message
     assert (error.destination, error.size, error.limit) == ("orders", 300_000, 262_144)
     assert error.code == "MessageTooLarge"
+
+
+def test_a_message_refused_before_sending_is_not_a_backend_error() -> None:
+    """MessageTooLargeError is a MessageRejectedError: ``except BackendError`` never retries it."""
+    error = MessageTooLargeError(destination="orders", size=300_000, limit=262_144)
+
+    assert isinstance(error, MessageRejectedError)
+    assert not isinstance(error, BackendError)
+    with pytest.raises(MessageRejectedError):
+        try:
+            raise error
+        except BackendError:  # a retry loop's clause: must not catch it
+            pytest.fail("a message that can never be sent was caught as a broker error")
+
+
+def test_configuration_error_carries_its_problems() -> None:
+    """A ConfigurationError keeps its problems as a tuple of Problem values a program can read."""
+    problem = Problem("MELANGE_WORKERS", "many", "an integer >= 1")
+    error = ConfigurationError("MELANGE_WORKERS='many' is not an integer >= 1", problems=[problem])
+
+    assert error.problems == (problem,)
+    assert str(problem) == "MELANGE_WORKERS='many': expected an integer >= 1"
+    assert str(error) == "MELANGE_WORKERS='many' is not an integer >= 1"
+
+
+def test_a_subscription_conflict_has_one_problem_per_consumer() -> None:
+    """SubscriptionConflictError states each consumer's value, expected to be the other's."""
+    error = SubscriptionConflictError(
+        queue="shared", field="workers", consumers=("one", "two"), values=(2, 4)
+    )
+
+    assert [(p.setting, p.value) for p in error.problems] == [("workers", 2), ("workers", 4)]
+    assert "'two'" in error.problems[0].expected
+    assert "'one'" in error.problems[1].expected
 
 
 def test_batch_publish_error_names_the_first_failure_and_carries_all() -> None:

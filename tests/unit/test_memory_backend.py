@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from melange import QueuePublisher, TopicPublisher, wire
-from melange.backends import InMemoryBackend, InMemoryMessagingBackend
+from melange.backends import InMemoryBackend
 from melange.exceptions import BackendError, ConfigurationError
 from melange.serializers import JsonSerializer, SerializerRegistry
 from tests.support.clock import FakeClock
@@ -32,11 +32,6 @@ def drain_ids(backend: InMemoryBackend, queue: str) -> list[str]:
         ids.extend(wire.unwrap(m).message_id for m in batch)
         backend.acknowledge(queue, [m.receipt_handle for m in batch])
     return ids
-
-
-def test_old_name_is_an_alias() -> None:
-    """InMemoryMessagingBackend, melange 7's name, is the same class."""
-    assert InMemoryMessagingBackend is InMemoryBackend
 
 
 def test_each_publish_reaches_each_subscribed_queue_exactly_once(

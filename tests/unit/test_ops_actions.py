@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from melange.app.ops.actions import dead_letter_queue_of, peek, queue_rows, redrive
-from melange.app.ops.decisions import RedriveProgress, redrive_copy
+from melange.app.ops.redrive import RedriveProgress, redrive_copy
 from melange.backends import InMemoryBackend
 from melange.backends.inspection import MoveTask, QueueStats, inspection_of
 from melange.backends.prefixed import PrefixedBackend

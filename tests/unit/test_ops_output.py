@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from melange.app.ops.decisions import DeadLetter, QueueRow, RedriveProgress
 from melange.app.ops.output import (
     Output,
     aligned,
@@ -19,6 +18,8 @@ from melange.app.ops.output import (
     queue_table,
     redrive_summary,
 )
+from melange.app.ops.redrive import RedriveProgress
+from melange.app.ops.reports import DeadLetter, QueueRow
 from melange.backends.inspection import QueueStats
 
 

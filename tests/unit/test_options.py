@@ -1,4 +1,4 @@
-"""Dispatcher options: one validated value, defaults written once, ack policy aliases."""
+"""Dispatcher options: one validated value, defaults written once (melange 7's: test_compat)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 
 from melange import AckPolicy, Backoff, DispatcherOptions, MessageDispatcher
 from melange.backends import InMemoryBackend
-from melange.exceptions import ConfigurationError
-from melange.options import DEFAULT_OPTIONS, ack_policy_from_flags
+from melange.exceptions import ConfigurationError, Problem
+from melange.options import DEFAULT_OPTIONS
 from melange.serializers import JsonSerializer, SerializerRegistry
 from melange.settings import SETTINGS, DispatcherSettings, load_settings, options_from_settings
 
@@ -19,51 +19,6 @@ from melange.settings import SETTINGS, DispatcherSettings, load_settings, option
 def fixture_registry() -> SerializerRegistry:
     """Give a JSON-only registry."""
     return SerializerRegistry({"serializers": {"json": JsonSerializer}})
-
-
-@pytest.mark.parametrize(
-    ("early_ack", "always_ack", "expected"),
-    [
-        (None, None, AckPolicy.AFTER_SUCCESS),
-        (False, False, AckPolicy.AFTER_SUCCESS),
-        (True, None, AckPolicy.ON_RECEIPT),
-        (True, False, AckPolicy.ON_RECEIPT),
-        (None, True, AckPolicy.ALWAYS),
-        (False, True, AckPolicy.ALWAYS),
-    ],
-)
-def test_the_old_booleans_map_onto_one_ack_policy(
-    registry: SerializerRegistry, early_ack: bool | None, always_ack: bool | None, expected: Any
-) -> None:
-    """early_ack and always_ack are aliases of AckPolicy values on the dispatcher."""
-    dispatcher = MessageDispatcher(
-        registry, InMemoryBackend(), early_ack=early_ack, always_ack=always_ack
-    )
-    assert dispatcher.options.ack_policy is expected
-
-
-@pytest.mark.parametrize(
-    ("arguments", "named"),
-    [
-        ({"early_ack": True, "always_ack": True}, "early_ack=True and always_ack=True"),
-        ({"ack_policy": AckPolicy.ALWAYS, "early_ack": True}, "early_ack=True contradicts"),
-        ({"ack_policy": AckPolicy.ALWAYS, "always_ack": False}, "always_ack=False contradicts"),
-    ],
-)
-def test_contradicting_ack_arguments_are_refused(
-    registry: SerializerRegistry, arguments: dict[str, Any], named: str
-) -> None:
-    """Booleans that contradict each other or ack_policy raise ConfigurationError naming them."""
-    with pytest.raises(ConfigurationError, match=named):
-        MessageDispatcher(registry, InMemoryBackend(), **arguments)
-
-
-def test_an_agreeing_alias_is_accepted() -> None:
-    """An old boolean that says what ack_policy says is not an error."""
-    assert (
-        ack_policy_from_flags(AckPolicy.ON_RECEIPT, early_ack=True, always_ack=False)
-        is AckPolicy.ON_RECEIPT
-    )
 
 
 def test_keywords_build_the_options_and_options_can_be_given_whole(
@@ -100,6 +55,54 @@ def test_options_are_validated_once_when_built(options: dict[str, Any], named: s
     """Every out-of-range option raises ConfigurationError naming it, with no dispatcher."""
     with pytest.raises(ConfigurationError, match=named):
         DispatcherOptions(**options)
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"workers": 0}, Problem("workers", 0, "an integer >= 1")),
+        ({"workers": 2, "pollers": 3}, Problem("pollers", 3, "an integer 1-2 (workers)")),
+        ({"max_messages": 11}, Problem("max_messages", 11, "an integer 1-10")),
+        ({"wait_time_seconds": 21}, Problem("wait_time_seconds", 21, "an integer 0-20")),
+        (
+            {"visibility_timeout": 0},
+            Problem("visibility_timeout", 0, "an integer 1-43200"),
+        ),
+        (
+            {"on_cache_unavailable": "drop"},
+            Problem("on_cache_unavailable", "drop", "'process' or 'redeliver'"),
+        ),
+        (
+            {"ack_flush_interval": 0},
+            Problem("ack_flush_interval", 0, "a number of seconds > 0"),
+        ),
+    ],
+)
+def test_an_option_out_of_range_is_the_problem_of_the_error(
+    options: dict[str, Any], problem: Problem
+) -> None:
+    """The error's one problem names the option, the value given and the range allowed."""
+    with pytest.raises(ConfigurationError) as caught:
+        DispatcherOptions(**options)
+
+    assert caught.value.problems == (problem,)
+
+
+@pytest.mark.parametrize(
+    ("backoff", "problem"),
+    [
+        ({"base": -1}, Problem("base", -1, "a number of seconds >= 0")),
+        ({"jitter": 2}, Problem("jitter", 2, "a fraction 0-1")),
+    ],
+)
+def test_a_backoff_out_of_range_is_the_problem_of_the_error(
+    backoff: dict[str, float], problem: Problem
+) -> None:
+    """A Backoff field out of range is reported as that field's problem."""
+    with pytest.raises(ConfigurationError) as caught:
+        Backoff(**backoff)
+
+    assert caught.value.problems == (problem,)
 
 
 def test_settings_defaults_are_the_options_defaults() -> None:

@@ -29,8 +29,6 @@ def test_melange_exports_exactly_its_public_api() -> None:
         "ReceivedMessage",
         "RedisDeduplicationCache",
         "SendOptions",
-        "SimpleMessageDispatcher",
-        "SingleDispatchConsumer",
         "Subscription",
         "SubscriptionSpec",
         "TopicPublisher",
@@ -41,12 +39,32 @@ def test_melange_exports_exactly_its_public_api() -> None:
         assert getattr(melange, name) is not None
 
 
+def test_melange7_import_paths_keep_working_with_a_warning() -> None:
+    """The names melange 7 exported stay importable from its modules, through melange.compat."""
+    import pytest
+
+    from melange import compat
+
+    with pytest.warns(DeprecationWarning, match="melange 7's name"):
+        from melange import SimpleMessageDispatcher, SingleDispatchConsumer
+        from melange.backends import InMemoryMessagingBackend
+
+    assert SingleDispatchConsumer is melange.Consumer
+    assert issubclass(SimpleMessageDispatcher, melange.MessageDispatcher)
+    assert InMemoryMessagingBackend is melange.backends.InMemoryBackend
+    assert sorted(compat.RENAMED) == [
+        "InMemoryMessagingBackend",
+        "SimpleMessageDispatcher",
+        "SingleDispatchConsumer",
+    ]
+    assert sorted(compat.MELANGE7_ACK_FLAGS) == ["always_ack", "early_ack"]
+
+
 def test_backends_and_serializers_export_the_documented_names() -> None:
     """The backends and serializers the docs name import from their packages."""
     from melange.backends import (
         AWSBackend,
         InMemoryBackend,
-        InMemoryMessagingBackend,
         LocalSQSBackend,
         MessagingAdmin,
         MessagingBackend,
@@ -62,7 +80,6 @@ def test_backends_and_serializers_export_the_documented_names() -> None:
         TypedJsonSerializer,
     )
 
-    assert InMemoryMessagingBackend is InMemoryBackend
     assert issubclass(AWSBackend, melange.backends.SqsBackend)
     assert issubclass(LocalSQSBackend, melange.backends.SqsBackend)
     assert isinstance(InMemoryBackend(), MessagingBackend)

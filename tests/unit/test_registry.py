@@ -11,6 +11,7 @@ import pytest
 
 from melange.exceptions import (
     ConfigurationError,
+    Problem,
     SerializationError,
     SerializerConfigurationError,
     SerializerNotFoundError,
@@ -143,14 +144,16 @@ def test_duplicate_identifiers_are_refused() -> None:
         SerializerRegistry(config)
     assert isinstance(info.value, SerializationError)
     assert isinstance(info.value, ConfigurationError)
+    assert [(p.setting, p.value) for p in info.value.problems] == [("JsonSerializer.identifier", 1)]
 
 
 def test_binding_to_an_unknown_name_is_refused() -> None:
     """A binding to a serializer name that is not configured names that serializer."""
     config = {"serializers": {"json": JsonSerializer}, "serializer_bindings": {Base: "msgpack"}}
 
-    with pytest.raises(SerializerConfigurationError, match="'msgpack'"):
+    with pytest.raises(SerializerConfigurationError, match="'msgpack'") as info:
         SerializerRegistry(config)
+    assert info.value.problems == (Problem("serializer_bindings[Base]", "msgpack", "one of json"),)
 
 
 def test_unknown_default_is_refused() -> None:

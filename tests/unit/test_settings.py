@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 from melange.settings import SETTINGS, DispatcherSettings, MelangeSettings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -16,9 +16,14 @@ SETTING_BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}
 
 def settings_error(environ: dict[str, str], *, config_dir: Path) -> str:
     """Return the message of the ConfigurationError that loading ``environ`` raises."""
+    return str(settings_exception(environ, config_dir=config_dir))
+
+
+def settings_exception(environ: dict[str, str], *, config_dir: Path) -> ConfigurationError:
+    """Return the ConfigurationError that loading ``environ`` raises."""
     with pytest.raises(ConfigurationError) as caught:
         load_settings(environ=environ, config_dir=config_dir)
-    return str(caught.value)
+    return caught.value
 
 
 @pytest.fixture(name="config_dir")
@@ -274,6 +279,45 @@ def test_several_wrong_values_are_reported_in_one_error(tmp_path: Path) -> None:
     assert "MELANGE_ALLOW_PICKLE='maybe'" in message
     assert "MELANGE_WAIT_TIME_SECONDS='21'" in message
     assert "MELANGE_BAKEND" in message
+
+
+def test_each_wrong_variable_is_one_problem_of_the_error(tmp_path: Path) -> None:
+    """The error's problems name each wrong variable with its text and what it allows."""
+    error = settings_exception(
+        {
+            "MELANGE_BACKEND": "sqs",
+            "MELANGE_WORKERS": "0",
+            "MELANGE_VISIBILITY_TIMEOUT": "43201",
+            "MELANGE_BAKEND": "aws",
+            "MELANGE_DEDUP": "redis",
+        },
+        config_dir=tmp_path,
+    )
+
+    assert set(error.problems) == {
+        Problem("MELANGE_BAKEND", "aws", "no such variable (did you mean MELANGE_BACKEND?)"),
+        Problem("MELANGE_BACKEND", "sqs", "one of aws, local, memory"),
+        Problem("MELANGE_WORKERS", "0", "an integer >= 1"),
+        Problem("MELANGE_VISIBILITY_TIMEOUT", "43201", "an integer 1-43200"),
+        Problem("MELANGE_REDIS_URL", None, "a redis:// URL, as MELANGE_DEDUP='redis'"),
+    }
+    assert len(error.problems) == len(str(error).splitlines()) - 1  # one per line listed
+
+
+def test_a_missing_endpoint_is_a_problem_of_the_endpoint_variable(tmp_path: Path) -> None:
+    """MELANGE_BACKEND=local without an endpoint names MELANGE_ENDPOINT_URL as what to set."""
+    error = settings_exception({"MELANGE_BACKEND": "local"}, config_dir=tmp_path)
+
+    assert [(p.setting, p.value) for p in error.problems] == [("MELANGE_ENDPOINT_URL", None)]
+
+
+def test_a_missing_env_file_is_a_problem_of_melange_env(config_dir: Path) -> None:
+    """MELANGE_ENV naming a missing file is a problem of MELANGE_ENV listing the envs there are."""
+    error = settings_exception({"MELANGE_ENV": "qa"}, config_dir=config_dir)
+
+    ((problem),) = error.problems
+    assert (problem.setting, problem.value) == ("MELANGE_ENV", "qa")
+    assert "['prod', 'staging']" in problem.expected
 
 
 def test_wrong_values_in_the_file_are_reported_like_the_environment(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from melange.backends.shortcuts import queue_declarations
-from melange.exceptions import ConfigurationError, DeclarationError
+from melange.exceptions import ConfigurationError, DeclarationError, Problem
 from melange.topology.specs import QueueSpec, SubscriptionSpec, TopicSpec
 
 REFUSED: dict[str, tuple[Callable[[], Any], str, str, object]] = {
@@ -92,6 +92,38 @@ def test_a_declaration_sqs_would_refuse_is_refused_when_built(
 
     assert isinstance(caught.value, ConfigurationError)
     assert (caught.value.field, caught.value.value) == (field, value)
+
+
+@pytest.mark.parametrize("case", REFUSED.values(), ids=REFUSED.keys())
+def test_a_refused_declaration_states_its_field_as_the_problem(
+    case: tuple[Callable[[], Any], str, str, object],
+) -> None:
+    """The error's one problem is the declaration's field, the value given and what SQS allows."""
+    build, field, _, value = case
+
+    with pytest.raises(DeclarationError) as caught:
+        build()
+
+    ((problem),) = caught.value.problems
+    assert (problem.setting, problem.value) == (field, value)
+    assert problem.expected
+
+
+def test_the_problems_say_what_sqs_and_sns_allow() -> None:
+    """A range names its bounds, a FIFO mismatch the kind of queue, a filter policy its rule."""
+    with pytest.raises(DeclarationError) as receive_count:
+        QueueSpec("q", max_receive_count=0)
+    with pytest.raises(DeclarationError) as dead_letter_queue:
+        QueueSpec("q.fifo", dead_letter_queue="dlq")
+    with pytest.raises(DeclarationError) as topic_name:
+        SubscriptionSpec("q", ("bad topic",))
+    with pytest.raises(DeclarationError) as policy:
+        SubscriptionSpec("q", ("t",), filter_policy={"region": "eu"})
+
+    assert receive_count.value.problems == (Problem("max_receive_count", 0, "an integer 1-1000"),)
+    assert dead_letter_queue.value.problems[0].expected == "a FIFO queue, as 'q.fifo' is"
+    assert topic_name.value.problems[0].setting == "topics"
+    assert policy.value.problems[0].expected == "a list of conditions"
 
 
 def test_the_boundaries_are_accepted() -> None:

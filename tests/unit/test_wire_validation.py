@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -12,6 +13,7 @@ from melange.exceptions import (
     MalformedMessageError,
     MessageAttributeError,
     MessageTooLargeError,
+    Problem,
     SerializationError,
 )
 from melange.messages import AttributeValue, Envelope, ReceivedMessage, SendOptions
@@ -49,6 +51,40 @@ def test_deduplication_id_on_a_standard_destination_is_refused() -> None:
         limits.check_queue_options("q", SendOptions(deduplication_id="d"))
     with pytest.raises(ConfigurationError, match="standard topic 't'"):
         limits.check_topic_options("t", SendOptions(deduplication_id="d"))
+
+
+@pytest.mark.parametrize(
+    ("check", "destination", "options", "problem"),
+    [
+        (
+            limits.check_queue_options,
+            "q.fifo",
+            SendOptions(),
+            Problem("message_group_id", None, "a group id for FIFO queue 'q.fifo'"),
+        ),
+        (
+            limits.check_queue_options,
+            "q",
+            SendOptions(delay_seconds=901),
+            Problem("delay_seconds", 901, "an integer 0-900"),
+        ),
+        (
+            limits.check_topic_options,
+            "t",
+            SendOptions(delay_seconds=5),
+            Problem("delay_seconds", 5, "None for a topic"),
+        ),
+    ],
+    ids=["fifo-without-group", "delay-too-long", "delay-on-topic"],
+)
+def test_send_options_sqs_would_refuse_are_the_problem_of_the_error(
+    check: Any, destination: str, options: SendOptions, problem: Problem
+) -> None:
+    """A send option SQS or SNS would refuse is the error's problem, with what is allowed."""
+    with pytest.raises(ConfigurationError) as caught:
+        check(destination, options)
+
+    assert caught.value.problems == (problem,)
 
 
 def test_sns_attribute_that_is_not_an_object_is_malformed() -> None:

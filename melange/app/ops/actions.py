@@ -1,11 +1,11 @@
 """The operations commands' I/O: counting queues, peeking at and moving dead letters.
 
 Thin shells around a backend (``MessagingBackend`` and ``QueueInspection``); every
-decision is in ``melange.app.ops.decisions``. A redrive never deletes a dead letter before
-the source queue accepted its copy, and stops between two messages when told to (the
-``stop`` event that SIGINT and SIGTERM set), releasing what it received and had not
-moved: after an interruption and a rerun no message is lost, and only a message whose
-copy was accepted but whose delete did not happen can arrive twice.
+decision is in ``melange.app.ops.redrive`` and ``reports``. A redrive never deletes a dead
+letter before the source queue accepted its copy, and stops between two messages when
+told to (the ``stop`` event that SIGINT and SIGTERM set), releasing what it received and
+had not moved: after an interruption and a rerun no message is lost, and only a message
+whose copy was accepted but whose delete did not happen can arrive twice.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from melange import limits
-from melange.app.ops.decisions import (
-    QueueRow,
+from melange.app.ops.redrive import (
     RedriveProgress,
     pause_before,
     redrive_batch_size,
@@ -28,6 +27,7 @@ from melange.app.ops.decisions import (
     redrive_visibility,
     should_continue,
 )
+from melange.app.ops.reports import QueueRow
 from melange.backends.inspection import MoveTask, QueueInspection, inspection_of
 from melange.backends.protocol import MessagingBackend
 from melange.exceptions import (
@@ -35,6 +35,7 @@ from melange.exceptions import (
     BackendUnavailableError,
     ConfigurationError,
     MelangeError,
+    Problem,
 )
 from melange.messages import ReceivedMessage
 
@@ -61,7 +62,8 @@ def dead_letter_queue_of(backend: MessagingBackend, queue: str) -> str:
     if policy is None:
         raise ConfigurationError(
             f"queue {queue!r} has no dead-letter queue (no RedrivePolicy); name the queue "
-            "whose dead letters you mean, not the dead-letter queue itself"
+            "whose dead letters you mean, not the dead-letter queue itself",
+            problems=[Problem("queue", queue, "a queue with a dead-letter queue")],
         )
     return policy.dead_letter_queue
 

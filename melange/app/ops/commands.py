@@ -20,7 +20,6 @@ from typing import Any
 
 from melange import limits
 from melange.app.ops.actions import dead_letter_queue_of, peek, queue_rows, redrive
-from melange.app.ops.decisions import dead_letter_of
 from melange.app.ops.output import (
     OLDEST_NOTE,
     PEEK_NOTE,
@@ -33,6 +32,7 @@ from melange.app.ops.output import (
     queue_table,
     redrive_summary,
 )
+from melange.app.ops.reports import dead_letter_of
 from melange.backends.factory import backend_from_settings
 from melange.backends.inspection import inspection_of
 from melange.backends.protocol import MessagingBackend

@@ -15,7 +15,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal, TextIO
 
-from melange.app.ops.decisions import DeadLetter, QueueRow, RedriveProgress
+from melange.app.ops.redrive import RedriveProgress
+from melange.app.ops.reports import DeadLetter, QueueRow
 
 __all__ = [
     "PEEK_NOTE",

@@ -11,6 +11,6 @@ May import: ``melange.exceptions``, ``messages``, ``limits``, ``wire``, ``topolo
 
 from __future__ import annotations
 
-from melange.backends.memory.backend import InMemoryBackend, InMemoryMessagingBackend
+from melange.backends.memory.backend import InMemoryBackend
 
-__all__ = ["InMemoryBackend", "InMemoryMessagingBackend"]
+__all__ = ["InMemoryBackend"]

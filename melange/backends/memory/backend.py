@@ -40,7 +40,7 @@ from melange.messages import (
 from melange.topology import filter_policy as filters
 from melange.topology.declared import (
     Declared,
-    Outcome,
+    Effect,
     combined,
     declared,
     stated_queue_settings,
@@ -48,7 +48,7 @@ from melange.topology.declared import (
 )
 from melange.topology.specs import Declaration, QueueSpec, SubscriptionSpec, TopicSpec
 
-__all__ = ["InMemoryBackend", "InMemoryMessagingBackend"]
+__all__ = ["InMemoryBackend"]
 
 
 @attrs.define
@@ -107,7 +107,7 @@ class InMemoryBackend(BackendShortcuts):
                 found = spec.name in self._topics
                 arn = f"arn:aws:sns:memory:000000000000:{spec.name}"
                 self._topics.setdefault(spec.name, _Topic(spec.name, arn))
-                return Declared(spec, Outcome.AS_IS if found else Outcome.CREATED)
+                return Declared(spec, Effect.AS_IS if found else Effect.CREATED)
             return self._subscribe(spec)
 
     def _declare_queue(self, spec: QueueSpec) -> Declared:
@@ -376,7 +376,3 @@ class InMemoryBackend(BackendShortcuts):
         if topic is None:
             raise TopicNotFoundError(topic_name, operation=operation)
         return topic
-
-
-#: The name melange 7 gave the in-memory backend.
-InMemoryMessagingBackend = InMemoryBackend

@@ -29,7 +29,7 @@ from melange.messages import Destination
 from melange.topology.declared import (
     Change,
     Declared,
-    Outcome,
+    Effect,
     combined,
     declared,
     stated_queue_settings,
@@ -101,9 +101,9 @@ class SqsAdmin:
             params = {"QueueName": spec.name, "Attributes": create}
             answer = yield SqsCall("sqs", "CreateQueue", params, queue=spec.name)
             self._directory.remember_queue_url(spec.name, str(answer["QueueUrl"]))
-            return Declared(spec, Outcome.CREATED)
+            return Declared(spec, Effect.CREATED)
         done = declared(spec, current, stated_queue_settings(spec))
-        if done.outcome is Outcome.CHANGED:
+        if done.effect is Effect.CHANGED:
             url = yield from self._directory.queue_url(spec.name)
             params = {"QueueUrl": url, "Attributes": attributes}
             yield SqsCall("sqs", "SetQueueAttributes", params, queue=spec.name)
@@ -134,8 +134,8 @@ class SqsAdmin:
             params = {"Name": spec.name, "Attributes": attributes}
             answer = yield SqsCall("sns", "CreateTopic", params, topic=spec.name)
             yield from self._directory.confirm_topic(spec.name, str(answer["TopicArn"]))
-            return Declared(spec, Outcome.CREATED)
-        return Declared(spec, Outcome.AS_IS)
+            return Declared(spec, Effect.CREATED)
+        return Declared(spec, Effect.AS_IS)
 
     def _declare_subscription(self, spec: SubscriptionSpec) -> Plan[Declared]:
         """Subscribe the queue to each topic and let them send to it with one policy statement."""
@@ -149,8 +149,8 @@ class SqsAdmin:
             topic_arns.append(topic_arn)
         policy_changed = yield from self._allow_topics(spec.queue, queue_arn, topic_arns)
         done = combined(spec, parts)
-        if policy_changed and done.outcome is Outcome.AS_IS:
-            return Declared(spec, Outcome.CHANGED, (Change("queue policy", None, topic_arns),))
+        if policy_changed and done.effect is Effect.AS_IS:
+            return Declared(spec, Effect.CHANGED, (Change("queue policy", None, topic_arns),))
         return done
 
     def _subscribe_one(
@@ -167,7 +167,7 @@ class SqsAdmin:
                 "ReturnSubscriptionArn": True,
             }
             yield SqsCall("sns", "Subscribe", params, topic=topic_name)
-            return Declared(spec, Outcome.CREATED)
+            return Declared(spec, Effect.CREATED)
         params = {"SubscriptionArn": existing}
         answer = yield SqsCall("sns", "GetSubscriptionAttributes", params, topic=topic_name)
         current = subscription_settings_of(answer.get("Attributes", {}))

@@ -13,9 +13,9 @@ from typing import Any
 from melange.backends.sqs.direct import (
     RETRIED_ERRORS,
     DirectRequests,
-    JsonDict,
     pause_before_retry,
 )
+from melange.messages import JsonDict
 
 __all__ = ["AsyncDirectSqs"]
 

@@ -34,7 +34,7 @@ from melange.backends.sqs.options import (
     Timeouts,
     client_specs,
 )
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 
 if TYPE_CHECKING:
     from botocore.hooks import BaseEventHooks
@@ -170,7 +170,8 @@ def no_region() -> ConfigurationError:
     """Return the error for a session and arguments that name no region."""
     return ConfigurationError(
         "no AWS region is configured; pass region_name=... (or Endpoints(region=...)) or set "
-        "AWS_REGION (or AWS_DEFAULT_REGION)"
+        "AWS_REGION (or AWS_DEFAULT_REGION)",
+        problems=[Problem("AWS_REGION", None, "an AWS region, e.g. 'eu-west-1'")],
     )
 
 

@@ -38,6 +38,7 @@ import botocore.exceptions
 import botocore.parsers
 
 from melange.backends.sqs.errors import THROTTLING, TRANSIENT
+from melange.messages import JsonDict
 
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSPreparedRequest
@@ -56,7 +57,6 @@ __all__ = [
     "should_retry",
 ]
 
-JsonDict = dict[str, Any]
 
 #: The requests sent directly; everything else goes through botocore.
 DIRECT_OPERATIONS = frozenset(

@@ -27,6 +27,7 @@ from melange.exceptions import (
     BackendRefusedError,
     BackendUnavailableError,
     ConfigurationError,
+    Problem,
     QueueNotFoundError,
     TopicNotFoundError,
 )
@@ -114,7 +115,14 @@ class SqsDirectory:
         except botocore.exceptions.NoCredentialsError as exc:
             raise ConfigurationError(
                 "no AWS credentials were found; set AWS_PROFILE or AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY, or run where an instance/task role is available"
+                "AWS_SECRET_ACCESS_KEY, or run where an instance/task role is available",
+                problems=[
+                    Problem(
+                        "AWS_PROFILE",
+                        None,
+                        "a profile, AWS_ACCESS_KEY_ID with AWS_SECRET_ACCESS_KEY, or a role",
+                    )
+                ],
             ) from exc
 
     @staticmethod

@@ -24,7 +24,7 @@ import attrs
 from botocore.config import Config
 
 from melange import limits
-from melange.exceptions import ConfigurationError
+from melange.exceptions import ConfigurationError, Problem
 
 __all__ = [
     "DEFAULT_ENDPOINTS",
@@ -58,7 +58,10 @@ Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 def _refused(name: str, value: object, expected: str, fix: str) -> ConfigurationError:
     """Return the error for option ``name``: its value, what is expected and what to change."""
-    return ConfigurationError(f"{name}={value!r} {expected}; {fix}")
+    allowed = expected.removeprefix("must be ").removeprefix("must ")
+    return ConfigurationError(
+        f"{name}={value!r} {expected}; {fix}", problems=[Problem(name, value, allowed)]
+    )
 
 
 def _seconds(setting: str | None = None) -> Validator:

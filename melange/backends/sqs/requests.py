@@ -28,6 +28,7 @@ from melange.messages import (
     AttributeValue,
     BatchResult,
     Destination,
+    JsonDict,
     OutgoingMessage,
     ReceivedMessage,
     RedrivePolicy,
@@ -57,7 +58,6 @@ __all__ = [
 #: The Sid of the one queue-policy statement that lets all subscribed topics send.
 POLICY_SID = "melange-sns-to-sqs"
 
-JsonDict = dict[str, Any]
 #: Sends one batch request's entries and returns the broker's response.
 SendBatch = Callable[[list[JsonDict]], Mapping[str, Any]]
 

@@ -14,7 +14,6 @@ from melange import limits, wire
 from melange.backends.sqs.calls import Plan, SqsCall
 from melange.backends.sqs.directory import SqsDirectory
 from melange.backends.sqs.requests import (
-    JsonDict,
     batch_plan,
     chunks,
     publish_params,
@@ -26,6 +25,7 @@ from melange.messages import (
     AttributeValue,
     BatchResult,
     Destination,
+    JsonDict,
     OutgoingMessage,
     ReceivedMessage,
     RedrivePolicy,

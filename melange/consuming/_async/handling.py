@@ -43,7 +43,7 @@ from melange.consuming.outcomes import (
     reason_of,
     unhandled_outcome,
 )
-from melange.exceptions import BackendError, DeduplicationUnavailableError
+from melange.exceptions import BackendError, DeduplicationUnavailableError, MessageRejectedError
 from melange.messages import ReceivedMessage, RedrivePolicy
 from melange.options import AckPolicy
 from melange.telemetry import tracing
@@ -266,7 +266,9 @@ class AsyncMessageHandling:
                 await self.release([received])
             elif action is Action.LEAVE:
                 self.stats.count("left")
-        except BackendError as exc:
+        # A rejected dead-letter copy (too large: dead_letter_copy prevents it) is not sent
+        # again now; the original stays, as after a broker error.
+        except (BackendError, MessageRejectedError) as exc:
             logger.warning(
                 "could not settle message %s (%s); it will be delivered again",
                 received.broker_message_id,

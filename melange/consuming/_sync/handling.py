@@ -42,7 +42,7 @@ from melange.consuming.outcomes import (
     reason_of,
     unhandled_outcome,
 )
-from melange.exceptions import BackendError, DeduplicationUnavailableError
+from melange.exceptions import BackendError, DeduplicationUnavailableError, MessageRejectedError
 from melange.messages import ReceivedMessage, RedrivePolicy
 from melange.options import AckPolicy
 from melange.telemetry import tracing
@@ -263,7 +263,9 @@ class MessageHandling:
                 self.release([received])
             elif action is Action.LEAVE:
                 self.stats.count("left")
-        except BackendError as exc:
+        # A rejected dead-letter copy (too large: dead_letter_copy prevents it) is not sent
+        # again now; the original stays, as after a broker error.
+        except (BackendError, MessageRejectedError) as exc:
             logger.warning(
                 "could not settle message %s (%s); it will be delivered again",
                 received.broker_message_id,

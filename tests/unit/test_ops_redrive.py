@@ -1,27 +1,21 @@
-"""The operations commands' pure decisions: what a dead letter says, how a redrive paces."""
+"""How ``dlq redrive`` moves dead letters back, as pure functions: copies, pace and end."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 import pytest
 
 from melange import wire
-from melange.app.ops.decisions import (
+from melange.app.ops.redrive import (
     REDRIVE_GROUP,
-    QueueRow,
     RedriveProgress,
-    dead_letter_of,
     pause_before,
-    reason_of,
     redrive_batch_size,
     redrive_copy,
     redrive_visibility,
     should_continue,
 )
-from melange.backends.inspection import MoveTask, QueueStats
 from melange.consuming.dead_letters import ERROR_ATTRIBUTE, dead_letter_copy
 from melange.messages import Envelope, ReceivedMessage
 
@@ -42,39 +36,6 @@ def melange_payload() -> wire.Payload:
     """Return the body and attributes melange sends for a ``shop:Job`` on queue ``work``."""
     envelope = Envelope(content='{"n": 1}', manifest="shop:Job", serializer_id=1)
     return wire.queue_payload("work", envelope)
-
-
-def test_a_dead_letter_tells_its_reason_type_receives_and_send_time() -> None:
-    """``dead_letter_of`` reads melange_error, the manifest, the receive count and SentTimestamp."""
-    payload = melange_payload()
-    copy = dead_letter_copy(payload.body, payload.attributes, "ValueError: boom")
-    sent = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-    letter = dead_letter_of(received(copy.body, copy.attributes, receive_count=3, sent_at=sent))
-
-    assert letter.reason == "ValueError: boom"
-    assert letter.manifest == "shop:Job"
-    assert letter.receive_count == 3
-    assert letter.as_json()["sent_at"] == "2026-01-02T03:04:05+00:00"
-
-
-def test_a_message_the_broker_moved_has_no_reason_and_an_unreadable_one_no_type() -> None:
-    """No melange_error: reason None; a body melange cannot read: manifest None, no error."""
-    letter = dead_letter_of(received("not json at all", {"manifest": 42}))
-
-    assert letter.reason is None
-    assert letter.manifest is None
-
-
-def test_a_reason_folded_with_an_attribute_is_unfolded() -> None:
-    """The JSON form of melange_error (ten attributes) shows only its reason."""
-    folded = json.dumps(
-        {"reason": "KeyError: x", "attribute": {"name": "a", "type": "String", "value": "v"}}
-    )
-
-    assert reason_of(folded) == "KeyError: x"
-    assert reason_of("plain reason") == "plain reason"
-    assert reason_of(None) is None
 
 
 def test_a_redrive_copy_drops_melange_error_and_restores_the_original_attributes() -> None:
@@ -136,19 +97,3 @@ def test_a_redrive_stops_when_empty_interrupted_or_after_the_starting_depth(
 ) -> None:
     """It stops on an empty receive, an interruption, or after the depth it started with."""
     assert should_continue(progress, empty) is expected
-
-
-def test_a_queue_row_and_stats_as_json() -> None:
-    """A row lists the counts and the dead-letter queue's depth; total adds the three counts."""
-    row = QueueRow("work", QueueStats(3, 1, 2), "work-dlq", QueueStats(4, 0, 0))
-
-    assert row.as_json()["dead_letter_depth"] == 4
-    assert row.stats.total == 6
-    assert QueueRow("x", QueueStats(0, 0, 0)).as_json()["dead_letter_depth"] is None
-
-
-def test_a_move_task_is_finished_once_completed_cancelled_or_failed() -> None:
-    """Only a running or cancelling task may move more messages."""
-    assert not MoveTask("h", "RUNNING").finished
-    assert MoveTask("h", "COMPLETED").finished
-    assert MoveTask("h", "FAILED", failure="x").finished

@@ -1,0 +1,101 @@
+"""What ``queues`` and ``dlq show`` report: a queue's counts, a dead letter's story.
+
+Values and the pure functions that make them from what the broker answers; no I/O here
+(``melange.app.ops.actions`` asks the backend, ``output`` prints these).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from melange import wire
+from melange.backends.inspection import QueueStats
+from melange.consuming.dead_letters import dead_letter_reason
+from melange.exceptions import MelangeError
+from melange.messages import ReceivedMessage
+
+__all__ = ["DeadLetter", "QueueRow", "dead_letter_of"]
+
+
+@attrs.frozen
+class QueueRow:
+    """One line of ``queues``: a queue's counts and its dead-letter queue's depth.
+
+    Attributes:
+        name: the queue.
+        stats: its counts.
+        dead_letter_queue: its dead-letter queue, if it has one.
+        dead_letter_stats: that queue's counts, if it has one.
+    """
+
+    name: str
+    stats: QueueStats
+    dead_letter_queue: str | None = None
+    dead_letter_stats: QueueStats | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the row as ``--json`` prints it."""
+        return {
+            "queue": self.name,
+            "depth": self.stats.depth,
+            "in_flight": self.stats.in_flight,
+            "delayed": self.stats.delayed,
+            "oldest_age_seconds": self.stats.oldest_age_seconds,
+            "dead_letter_queue": self.dead_letter_queue,
+            "dead_letter_depth": None
+            if self.dead_letter_stats is None
+            else self.dead_letter_stats.depth,
+        }
+
+
+@attrs.frozen
+class DeadLetter:
+    """What ``dlq show`` tells of one dead-lettered message.
+
+    Attributes:
+        broker_message_id: the broker's id of the message on the dead-letter queue.
+        reason: its ``melange_error``; ``None`` when the broker's redrive policy moved it
+            (melange writes a reason only on the copies it sends itself).
+        manifest: the type it was published as, if melange can read its envelope.
+        receive_count: receives counted on the dead-letter queue, this look included.
+        sent_at: when it was first sent (SQS keeps ``SentTimestamp`` across a redrive
+            policy move; a copy melange sent has its own).
+        message_group_id: its FIFO group, if any.
+    """
+
+    broker_message_id: str
+    reason: str | None
+    manifest: str | None
+    receive_count: int
+    sent_at: datetime | None
+    message_group_id: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the message as ``--json`` prints it."""
+        return {
+            "broker_message_id": self.broker_message_id,
+            "reason": self.reason,
+            "manifest": self.manifest,
+            "receive_count": self.receive_count,
+            "sent_at": None if self.sent_at is None else self.sent_at.isoformat(),
+            "message_group_id": self.message_group_id,
+        }
+
+
+def dead_letter_of(received: ReceivedMessage) -> DeadLetter:
+    """Return what ``dlq show`` tells of a message received from a dead-letter queue."""
+    try:
+        manifest = wire.unwrap(received).manifest
+    except MelangeError:  # unreadable: that may be why it is here
+        manifest = None
+    return DeadLetter(
+        broker_message_id=received.broker_message_id,
+        reason=dead_letter_reason(received.attributes),
+        manifest=manifest,
+        receive_count=received.receive_count,
+        sent_at=received.sent_at,
+        message_group_id=received.message_group_id,
+    )
