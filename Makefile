@@ -10,12 +10,12 @@ STAMP := $(VENV)/.installed-stamp
 NODE_DIR := tests/support
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed-stamp
 
-.PHONY: run test lint typecheck unit unasync bench clean node-deps test-localstack
+.PHONY: run test lint typecheck unit unasync docs serve-docs bench clean node-deps test-localstack
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
-	$(PY) -m pip install --quiet -e ".[examples,redis]" --group test --group lint
+	$(PY) -m pip install --quiet -e ".[examples,redis]" --group test --group lint --group docs
 	touch $(STAMP)
 
 # fauxqs as its lock file pins it. Without npm, or if the install fails, the fauxqs tests
@@ -73,11 +73,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
+# The documentation site, built strictly (any warning fails): into site/, or served with
+# live reload on http://127.0.0.1:8000.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet -d site
+
+serve-docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict
+
 # Four test processes on two cores: most tests wait on a server, a poll or a timeout, so
 # they overlap (10.6 min serial, about 3.5 min so). Each process starts its own servers.
 TEST_PROCESSES ?= 4
 
-test: lint typecheck node-deps
+test: lint typecheck docs node-deps
 	$(PY) -m pytest -n $(TEST_PROCESSES)
 
 # The benchmarks run on fauxqs (node-deps), draw a plot with matplotlib and start Dramatiq's
