@@ -76,7 +76,7 @@ typecheck: $(STAMP)
 # The documentation site, built strictly (any warning fails): into site/, or served with
 # live reload on http://127.0.0.1:8000.
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet -d site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
 
 serve-docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict

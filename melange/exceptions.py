@@ -251,7 +251,7 @@ class NotReadableByMelange7Error(SerializationError):
     """A message melange 7.x consumers could not read, refused before any request is sent.
 
     Raised only by publishers built with ``readable_by_melange7=True``
-    (``MELANGE_READABLE_BY_MELANGE7``); docs/wire-format.md tabulates what 7.x reads.
+    (``MELANGE_READABLE_BY_MELANGE7``); the docs' wire-format page tabulates what 7.x reads.
 
     Attributes:
         destination: the queue or topic it was for.

@@ -65,7 +65,7 @@ class DispatcherSettings:
 
 @attrs.frozen
 class MelangeSettings:
-    """Everything melange reads from the environment (see the README's settings table)."""
+    """Everything melange reads from the environment (tabulated on the Configuration page)."""
 
     env: str | None = None
     backend: BackendName = "memory"
@@ -97,7 +97,7 @@ class Setting:
     high: float | None = None
 
 
-#: Every variable melange reads, in the order of the README's table.
+#: Every variable melange reads, in the order of the Configuration page's table (generated).
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MELANGE_ENV",
@@ -433,7 +433,7 @@ def redacted_url(url: str) -> str:
 
 
 def options_from_settings(settings: DispatcherSettings) -> DispatcherOptions:
-    """Return the options ``MELANGE_*`` settings describe (see the README's settings table)."""
+    """Return the options ``MELANGE_*`` settings describe (tabulated on the Configuration page)."""
     return DispatcherOptions(
         workers=settings.workers,
         wait_time_seconds=settings.wait_time_seconds,

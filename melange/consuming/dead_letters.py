@@ -1,7 +1,7 @@
 """The copy of a message sent to a dead-letter queue: its original bytes plus why it was moved.
 
 Pure functions; the settler sends what ``dead_letter_copy`` returns. The rules, which
-docs/wire-format.md states for redrive tools ("Unreadable messages on the dead-letter
+the docs' wire-format page states for redrive tools ("Unreadable messages on the dead-letter
 queue"):
 
 1. The copy has the original body and attributes plus a String attribute

@@ -20,7 +20,7 @@ Spans follow OpenTelemetry's messaging semantic conventions:
 The context takes no attribute from the user: it is added only while the message has room
 under SQS/SNS's 10 attributes (melange's 3, the user's up to 7), and a context the caller
 set itself (``attributes={"traceparent": ...}``) is left as it is. See
-docs/wire-format.md for how another language reads it.
+the docs' wire-format page for how another language reads it.
 """
 
 from __future__ import annotations

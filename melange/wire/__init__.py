@@ -7,7 +7,7 @@ published to a topic has the content itself as its SNS ``Message`` and the same 
 unless the content is a JSON object with a ``"Message"`` key, which travels escaped
 (``needs_escape``). ``unwrap`` reads all three shapes a queue can then hold: a direct
 publish, an SNS notification envelope (raw delivery off) and an SNS raw delivery. See
-docs/wire-format.md.
+the docs' wire-format page.
 
 Writing is in ``melange.wire.write``, reading in ``melange.wire.read``; both give and take
 melange values only (boto3's request shapes live in the SQS backend's ``sqs_requests``).

@@ -3,7 +3,7 @@
 melange 7.2 knows serializer identifiers 1 (json) and 2 (pickle) only, and subscribes its
 queues to topics with raw delivery off, reading a notification's ``Message`` as the
 content. Topic content that melange 8 escapes (``wire.needs_escape``) would reach it
-still wrapped, as a different object. docs/wire-format.md has the whole table.
+still wrapped, as a different object. the docs' wire-format page has the whole table.
 """
 
 from __future__ import annotations

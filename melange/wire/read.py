@@ -1,7 +1,7 @@
 """Reading the wire format: a received message back to the envelope that was sent.
 
 ``unwrap`` reads all three shapes a queue can hold: a direct publish, an SNS notification
-envelope (raw delivery off) and an SNS raw delivery. See docs/wire-format.md.
+envelope (raw delivery off) and an SNS raw delivery. See the docs' wire-format page.
 
 Nothing here does I/O.
 """

@@ -7,7 +7,7 @@ published to a topic has the content itself as its SNS ``Message`` and the same 
 unless the content is a JSON object with a ``"Message"`` key: that content is escaped, sent
 wrapped once like a queue body, so that no reader takes it for an envelope (``needs_escape``).
 The values here are melange's (``Payload``: body, attributes, size); how a backend puts
-them into its requests is its own business. See docs/wire-format.md.
+them into its requests is its own business. See the docs' wire-format page.
 
 Nothing here does I/O.
 """

@@ -28,7 +28,7 @@ RUNNABLE = {"python", "py"}
 def build(config_dir: Path, site: Path) -> subprocess.CompletedProcess[str]:
     """Run ``mkdocs build --strict`` on the project in ``config_dir`` into ``site``."""
     return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(site)],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
         cwd=config_dir,
         capture_output=True,
         text=True,

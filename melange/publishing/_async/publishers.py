@@ -74,7 +74,7 @@ class AsyncQueuePublisher(_Publisher):
         serializer_registry: chooses the serializer for each object's type.
         backend: the messaging backend to send through.
         readable_by_melange7: refuse, before sending, what melange 7.x consumers cannot
-            read (serializers other than json and pickle); see docs/wire-format.md.
+            read (serializers other than json and pickle); see the docs' wire-format page.
     """
 
     async def publish(
@@ -161,7 +161,7 @@ class AsyncTopicPublisher(_Publisher):
         backend: the messaging backend to publish through.
         readable_by_melange7: refuse, before sending, what melange 7.x consumers cannot
             read (serializers other than json and pickle, and JSON objects with a
-            ``Message`` key); see docs/wire-format.md.
+            ``Message`` key); see the docs' wire-format page.
     """
 
     async def publish(
