@@ -7,7 +7,7 @@ substitution (``async def`` -> ``def``, ``await x`` -> ``x``, ``AsyncName`` -> `
 the asyncio modules' imports -> their threaded twins'), then sorts the imports and
 formats the result with ruff, so the twin reads as if written by hand and every frame of
 a traceback is real code. What must differ between the halves is a pair of names in
-``melange/consuming/concurrency.py``.
+``melange/consuming/aio_concurrency.py`` and its twin ``concurrency.py``.
 
 Usage:
     python scripts/unasync.py           # write the threaded twins
@@ -32,6 +32,7 @@ SUBSTITUTIONS = [
     (r"\bmelange\.(consuming|publishing)\._async\b", r"melange.\1._sync"),
     (r"\bmelange\.backends\.aio_protocol\b", "melange.backends.protocol"),
     (r"\bmelange\.consuming\.aio_dedup\b", "melange.consuming.dedup"),
+    (r"\bmelange\.consuming\.aio_concurrency\b", "melange.consuming.concurrency"),
     (r"\basync def\b", "def"),
     (r"\basync with\b", "with"),
     (r"\basync for\b", "for"),

@@ -29,7 +29,6 @@ the command needs).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import logging
 import signal
@@ -47,7 +46,6 @@ from melange.app.loading import (
     load_graph,
 )
 from melange.app.topology import AppQueue
-from melange.backends.memory.backend import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.backends.protocol import MessagingBackend
 from melange.exceptions import FactoryNotFoundError, MelangeError
@@ -66,6 +64,7 @@ def warn_if_in_memory(
 ) -> None:
     """Log a WARNING when ``backend`` is in-memory: no other process can reach it."""
     from melange.backends.memory.aio import AsyncInMemoryBackend
+    from melange.backends.memory.backend import InMemoryBackend
 
     inner = backend
     while isinstance(inner, PrefixedBackend):
@@ -142,6 +141,8 @@ def worker(args: argparse.Namespace) -> int:
 
 def async_worker(graph: ObjectProvider, app: Application, queues: Sequence[AppQueue]) -> int:
     """Run ``queues`` on asyncio dispatchers from the graph's ``AsyncDispatcherFactory``."""
+    import asyncio  # only an asyncio worker loads it
+
     from melange.app.aio_worker import AsyncDispatcherFactory, AsyncWorker
 
     factory: AsyncDispatcherFactory = graph.provide(AsyncDispatcherFactory)
@@ -155,6 +156,8 @@ async def run_async_worker(
     running: AsyncWorker, app: Application, factory: AsyncDispatcherFactory
 ) -> None:
     """Run ``running`` until SIGTERM, SIGINT or ``app.stop()``; then close its connections."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
 
     def stop_from_any_thread() -> None:

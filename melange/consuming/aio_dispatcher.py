@@ -18,8 +18,8 @@ from typing import Any
 
 from melange.backends.aio_protocol import AsyncMessagingTransport
 from melange.consuming._async.runner import AsyncQueueRunner
+from melange.consuming.aio_concurrency import AsyncHandlers
 from melange.consuming.aio_dedup import AsyncDeduplicationCache, awaitable_cache
-from melange.consuming.concurrency import AsyncHandlers
 from melange.consuming.consumers import Consumer, check_consumer
 from melange.consuming.dedup import CacheProbe, DeduplicationCache
 from melange.consuming.dispatcher import build_options

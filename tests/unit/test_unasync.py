@@ -27,7 +27,7 @@ def test_awaits_and_asyncio_names_become_their_threaded_twins() -> None:
     """`await`, `async def` and AsyncName turn into a blocking call, a def and Name."""
     source = (
         '"""A module.\n\n' + unasync.SOURCE_NOTE + '"""\n\n'
-        "from melange.consuming.concurrency import AsyncEvent\n\n\n"
+        "from melange.consuming.aio_concurrency import AsyncEvent\n\n\n"
         "async def wait(event: AsyncEvent) -> bool:\n"
         '    """Wait."""\n'
         "    return await event.wait(1.0)\n"

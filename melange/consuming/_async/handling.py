@@ -25,8 +25,8 @@ from typing import Any
 
 from melange import wire
 from melange.backends.aio_protocol import AsyncMessagingTransport
+from melange.consuming.aio_concurrency import AsyncEvent, AsyncHandlers
 from melange.consuming.aio_dedup import AsyncDeduplicationCache
-from melange.consuming.concurrency import AsyncEvent, AsyncHandlers
 from melange.consuming.consumers import Consumer, MessageContext
 from melange.consuming.dead_letters import dead_letter_copy
 from melange.consuming.decisions import AckBatch, Pending, is_last_receive

@@ -25,14 +25,14 @@ import threading
 
 from melange.backends.aio_protocol import AsyncMessagingTransport
 from melange.consuming._async.handling import AsyncAcks, AsyncMessageHandling
-from melange.consuming.aio_dedup import AsyncDeduplicationCache
-from melange.consuming.concurrency import (
+from melange.consuming.aio_concurrency import (
     AsyncEvent,
     AsyncHandlers,
     AsyncInterrupted,
     AsyncTasks,
     AsyncWorkers,
 )
+from melange.consuming.aio_dedup import AsyncDeduplicationCache
 from melange.consuming.decisions import (
     EMPTY_SHORT_POLL_PAUSE,
     OUTAGE_BACKOFF,
