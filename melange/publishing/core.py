@@ -2,15 +2,14 @@
 
 ``PublisherCore`` turns a publish call's arguments into a ``PublishPlan`` (every message
 serialized, its attributes and size checked, its id given, the melange 7.x check made, a
-trace context added) before anything is sent; ``sending`` and ``accepted_ids`` wrap the
-send and read its result. The publishers (``melange.publishing._async``, and its
+trace context added) before anything is sent; ``send_failed`` and ``accepted_ids`` record
+the send's failure or read its result. The publishers (``melange.publishing._async``, and its
 generated twin ``_sync``) only send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Set
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Iterable, Mapping, Set
 from typing import Any, Protocol
 
 import attrs
@@ -46,7 +45,7 @@ __all__ = [
     "build_message",
     "own_attributes",
     "paired",
-    "sending",
+    "send_failed",
 ]
 
 Attributes = Mapping[str, AttributeValue]
@@ -161,16 +160,6 @@ def paired(items: Iterable[Any], message_ids: Iterable[str] | None) -> list[tupl
     return list(zip(objects, ids, strict=True))
 
 
-@contextmanager
-def _naming_message_id(message_id: str) -> Iterator[None]:
-    """Make a failed publish's ``BackendError`` carry the id it sent with, for a safe retry."""
-    try:
-        yield
-    except BackendError as exc:
-        exc.message_id = message_id
-        raise
-
-
 @attrs.frozen
 class PublishPlan:
     """What one publish call sends: the destination and its checked, serialized messages.
@@ -282,33 +271,30 @@ class PublisherCore:
         return messages
 
 
-def sending(plan: PublishPlan) -> AbstractContextManager[None]:
-    """Around a plan's send: a one-message request's ``BackendError`` names the id it sent.
+def send_failed(plan: PublishPlan, exc: BaseException) -> None:
+    """Record that sending ``plan`` raised ``exc``, which the publisher then re-raises.
 
-    It also ends the publish's span (``plan.trace``), as failed if the send raised.
+    A one-message request's ``BackendError`` carries the id it sent with, so that a retry
+    (``message_id=``) sends the same message; the metrics count its messages as failed,
+    and the publish's span ends as failed. Plain code rather than context managers
+    around the send: every publish would pay for entering them.
     """
-    single = len(plan.messages) == 1
-    naming = _naming_message_id(plan.messages[0].envelope.message_id) if single else nullcontext()
+    if isinstance(exc, BackendError) and len(plan.messages) == 1:
+        exc.message_id = plan.messages[0].envelope.message_id
+    if isinstance(exc, Exception):
+        destination = plan.destination
+        metrics.publish_failed(destination.kind, destination.name, len(plan.messages), exc)
     if plan.trace is not None:
-        naming = _traced(plan.trace, naming)
-    destination = plan.destination
-    return metrics.publishing(destination.kind, destination.name, len(plan.messages), naming)
-
-
-@contextmanager
-def _traced(trace: tracing.PublishTrace, inner: AbstractContextManager[None]) -> Iterator[None]:
-    """Run ``inner`` and end the publish's span, as failed if it raised."""
-    try:
-        with inner:
-            yield
-    except BaseException as exc:
-        trace.end(exc)
-        raise
-    trace.end()
+        plan.trace.end(exc)
 
 
 def accepted_ids(plan: PublishPlan, result: BatchResult) -> list[str]:
-    """Return the sent messages' ids, or raise ``BatchPublishError`` for refused entries."""
+    """Return the sent messages' ids, or raise ``BatchPublishError`` for refused entries.
+
+    It also ends the publish's span, as sent.
+    """
+    if plan.trace is not None:
+        plan.trace.end()
     metrics.published(
         plan.destination.kind, plan.destination.name, len(result.successful), len(result.failed)
     )

@@ -31,8 +31,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +46,8 @@ __all__ = [
     "messaging_system",
     "prometheus_endpoint",
     "prometheus_text",
+    "publish_failed",
     "published",
-    "publishing",
     "reason_class",
     "reset",
     "use_meter_provider",
@@ -301,21 +300,15 @@ def _instruments(provider: MeterProvider) -> MelangeMetrics:
     return MelangeMetrics(provider.get_meter("melange"), RUNNING.in_flight)
 
 
-@contextmanager
-def publishing(
-    destination_kind: str, destination_name: str, count: int, inner: AbstractContextManager[None]
-) -> Iterator[None]:
-    """Around a publish request (and ``inner``): count its messages as failed if it raises."""
-    try:
-        with inner:
-            yield
-    except Exception as exc:
-        recorder = current()
-        if recorder is not None:
-            recorder.published(
-                messaging_system(destination_kind), destination_name, count, type(exc).__name__
-            )
-        raise
+def publish_failed(
+    destination_kind: str, destination_name: str, count: int, exc: Exception
+) -> None:
+    """Count ``count`` messages of a publish request that raised ``exc`` as failed."""
+    recorder = current()
+    if recorder is not None:
+        recorder.published(
+            messaging_system(destination_kind), destination_name, count, type(exc).__name__
+        )
 
 
 def published(destination_kind: str, destination_name: str, sent: int, failed: int) -> None:

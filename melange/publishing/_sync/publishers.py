@@ -37,7 +37,7 @@ from melange.publishing.core import (
     PublishPlan,
     accepted_ids,
     paired,
-    sending,
+    send_failed,
 )
 from melange.serializers.registry import SerializerRegistry
 
@@ -62,8 +62,11 @@ class _Publisher(PublisherCore):
         """Send a plan; return the message ids, or raise naming what failed."""
         if not plan.messages:
             return []
-        with sending(plan):
+        try:
             result = self.backend.publish(plan.destination, plan.messages)
+        except BaseException as exc:
+            send_failed(plan, exc)
+            raise
         return accepted_ids(plan, result)
 
 
