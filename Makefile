@@ -74,9 +74,10 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 # The documentation site, built strictly (any warning fails): into site/, or served with
-# live reload on http://127.0.0.1:8000.
+# live reload on http://127.0.0.1:8000. Not --quiet: mkdocs 1.6 then drops the warnings
+# before --strict counts them, and a broken link builds.
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet -d site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
 
 serve-docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --strict

@@ -26,9 +26,13 @@ RUNNABLE = {"python", "py"}
 
 
 def build(config_dir: Path, site: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``mkdocs build --strict`` on the project in ``config_dir`` into ``site``."""
+    """Run ``mkdocs build --strict`` on the project in ``config_dir`` into ``site``.
+
+    Not ``--quiet``: mkdocs 1.6 then drops warnings before strict mode counts them, and a
+    broken link builds.
+    """
     return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "-d", str(site)],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
         cwd=config_dir,
         capture_output=True,
         text=True,
