@@ -42,6 +42,20 @@ def build(config_dir: Path, site: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def copy_of_docs(tmp_path: Path) -> Path:
+    """Return a project in ``tmp_path`` with a copy of docs/ and mkdocs.yml, to break.
+
+    Everything else of the checkout (examples/, config/, the packages...) is linked, not
+    copied: pages include files from there (``--8<-- "examples/orders/app.py"``).
+    """
+    shutil.copytree(DOCS, tmp_path / "docs", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    for entry in ROOT.iterdir():
+        if entry.name not in {"docs", "mkdocs.yml", "site", ".git"}:
+            (tmp_path / entry.name).symlink_to(entry)
+    return tmp_path
+
+
 @pytest.fixture(name="site", scope="session")
 def fixture_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Give the site built strictly from this checkout."""
@@ -65,8 +79,7 @@ def test_the_site_builds_strictly_with_every_page(site: Path) -> None:
 
 def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
     """A copy of the docs with one link to a missing page does not build."""
-    shutil.copytree(DOCS, tmp_path / "docs", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    copy_of_docs(tmp_path)
     page = tmp_path / "docs" / "index.md"
     page.write_text(page.read_text() + "\n[gone](no-such-page.md)\n")
     done = build(tmp_path, tmp_path / "site")
@@ -76,8 +89,7 @@ def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
 
 def test_a_reference_to_a_missing_name_fails_the_build(tmp_path: Path) -> None:
     """A copy whose API page names a function melange does not have does not build."""
-    shutil.copytree(DOCS, tmp_path / "docs", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    copy_of_docs(tmp_path)
     page = tmp_path / "docs" / "reference" / "melange.md"
     page.write_text(page.read_text() + "\n::: melange.no_such_function\n")
     done = build(tmp_path, tmp_path / "site")
