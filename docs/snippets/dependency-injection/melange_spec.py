@@ -1,0 +1,37 @@
+from examples.orders.app import CLASSES, OrdersBindingSpec
+from melange import DeduplicationCache, RedisDeduplicationCache
+from melange.consuming.aio_dedup import AsyncDeduplicationCache, AsyncRedisDeduplicationCache
+from melange.settings import MelangeSettings
+from melange_bindings import MelangeBindingSpec, new_object_graph
+
+KEY_PREFIX = "billing:dedup:"  # apart from other applications' keys on the same Redis
+REMEMBER_SECONDS = 7 * 24 * 3600  # a handled message is recognised for a week
+
+
+def redis_url(settings: MelangeSettings) -> str:
+    return settings.redis_url or "redis://127.0.0.1:6379/0"
+
+
+class BillingMelangeSpec(MelangeBindingSpec):
+    """melange's bindings, with a deduplication cache the settings cannot describe."""
+
+    def provide_deduplication_cache(self, melange_settings: MelangeSettings) -> DeduplicationCache:
+        return RedisDeduplicationCache(
+            redis_url(melange_settings), prefix=KEY_PREFIX, done_ttl_seconds=REMEMBER_SECONDS
+        )
+
+    def provide_async_deduplication_cache(
+        self, melange_settings: MelangeSettings
+    ) -> AsyncDeduplicationCache:  # the asyncio twin: a provider of its own
+        return AsyncRedisDeduplicationCache(
+            redis_url(melange_settings), prefix=KEY_PREFIX, done_ttl_seconds=REMEMBER_SECONDS
+        )
+
+
+objects = new_object_graph(
+    classes=CLASSES,
+    binding_specs=[OrdersBindingSpec()],
+    melange=BillingMelangeSpec(),  # instead of the default MelangeBindingSpec()
+)
+cache = objects.provide(DeduplicationCache)
+print(f"deduplicating in {type(cache).__name__} at {cache.url}")  # Redis is not asked yet

@@ -1,0 +1,29 @@
+from decimal import Decimal
+
+from examples.orders.consumers import EuShippingConsumer, PaymentConsumer
+from examples.orders.messages import PaymentCompleted
+from examples.orders.service import OrderService
+from melange_bindings import TestGraph
+
+
+def test_an_order_placed_is_announced(graph: TestGraph) -> None:
+    order = graph.provide(OrderService).place("ada", Decimal("9.90"), "eu")
+
+    assert graph.published("order-events") == [order]  # deserialized: equal, not the same
+
+
+def test_only_eu_orders_are_shipped(graph: TestGraph) -> None:
+    eu_order = graph.provide(OrderService).place("ada", Decimal("9.90"), "eu")
+    graph.provide(OrderService).place("bob", Decimal("5.00"), "us")
+    shipping = graph.provide(EuShippingConsumer)
+
+    assert graph.drain("shipping-eu", shipping) == 1  # the filter policy kept 'us' out
+    assert shipping.warehouse.shipped == [eu_order.order_id]
+
+
+def test_an_order_is_paid(graph: TestGraph) -> None:
+    order = graph.provide(OrderService).place("ada", Decimal("9.90"), "eu")
+
+    graph.drain("payments", graph.provide(PaymentConsumer))
+
+    assert graph.published("payment-events") == [PaymentCompleted(order.order_id, order.total)]
