@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import runpy
 from pathlib import Path
@@ -119,4 +120,6 @@ def test_the_page_keeps_the_generated_settings_table() -> None:
 
     assert "<!-- settings-table -->" not in built
     for setting in SETTINGS:
-        assert f"| `{setting.variable}` |" in built
+        shown = setting.variable.replace("_", "_<wbr>")
+        assert f">{shown}</code> | {html.escape(setting.meaning)}<br>" in built
+    assert "a name with a config/&lt;name&gt;.env file" in built  # not an HTML tag
