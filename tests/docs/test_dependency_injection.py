@@ -164,7 +164,7 @@ def bound_names_on_the_page() -> dict[str, str]:
     """Return the names of the page's 'What melange binds' table and their type cells."""
     text = page("dependency-injection.md")
     section = text[text.index("## What melange binds") : text.index("## Overriding a provider")]
-    rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", section, flags=re.MULTILINE)
+    rows = re.findall(r"^\| `(\w+)`<br>([^|]+) \|", section, flags=re.MULTILINE)
     return {name: cell.strip() for name, cell in rows}
 
 

@@ -1,7 +1,11 @@
 import asyncio
 
 from melange import Consumer, consumer
-from melange.aio import AsyncInMemoryBackend, AsyncMessageDispatcher, AsyncQueuePublisher
+from melange.aio import (
+    AsyncInMemoryBackend,
+    AsyncMessageDispatcher,
+    AsyncQueuePublisher,
+)
 from melange.serializers import JsonSerializer, SerializerRegistry
 
 

@@ -1,7 +1,11 @@
 import asyncio
 
 from melange import Consumer, MessageContext, consumer
-from melange.aio import AsyncInMemoryBackend, AsyncMessageDispatcher, AsyncQueuePublisher
+from melange.aio import (
+    AsyncInMemoryBackend,
+    AsyncMessageDispatcher,
+    AsyncQueuePublisher,
+)
 from melange.serializers import JsonSerializer, SerializerRegistry
 
 
@@ -11,7 +15,9 @@ class Emails(Consumer):
         self.sent: list[str] = []
 
     @consumer
-    async def on_signup(self, signup: dict[str, str], context: MessageContext) -> None:
+    async def on_signup(
+        self, signup: dict[str, str], ctx: MessageContext
+    ) -> None:
         await asyncio.sleep(0.01)  # an HTTP call to the mail service, say
         self.sent.append(signup["email"])
 
@@ -20,15 +26,19 @@ async def main() -> None:
     registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
     backend = AsyncInMemoryBackend()
     await backend.declare_queue("signups", dead_letter_queue="signups-dlq")
+    signups = [{"email": f"user{n}@example.com"} for n in range(100)]
     await AsyncQueuePublisher(registry, backend).publish_many(
-        "signups", [{"email": f"user{n}@example.com"} for n in range(100)]
+        "signups", signups
     )
+
     emails = Emails()
-    dispatcher = AsyncMessageDispatcher(registry, backend, consumers=[emails], workers=50)
+    dispatcher = AsyncMessageDispatcher(
+        registry, backend, consumers=[emails], workers=50
+    )
     worker = asyncio.create_task(dispatcher.run("signups"))
     while dispatcher.stats.acknowledged < 100:
         await asyncio.sleep(0.01)
-    dispatcher.stop()  # no more receives; running handlers finish and are acknowledged
+    dispatcher.stop()  # no more receives; running handlers finish, acknowledged
     await worker
     print(len(emails.sent), "emails sent")
 

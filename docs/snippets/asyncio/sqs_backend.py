@@ -1,7 +1,11 @@
 import asyncio
 
 from melange import Consumer
-from melange.aio import AsyncLocalSQSBackend, AsyncMessageDispatcher, AsyncTopicPublisher
+from melange.aio import (
+    AsyncLocalSQSBackend,
+    AsyncMessageDispatcher,
+    AsyncTopicPublisher,
+)
 from melange.serializers import JsonSerializer, SerializerRegistry
 
 
@@ -11,12 +15,18 @@ async def invoice(order: dict[str, int]) -> None:
 
 async def main(host: str = "localhost", port: int = 9324) -> None:
     registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
-    async with AsyncLocalSQSBackend(host=host, port=port) as backend:  # closed on the way out
+    async with AsyncLocalSQSBackend(host=host, port=port) as backend:  # closes
         await backend.declare_queue(
-            "invoicing", dead_letter_queue="invoicing-dlq", topics=["sales"]
+            "invoicing",
+            dead_letter_queue="invoicing-dlq",
+            topics=["sales"],
         )
-        await AsyncTopicPublisher(registry, backend).publish("sales", {"order": 42})
-        dispatcher = AsyncMessageDispatcher(registry, backend, consumers=[Consumer(invoice)])
+        publisher = AsyncTopicPublisher(registry, backend)
+        await publisher.publish("sales", {"order": 42})
+        consumers = [Consumer(invoice)]
+        dispatcher = AsyncMessageDispatcher(
+            registry, backend, consumers=consumers
+        )
         await dispatcher.process_available("invoicing")
 
 

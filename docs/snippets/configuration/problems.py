@@ -1,7 +1,11 @@
 from melange.exceptions import ConfigurationError
 from melange.settings import load_settings
 
-environment = {"MELANGE_BACKEND": "sqs", "MELANGE_WORKERS": "many", "MELANGE_WORKER": "4"}
+environment = {
+    "MELANGE_BACKEND": "sqs",
+    "MELANGE_WORKERS": "many",
+    "MELANGE_WORKER": "4",
+}
 try:
     load_settings(environ=environment)
 except ConfigurationError as exc:

@@ -1,11 +1,14 @@
 from examples.orders.app import CLASSES, OrdersBindingSpec
 from melange import DeduplicationCache, RedisDeduplicationCache
-from melange.consuming.aio_dedup import AsyncDeduplicationCache, AsyncRedisDeduplicationCache
+from melange.consuming.aio_dedup import (
+    AsyncDeduplicationCache,
+    AsyncRedisDeduplicationCache,
+)
 from melange.settings import MelangeSettings
 from melange_bindings import MelangeBindingSpec, new_object_graph
 
-KEY_PREFIX = "billing:dedup:"  # apart from other applications' keys on the same Redis
-REMEMBER_SECONDS = 7 * 24 * 3600  # a handled message is recognised for a week
+KEYS = "billing:dedup:"  # apart from other applications' keys on that Redis
+REMEMBERED = 7 * 24 * 3600  # a handled message is recognised for a week
 
 
 def redis_url(settings: MelangeSettings) -> str:
@@ -13,18 +16,24 @@ def redis_url(settings: MelangeSettings) -> str:
 
 
 class BillingMelangeSpec(MelangeBindingSpec):
-    """melange's bindings, with a deduplication cache the settings cannot describe."""
+    """melange's bindings, with a cache the settings cannot describe."""
 
-    def provide_deduplication_cache(self, melange_settings: MelangeSettings) -> DeduplicationCache:
+    def provide_deduplication_cache(
+        self, melange_settings: MelangeSettings
+    ) -> DeduplicationCache:
         return RedisDeduplicationCache(
-            redis_url(melange_settings), prefix=KEY_PREFIX, done_ttl_seconds=REMEMBER_SECONDS
+            redis_url(melange_settings),
+            prefix=KEYS,
+            done_ttl_seconds=REMEMBERED,
         )
 
     def provide_async_deduplication_cache(
         self, melange_settings: MelangeSettings
     ) -> AsyncDeduplicationCache:  # the asyncio twin: a provider of its own
         return AsyncRedisDeduplicationCache(
-            redis_url(melange_settings), prefix=KEY_PREFIX, done_ttl_seconds=REMEMBER_SECONDS
+            redis_url(melange_settings),
+            prefix=KEYS,
+            done_ttl_seconds=REMEMBERED,
         )
 
 
@@ -33,5 +42,5 @@ objects = new_object_graph(
     binding_specs=[OrdersBindingSpec()],
     melange=BillingMelangeSpec(),  # instead of the default MelangeBindingSpec()
 )
-cache = objects.provide(DeduplicationCache)
-print(f"deduplicating in {type(cache).__name__} at {cache.url}")  # Redis is not asked yet
+cache = objects.provide(DeduplicationCache)  # Redis is not asked yet
+print(f"deduplicating in {type(cache).__name__} at {cache.url}")

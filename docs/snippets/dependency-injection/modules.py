@@ -4,7 +4,7 @@ from melange import Application
 from melange_bindings import new_object_graph
 
 objects = new_object_graph(
-    modules=[consumers, partners, service],  # every class these modules hold, by its name
+    modules=[consumers, partners, service],  # every class they hold, by name
     binding_specs=[OrdersBindingSpec()],
 )
 app = objects.provide(Application)

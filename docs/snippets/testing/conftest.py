@@ -5,7 +5,7 @@ from examples.orders.app import CLASSES, OrdersBindingSpec
 from melange import Application
 from melange_bindings import TestGraph
 
-pytest_plugins = ["melange_bindings.pytest_plugin"]  # in the root conftest.py only
+pytest_plugins = ["melange_bindings.pytest_plugin"]  # in the root conftest.py
 
 
 @pytest.fixture(name="melange_binding_specs")
@@ -20,5 +20,6 @@ def fixture_melange_graph_classes() -> list[type]:
 
 @pytest.fixture(name="graph")
 def fixture_graph(melange_test_graph: TestGraph) -> TestGraph:
-    melange_test_graph.provide(Application).declare()  # what the consumers state, in memory
+    # What the consumers state, declared in memory, as `melange declare` does:
+    melange_test_graph.provide(Application).declare()
     return melange_test_graph

@@ -3,10 +3,16 @@ import asyncio
 import pinject
 
 from melange import Application, Consumer, Subscription, consumer
-from melange.aio import AsyncInMemoryBackend, AsyncMessageDispatcher, AsyncQueuePublisher
+from melange.aio import (
+    AsyncInMemoryBackend,
+    AsyncMessageDispatcher,
+    AsyncQueuePublisher,
+)
 from melange.app.aio_worker import AsyncDispatcherFactory
 from melange.serializers import JsonSerializer, SerializerRegistry
 from melange_bindings import new_test_graph
+
+SIGNUP = {"email": "ada@example.com"}
 
 
 class WelcomeConsumer(Consumer):
@@ -23,7 +29,9 @@ class WelcomeConsumer(Consumer):
 
 
 class SignupsBindingSpec(pinject.BindingSpec):
-    def provide_melange_consumers(self, welcome_consumer: WelcomeConsumer) -> list[Consumer]:
+    def provide_melange_consumers(
+        self, welcome_consumer: WelcomeConsumer
+    ) -> list[Consumer]:
         return [welcome_consumer]
 
 
@@ -32,13 +40,15 @@ def test_an_async_consumer_without_pinject() -> None:
         registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
         backend = AsyncInMemoryBackend()
         await backend.declare_queue("signups")
-        await AsyncQueuePublisher(registry, backend).publish("signups", {"email": "ada@x.test"})
+        await AsyncQueuePublisher(registry, backend).publish("signups", SIGNUP)
         welcome = WelcomeConsumer()
-        dispatcher = AsyncMessageDispatcher(registry, backend, consumers=[welcome])
-        handled = await dispatcher.process_available("signups")  # what is queued now
+        dispatcher = AsyncMessageDispatcher(
+            registry, backend, consumers=[welcome]
+        )
+        handled = await dispatcher.process_available("signups")  # queued now
         return handled, welcome.welcomed
 
-    assert asyncio.run(scenario()) == (1, ["ada@x.test"])
+    assert asyncio.run(scenario()) == (1, ["ada@example.com"])
 
 
 def test_an_async_consumer_on_the_test_graph() -> None:
@@ -47,10 +57,11 @@ def test_an_async_consumer_on_the_test_graph() -> None:
     welcome = graph.provide(WelcomeConsumer)
 
     async def scenario() -> int:
-        await graph.provide(AsyncQueuePublisher).publish("signups", {"email": "ada@x.test"})
-        dispatcher = graph.provide(AsyncDispatcherFactory)(welcome)  # as the worker builds it
+        await graph.provide(AsyncQueuePublisher).publish("signups", SIGNUP)
+        # The dispatcher the worker would build, with the graph's settings:
+        dispatcher = graph.provide(AsyncDispatcherFactory)(welcome)
         return await dispatcher.process_available("signups")
 
     assert asyncio.run(scenario()) == 1
-    assert graph.published("signups") == [{"email": "ada@x.test"}]  # recorded, as sync ones
-    assert welcome.welcomed == ["ada@x.test"]
+    assert graph.published("signups") == [SIGNUP]  # recorded, as sync ones
+    assert welcome.welcomed == ["ada@example.com"]

@@ -21,21 +21,26 @@ class UnreachableGateway(PaymentGateway):
 
 class UnreachablePartnersSpec(pinject.BindingSpec):
     def provide_payment_gateway(self) -> PaymentGateway:
-        return UnreachableGateway()  # replaces the binding of PaymentGateway by its name
+        # Replaces the class binding of PaymentGateway, by its name.
+        return UnreachableGateway()
         # --8<-- [end:fake]
 
 
 @pytest.fixture(name="melange_binding_specs")
 def fixture_melange_binding_specs() -> list[pinject.BindingSpec]:
-    return [OrdersBindingSpec(), UnreachablePartnersSpec()]  # for this module's tests
+    # For this module's tests: the application's spec, and the fake's.
+    return [OrdersBindingSpec(), UnreachablePartnersSpec()]
 
 
-def test_a_payment_is_retried_while_the_card_processor_is_down(graph: TestGraph) -> None:
+def test_a_payment_waits_while_the_card_processor_is_down(
+    graph: TestGraph,
+) -> None:
     graph.provide(OrderService).place("ada", Decimal("9.90"), "eu")
     payments = graph.provide(PaymentConsumer)
     assert isinstance(payments.payment_gateway, UnreachableGateway)
 
     assert graph.drain("payments", payments) == 1
 
-    assert graph.backend.message_count("payments") == 1  # back on the queue after a backoff
+    # Back on the queue after a backoff; nothing was announced.
+    assert graph.backend.message_count("payments") == 1
     assert graph.published("payment-events") == []

@@ -5,7 +5,7 @@ from melange.testing import MessagingTestKit
 
 def test_a_receipt_is_published_and_handled() -> None:
     registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
-    kit = MessagingTestKit(registry)  # on a RecordingBackend of its own: kit.backend
+    kit = MessagingTestKit(registry)  # with a RecordingBackend: kit.backend
     kit.backend.declare_queue("receipts")
 
     QueuePublisher(registry, kit.backend).publish("receipts", {"order_id": 42})
