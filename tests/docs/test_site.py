@@ -26,7 +26,11 @@ RUNNABLE = {"python", "py"}
 
 
 def build(config_dir: Path, site: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``mkdocs build --strict`` on the project in ``config_dir`` into ``site``."""
+    """Run ``mkdocs build --strict`` on the project in ``config_dir`` into ``site``.
+
+    Not ``--quiet``: mkdocs 1.6 then drops warnings before strict mode counts them, and a
+    broken link builds.
+    """
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
         cwd=config_dir,
@@ -36,6 +40,20 @@ def build(config_dir: Path, site: Path) -> subprocess.CompletedProcess[str]:
         timeout=300,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
+
+
+def copy_of_docs(tmp_path: Path) -> Path:
+    """Return a project in ``tmp_path`` with a copy of docs/ and mkdocs.yml, to break.
+
+    Everything else of the checkout (examples/, config/, the packages...) is linked, not
+    copied: pages include files from there (``--8<-- "examples/orders/app.py"``).
+    """
+    shutil.copytree(DOCS, tmp_path / "docs", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    for entry in ROOT.iterdir():
+        if entry.name not in {"docs", "mkdocs.yml", "site", ".git"}:
+            (tmp_path / entry.name).symlink_to(entry)
+    return tmp_path
 
 
 @pytest.fixture(name="site", scope="session")
@@ -59,22 +77,9 @@ def test_the_site_builds_strictly_with_every_page(site: Path) -> None:
         assert path.exists(), f"{page} was not built"
 
 
-def copy_of_the_docs(target: Path) -> None:
-    """Copy docs/ and mkdocs.yml into ``target``, linking what pages include from the root.
-
-    Pages include files of the repository as well as of docs/snippets/ (``examples/...``,
-    ``config/...``), so the copy sees the repository's other top-level entries as links.
-    """
-    shutil.copytree(DOCS, target / "docs", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "mkdocs.yml", target / "mkdocs.yml")
-    for entry in ROOT.iterdir():
-        if entry.name not in {"docs", "mkdocs.yml"} and not entry.name.startswith("."):
-            (target / entry.name).symlink_to(entry)
-
-
 def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
     """A copy of the docs with one link to a missing page does not build."""
-    copy_of_the_docs(tmp_path)
+    copy_of_docs(tmp_path)
     page = tmp_path / "docs" / "index.md"
     page.write_text(page.read_text() + "\n[gone](no-such-page.md)\n")
     done = build(tmp_path, tmp_path / "site")
@@ -84,7 +89,7 @@ def test_a_broken_link_fails_the_build(tmp_path: Path) -> None:
 
 def test_a_reference_to_a_missing_name_fails_the_build(tmp_path: Path) -> None:
     """A copy whose API page names a function melange does not have does not build."""
-    copy_of_the_docs(tmp_path)
+    copy_of_docs(tmp_path)
     page = tmp_path / "docs" / "reference" / "melange.md"
     page.write_text(page.read_text() + "\n::: melange.no_such_function\n")
     done = build(tmp_path, tmp_path / "site")

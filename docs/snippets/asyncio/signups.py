@@ -16,7 +16,9 @@ class Emails(Consumer):
 
     @consumer
     async def on_signup(
-        self, signup: dict[str, str], ctx: MessageContext
+        self,
+        signup: dict[str, str],
+        context: MessageContext,
     ) -> None:
         await asyncio.sleep(0.01)  # an HTTP call to the mail service, say
         self.sent.append(signup["email"])
@@ -27,13 +29,15 @@ async def main() -> None:
     backend = AsyncInMemoryBackend()
     await backend.declare_queue("signups", dead_letter_queue="signups-dlq")
     signups = [{"email": f"user{n}@example.com"} for n in range(100)]
-    await AsyncQueuePublisher(registry, backend).publish_many(
-        "signups", signups
-    )
+    publisher = AsyncQueuePublisher(registry, backend)
+    await publisher.publish_many("signups", signups)
 
     emails = Emails()
     dispatcher = AsyncMessageDispatcher(
-        registry, backend, consumers=[emails], workers=50
+        registry,
+        backend,
+        consumers=[emails],
+        workers=50,  # handlers running at once, as tasks
     )
     worker = asyncio.create_task(dispatcher.run("signups"))
     while dispatcher.stats.acknowledged < 100:

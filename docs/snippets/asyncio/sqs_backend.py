@@ -23,9 +23,10 @@ async def main(host: str = "localhost", port: int = 9324) -> None:
         )
         publisher = AsyncTopicPublisher(registry, backend)
         await publisher.publish("sales", {"order": 42})
-        consumers = [Consumer(invoice)]
         dispatcher = AsyncMessageDispatcher(
-            registry, backend, consumers=consumers
+            registry,
+            backend,
+            consumers=[Consumer(invoice)],
         )
         await dispatcher.process_available("invoicing")
 

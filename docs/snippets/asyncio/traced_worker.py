@@ -25,8 +25,7 @@ tracing.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
 trace.set_tracer_provider(tracing)
 
 reader = PeriodicExportingMetricReader(ConsoleMetricExporter())
-metrics.set_meter_provider(
-    MeterProvider(resource=resource, metric_readers=[reader])
-)
+meters = MeterProvider(resource=resource, metric_readers=[reader])
+metrics.set_meter_provider(meters)
 
 __all__ = ["graph"]

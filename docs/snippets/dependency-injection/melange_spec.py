@@ -19,7 +19,8 @@ class BillingMelangeSpec(MelangeBindingSpec):
     """melange's bindings, with a cache the settings cannot describe."""
 
     def provide_deduplication_cache(
-        self, melange_settings: MelangeSettings
+        self,
+        melange_settings: MelangeSettings,
     ) -> DeduplicationCache:
         return RedisDeduplicationCache(
             redis_url(melange_settings),
@@ -27,9 +28,10 @@ class BillingMelangeSpec(MelangeBindingSpec):
             done_ttl_seconds=REMEMBERED,
         )
 
-    def provide_async_deduplication_cache(
-        self, melange_settings: MelangeSettings
-    ) -> AsyncDeduplicationCache:  # the asyncio twin: a provider of its own
+    def provide_async_deduplication_cache(  # the asyncio twin: its own provider
+        self,
+        melange_settings: MelangeSettings,
+    ) -> AsyncDeduplicationCache:
         return AsyncRedisDeduplicationCache(
             redis_url(melange_settings),
             prefix=KEYS,

@@ -30,7 +30,8 @@ class WelcomeConsumer(Consumer):
 
 class SignupsBindingSpec(pinject.BindingSpec):
     def provide_melange_consumers(
-        self, welcome_consumer: WelcomeConsumer
+        self,
+        welcome_consumer: WelcomeConsumer,
     ) -> list[Consumer]:
         return [welcome_consumer]
 
@@ -43,7 +44,9 @@ def test_an_async_consumer_without_pinject() -> None:
         await AsyncQueuePublisher(registry, backend).publish("signups", SIGNUP)
         welcome = WelcomeConsumer()
         dispatcher = AsyncMessageDispatcher(
-            registry, backend, consumers=[welcome]
+            registry,
+            backend,
+            consumers=[welcome],
         )
         handled = await dispatcher.process_available("signups")  # queued now
         return handled, welcome.welcomed

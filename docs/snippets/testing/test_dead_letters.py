@@ -14,7 +14,9 @@ def test_a_declined_payment_ends_in_the_dead_letter_queue() -> None:
     retry_at_once = attrs.evolve(TEST_SETTINGS.dispatcher, backoff_base=0.0)
     settings = attrs.evolve(TEST_SETTINGS, dispatcher=retry_at_once)
     graph = new_test_graph(
-        OrdersBindingSpec(), classes=CLASSES, settings=settings
+        OrdersBindingSpec(),
+        classes=CLASSES,
+        settings=settings,
     )
     graph.provide(Application).declare()
     # Over the card limit: every attempt fails.

@@ -42,6 +42,8 @@ def test_an_order_posted_is_fulfilled() -> None:
     assert response.status_code == 202
     order_id = UUID(response.json()["order_id"])
     placed = OrderPlaced(
-        order_id=order_id, customer="ada", total=Decimal("42.50")
+        order_id=order_id,
+        customer="ada",
+        total=Decimal("42.50"),
     )
     assert fulfilment.fulfilment.fulfilled == [placed]
