@@ -161,15 +161,15 @@ def test_the_graph_binds_no_class_it_was_not_given() -> None:
 
 
 def bound_names_on_the_page() -> dict[str, str]:
-    """Return the names of the page's 'What melange binds' table and their type cells."""
+    """Return the names the page's 'What melange binds' lists, each with its type (or '')."""
     text = page("dependency-injection.md")
     section = text[text.index("## What melange binds") : text.index("## Overriding a provider")]
-    rows = re.findall(r"^\| `(\w+)`<br>([^|]+) \|", section, flags=re.MULTILINE)
-    return {name: cell.strip() for name, cell in rows}
+    terms = re.findall(r"^`(\w+)`(?: · `(\w+)`| \(by name only\))\n:   ", section, re.MULTILINE)
+    return {name: provided for name, provided in terms}
 
 
 def test_the_page_lists_every_name_melange_binds_with_the_type_that_provides_it() -> None:
-    """The table has one row per MelangeBindingSpec provider, each with its provide() type."""
+    """The page lists one name per MelangeBindingSpec provider, each with its provide() type."""
     providers = {
         name.removeprefix("provide_")
         for name in dir(MelangeBindingSpec)
@@ -179,7 +179,7 @@ def test_the_page_lists_every_name_melange_binds_with_the_type_that_provides_it(
 
     assert set(listed) == providers
     for cls, name in {**PROVIDED_NAMES, **async_provided_names()}.items():
-        assert listed[name] == f"`{cls.__name__}`", name
+        assert listed[name] == cls.__name__, name
     assert APPLICATION_NAMES.isdisjoint(providers)
     for name in APPLICATION_NAMES:
-        assert f"| `{name}` |" in page("dependency-injection.md")
+        assert f"\n`{name}`\n:   " in page("dependency-injection.md")
