@@ -6,6 +6,7 @@ generated from ``melange.settings.SETTINGS`` at build time.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from melange.settings import SETTINGS
@@ -14,11 +15,23 @@ SETTINGS_MARKER = "<!-- settings-table -->"
 
 
 def settings_table() -> str:
-    """Return the Markdown table of every setting melange reads, in the code's order."""
-    lines = ["| variable | default | allowed | what it sets |", "|---|---|---|---|"]
+    """Return the Markdown table of every setting melange reads, in the code's order.
+
+    Two columns, so that the table fits a phone's width: the variable, and what it sets
+    with what it allows and its default. A variable's name breaks only after an underscore,
+    at every width (Material breaks code at any letter where columns are narrow); the
+    text is escaped, as some of it holds placeholders such as ``config/<name>.env`` that
+    would otherwise be read as HTML tags.
+    """
+    lines = ["| variable | what it sets |", "|---|---|"]
     for setting in SETTINGS:
-        cells = (f"`{setting.variable}`", setting.default, setting.allowed, setting.meaning)
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+        breakable = setting.variable.replace("_", "_<wbr>")
+        variable = f'<code style="word-break: keep-all">{breakable}</code>'
+        meaning, allowed, default = (
+            html.escape(text, quote=False).replace("|", "\\|")
+            for text in (setting.meaning, setting.allowed, setting.default)
+        )
+        lines.append(f"| {variable} | {meaning}<br>allowed: {allowed}; default: {default} |")
     return "\n".join(lines)
 
 
