@@ -1,21 +1,20 @@
 """Handling decisions and settling, one message at a time, on InMemoryBackend.
 
 ``MessageHandling.handle`` turns a received message into an ``Outcome``; ``settle``
-carries the outcome out. Both are tested here without threads, on the threaded half (the
-asyncio half is the same code, generated: ``tests/unit/test_unasync.py``).
+carries the outcome out. Every test runs on both halves of the consume core (the
+threaded twin is generated from the asyncio one), without a running dispatcher.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from melange import Consumer, QueuePublisher, wire
 from melange.backends import InMemoryBackend
-from melange.consuming._sync.handling import Acks, MessageHandling
-from melange.consuming.concurrency import Handlers
 from melange.consuming.dedup import (
     CacheProbe,
     DeduplicationCache,
@@ -34,10 +33,23 @@ from melange.exceptions import BackendUnavailableError
 from melange.messages import ReceivedMessage
 from melange.options import AckPolicy, Backoff, DispatcherOptions
 from melange.serializers import JsonSerializer, SerializerRegistry
+from tests.support import halves
 from tests.support.clock import FakeClock
 from tests.support.consumers import OnlyLists, Recorder
 from tests.support.faults import OutageBackend, SwitchableCache
 from tests.support.servers import free_port
+
+#: The half of the consume core the running test uses (set by ``fixture_half``).
+HALF: list[halves.Half] = ["threads"]
+
+
+@pytest.fixture(autouse=True, params=halves.HALVES, name="half")
+def fixture_half(request: pytest.FixtureRequest) -> Iterator[halves.Half]:
+    """Run every test of this module on the threaded half, then on the asyncio half."""
+    HALF[0] = request.param
+    yield request.param
+    HALF[0] = "threads"
+
 
 #: A fixed backoff, so delays can be asserted exactly.
 FIXED = Backoff(base=30, cap=30, jitter=0)
@@ -75,11 +87,11 @@ def handling(
     options: DispatcherOptions = OPTIONS,
     cache: DeduplicationCache | None = None,
     **hooks: Any,
-) -> MessageHandling:
+) -> Any:
     """Build the handling of 'q' with ``consumers`` and the fixed backoff unless told otherwise."""
     setup = HandlingSetup(registry, list(consumers), options, **hooks)
-    return MessageHandling(
-        backend, "q", setup, Handlers(), DispatcherStats(), cache=cache, probe=CacheProbe(cache)
+    return halves.message_handling(
+        HALF[0], backend, "q", setup, DispatcherStats(), cache=cache, probe=CacheProbe(cache)
     )
 
 
@@ -221,11 +233,11 @@ def test_the_context_of_an_sns_notification_names_the_topic_and_subject() -> Non
 # -- settling ---------------------------------------------------------------------------
 
 
-def settler(backend: InMemoryBackend, queue: str = "q", **options: Any) -> MessageHandling:
+def settler(backend: InMemoryBackend, queue: str = "q", **options: Any) -> Any:
     """Build a handling that settles on ``queue`` and acknowledges at once (fixed backoff)."""
     registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
     setup = HandlingSetup(registry, [], DispatcherOptions(backoff=FIXED, **options))
-    return MessageHandling(backend, queue, setup, Handlers(), DispatcherStats())
+    return halves.message_handling(HALF[0], backend, queue, setup, DispatcherStats())
 
 
 def test_retry_hides_the_message_for_the_outcome_s_delay(
@@ -291,9 +303,9 @@ def test_acknowledge_goes_through_the_given_batch(
     """With a batch of acknowledgements, ACK waits in it until the batch is flushed."""
     received = receive_one(registry, backend)
     stats = DispatcherStats()
-    acks = Acks(backend, "q", stats)
+    acks = halves.acks(HALF[0], backend, "q", stats)
     setup = HandlingSetup(registry, [], OPTIONS)
-    settle = MessageHandling(backend, "q", setup, Handlers(), stats, acks=acks)
+    settle = halves.message_handling(HALF[0], backend, "q", setup, stats, acks=acks)
     settle.settle(received, Outcome(Action.ACK))
     assert (backend.message_count("q"), stats.acknowledged) == (1, 0)
     acks.flush()

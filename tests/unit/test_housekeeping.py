@@ -1,29 +1,41 @@
 """The runner's housekeeping: acknowledgements sent ten at a time, and the heartbeat.
 
-Both on the injected fake clock, on the threaded half (the asyncio half is the same
-code, generated: ``tests/unit/test_unasync.py``).
+Both on the injected fake clock, and each test on both halves of the consume core (the
+threaded twin is generated from the asyncio one).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from melange import QueuePublisher
-from melange.consuming._sync.handling import Acks
-from melange.consuming._sync.runner import QueueRunner
-from melange.consuming.concurrency import Event, Handlers
 from melange.consuming.dedup import ClaimStatus, DeduplicationCache, InMemoryDeduplicationCache
 from melange.consuming.outcomes import DispatcherStats, HandlingSetup, InFlight
 from melange.exceptions import BackendUnavailableError
 from melange.messages import ReceivedMessage
 from melange.options import DispatcherOptions
 from melange.serializers import JsonSerializer, SerializerRegistry
+from tests.support import halves
 from tests.support.clock import FakeClock
 from tests.support.faults import OutageBackend, SwitchableCache
 
 QUEUE = "acks"
+#: The half of the consume core the running test uses (set by ``fixture_half``).
+HALF: list[halves.Half] = ["threads"]
+
+
+@pytest.fixture(autouse=True, params=halves.HALVES, name="half")
+def fixture_half(request: pytest.FixtureRequest) -> Iterator[halves.Half]:
+    """Run every test of this module on the threaded half, then on the asyncio half."""
+    HALF[0] = request.param
+    yield request.param
+    HALF[0] = "threads"
+
+
 #: What the broker's outage looks like to the backend's callers.
 UNREACHABLE = BackendUnavailableError(
     "the test broker is unreachable", operation="ChangeMessageVisibilityBatch"
@@ -84,16 +96,16 @@ def fixture_acknowledged() -> AckCounter:
 
 
 @pytest.fixture(name="batcher")
-def fixture_batcher(backend: OutageBackend, clock: FakeClock, acknowledged: AckCounter) -> Acks:
+def fixture_batcher(backend: OutageBackend, clock: FakeClock, acknowledged: AckCounter) -> Any:
     """Give the queue's acknowledgements, sent at once when full, on the fake clock."""
-    return Acks(backend, QUEUE, acknowledged, clock=clock)
+    return halves.acks(HALF[0], backend, QUEUE, acknowledged, clock=clock)
 
 
 # -- Acks ------------------------------------------------------------------------------
 
 
 def test_every_tenth_handle_sends_a_batch(
-    batcher: Acks,
+    batcher: Any,
     backend: OutageBackend,
     handles: list[str],
     acknowledged: AckCounter,
@@ -107,7 +119,7 @@ def test_every_tenth_handle_sends_a_batch(
 
 
 def test_flush_sends_what_is_pending(
-    batcher: Acks,
+    batcher: Any,
     backend: OutageBackend,
     handles: list[str],
     acknowledged: AckCounter,
@@ -123,7 +135,7 @@ def test_flush_sends_what_is_pending(
 
 
 def test_flush_due_waits_until_the_oldest_handle_is_old_enough(
-    batcher: Acks,
+    batcher: Any,
     backend: OutageBackend,
     handles: list[str],
     clock: FakeClock,
@@ -148,7 +160,7 @@ def test_flush_due_waits_until_the_oldest_handle_is_old_enough(
 
 
 def test_flush_due_with_nothing_pending_sends_nothing(
-    batcher: Acks, clock: FakeClock, acknowledged: AckCounter
+    batcher: Any, clock: FakeClock, acknowledged: AckCounter
 ) -> None:
     """An empty batcher reports no acknowledgement however much time passes."""
     clock.advance(3_600)
@@ -157,7 +169,7 @@ def test_flush_due_with_nothing_pending_sends_nothing(
 
 
 def test_refused_handles_are_not_counted(
-    batcher: Acks,
+    batcher: Any,
     backend: OutageBackend,
     handles: list[str],
     acknowledged: AckCounter,
@@ -172,7 +184,7 @@ def test_refused_handles_are_not_counted(
 
 
 def test_a_full_batch_with_refused_handles_counts_only_the_deleted(
-    batcher: Acks,
+    batcher: Any,
     backend: OutageBackend,
     handles: list[str],
     acknowledged: AckCounter,
@@ -187,7 +199,7 @@ def test_a_full_batch_with_refused_handles_counts_only_the_deleted(
 
 
 def test_handles_whose_delete_failed_go_out_with_the_next_flush(
-    batcher: Acks,
+    batcher: Any,
     backend: OutageBackend,
     handles: list[str],
     acknowledged: AckCounter,
@@ -212,8 +224,8 @@ def test_a_full_batch_is_signalled_for_the_background_sender_not_sent(
     backend: OutageBackend, clock: FakeClock, handles: list[str], acknowledged: AckCounter
 ) -> None:
     """With ``wake``, the 10th handle wakes the sender; ``flush`` then sends the full batch."""
-    wake = Event()
-    batcher = Acks(backend, QUEUE, acknowledged, wake=wake, clock=clock)
+    wake = halves.event(HALF[0])
+    batcher = halves.acks(HALF[0], backend, QUEUE, acknowledged, wake=wake, clock=clock)
     for handle in handles[:9]:
         batcher.add(handle)
     assert not wake.is_set()
@@ -232,7 +244,8 @@ def test_a_sender_four_batches_behind_makes_the_adding_thread_send(
     """When signalled batches pile up to 40 handles, the thread adding the 40th sends them all."""
     publish(backend, 40)
     received = [m for _ in range(4) for m in backend.receive(QUEUE, max_messages=10)]
-    batcher = Acks(backend, QUEUE, acknowledged, wake=Event(), clock=clock)  # no sender comes
+    wake = halves.event(HALF[0])  # no sender comes
+    batcher = halves.acks(HALF[0], backend, QUEUE, acknowledged, wake=wake, clock=clock)
     for message in received[:39]:
         batcher.add(message.receipt_handle)
     assert acknowledged.counts == []
@@ -245,7 +258,7 @@ def test_a_sender_four_batches_behind_makes_the_adding_thread_send(
 
 def running_for(
     backend: OutageBackend, clock: FakeClock, seconds: float, cache: DeduplicationCache
-) -> tuple[QueueRunner, InFlight]:
+) -> tuple[Any, InFlight]:
     """Receive a message, claim its key; give a runner handling it, extended ``seconds`` ago."""
     publish(backend, 1)
     [received] = backend.receive(QUEUE, max_messages=1, visibility_timeout=VISIBILITY)
@@ -255,7 +268,7 @@ def running_for(
     registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
     options = DispatcherOptions(visibility_timeout=VISIBILITY)
     setup = HandlingSetup(registry, [], options, clock=clock)
-    runner = QueueRunner(backend, QUEUE, setup, Handlers(), DispatcherStats(), cache=cache)
+    runner = halves.queue_runner(HALF[0], backend, QUEUE, setup, DispatcherStats(), cache=cache)
     runner.in_flight[received.receipt_handle] = flight
     return runner, flight
 
