@@ -17,6 +17,7 @@ from melange import Consumer, QueuePublisher, wire
 from melange.backends import InMemoryBackend
 from melange.consuming.dedup import (
     CacheProbe,
+    ClaimStatus,
     DeduplicationCache,
     InMemoryDeduplicationCache,
     RedisDeduplicationCache,
@@ -395,3 +396,58 @@ def test_a_release_the_broker_refuses_is_logged_and_not_counted(
     assert settle.stats.released == 0
     [warning] = caplog.records
     assert "could not release 1 messages" in warning.getMessage()
+
+
+# -- the branches each half must take: caches, acknowledging on receipt, unreadable wire --
+
+
+def test_a_failed_handler_releases_its_claim_for_the_next_try(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """A consumer that raises gives RETRY and releases its claim: the next try may claim it."""
+    cache = InMemoryDeduplicationCache()
+    received = receive_one(registry, backend)
+    recorder = Recorder(failing={1: 1})
+    outcome = handling(registry, backend, recorder, cache=cache).handle(flight(received))
+    assert outcome.action is Action.RETRY
+    key = f"{recorder.name}:{wire.unwrap(received).message_id}"
+    assert cache.claim(key, lease_seconds=30).status is ClaimStatus.CLAIMED
+
+
+def test_an_unreachable_cache_is_skipped_when_told_to_process(
+    registry: SerializerRegistry, backend: InMemoryBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With on_cache_unavailable='process', the handler runs without deduplication, and warns."""
+    cache = SwitchableCache()
+    cache.reachable = False
+    recorder = Recorder()
+    received = receive_one(registry, backend)
+    outcome = handling(registry, backend, recorder, cache=cache).handle(flight(received))
+    assert outcome.action is Action.ACK
+    assert recorder.handled == [1]
+    assert "handling message" in caplog.text and "without deduplication" in caplog.text
+
+
+def test_acknowledging_on_receipt_deletes_the_batch_before_any_handler(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """With AckPolicy.ON_RECEIPT, acknowledge_on_receipt deletes each message of the batch."""
+    QueuePublisher(registry, backend).publish_many("q", [{"n": 1}, {"n": 2}])
+    batch = backend.receive("q", max_messages=10)
+    stats = DispatcherStats()
+    setup = HandlingSetup(registry, [], DispatcherOptions(ack_policy=AckPolicy.ON_RECEIPT))
+    acks = halves.acks(HALF[0], backend, "q", stats)
+    settle = halves.message_handling(HALF[0], backend, "q", setup, stats, acks=acks)
+    settle.acknowledge_on_receipt(batch)
+    assert (backend.message_count("q"), stats.acknowledged) == (0, 2)
+
+
+def test_attributes_of_the_wrong_type_are_dead_lettered_with_the_reason(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """A message whose manifest attribute is not text cannot be read: DEAD_LETTER, and why."""
+    backend.send_raw("q", '{"Message": "{}"}', {"message_id": "m-1", "manifest": 7})
+    [received] = backend.receive("q")
+    outcome = handling(registry, backend, Recorder()).handle(flight(received))
+    assert outcome.action is Action.DEAD_LETTER
+    assert outcome.reason.startswith("MalformedMessageError: attribute 'manifest' is 7")

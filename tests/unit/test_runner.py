@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 import pytest
 
 from melange import AckPolicy, MessageDispatcher, QueuePublisher
+from melange.aio import AsyncInMemoryBackend, AsyncMessageDispatcher
 from melange.backends import InMemoryBackend
 from melange.serializers import JsonSerializer, SerializerRegistry
 from tests.support.consumers import Recorder
@@ -130,3 +132,22 @@ def test_a_worker_handles_on_while_a_delete_waits_for_the_broker(
     dispatcher.stop()
     assert runner.wait(timeout=30)
     assert backend.message_count("a") == 0
+
+
+def test_an_asyncio_runner_runs_once(registry: SerializerRegistry) -> None:
+    """A stopped asyncio runner refuses to run again, as the threaded one does."""
+    backend = AsyncInMemoryBackend()
+    backend.store.declare_queue("a")
+    dispatcher = AsyncMessageDispatcher(registry, backend, wait_time_seconds=0)
+    runner = dispatcher.runner("a")
+
+    async def run_twice() -> None:
+        running = asyncio.create_task(runner.run())
+        await asyncio.sleep(0)  # let it start before it is told to stop
+        runner.stop()
+        await running
+        with pytest.raises(RuntimeError, match="runs once"):
+            await runner.run()
+
+    asyncio.run(run_twice())
+    assert runner.finished
