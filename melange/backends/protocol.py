@@ -28,9 +28,9 @@ from melange.topology.specs import Declaration
 
 __all__ = ["FilterPolicy", "MessagingAdmin", "MessagingBackend", "MessagingTransport"]
 
-#: An SNS subscription filter policy on message attributes, e.g.
-#: ``{"manifest": ["myapp.events:OrderPlaced"]}``.
 FilterPolicy = Mapping[str, Any]
+"""An SNS subscription filter policy on message attributes, e.g.
+``{"manifest": ["myapp.events:OrderPlaced"]}``."""
 
 
 @runtime_checkable

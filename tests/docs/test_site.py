@@ -7,6 +7,7 @@ reference to a name that does not exist, a docstring mkdocstrings cannot render)
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -136,3 +137,15 @@ def test_every_code_block_is_run_or_marked_an_excerpt(page: Path) -> None:
             f"{page.relative_to(ROOT)}: a python block neither includes a tested file "
             f'(--8<-- "path") nor is titled "excerpt: ...":\n{body[:200]}'
         )
+
+
+@pytest.mark.parametrize(
+    ("page", "module"),
+    [("melange", "melange"), ("aio", "melange.aio"), ("backends", "melange.backends")],
+)
+def test_the_api_reference_renders_every_public_name(site: Path, page: str, module: str) -> None:
+    """Each name the module exports has its entry on its API page (none silently missing)."""
+    exported = importlib.import_module(module).__all__
+    html = (site / "reference" / page / "index.html").read_text(encoding="utf-8")
+    missing = [name for name in exported if f'id="{module}.{name}"' not in html]
+    assert missing == []

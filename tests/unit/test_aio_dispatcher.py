@@ -156,3 +156,45 @@ def test_the_threaded_dispatcher_refuses_async_consumers_at_once() -> None:
     gauge = Gauge(1)
     with pytest.raises(ConfigurationError, match="AsyncMessageDispatcher"):
         MessageDispatcher(json_registry(), InMemoryBackend(), consumers=[Sleepy(gauge, 0)])
+
+
+def test_short_polls_that_find_nothing_leave_the_loop_to_the_handlers() -> None:
+    """With wait_time_seconds=0 in memory, every message is handled once, well within its lease.
+
+    The in-memory backend answers an empty short poll without suspending; a poller that
+    looped on them starved the handler tasks until the visibility timeout brought the
+    messages back (each one handled twice, after 30 s).
+    """
+    seen: list[int] = []
+
+    async def handle(message: dict[str, int]) -> None:
+        seen.append(message["n"])
+
+    async def scenario() -> AsyncMessageDispatcher:
+        backend = await filled(25)
+        dispatcher = AsyncMessageDispatcher(
+            json_registry(),
+            backend,
+            consumers=[Consumer(handle, name="short-polls")],
+            workers=4,
+            wait_time_seconds=0,
+            visibility_timeout=30,
+        )
+        done = asyncio.Event()
+
+        async def watch() -> None:
+            while len(seen) < 25:
+                await asyncio.sleep(0.01)
+            done.set()
+
+        watcher = asyncio.create_task(watch())
+        task = asyncio.create_task(dispatcher.run("q"))
+        await asyncio.wait_for(done.wait(), timeout=10)  # the lease is 30 s
+        dispatcher.stop()
+        await asyncio.wait_for(task, timeout=10)
+        await watcher
+        return dispatcher
+
+    dispatcher = asyncio.run(scenario())
+    assert sorted(seen) == list(range(25))
+    assert (dispatcher.stats.received, dispatcher.stats.acknowledged) == (25, 25)
