@@ -37,6 +37,7 @@ from melange.consuming.outcomes import (
     InFlight,
     Outcome,
     failure_outcome,
+    is_permanent,
     log_fields,
     message_context,
     reason_of,
@@ -115,7 +116,7 @@ class MessageHandling:
             try:
                 accepting = [c for c in self._setup.consumers if c.accepts(message)]
             except Exception as exc:
-                outcome = self._failed(exc, message, context, received)
+                outcome = self._failed(exc, None, message, context, received)
                 return outcome
             if not accepting:
                 outcome = self._unhandled(message, context)
@@ -160,7 +161,7 @@ class MessageHandling:
         except Exception as exc:
             if key is not None:
                 self._forget(key, flight, context, done=False)
-            return self._failed(exc, message, context, flight.received)
+            return self._failed(exc, consumer, message, context, flight.received)
         if key is not None:
             self._forget(key, flight, context, done=True)
         return None
@@ -206,19 +207,26 @@ class MessageHandling:
             )
 
     def _failed(
-        self, exc: Exception, message: Any, context: MessageContext, received: ReceivedMessage
+        self,
+        exc: Exception,
+        consumer: Consumer | None,
+        message: Any,
+        context: MessageContext,
+        received: ReceivedMessage,
     ) -> Outcome:
-        logger.warning(
-            "handling message %s (receive %d) failed: %r",
-            received.broker_message_id,
-            received.receive_count,
-            exc,
-            exc_info=exc,
-            extra=_context_fields(context),
-        )
+        outcome = failure_outcome(exc, consumer, self._options, received.receive_count)
+        if consumer is None or not is_permanent(exc, consumer):
+            # A permanent failure is logged once, at ERROR, when it is dead-lettered.
+            logger.warning(
+                "handling message %s (receive %d) failed: %r",
+                received.broker_message_id,
+                received.receive_count,
+                exc,
+                exc_info=exc,
+                extra=_context_fields(context),
+            )
         if self._setup.on_exception is not None:
             self._setup.on_exception(exc, message, received)
-        outcome = failure_outcome(exc, self._options, received.receive_count)
         return Outcome(outcome.action, outcome.delay, outcome.reason, context.message_id)
 
     def _unhandled(self, message: Any, context: MessageContext) -> Outcome:
@@ -332,7 +340,7 @@ class MessageHandling:
                 reason,
                 extra=fields,
             )
-            delay = self._options.backoff.delay(received.receive_count)
+            delay = outcome.delay or self._options.backoff.delay(received.receive_count)
             self._backend.change_visibility(self.queue_name, [received.receipt_handle], delay)
             return
         logger.error(
