@@ -127,7 +127,7 @@ class AsyncMessageHandling:
                 if outcome is not None:
                     return outcome
             if self._setup.after_consume is not None:
-                self._setup.after_consume(message, received)
+                _call_hook("after_consume", self._setup.after_consume, message, received)
             outcome = Outcome(Action.ACK, message_id=envelope.message_id)
             return outcome
         finally:
@@ -229,7 +229,7 @@ class AsyncMessageHandling:
                 extra=_context_fields(context),
             )
         if self._setup.on_exception is not None:
-            self._setup.on_exception(exc, message, received)
+            _call_hook("on_exception", self._setup.on_exception, exc, message, received)
         return Outcome(outcome.action, outcome.delay, outcome.reason, context.message_id)
 
     def _unhandled(self, message: Any, context: MessageContext) -> Outcome:
@@ -428,6 +428,24 @@ class AsyncAcks:
                 "will be delivered again",
                 len(refused),
             )
+
+
+def _call_hook(name: str, hook: Callable[..., object], *args: Any) -> None:
+    """Call an application's hook; what it raises is logged and changes no outcome.
+
+    A hook reports (to an error tracker, a metric): the message is settled as its
+    handling decided whether the hook worked or not, never left without a decision.
+    """
+    received: ReceivedMessage = args[-1]
+    try:
+        hook(*args)
+    except Exception:
+        logger.exception(
+            "the %s hook raised on message %s; the message is settled all the same",
+            name,
+            received.broker_message_id,
+            extra=log_fields(received, None),
+        )
 
 
 def _traced(received: ReceivedMessage, outcome: Outcome) -> Outcome:
