@@ -8,8 +8,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any, TypeVar, overload
 
 import pinject
 
@@ -48,8 +49,15 @@ class TestGraph:
             dispatcher_factory=graph.provide(DispatcherFactory),
         )
 
-    def provide(self, cls: type[T]) -> T:
-        """Return an instance of ``cls`` with its dependencies injected."""
+    @overload
+    def provide(self, cls: type[T]) -> T: ...
+
+    # A protocol (MessagingBackend, DeduplicationCache), as ObjectGraph.provide takes it.
+    @overload
+    def provide(self, cls: Callable[..., T]) -> T: ...
+
+    def provide(self, cls: Any) -> Any:
+        """Return an instance of ``cls`` with its dependencies injected, as ``ObjectGraph``'s."""
         return self.graph.provide(cls)
 
     def published(self, name: str) -> list[Any]:
@@ -66,7 +74,7 @@ class TestGraph:
 
 def new_test_graph(
     *binding_specs: pinject.BindingSpec,
-    modules: Sequence[Any] = (),
+    modules: Sequence[ModuleType] = (),
     classes: Sequence[type] = (),
     settings: MelangeSettings = TEST_SETTINGS,
 ) -> TestGraph:
