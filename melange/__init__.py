@@ -101,12 +101,16 @@ _LAZY = {
 _MELANGE7 = frozenset({"SimpleMessageDispatcher", "SingleDispatchConsumer"})
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _MELANGE7:
-        return importlib.import_module("melange.compat").melange7_name(name)
-    raise AttributeError(f"module 'melange' has no attribute {name!r}")
+# Type checkers see the names above and nothing else: a misspelled name is an error
+# for them, not an ``Any`` from ``__getattr__``.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY:
+            return getattr(importlib.import_module(_LAZY[name]), name)
+        if name in _MELANGE7:
+            return importlib.import_module("melange.compat").melange7_name(name)
+        raise AttributeError(f"module 'melange' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -10,8 +10,9 @@ patched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import pinject
 
@@ -57,8 +58,15 @@ class TestGraph:
             prefix=prefix,
         )
 
-    def provide(self, cls: type[T]) -> T:
-        """Return an instance of ``cls`` with its dependencies injected."""
+    @overload
+    def provide(self, cls: type[T]) -> T: ...
+
+    # A protocol (MessagingBackend, DeduplicationCache), as ObjectGraph.provide takes it.
+    @overload
+    def provide(self, cls: Callable[..., T]) -> T: ...
+
+    def provide(self, cls: Any) -> Any:
+        """Return an instance of ``cls`` with its dependencies injected, as ``ObjectGraph``'s."""
         return self.graph.provide(cls)
 
     def published(self, name: str) -> list[Any]:
@@ -90,7 +98,7 @@ class TestGraph:
 
 def new_test_graph(
     *binding_specs: pinject.BindingSpec,
-    modules: Sequence[Any] = (),
+    modules: Sequence[ModuleType] = (),
     classes: Sequence[type] = (),
     settings: MelangeSettings = TEST_SETTINGS,
     serializers: Mapping[str, Serializer | type[Serializer]] | None = None,
