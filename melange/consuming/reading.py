@@ -42,12 +42,12 @@ def register_handled_types(
     names = ", ".join(cls.__qualname__ for cls in unreadable)
     raise SerializerConfigurationError(
         f"consumer {consumer.name!r} handles {names}, which no serializer of the registry "
-        f"reads back, so every such message would be dead-lettered; bind each class to the "
-        "serializer its publishers write it with (serializer_bindings, in a graph "
-        "melange_serializer_bindings), adding that serializer if it is missing "
-        "(PydanticSerializer for pydantic models: MelangeBindingSpec(serializers="
-        "{'pydantic': PydanticSerializer})), or read the queue's foreign messages as it "
-        "(Subscription(..., foreign=...))",
+        "reads back, so each such message would be dead-lettered; bind it to the serializer "
+        "its publishers use (serializer_bindings; in a graph, melange_serializer_bindings) "
+        "and add that serializer if it is missing (a pydantic model needs "
+        "PydanticSerializer: MelangeBindingSpec(serializers={'pydantic': "
+        "PydanticSerializer})), or read the queue's foreign messages as it "
+        f"(Subscription(..., foreign={unreadable[0].__qualname__}))",
         problems=[
             Problem(
                 f"{consumer.name} handler",
