@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from melange.exceptions import MelangeError
+from melange.exceptions import MelangeError, Reject
 
 if TYPE_CHECKING:
     from melange.app.application import Application
@@ -60,6 +60,7 @@ __all__ = [
     "QueueSpec",
     "ReceivedMessage",
     "RedisDeduplicationCache",
+    "Reject",
     "SendOptions",
     "Subscription",
     "SubscriptionSpec",
@@ -68,8 +69,8 @@ __all__ = [
     "consumer",
 ]
 
-#: Every name but ``MelangeError`` is loaded on first use, so ``import melange`` costs
-#: next to nothing and a process loads only the parts it uses.
+#: Every name but ``MelangeError`` and ``Reject`` is loaded on first use, so
+#: ``import melange`` costs next to nothing and a process loads only the parts it uses.
 _LAZY = {
     "Destination": "melange.messages",
     "Envelope": "melange.messages",
@@ -100,12 +101,16 @@ _LAZY = {
 _MELANGE7 = frozenset({"SimpleMessageDispatcher", "SingleDispatchConsumer"})
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _MELANGE7:
-        return importlib.import_module("melange.compat").melange7_name(name)
-    raise AttributeError(f"module 'melange' has no attribute {name!r}")
+# Type checkers see the names above and nothing else: a misspelled name is an error
+# for them, not an ``Any`` from ``__getattr__``.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY:
+            return getattr(importlib.import_module(_LAZY[name]), name)
+        if name in _MELANGE7:
+            return importlib.import_module("melange.compat").melange7_name(name)
+        raise AttributeError(f"module 'melange' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

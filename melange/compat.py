@@ -105,8 +105,12 @@ def melange7_name(name: str) -> Any:
     return getattr(importlib.import_module(module), new_name)
 
 
-def __getattr__(name: str) -> Any:
-    return melange7_name(name)
+# Type checkers see the names above and nothing else: a misspelled name is an error
+# for them, not an ``Any`` from ``__getattr__``.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        return melange7_name(name)
 
 
 def melange7_options(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ Catch ``MelangeError`` to catch them all, or a branch to catch a kind::
     │   ├── MalformedMessageError           a received message that is not melange's format
     │   ├── MessageAttributeError           a user attribute that cannot travel
     │   └── NotReadableByMelange7Error      refused: melange 7.x consumers could not read it
+    ├── Reject                              raised by a handler: the message can never be
+    │                                       handled; dead-letter it now, with the reason
     ├── MessageRejectedError                refused before any request is sent: sending it
     │   │                                   again can never succeed, do not retry
     │   └── MessageTooLargeError            over the destination's size limit
@@ -65,6 +67,7 @@ __all__ = [
     "PickleNotAllowedError",
     "Problem",
     "QueueNotFoundError",
+    "Reject",
     "SerializationError",
     "SerializerConfigurationError",
     "SerializerNotFoundError",
@@ -341,6 +344,25 @@ class TopicNotFoundError(BackendError):
         )
         self.topic_name = topic_name
         self.broker_name = broker_name or topic_name
+
+
+class Reject(MelangeError):
+    """Raised by a handler: this message will never succeed, so do not retry it.
+
+    The dispatcher moves the message to the queue's dead-letter queue at once, with
+    ``reason`` as its ``melange_error``, counts it (``melange.reason="rejected"``) and logs
+    it once, at ERROR, without a traceback. A queue without a dead-letter queue keeps the
+    message (nothing is dropped quietly) and says so at ERROR on every receive. For
+    exception types of your own that mean the same, list them in the consumer's
+    ``throws`` instead of catching and re-raising.
+
+    Attributes:
+        reason: why, in words an operator reads in ``python -m melange dlq show``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class MessageRejectedError(MelangeError):

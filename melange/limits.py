@@ -30,7 +30,8 @@ __all__ = [
 MAX_ATTRIBUTES = 10
 #: SQS's message size limit (raised from 256 KiB to 1 MiB in August 2025).
 SQS_MAX_MESSAGE_BYTES = 1_048_576
-#: SNS's message size limit.
+#: SNS's default message size limit: a topic's own ``MaximumMessageSize`` (1,024 to
+#: 1,048,576 bytes) replaces it where set (``melange.backends.sqs.requests.topic_size_limit``).
 SNS_MAX_MESSAGE_BYTES = 262_144
 #: Entries per SendMessageBatch / PublishBatch / DeleteMessageBatch request.
 MAX_BATCH_ENTRIES = 10

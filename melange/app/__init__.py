@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 __all__ = ["Application", "DispatcherFactory"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("melange.app.application"), name)
-    raise AttributeError(f"module 'melange.app' has no attribute {name!r}")
+# Type checkers see the names above and nothing else: a misspelled name is an error
+# for them, not an ``Any`` from ``__getattr__``.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        if name in __all__:
+            return getattr(importlib.import_module("melange.app.application"), name)
+        raise AttributeError(f"module 'melange.app' has no attribute {name!r}")

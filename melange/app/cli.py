@@ -39,6 +39,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from melange.app.application import Application
+from melange.app.filter_keys import unsupplied_filter_keys
 from melange.app.loading import (
     ObjectProvider,
     import_from_working_directory,
@@ -111,6 +112,8 @@ def consume(args: argparse.Namespace) -> int:
 def declare(args: argparse.Namespace) -> int:
     """Declare the application's topology, printing what each declaration did."""
     app = load_graph(args.target).provide(Application)
+    for unsupplied in unsupplied_filter_keys(app.topology):  # a typo delivers nothing
+        logger.warning("%s", unsupplied)
     for done in app.declare():
         print(done, flush=True)
     return 0

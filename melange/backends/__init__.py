@@ -68,12 +68,16 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    if name == "InMemoryMessagingBackend":  # melange 7's name
-        return importlib.import_module("melange.compat").melange7_name(name)
-    raise AttributeError(f"module 'melange.backends' has no attribute {name!r}")
+# Type checkers see the names above and nothing else: a misspelled name is an error
+# for them, not an ``Any`` from ``__getattr__``.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        if name in _LAZY:
+            return getattr(importlib.import_module(_LAZY[name]), name)
+        if name == "InMemoryMessagingBackend":  # melange 7's name
+            return importlib.import_module("melange.compat").melange7_name(name)
+        raise AttributeError(f"module 'melange.backends' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -18,6 +18,8 @@ import attrs
 from melange.consuming.subscription import Subscription
 from melange.exceptions import ConfigurationError, Problem
 from melange.messages import AttributeValue
+from melange.options import Backoff
+from melange.topology.specs import MAX_RECEIVE_COUNT
 
 __all__ = [
     "Consumer",
@@ -100,19 +102,39 @@ class Consumer:
         name: identifies the consumer in deduplication keys and logs; defaults to the
             class's (or callable's) qualified name. Keep it stable across deployments.
         subscription: where this consumer reads; replaces the class's ``subscription``.
+        throws: replaces the class's ``throws``.
+        backoff: replaces the class's ``backoff``.
+        max_receive_count: replaces the class's ``max_receive_count``.
+
+    A failure is retried after a backoff unless it is permanent: a handler raising
+    ``melange.Reject(reason)``, or an exception of a type in ``throws``, sends the message
+    to the dead-letter queue at once, with the reason.
 
     Raises:
-        ConfigurationError: a ``@consumer`` method has no annotated message parameter, or
-            ``subscription`` is not a ``Subscription``.
+        ConfigurationError: a ``@consumer`` method has no annotated message parameter,
+            ``subscription`` is not a ``Subscription``, or ``throws``, ``backoff`` or
+            ``max_receive_count`` is not what it should be.
     """
 
     #: Where instances of this class read (queue, topics, filter policy...); ``None``: a
     #: consumer attached to a dispatcher by hand, which no worker runs on its own.
     subscription: Subscription | None = None
+    #: Exception types that mean "this message will never succeed": a handler raising one
+    #: (or a subclass) dead-letters the message at once, as ``melange.Reject`` does, instead
+    #: of retrying it (dramatiq's ``throws``).
+    throws: tuple[type[BaseException], ...] = ()
+    #: The delay before this consumer's failures are retried; ``None``: the dispatcher's
+    #: (``MELANGE_BACKOFF_*``).
+    backoff: Backoff | None = None
+    #: The receives a message may fail in this consumer before it is dead-lettered; ``None``:
+    #: the queue's redrive policy decides (``max_receive_count`` of its ``Subscription``, or
+    #: ``MELANGE_MAX_RECEIVE_COUNT``). A queue's own policy still applies when it is lower.
+    max_receive_count: int | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _check_subscription(cls.subscription, cls.__qualname__)
+        _check_retry(cls.throws, cls.backoff, cls.max_receive_count, cls.__qualname__)
 
     def __init__(
         self,
@@ -120,10 +142,20 @@ class Consumer:
         *,
         name: str | None = None,
         subscription: Subscription | None = None,
+        throws: tuple[type[BaseException], ...] | None = None,
+        backoff: Backoff | None = None,
+        max_receive_count: int | None = None,
     ) -> None:
         if subscription is not None:
             _check_subscription(subscription, type(self).__qualname__)
             self.subscription = subscription
+        if throws is not None or backoff is not None or max_receive_count is not None:
+            throws = tuple(throws) if throws is not None else self.throws
+            _check_retry(throws, backoff, max_receive_count, type(self).__qualname__)
+            self.throws = throws
+            self.backoff = backoff if backoff is not None else self.backoff
+            if max_receive_count is not None:
+                self.max_receive_count = max_receive_count
         self._on_message = on_message
         self._handlers = _collect_handlers(self)
         self._resolved: dict[type, _Handler | None] = {}
@@ -208,6 +240,40 @@ def _check_subscription(subscription: object, owner: str) -> None:
             f"the subscription of consumer class {owner!r} is {subscription!r}; expected a "
             "melange.Subscription, e.g. subscription = Subscription('billing')",
             problems=[Problem("subscription", subscription, "a melange.Subscription")],
+        )
+
+
+def _check_retry(throws: object, backoff: object, max_receive_count: object, owner: str) -> None:
+    if not isinstance(throws, tuple) or not all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in throws
+    ):
+        raise ConfigurationError(
+            f"throws of consumer {owner!r} is {throws!r}; expected a tuple of exception "
+            "classes, e.g. throws = (RefundRejected,)",
+            problems=[Problem("throws", throws, "a tuple of exception classes")],
+        )
+    if backoff is not None and not isinstance(backoff, Backoff):
+        raise ConfigurationError(
+            f"backoff of consumer {owner!r} is {backoff!r}; expected a melange.Backoff, "
+            "e.g. backoff = Backoff(base=2, cap=60)",
+            problems=[Problem("backoff", backoff, "a melange.Backoff or None")],
+        )
+    if max_receive_count is not None and (
+        not isinstance(max_receive_count, int)
+        or isinstance(max_receive_count, bool)
+        or not 1 <= max_receive_count <= MAX_RECEIVE_COUNT
+    ):
+        raise ConfigurationError(
+            f"max_receive_count of consumer {owner!r} is {max_receive_count!r}; expected an "
+            f"integer 1-{MAX_RECEIVE_COUNT} (receives before the message is "
+            "dead-lettered) or None",
+            problems=[
+                Problem(
+                    "max_receive_count",
+                    max_receive_count,
+                    f"an integer 1-{MAX_RECEIVE_COUNT} or None",
+                )
+            ],
         )
 
 

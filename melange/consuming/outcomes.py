@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from melange.consuming.consumers import Consumer, MessageContext
+from melange.exceptions import Reject
 from melange.messages import Envelope, ReceivedMessage, SnsOrigin
 from melange.options import AckPolicy, DispatcherOptions
 from melange.serializers.foreign import ForeignReader
@@ -26,6 +27,7 @@ from melange.serializers.registry import SerializerRegistry
 from melange.telemetry import metrics, tracing
 
 __all__ = [
+    "REJECTED",
     "Action",
     "ConsumeHook",
     "DispatcherStats",
@@ -34,6 +36,7 @@ __all__ = [
     "InFlight",
     "Outcome",
     "failure_outcome",
+    "is_permanent",
     "log_fields",
     "message_context",
     "reason_of",
@@ -164,11 +167,48 @@ def reason_of(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def failure_outcome(exc: BaseException, options: DispatcherOptions, receive_count: int) -> Outcome:
-    """Decide on a consumer that raised: retry after the backoff, or ack (``ALWAYS``)."""
+#: How the reason of a permanent failure starts (``melange.reason="rejected"`` in metrics).
+REJECTED = "rejected by"
+
+
+def failure_outcome(
+    exc: BaseException,
+    consumer: Consumer | None,
+    options: DispatcherOptions,
+    receive_count: int,
+) -> Outcome:
+    """Decide on a consumer that raised: retry after the backoff, or dead-letter, or ack.
+
+    ``AckPolicy.ALWAYS`` acknowledges whatever happened. A permanent failure
+    (``is_permanent``) is dead-lettered at once, its reason starting ``rejected by``; so is
+    a failure on the consumer's ``max_receive_count``-th receive. Anything else is retried
+    after the consumer's ``backoff`` (or the dispatcher's). ``consumer`` is ``None`` when
+    no consumer was running (an ``accepts`` that raised): the dispatcher's options decide.
+    """
     if options.ack_policy is AckPolicy.ALWAYS:
         return Outcome(Action.ACK, reason=f"ack_policy ALWAYS after {type(exc).__name__}")
-    return Outcome(Action.RETRY, delay=options.backoff.delay(receive_count), reason=reason_of(exc))
+    backoff = options.backoff if consumer is None or consumer.backoff is None else consumer.backoff
+    delay = backoff.delay(receive_count)
+    if consumer is None:
+        return Outcome(Action.RETRY, delay=delay, reason=reason_of(exc))
+    if is_permanent(exc, consumer):
+        reason = exc.reason if isinstance(exc, Reject) else reason_of(exc)
+        return Outcome(
+            Action.DEAD_LETTER, delay=delay, reason=f"{REJECTED} {consumer.name}: {reason}"
+        )
+    budget = consumer.max_receive_count
+    if budget is not None and receive_count >= budget:
+        reason = f"{reason_of(exc)} (receive {receive_count}; {consumer.name} allows {budget})"
+        return Outcome(Action.DEAD_LETTER, delay=delay, reason=reason)
+    return Outcome(Action.RETRY, delay=delay, reason=reason_of(exc))
+
+
+def is_permanent(exc: BaseException, consumer: Consumer) -> bool:
+    """Return whether ``exc`` means the message can never succeed in ``consumer``.
+
+    It is a ``melange.Reject``, or an instance of a type in the consumer's ``throws``.
+    """
+    return isinstance(exc, (Reject, *consumer.throws))
 
 
 def unhandled_outcome(

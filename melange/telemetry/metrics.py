@@ -87,11 +87,14 @@ def reason_class(reason: str) -> str:
     """Return the class of a dead-letter ``reason``: a small fixed set, safe as a label.
 
     ``unhandled`` (no consumer accepts the message), ``unreadable`` (it could not be read:
-    a serialization or wire error), ``handler_failed`` (a consumer raised on the last
+    a serialization or wire error), ``rejected`` (a consumer raised ``melange.Reject`` or
+    an exception in its ``throws``), ``handler_failed`` (a consumer raised on the last
     allowed receive), or ``other``.
     """
     if reason.startswith("no consumer accepts"):
         return "unhandled"
+    if reason.startswith("rejected by "):
+        return "rejected"
     found = _EXCEPTION_NAME.match(reason)
     if found is None:
         return "other"

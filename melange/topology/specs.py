@@ -14,6 +14,7 @@ No I/O here.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -208,8 +209,15 @@ def topic_names(value: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def copied_policy(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    """Return a filter policy as a dict of its own, so the caller's mapping can change."""
-    return None if value is None else dict(value)
+    """Return a filter policy as a deep copy of its own, so the caller's can change.
+
+    The policy is validated once, when the spec is made: a copy sharing the caller's lists
+    could be changed into one the validation never saw. Anything but a mapping is
+    returned as it is, for the validation to refuse with its message.
+    """
+    if not isinstance(value, Mapping):
+        return value
+    return copy.deepcopy(dict(value))
 
 
 @attrs.frozen

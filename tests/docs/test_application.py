@@ -29,6 +29,15 @@ def test_a_wrong_subscription_is_refused_naming_the_class_or_both_consumers() ->
     assert output.startswith("DeclarationError: consumer class 'ShippingConsumer': ")
 
 
+def test_a_policy_sns_refuses_fails_at_the_class_and_a_typo_is_a_warning() -> None:
+    """The issue's nested list is refused naming the class; the 'teir' typo suggests 'tier'."""
+    output = run_snippet("application/filter_policies.py")
+
+    assert output == shown_output("application/filter_policies.out")
+    assert output.startswith("DeclarationError: consumer class 'VipDesk': filter_policy['tier'][0]")
+    assert "did you mean 'tier'?" in output
+
+
 def transcript(path: Path) -> list[tuple[str, list[str]]]:
     """Return each ``$ command`` of a console transcript with the lines shown after it."""
     steps: list[tuple[str, list[str]]] = []

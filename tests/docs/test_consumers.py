@@ -59,6 +59,16 @@ def test_an_eventbridge_event_is_validated_as_a_pydantic_model_by_the_dispatcher
     assert "Field required (missing) @ $.detail['instance-id']" in output
 
 
+def test_rejected_refunds_go_to_the_dead_letter_queue_on_their_first_receive() -> None:
+    """Reject and a type in throws: three receives for three refunds, both reasons shown."""
+    output = run_snippet("consumers/rejections.py")
+
+    assert output == shown_output("consumers/rejections.out")
+    assert output.startswith("received 3, refunded [1]\n")
+    assert "order 2: rejected by __main__.RefundConsumer: refund of -5 for order 2" in output
+    assert "order 3: rejected by __main__.RefundConsumer: RefundRejected: 9000 is over" in output
+
+
 def test_the_options_table_lists_every_dispatcher_option() -> None:
     """Each DispatcherOptions field has a row in the page's options table, and nothing else."""
     text = PAGE.read_text(encoding="utf-8")

@@ -8,6 +8,7 @@ application does, so the lines the page shows are checked as they are printed th
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -201,6 +202,20 @@ def test_a_worker_whose_graph_sets_up_the_sdk_exports_its_spans(
     for span in ("receive payments", "process payments", "publish payment-events"):
         assert f'"name": "{span}"' in printed
     assert '"service.name": "orders-worker"' in printed
+
+
+def test_melange_leaves_the_sdk_to_the_application() -> None:
+    """No module of melange sets OpenTelemetry's global tracer or meter provider."""
+    setters = {"set_tracer_provider", "set_meter_provider"}
+    calls = [
+        f"{path.relative_to(REPOSITORY)}:{node.lineno}"
+        for path in sorted((REPOSITORY / "melange").rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "attr", getattr(node.func, "id", None)) in setters
+    ]
+
+    assert calls == []
 
 
 def test_one_orders_trace_runs_from_the_caller_through_both_queues() -> None:

@@ -141,7 +141,12 @@ def test_every_code_block_is_run_or_marked_an_excerpt(page: Path) -> None:
 
 @pytest.mark.parametrize(
     ("page", "module"),
-    [("melange", "melange"), ("aio", "melange.aio"), ("backends", "melange.backends")],
+    [
+        ("melange", "melange"),
+        ("aio", "melange.aio"),
+        ("backends", "melange.backends"),
+        ("testing", "melange.testing"),
+    ],
 )
 def test_the_api_reference_renders_every_public_name(site: Path, page: str, module: str) -> None:
     """Each name the module exports has its entry on its API page (none silently missing)."""

@@ -1,7 +1,7 @@
 """The FastAPI example: POST /orders publishes, and the async worker fulfils the order.
 
-In memory through httpx's ASGI transport, and on the moto server with the worker run by
-``python -m melange worker`` in a subprocess.
+In memory through httpx's ASGI transport, and on the moto server as the example's README
+runs it: ``declare``, the app served by ``uvicorn`` and ``python -m melange worker``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import threading
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from uuid import UUID
 
 import httpx
@@ -27,11 +27,10 @@ from examples.fastapi_app.wiring import graph
 from examples.fastapi_app.worker import FulfilmentConsumer
 from melange import Application
 from melange.app.aio_worker import AsyncDispatcherFactory
-from melange.settings import DispatcherSettings, MelangeSettings
 from melange_bindings import ObjectGraph
 from melange_bindings.testing import TEST_SETTINGS
 from tests.support.polling import poll_until
-from tests.support.servers import MotoServer
+from tests.support.servers import MotoServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,11 +102,45 @@ def test_an_invalid_order_is_refused_with_422_and_publishes_nothing(objects: Obj
     assert fulfilment_consumer(objects).fulfilment.fulfilled == []
 
 
+def serve_with_uvicorn(
+    environment: dict[str, str], port: int, log: IO[str]
+) -> subprocess.Popen[str]:
+    """Start ``uvicorn examples.fastapi_app.app:app``, as the README runs it, on ``port``."""
+    uvicorn = Path(sys.executable).with_name("uvicorn")  # the extra's console script
+    return subprocess.Popen(
+        [str(uvicorn), "examples.fastapi_app.app:app", "--port", str(port)],
+        cwd=ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def post_when_served(
+    url: str, body: dict[str, Any], server: subprocess.Popen[str]
+) -> httpx.Response | None:
+    """POST ``body`` to ``url`` once the server accepts connections; fail if it exits first."""
+
+    def attempt() -> httpx.Response | None:
+        try:
+            return httpx.post(url, json=body, timeout=10)
+        except httpx.TransportError:
+            return None
+
+    return poll_until(
+        attempt,
+        lambda response: response is not None or server.poll() is not None,
+        timeout=30,
+        message=f"uvicorn answering {url}",
+    )
+
+
 @pytest.mark.integration
 def test_on_moto_the_worker_command_fulfils_an_order_posted_to_the_app(
     moto_server: MotoServer, tmp_path: Path
 ) -> None:
-    """Declared, served and worked as documented: the worker process prints the posted order."""
+    """Declared, served by uvicorn and worked as the README says: the worker prints the order."""
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MELANGE_")},
         "MELANGE_BACKEND": "local",
@@ -126,19 +159,12 @@ def test_on_moto_the_worker_command_fulfils_an_order_posted_to_the_app(
         check=False,
     )
     assert declared.returncode == 0, declared.stderr
-    settings = MelangeSettings(
-        backend="local",
-        endpoint_url=moto_server.endpoint_url,
-        dispatcher=DispatcherSettings(wait_time_seconds=1),
-    )
-    app = create_app(lambda: graph(settings))
-
-    async def place() -> httpx.Response:
-        async with app.router.lifespan_context(app):
-            return await post_order(app, {"customer": "carol", "total": "9.99"})
+    port = free_port()
 
     with (
         (tmp_path / "worker.log").open("w") as log,
+        (tmp_path / "uvicorn.log").open("w") as served_log,
+        serve_with_uvicorn(environment, port, served_log) as server,
         subprocess.Popen(
             [*command, "worker", "examples.fastapi_app:graph"],
             cwd=ROOT,
@@ -157,7 +183,9 @@ def test_on_moto_the_worker_command_fulfils_an_order_posted_to_the_app(
         reader = threading.Thread(target=read_output, daemon=True)
         reader.start()
         try:
-            response = asyncio.run(place())
+            body = {"customer": "carol", "total": "9.99"}
+            response = post_when_served(f"http://127.0.0.1:{port}/orders", body, server)
+            assert response is not None, (tmp_path / "uvicorn.log").read_text()
             assert response.status_code == 202, response.text
             order_id = response.json()["order_id"]
             poll_until(
@@ -167,10 +195,16 @@ def test_on_moto_the_worker_command_fulfils_an_order_posted_to_the_app(
                 message=f"the worker fulfilling order {order_id}",
             )
         finally:
+            server.send_signal(signal.SIGTERM)
             worker.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
             worker.wait(timeout=30)
             reader.join(10)
     errors = (tmp_path / "worker.log").read_text()
 
     assert f"fulfilment: order {order_id} for carol ships" in "".join(lines), errors
     assert worker.returncode == 0, errors
+    served = (tmp_path / "uvicorn.log").read_text()
+    # uvicorn shuts the app down on SIGTERM, then re-raises the signal (its recent versions).
+    assert server.returncode in (0, -signal.SIGTERM), served
+    assert "Application shutdown complete" in served, served

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from melange.exceptions import ConfigurationError
+from melange import Consumer, Subscription
+from melange.exceptions import ConfigurationError, DeclarationError
 from melange.messages import AttributeValue
-from melange.topology.filter_policy import matches, validate
+from melange.topology.filter_policy import matches, policy_keys, validate
 
 Attributes = dict[str, AttributeValue]
 
@@ -132,9 +136,9 @@ def test_numeric_operators(operator: str, passing: int, failing: int) -> None:
 
 
 def test_unknown_numeric_operator_is_refused() -> None:
-    """A numeric condition with an unknown operator raises ConfigurationError naming it."""
+    """A numeric condition with an unknown operator is refused by validate, naming it."""
     with pytest.raises(ConfigurationError, match="'=>'"):
-        matches({"n": [{"numeric": ["=>", 5]}]}, {"n": 6})
+        validate({"n": [{"numeric": ["=>", 5]}]})
 
 
 @_cases(
@@ -256,8 +260,8 @@ def test_validate_refuses_a_malformed_or(branches: Any) -> None:
 
 def test_or_branch_that_is_not_a_policy_is_refused() -> None:
     """A '$or' list holding something other than policy objects raises ConfigurationError."""
-    with pytest.raises(ConfigurationError, match="expected policy objects"):
-        validate({"$or": ["x"]})
+    with pytest.raises(ConfigurationError, match="expected a non-empty policy object"):
+        validate({"$or": [{"a": ["x"]}, "x"]})
 
 
 # -- where emulators disagree: AWS's documented behaviour --------------------------------
@@ -413,3 +417,382 @@ def test_suffix_on_strings_only(attributes: Attributes, expected: bool) -> None:
     AWS, "String value matching", suffix matching.
     """
     assert matches({"sport": [{"suffix": "ball"}]}, attributes) is expected
+
+
+# -- one validator: each rule, a policy it refuses and the closest one it accepts ---------
+#
+# Sources: "Filter policy constraints", "AND/OR logic", "String value matching", "Numeric
+# value matching" and "Key matching" in the Amazon SNS Developer Guide; where melange is
+# stricter than SNS, the module docstring of melange.topology.filter_policy says why.
+
+_FIVE = {key: ["x"] for key in "abcde"}
+
+
+def _rule(rule: str, refused: Any, accepted: Any, setting: str, expected: str, fix: str) -> Any:
+    return pytest.param(refused, accepted, setting, expected, fix, id=rule)
+
+
+RULES = [
+    _rule("a-dict", ["region"], {"region": ["eu"]}, "filter_policy", "a dict", '{"region"'),
+    _rule("string-keys", {1: ["x"]}, {"1": ["x"]}, "filter_policy", "strings", "write '1'"),
+    _rule(
+        "a-list", {"tier": "vip"}, {"tier": ["vip"]}, "filter_policy['tier']", "a list", "['vip']"
+    ),
+    _rule(
+        "no-nesting",
+        {"tier": {"level": ["vip"]}},
+        {"level": ["vip"]},
+        "filter_policy['tier']",
+        "MessageBody",
+        "filter on the attribute itself",
+    ),
+    _rule(
+        "not-empty",
+        {"tier": []},
+        {"tier": ["vip"]},
+        "filter_policy['tier']",
+        "at least one condition",
+        "drop the key",
+    ),
+    _rule(
+        "no-nested-list",
+        {"tier": [["vip"]]},
+        {"tier": ["vip"]},
+        "filter_policy['tier'][0]",
+        "a string, a number or an operator object",
+        "write ['vip'] in place of [['vip']]",
+    ),
+    _rule(
+        "no-boolean",
+        {"vip": [True]},
+        {"vip": ["true"]},
+        "filter_policy['vip'][0]",
+        "no boolean attributes",
+        "the string 'true'",
+    ),
+    _rule(
+        "no-null",
+        {"vip": [None]},
+        {"vip": ["null"]},
+        "filter_policy['vip'][0]",
+        "no null attributes",
+        "the string 'null'",
+    ),
+    _rule(
+        "number-range",
+        {"n": [1_000_000_001]},
+        {"n": [1_000_000_000, -1_000_000_000, 0.00001]},
+        "filter_policy['n'][0]",
+        "a number from -1,000,000,000 to 1,000,000,000",
+        "a smaller number",
+    ),
+    _rule(
+        "finite-number",
+        {"n": [math.inf]},
+        {"n": [1e9]},
+        "filter_policy['n'][0]",
+        "a number from",
+        "a smaller number",
+    ),
+    _rule(
+        "one-operator-per-object",
+        {"t": [{"prefix": "a", "suffix": "b"}]},
+        {"t": [{"prefix": "a"}, {"suffix": "b"}]},
+        "filter_policy['t'][0]",
+        "one operator per condition object",
+        "[{'prefix': 'a'}, {'suffix': 'b'}]",
+    ),
+    _rule(
+        "known-operator",
+        {"t": [{"prefx": "a"}]},
+        {"t": [{"prefix": "a"}]},
+        "filter_policy['t'][0]",
+        "one of the operators",
+        "did you mean 'prefix'?",
+    ),
+    _rule(
+        "no-cidr",
+        {"ip": [{"cidr": "10.0.0.0/8"}]},
+        {"ip": [{"prefix": "10."}]},
+        "filter_policy['ip'][0]",
+        "melange does not support cidr",
+        "with prefix",
+    ),
+    _rule(
+        "prefix-takes-a-string",
+        {"tier": [{"prefix": 3}]},
+        {"tier": [{"prefix": "3"}]},
+        "filter_policy['tier'][0]",
+        "prefix to take a string",
+        "write {'prefix': '3'}",
+    ),
+    _rule(
+        "suffix-takes-a-string",
+        {"file": [{"suffix": [".png"]}]},
+        {"file": [{"suffix": ".png"}]},
+        "filter_policy['file'][0]",
+        "suffix to take a string",
+        "write {'suffix':",
+    ),
+    _rule(
+        "equals-ignore-case-takes-a-string",
+        {"color": [{"equals-ignore-case": None}]},
+        {"color": [{"equals-ignore-case": "red"}]},
+        "filter_policy['color'][0]",
+        "equals-ignore-case to take a string",
+        "write {'equals-ignore-case':",
+    ),
+    _rule(
+        "anything-but-values",
+        {"tier": [{"anything-but": [["vip"]]}]},
+        {"tier": [{"anything-but": ["vip", 5]}, {"anything-but": "gold"}, {"anything-but": 3}]},
+        "filter_policy['tier'][0]",
+        "an anything-but value that is a string, a number",
+        "in place of",
+    ),
+    _rule(
+        "anything-but-not-empty",
+        {"tier": [{"anything-but": []}]},
+        {"tier": [{"anything-but": ["vip"]}]},
+        "filter_policy['tier'][0]",
+        "anything-but with at least one value",
+        "list the values to exclude",
+    ),
+    _rule(
+        "anything-but-prefix-or-suffix",
+        {"tier": [{"anything-but": {"equals-ignore-case": "vip"}}]},
+        {"tier": [{"anything-but": {"prefix": "v"}}, {"anything-but": {"suffix": "p"}}]},
+        "filter_policy['tier'][0]",
+        "anything-but to take a string, a number, a list of them",
+        "{'anything-but': {'prefix': 'test-'}}",
+    ),
+    _rule(
+        "anything-but-prefix-takes-a-string",
+        {"tier": [{"anything-but": {"prefix": 1}}]},
+        {"tier": [{"anything-but": {"prefix": "1"}}]},
+        "filter_policy['tier'][0]",
+        "anything-but's prefix to take a string",
+        "{'anything-but': {'prefix': '1'}}",
+    ),
+    _rule(
+        "numeric-a-list",
+        {"n": [{"numeric": 5}]},
+        {"n": [{"numeric": ["=", 5]}]},
+        "filter_policy['n'][0]",
+        "numeric to take [operator, number]",
+        "{'numeric': ['>', 0, '<=', 150]}",
+    ),
+    _rule(
+        "numeric-operator",
+        {"n": [{"numeric": ["=>", 5]}]},
+        {"n": [{"numeric": [">=", 5]}]},
+        "filter_policy['n'][0]",
+        "not '=>'",
+        "did you mean '>='?",
+    ),
+    _rule(
+        "numeric-bound-is-a-number",
+        {"n": [{"numeric": [">", "5"]}]},
+        {"n": [{"numeric": [">", 5]}]},
+        "filter_policy['n'][0]",
+        "the bounds are numbers, not '5'",
+        "without quotes",
+    ),
+    _rule(
+        "numeric-bound-in-range",
+        {"n": [{"numeric": ["<", 2e9]}]},
+        {"n": [{"numeric": ["<", 1e9]}]},
+        "filter_policy['n'][0]",
+        "a number from",
+        "a smaller number",
+    ),
+    _rule(
+        "numeric-range-low-then-high",
+        {"n": [{"numeric": ["<", 150, ">", 0]}]},
+        {"n": [{"numeric": [">", 0, "<", 150]}]},
+        "filter_policy['n'][0]",
+        "numeric to take",
+        "{'numeric': ['>', 0, '<=', 150]}",
+    ),
+    _rule(
+        "numeric-range-low-below-high",
+        {"n": [{"numeric": [">=", 5, "<=", 5]}]},
+        {"n": [{"numeric": [">=", 5, "<=", 6]}]},
+        "filter_policy['n'][0]",
+        "low below high",
+        "{'numeric': ['>', 0, '<=', 150]}",
+    ),
+    _rule(
+        "exists-true-or-false",
+        {"trace": [{"exists": "yes"}]},
+        {"trace": [{"exists": False}]},
+        "filter_policy['trace'][0]",
+        "exists to take true or false",
+        "{'exists': True}",
+    ),
+    _rule(
+        "or-two-branches",
+        {"$or": [{"source": ["web"]}]},
+        {"$or": [{"source": ["web"]}, {"priority": ["high"]}]},
+        "filter_policy['$or']",
+        "at least two policy objects",
+        "write its keys beside the others",
+    ),
+    _rule(
+        "or-branches-not-empty",
+        {"$or": [{"source": ["web"]}, {}]},
+        {"$or": [{"source": ["web"]}, {"source": ["app"]}]},
+        "filter_policy['$or'][1]",
+        "a non-empty policy object",
+        '{"source": ["web"]}',
+    ),
+    _rule(
+        "or-branch-keys-are-no-operators",
+        {"$or": [{"source": ["web"]}, {"prefix": ["x"]}]},
+        {"$or": [{"source": ["web"]}, {"origin": ["x"]}]},
+        "filter_policy['$or'][1]",
+        "no operator's",
+        "rename 'prefix'",
+    ),
+    _rule(
+        "or-branches-validated",
+        {"$or": [{"source": ["web"]}, {"tier": [{"prefix": 3}]}]},
+        {"$or": [{"source": ["web"]}, {"$or": [{"tier": ["3"]}, {"tier": [3]}]}]},
+        "filter_policy['$or'][1]['tier'][0]",
+        "prefix to take a string",
+        "write {'prefix': '3'}",
+    ),
+    _rule(
+        "five-keys",
+        {**_FIVE, "f": ["x"]},
+        _FIVE,
+        "filter_policy",
+        "at most 5 keys",
+        "drop keys",
+    ),
+    _rule(
+        "150-combinations",
+        {"a": list(range(10)), "$or": [{"b": list(range(8))}, {"c": list(range(8))}]},
+        {"a": list(range(10)), "$or": [{"b": list(range(8))}, {"c": list(range(7))}]},
+        "filter_policy",
+        "at most 150 combinations",
+        "list fewer conditions",
+    ),
+    _rule(
+        "256-kib",
+        {"k": ["x" * (256 * 1024)]},
+        {"k": ["x" * (255 * 1024)]},
+        "filter_policy",
+        "at most 262144 bytes",
+        "fewer or shorter conditions",
+    ),
+]
+
+
+@pytest.mark.parametrize(("refused", "accepted", "setting", "expected", "fix"), RULES)
+def test_each_rule_refuses_naming_where_the_value_what_was_expected_and_the_fix(
+    refused: Any, accepted: Any, setting: str, expected: str, fix: str
+) -> None:
+    """Each rule refuses its example with a Problem naming the place, and accepts its twin."""
+    validate(accepted)
+
+    with pytest.raises(ConfigurationError) as caught:
+        validate(refused)
+
+    ((problem),) = caught.value.problems
+    message = str(caught.value)
+    assert problem.setting == setting
+    assert expected in problem.expected
+    assert message.startswith(f"{setting} = {problem.value!r}: expected {problem.expected}; ")
+    assert fix in message
+
+
+def test_a_consumer_class_defining_a_bad_policy_is_named_with_the_place_in_the_policy() -> None:
+    """The issue's example fails when the class is defined, naming it, the key and the rule."""
+    with pytest.raises(DeclarationError) as caught:
+
+        class TierDesk(Consumer):
+            subscription = Subscription(
+                "tier-desk", topics=["members"], filter_policy={"tier": [{"prefix": 3}]}
+            )
+
+    assert str(caught.value).startswith(
+        "consumer class 'test_a_consumer_class_defining_a_bad_policy_is_named_with_the_place_"
+        "in_the_policy.<locals>.TierDesk': filter_policy['tier'][0] = {'prefix': 3}: expected "
+        "prefix to take a string; write {'prefix': '3'}"
+    )
+    assert caught.value.field == "filter_policy"
+    assert caught.value.problems[0].expected == "prefix to take a string"
+
+
+def test_policy_keys_names_the_attributes_of_every_branch() -> None:
+    """policy_keys gives the top-level names and those inside $or branches, nested ones too."""
+    policy = {
+        "event": ["placed"],
+        "$or": [{"tier": ["gold"]}, {"$or": [{"region": ["eu"]}, {"size": [1]}]}],
+    }
+
+    assert policy_keys(policy) == {"event", "tier", "region", "size"}
+
+
+# -- the matcher never raises, whatever it is given --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"tier": [{"prefix": 3}]},
+        {"tier": [{"suffix": None}]},
+        {"tier": [{"anything-but": {"prefix": 3}}]},
+        {"tier": [{}]},
+        {"tier": [{"prefix": "g", "suffix": "d"}]},
+        {"tier": 5},
+        {"$or": "gold"},
+        {"$or": [["tier"]]},
+    ],
+    ids=[
+        "prefix-number",
+        "suffix-null",
+        "anything-but-prefix-number",
+        "no-operator",
+        "two-operators",
+        "not-a-list",
+        "or-not-a-list",
+        "or-branch-not-a-policy",
+    ],
+)
+def test_matching_a_policy_validate_refuses_passes_nothing_and_never_raises(
+    policy: dict[str, Any],
+) -> None:
+    """matches() returns False, not an exception, for a policy it cannot evaluate."""
+    assert matches(policy, {"tier": "gold", "n": 5}) is False
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.sampled_from(["g", ">", "="]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["prefix", "numeric", "anything-but", "exists", "$or", "tier"]),
+            inner,
+            max_size=2,
+        )
+    ),
+    max_leaves=8,
+)
+_ATTRIBUTES = st.dictionaries(
+    st.sampled_from(["tier", "n"]),
+    st.sampled_from(["g", "gold", 5, 1.5, b"g"]),
+    max_size=2,
+)
+
+
+@given(
+    policy=st.dictionaries(st.sampled_from(["tier", "n", "$or"]), _JSON, max_size=3),
+    attributes=_ATTRIBUTES,
+)
+def test_matches_never_raises_on_any_json_policy(
+    policy: dict[str, Any], attributes: Attributes
+) -> None:
+    """Whatever JSON a policy holds, matches() answers True or False."""
+    assert matches(policy, attributes) in (True, False)

@@ -451,3 +451,26 @@ def test_attributes_of_the_wrong_type_are_dead_lettered_with_the_reason(
     outcome = handling(registry, backend, Recorder()).handle(flight(received))
     assert outcome.action is Action.DEAD_LETTER
     assert outcome.reason.startswith("MalformedMessageError: attribute 'manifest' is 7")
+
+
+@pytest.mark.parametrize("hook", ["after_consume", "on_exception"])
+def test_a_hook_that_raises_is_logged_and_the_message_still_settles(
+    registry: SerializerRegistry,
+    backend: InMemoryBackend,
+    caplog: pytest.LogCaptureFixture,
+    hook: str,
+) -> None:
+    """A failing after_consume still acks; a failing on_exception still retries; both logged."""
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("the error tracker is down")
+
+    consumer = Recorder(failing={1: 1}) if hook == "on_exception" else Recorder()
+    received = receive_one(registry, backend)
+    handle = handling(registry, backend, consumer, **{hook: broken})
+    with caplog.at_level(logging.ERROR, logger="melange"):
+        outcome = handle.handle(flight(received))
+    assert outcome.action is (Action.RETRY if hook == "on_exception" else Action.ACK)
+    [logged] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert f"the {hook} hook raised" in logged.getMessage()
+    assert logged.exc_info is not None

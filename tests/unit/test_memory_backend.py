@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -218,6 +219,42 @@ def test_invalid_filter_policy_is_refused(backend: InMemoryBackend) -> None:
     """A filter policy value that is not a list is refused at declaration."""
     with pytest.raises(ConfigurationError, match="expected a list"):
         backend.declare_queue("q", topics=["t"], filter_policy={"kind": "a"})
+
+
+@pytest.mark.parametrize(
+    ("policy", "where"),
+    [
+        ({"tier": [{"prefix": 3}]}, "filter_policy['tier'][0]"),
+        ({"tier": [["vip"]]}, "filter_policy['tier'][0]"),
+    ],
+    ids=["prefix-number", "nested-list"],
+)
+def test_the_issues_policies_are_refused_at_declare_and_nothing_is_declared(
+    backend: InMemoryBackend, policy: dict[str, object], where: str
+) -> None:
+    """The two policies of issue 17 are refused before any queue or topic exists.
+
+    Before, the first crashed every later publish with a TypeError and the second matched
+    nothing in memory while moto refused it at declare.
+    """
+    with pytest.raises(ConfigurationError, match=re.escape(where)):
+        backend.declare_queue("tiers", topics=["members"], filter_policy=policy)
+
+    assert "tiers" not in backend.list_queues()
+
+
+def test_a_policy_changed_after_declare_does_not_change_the_subscription(
+    backend: InMemoryBackend, registry: SerializerRegistry
+) -> None:
+    """The subscription keeps the policy it validated: the caller's lists are not shared."""
+    policy: dict[str, list[object]] = {"tier": ["gold"]}
+    backend.declare_queue("gold", topics=["members"], filter_policy=policy)
+    policy["tier"].append({"prefix": 3})  # would be refused; it reaches no subscription
+
+    TopicPublisher(registry, backend).publish("members", {"n": 1}, attributes={"tier": "gold"})
+    TopicPublisher(registry, backend).publish("members", {"n": 2}, attributes={"tier": "grey"})
+
+    assert backend.message_count("gold") == 1
 
 
 def test_fan_out_ignores_binary_attributes_in_filter_policies(

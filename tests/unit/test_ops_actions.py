@@ -303,7 +303,7 @@ def test_a_stopped_move_task_is_cancelled() -> None:
 
 
 def test_a_fifo_dead_letter_queue_is_never_given_to_a_move_task() -> None:
-    """SQS's move task does not serve FIFO queues: FIFO dead letters are always copied."""
+    """FIFO dead letters are always copied, never given to the broker's move task."""
     backend = MovingBackend()
     backend.declare_queue("work.fifo", dead_letter_queue="work-dlq.fifo")
     dead_letter(backend, "work-dlq.fifo", 1, group="g")

@@ -11,8 +11,6 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 #: An application's own ``bindings`` module, as many applications have one.
@@ -84,19 +82,6 @@ def test_the_checkout_name_bindings_is_the_same_modules() -> None:
     assert bindings.pytest_plugin is melange_bindings.pytest_plugin
     assert bindings.MelangeBindingSpec is melange_bindings.MelangeBindingSpec
     assert bindings.__all__ == melange_bindings.__all__
-
-
-@pytest.fixture(name="wheel", scope="module")
-def fixture_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build melange's wheel from the checkout (hatchling through pip's build isolation)."""
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", str(REPO_ROOT), "-w", out],
-        check=True,
-        timeout=300,
-    )
-    [wheel] = out.glob("melange-*.whl")
-    return wheel
 
 
 def test_the_wheel_ships_the_bindings_as_melange_bindings_only(wheel: Path) -> None:

@@ -28,6 +28,7 @@ def test_melange_exports_exactly_its_public_api() -> None:
         "QueueSpec",
         "ReceivedMessage",
         "RedisDeduplicationCache",
+        "Reject",
         "SendOptions",
         "Subscription",
         "SubscriptionSpec",

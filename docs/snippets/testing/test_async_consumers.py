@@ -8,7 +8,6 @@ from melange.aio import (
     AsyncMessageDispatcher,
     AsyncQueuePublisher,
 )
-from melange.app.aio_worker import AsyncDispatcherFactory
 from melange.serializers import JsonSerializer, SerializerRegistry
 from melange_bindings import new_test_graph
 
@@ -58,13 +57,22 @@ def test_an_async_consumer_on_the_test_graph() -> None:
     graph = new_test_graph(SignupsBindingSpec(), classes=[WelcomeConsumer])
     graph.provide(Application).declare()
     welcome = graph.provide(WelcomeConsumer)
+    asyncio.run(graph.provide(AsyncQueuePublisher).publish("signups", SIGNUP))
 
-    async def scenario() -> int:
+    # Runs on the asyncio dispatcher the worker would build, in a loop of its own:
+    assert graph.drain("signups", welcome) == 1
+    assert graph.published("signups") == [SIGNUP]  # recorded, as sync ones
+    assert welcome.welcomed == ["ada@example.com"]
+
+
+def test_an_async_consumer_in_an_async_test() -> None:
+    graph = new_test_graph(SignupsBindingSpec(), classes=[WelcomeConsumer])
+    graph.provide(Application).declare()
+    welcome = graph.provide(WelcomeConsumer)
+
+    async def scenario() -> int:  # the body of an `async def` test, with a plugin
         await graph.provide(AsyncQueuePublisher).publish("signups", SIGNUP)
-        # The dispatcher the worker would build, with the graph's settings:
-        dispatcher = graph.provide(AsyncDispatcherFactory)(welcome)
-        return await dispatcher.process_available("signups")
+        return await graph.adrain("signups", welcome)  # on the running loop
 
     assert asyncio.run(scenario()) == 1
-    assert graph.published("signups") == [SIGNUP]  # recorded, as sync ones
     assert welcome.welcomed == ["ada@example.com"]

@@ -26,8 +26,7 @@ def test_a_declined_payment_ends_in_the_dead_letter_queue() -> None:
 
     # Received as often as allowed; the last failure dead-letters it.
     assert received == settings.dispatcher.max_receive_count
-    [dead] = graph.backend.receive("payments-dlq")
-    assert dead.attributes["melange_error"] == (
-        "PaymentDeclinedError: 5000 is over the card limit 1000"
-    )
+    [dead] = graph.dead_letters("payments")  # what is on payments-dlq, and why
+    assert dead.reason == "PaymentDeclinedError: 5000 is over the card limit 1000"
+    assert dead.message.total == Decimal("5000")
     assert graph.published("payment-events") == []

@@ -156,7 +156,7 @@ def _move_with_task(
     except BackendUnavailableError:
         raise
     except BackendError as exc:
-        # Refused (AWS, FIFO) or an emulator's 500 for an operation it lacks (moto):
+        # Refused (AWS) or an emulator's 500 for an operation it lacks (moto):
         # copying is correct wherever the broker's move is not, so it is the fallback.
         if method == "move-task":
             raise

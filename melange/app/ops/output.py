@@ -123,7 +123,9 @@ def dead_letter_lines(letter: DeadLetter, number: int) -> list[str]:
 
 def planned_method(method: str, *, fifo: bool) -> tuple[str, str]:
     """Return the way a redrive will try first, and how a dry run says it."""
-    if method == "copy" or fifo:  # SQS's move task does not serve FIFO queues
+    # FIFO dead letters are copied, although SQS's move task serves FIFO queues too
+    # (since November 2023): see melange.app.ops.actions.redrive.
+    if method == "copy" or fifo:
         return "copy", "by receive/send/delete"
     fallback = " (or by receive/send/delete where the broker refuses)" if method == "auto" else ""
     return "move-task", f"with StartMessageMoveTask{fallback}"

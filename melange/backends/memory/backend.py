@@ -291,6 +291,15 @@ class InMemoryBackend(BackendShortcuts):
         with self._changed:
             return len(self._queue(queue_name, "message_count").messages)
 
+    def peek(self, queue_name: str) -> list[ReceivedMessage]:
+        """Return the queue's messages, visible or in flight, without receiving them.
+
+        Nothing changes: no receive is counted and no visibility moves (SQS has no such
+        call; tests and ``melange.testing`` read dead letters with it).
+        """
+        with self._changed:
+            return self._queue(queue_name, "peek").peek()
+
     def queue_names(self) -> list[str]:
         """Return the names of the declared queues, sorted."""
         with self._changed:

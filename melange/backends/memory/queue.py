@@ -154,6 +154,26 @@ class MemoryQueue:
             sent_at=message.sent_timestamp,
         )
 
+    def peek(self) -> list[ReceivedMessage]:
+        """Return every message, visible or in flight, in send order, changing nothing.
+
+        For tests and inspection: the copies carry no receipt handle (they were not
+        received), and their receive count is the receives so far.
+        """
+        return [
+            ReceivedMessage(
+                queue_name=self.name,
+                receipt_handle="",
+                broker_message_id=message.broker_id,
+                body=message.body,
+                attributes=message.attributes,
+                receive_count=message.receive_count,
+                message_group_id=message.group_id,
+                sent_at=message.sent_timestamp,
+            )
+            for message in self.messages.values()
+        ]
+
     def _drop_expired(self, now: float) -> None:
         # A sweep costs a pass over the queue: once a second is precise enough for retention
         # (counted in seconds) and keeps receive cheap on long queues.

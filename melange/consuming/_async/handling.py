@@ -38,6 +38,7 @@ from melange.consuming.outcomes import (
     InFlight,
     Outcome,
     failure_outcome,
+    is_permanent,
     log_fields,
     message_context,
     reason_of,
@@ -116,7 +117,7 @@ class AsyncMessageHandling:
             try:
                 accepting = [c for c in self._setup.consumers if c.accepts(message)]
             except Exception as exc:
-                outcome = self._failed(exc, message, context, received)
+                outcome = self._failed(exc, None, message, context, received)
                 return outcome
             if not accepting:
                 outcome = self._unhandled(message, context)
@@ -126,7 +127,7 @@ class AsyncMessageHandling:
                 if outcome is not None:
                     return outcome
             if self._setup.after_consume is not None:
-                self._setup.after_consume(message, received)
+                _call_hook("after_consume", self._setup.after_consume, message, received)
             outcome = Outcome(Action.ACK, message_id=envelope.message_id)
             return outcome
         finally:
@@ -161,7 +162,7 @@ class AsyncMessageHandling:
         except Exception as exc:
             if key is not None:
                 await self._forget(key, flight, context, done=False)
-            return self._failed(exc, message, context, flight.received)
+            return self._failed(exc, consumer, message, context, flight.received)
         if key is not None:
             await self._forget(key, flight, context, done=True)
         return None
@@ -209,19 +210,26 @@ class AsyncMessageHandling:
             )
 
     def _failed(
-        self, exc: Exception, message: Any, context: MessageContext, received: ReceivedMessage
+        self,
+        exc: Exception,
+        consumer: Consumer | None,
+        message: Any,
+        context: MessageContext,
+        received: ReceivedMessage,
     ) -> Outcome:
-        logger.warning(
-            "handling message %s (receive %d) failed: %r",
-            received.broker_message_id,
-            received.receive_count,
-            exc,
-            exc_info=exc,
-            extra=_context_fields(context),
-        )
+        outcome = failure_outcome(exc, consumer, self._options, received.receive_count)
+        if consumer is None or not is_permanent(exc, consumer):
+            # A permanent failure is logged once, at ERROR, when it is dead-lettered.
+            logger.warning(
+                "handling message %s (receive %d) failed: %r",
+                received.broker_message_id,
+                received.receive_count,
+                exc,
+                exc_info=exc,
+                extra=_context_fields(context),
+            )
         if self._setup.on_exception is not None:
-            self._setup.on_exception(exc, message, received)
-        outcome = failure_outcome(exc, self._options, received.receive_count)
+            _call_hook("on_exception", self._setup.on_exception, exc, message, received)
         return Outcome(outcome.action, outcome.delay, outcome.reason, context.message_id)
 
     def _unhandled(self, message: Any, context: MessageContext) -> Outcome:
@@ -335,7 +343,7 @@ class AsyncMessageHandling:
                 reason,
                 extra=fields,
             )
-            delay = self._options.backoff.delay(received.receive_count)
+            delay = outcome.delay or self._options.backoff.delay(received.receive_count)
             await self._backend.change_visibility(self.queue_name, [received.receipt_handle], delay)
             return
         logger.error(
@@ -420,6 +428,24 @@ class AsyncAcks:
                 "will be delivered again",
                 len(refused),
             )
+
+
+def _call_hook(name: str, hook: Callable[..., object], *args: Any) -> None:
+    """Call an application's hook; what it raises is logged and changes no outcome.
+
+    A hook reports (to an error tracker, a metric): the message is settled as its
+    handling decided whether the hook worked or not, never left without a decision.
+    """
+    received: ReceivedMessage = args[-1]
+    try:
+        hook(*args)
+    except Exception:
+        logger.exception(
+            "the %s hook raised on message %s; the message is settled all the same",
+            name,
+            received.broker_message_id,
+            extra=log_fields(received, None),
+        )
 
 
 def _traced(received: ReceivedMessage, outcome: Outcome) -> Outcome:
