@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+import types
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -51,7 +52,8 @@ def foreign_types(foreign: Foreign) -> tuple[type, ...] | None:
     """Return the classes foreign messages read by ``foreign`` may be; ``None``: unknown.
 
     A class gives itself; a function, the classes its return annotation names (``->
-    Upload | TestEvent``); a function without one, ``None``.
+    Upload | TestEvent``); a function without one, or annotated ``Any`` or ``object``,
+    ``None``.
     """
     if isinstance(foreign, type):
         return (foreign,)
@@ -59,15 +61,13 @@ def foreign_types(foreign: Foreign) -> tuple[type, ...] | None:
         returned = typing.get_type_hints(foreign).get("return")
     except Exception:  # annotations that do not resolve say nothing usable
         return None
-    if returned is None:
+    if returned is None or returned is Any or returned is object:
         return None
     members = typing.get_args(returned) if _is_union(returned) else (returned,)
     return tuple(typing.get_origin(m) or m for m in members if isinstance(m, type))
 
 
 def _is_union(annotation: object) -> bool:
-    import types
-
     return isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
 
 

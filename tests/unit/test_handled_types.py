@@ -237,6 +237,34 @@ def test_a_class_the_queues_foreign_messages_are_read_as_is_not_refused() -> Non
     assert dispatcher.options.foreign is SeatChanged
 
 
+def seat_from(value: Any) -> SeatChanged:
+    """Read a foreign message as a seat change."""
+    return SeatChanged.model_validate(value)
+
+
+def ticket_from(value: Any) -> TicketReserved:
+    """Read a foreign message as a reservation."""
+    return TicketReserved(value["ticket"])
+
+
+def anything_from(value: Any):  # no return annotation: what it returns is unknown
+    """Read a foreign message as whatever it holds."""
+    return value
+
+
+def test_a_foreign_function_covers_the_classes_its_return_annotation_names() -> None:
+    """-> SeatChanged reaches on_seat; -> TicketReserved does not; no annotation: unknown."""
+    for covering in (seat_from, anything_from):
+        MessageDispatcher(
+            typed_registry(), InMemoryBackend(), consumers=[Seats()], foreign=covering
+        )
+
+    with pytest.raises(SerializerConfigurationError, match="handles SeatChanged"):
+        MessageDispatcher(
+            typed_registry(), InMemoryBackend(), consumers=[Seats()], foreign=ticket_from
+        )
+
+
 def test_the_asyncio_dispatcher_refuses_an_unreadable_class_too() -> None:
     """AsyncMessageDispatcher refuses the same consumer when it is attached."""
 
