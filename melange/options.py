@@ -13,7 +13,7 @@ import enum
 import math
 import random
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -166,6 +166,17 @@ def _check_flush_interval(instance: object, attribute: object, value: float) -> 
         )
 
 
+def _check_foreign(
+    instance: object, attribute: object, value: Callable[[Any], object] | None
+) -> None:
+    if value is not None and not callable(value):
+        raise ConfigurationError(
+            f"foreign={value!r} is not a class or a function; name the class foreign "
+            "messages are read as (foreign=S3EventNotification) or a function of their JSON",
+            problems=[Problem("foreign", value, "a class, or a function of the parsed JSON")],
+        )
+
+
 @attrs.frozen(kw_only=True)
 class DispatcherOptions:
     """How a dispatcher consumes each queue; validated when built.
@@ -190,6 +201,11 @@ class DispatcherOptions:
             answers a probe).
         ack_flush_interval: longest wait, in seconds, before a partial batch of
             acknowledgements is sent.
+        foreign: how messages that no melange serializer wrote (no ``serializer_id``, no
+            ``manifest``: another producer's JSON, an AWS service's event) are read: an
+            attrs class, dataclass or pydantic model their JSON is structured into, or a
+            function of their parsed JSON; ``None``: the registry's default serializer
+            reads them (``json``: dicts). See ``melange.serializers.foreign``.
     """
 
     workers: int = attrs.field(default=1, validator=_at_least_one)
@@ -205,6 +221,7 @@ class DispatcherOptions:
         default="process", validator=_check_cache_policy
     )
     ack_flush_interval: float = attrs.field(default=0.2, validator=_check_flush_interval)
+    foreign: Callable[[Any], object] | None = attrs.field(default=None, validator=_check_foreign)
 
     @property
     def poller_count(self) -> int:

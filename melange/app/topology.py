@@ -25,7 +25,13 @@ __all__ = ["AppQueue", "AppTopology", "derive_topology"]
 
 #: The ``Subscription`` fields that describe the queue itself; consumers sharing the
 #: queue must agree on those they state.
-QUEUE_FIELDS = ("dead_letter_queue", "max_receive_count", "visibility_timeout", "workers")
+QUEUE_FIELDS = (
+    "dead_letter_queue",
+    "max_receive_count",
+    "visibility_timeout",
+    "workers",
+    "foreign",
+)
 
 
 @attrs.frozen
@@ -36,8 +42,8 @@ class AppQueue:
         spec: the queue, with its dead-letter queue and settings.
         subscriptions: one per topic it is subscribed to.
         consumers: the consumers a worker attaches to its dispatcher.
-        options: the options its dispatcher runs with (the subscription's workers and
-            visibility timeout over the settings').
+        options: the options its dispatcher runs with (the subscription's workers,
+            visibility timeout and foreign over the settings').
     """
 
     spec: QueueSpec
@@ -134,7 +140,10 @@ def _app_queue(
         subscriptions=_subscriptions(readers),
         consumers=tuple(readers),
         options=attrs.evolve(
-            options, workers=_or(merged.workers, options.workers), visibility_timeout=visibility
+            options,
+            workers=_or(merged.workers, options.workers),
+            visibility_timeout=visibility,
+            foreign=options.foreign if merged.foreign is None else merged.foreign,
         ),
     )
 

@@ -24,7 +24,9 @@ from melange.consuming.consumers import Consumer, check_consumer
 from melange.consuming.dedup import CacheProbe, DeduplicationCache
 from melange.consuming.dispatcher import build_options
 from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHook, HandlingSetup
+from melange.consuming.reading import register_handled_types
 from melange.options import DispatcherOptions
+from melange.serializers.foreign import foreign_reader
 from melange.serializers.registry import SerializerRegistry
 
 __all__ = ["AsyncMessageDispatcher"]
@@ -44,6 +46,9 @@ class AsyncMessageDispatcher:
         after_consume: called with (message, received) after every consumer succeeded.
         **option_values: ``DispatcherOptions`` fields (``workers=50``: handlers running at
             once per queue, as tasks; ``visibility_timeout=60``, ...).
+
+    Raises:
+        ConfigurationError: as ``MessageDispatcher`` raises it.
     """
 
     def __init__(
@@ -61,6 +66,7 @@ class AsyncMessageDispatcher:
         self.options = build_options(options, option_values)
         self.backend = backend
         self.cache = cache
+        self._registry = serializer_registry
         self._consumers: list[Consumer] = []
         for each in consumers:
             self.attach_consumer(each)
@@ -70,6 +76,7 @@ class AsyncMessageDispatcher:
             self.options,
             on_exception=on_exception,
             after_consume=after_consume,
+            foreign=foreign_reader(self.options.foreign, serializer_registry),
         )
         self._probe = CacheProbe(cache)  # type: ignore[arg-type]  # only asks `is None`
         self.stats = DispatcherStats()
@@ -84,6 +91,7 @@ class AsyncMessageDispatcher:
     def attach_consumer(self, consumer: Consumer) -> None:
         """Add a consumer (see ``MessageDispatcher.attach_consumer``)."""
         check_consumer(consumer)
+        register_handled_types(consumer, self._registry, self.options.foreign)
         if not any(attached is consumer for attached in self._consumers):
             self._consumers.append(consumer)
 

@@ -282,12 +282,13 @@ def check_consumer(candidate: object) -> None:
 
     Without this check the mistakes below surface only at run time, as an error on every
     message: a subclass whose ``__init__`` never called ``Consumer.__init__`` (so it has no
-    handlers, no ``on_message`` and no name), or a plain function given where a
-    ``Consumer`` is expected.
+    handlers, no ``on_message`` and no name), a consumer with no way to handle anything
+    (no ``@consumer`` method, no ``on_message``, no ``process`` of its own), or a plain
+    function given where a ``Consumer`` is expected.
 
     Raises:
-        ConfigurationError: ``candidate`` is not a ``Consumer``, or ``Consumer.__init__``
-            did not run on it.
+        ConfigurationError: ``candidate`` is not a ``Consumer``, ``Consumer.__init__``
+            did not run on it, or it has no handler at all.
     """
     if not isinstance(candidate, Consumer):
         raise ConfigurationError(
@@ -303,6 +304,21 @@ def check_consumer(candidate: object) -> None:
             problems=[
                 Problem("consumers", candidate, f"{cls}.__init__ calling super().__init__()")
             ],
+        )
+    if not candidate._handlers and candidate._on_message is None:
+        _check_processes(type(candidate))
+
+
+def _check_processes(cls: type[Consumer]) -> None:
+    """Refuse a consumer class whose ``process`` is ``Consumer``'s and finds no handler."""
+    if cls.process is Consumer.process:
+        name = cls.__qualname__
+        raise ConfigurationError(
+            f"consumer class {name!r} has no @consumer method, no on_message and no process "
+            "of its own, so every message given to it would fail and be dead-lettered; "
+            f"mark a method of {name} @consumer (def on_order(self, event: OrderPlaced)), "
+            "pass Consumer(on_message=handler), or override process",
+            problems=[Problem("consumers", name, "a consumer with at least one handler")],
         )
 
 

@@ -30,8 +30,10 @@ from melange.consuming.concurrency import Handlers
 from melange.consuming.consumers import Consumer, check_consumer
 from melange.consuming.dedup import CacheProbe, DeduplicationCache
 from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHook, HandlingSetup
+from melange.consuming.reading import register_handled_types
 from melange.exceptions import ConfigurationError, Problem
 from melange.options import DispatcherOptions
+from melange.serializers.foreign import foreign_reader
 from melange.serializers.registry import SerializerRegistry
 
 __all__ = ["MessageDispatcher", "QueueThread", "build_options"]
@@ -56,7 +58,9 @@ class MessageDispatcher:
         **option_values: ``DispatcherOptions`` fields (``workers=8``, ...).
 
     Raises:
-        ConfigurationError: an option is out of range.
+        ConfigurationError: an option is out of range, a consumer is refused (see
+            ``attach_consumer``), or ``foreign`` names an attrs class or dataclass that
+            no serializer of the registry structures.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class MessageDispatcher:
         self.options = build_options(options, option_values)
         self.backend = backend
         self.cache = cache
+        self._registry = serializer_registry
         self._consumers: list[Consumer] = []
         for each in consumers:
             self.attach_consumer(each)
@@ -83,6 +88,7 @@ class MessageDispatcher:
             self.options,
             on_exception=on_exception,
             after_consume=after_consume,
+            foreign=foreign_reader(self.options.foreign, serializer_registry),
         )
         self._probe = CacheProbe(cache)
         self.stats = DispatcherStats()
@@ -108,7 +114,9 @@ class MessageDispatcher:
 
         Raises:
             ConfigurationError: ``consumer`` is not a ``Consumer``, skipped its
-                ``Consumer.__init__``, or has ``async def`` handlers.
+                ``Consumer.__init__``, has no handler at all or ``async def`` handlers,
+                or a handler names a class no serializer of the registry reads back
+                (``SerializerConfigurationError``; the classes it can read it registers).
         """
         check_consumer(consumer)
         if consumer.is_async:
@@ -121,6 +129,7 @@ class MessageDispatcher:
                     Problem("consumers", consumer.name, "consumers without async def handlers")
                 ],
             )
+        register_handled_types(consumer, self._registry, self.options.foreign)
         if not any(attached is consumer for attached in self._consumers):
             self._consumers.append(consumer)
 

@@ -22,6 +22,7 @@ from melange.consuming.consumers import Consumer, MessageContext
 from melange.exceptions import Reject
 from melange.messages import Envelope, ReceivedMessage, SnsOrigin
 from melange.options import AckPolicy, DispatcherOptions
+from melange.serializers.foreign import ForeignReader
 from melange.serializers.registry import SerializerRegistry
 from melange.telemetry import metrics, tracing
 
@@ -100,6 +101,8 @@ class HandlingSetup:
         on_exception: called when a consumer raises.
         after_consume: called after every consumer that accepts a message succeeded.
         clock: the monotonic clock timing handlers and heartbeats (tests inject one).
+        foreign: reads foreign messages as ``options.foreign`` says (``foreign_reader``);
+            ``None``: the registry's default serializer reads them.
     """
 
     registry: SerializerRegistry
@@ -108,6 +111,21 @@ class HandlingSetup:
     on_exception: ExceptionHook | None = None
     after_consume: ConsumeHook | None = None
     clock: Callable[[], float] = time.monotonic
+    foreign: ForeignReader | None = None
+
+    def read(self, envelope: Envelope) -> Any:
+        """Return the message inside ``envelope``, as its consumers are given it.
+
+        A message melange wrote is read by the serializer it names; a foreign one (neither
+        ``serializer_id`` nor ``manifest``) by ``foreign``, if the queue names how.
+
+        Raises:
+            SerializationError: the message cannot be read (the dispatcher dead-letters it).
+        """
+        foreign = envelope.serializer_id is None and envelope.manifest is None
+        if foreign and self.foreign is not None:
+            return self.foreign(envelope.content)
+        return self.registry.deserialize_envelope(envelope)
 
 
 def log_fields(received: ReceivedMessage, message_id: str | None) -> dict[str, object]:

@@ -19,7 +19,7 @@ stands for, so every SQS/SNS rule is written once, in ``melange.topology.specs``
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
@@ -51,6 +51,10 @@ class Subscription:
         fifo: whether the queue is FIFO; SQS decides by the name, so this only checks that
             the name agrees (``None``: no check).
         workers: handlers running at once on this queue; ``None``: ``MELANGE_WORKERS``.
+        foreign: how the queue reads messages no melange serializer wrote (another
+            producer's JSON, S3 event notifications, EventBridge events): the attrs class,
+            dataclass or pydantic model their JSON is structured into, or a function of
+            their parsed JSON (``DispatcherOptions.foreign``); ``None``: as dicts.
 
     Raises:
         DeclarationError: a value SQS/SNS would refuse, or ``fifo`` contradicting the name;
@@ -70,6 +74,7 @@ class Subscription:
     visibility_timeout: int | None = None
     fifo: bool | None = None
     workers: int | None = None
+    foreign: Callable[[Any], object] | None = None
 
     def __attrs_post_init__(self) -> None:
         try:
@@ -97,6 +102,7 @@ class Subscription:
         run_with: dict[str, Any] = {
             "workers": self.workers,
             "visibility_timeout": self.visibility_timeout,
+            "foreign": self.foreign,
         }
         DispatcherOptions(**{name: value for name, value in run_with.items() if value is not None})
         if not self.topics and (self.filter_policy is not None or self.raw_message_delivery):

@@ -24,11 +24,11 @@ from melange.serializers.base import Serializer
 from melange.serializers.typed_json import type_manifest
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel, ValidationError
+    from pydantic import BaseModel
     from pydantic.fields import FieldInfo
     from pydantic_core import PydanticSerializationError
 
-__all__ = ["PydanticSerializer"]
+__all__ = ["PydanticSerializer", "validated"]
 
 #: How many of a ValidationError's problems a DeserializationError lists.
 _MOST_PROBLEMS = 10
@@ -76,7 +76,6 @@ class PydanticSerializer(Serializer):
     def __init__(self, types: Iterable[type] = ()) -> None:
         pydantic, pydantic_core = _import_pydantic()
         self._base_model: type[BaseModel] = pydantic.BaseModel
-        self._validation_error: type[ValidationError] = pydantic.ValidationError
         self._dump_error: type[PydanticSerializationError] = (
             pydantic_core.PydanticSerializationError
         )
@@ -152,16 +151,32 @@ class PydanticSerializer(Serializer):
                 "or register it with PydanticSerializer.register",
                 manifest=manifest,
             )
-        try:
-            return cls.model_validate_json(data)
-        except self._validation_error as exc:
-            # The chained error would quote the content (input_value=...), so it is dropped.
-            errors = exc.errors(include_input=False, include_url=False)
-            raise DeserializationError(
-                f"content does not validate as {cls.__qualname__} (manifest {manifest!r}): "
-                f"{validation_problems(errors)}",
-                manifest=manifest,
-            ) from None
+        return validated(cls, data, manifest)
+
+
+def validated(model: type[BaseModel], data: str, manifest: str | None = None) -> BaseModel:
+    """Return the JSON text ``data`` validated as ``model`` (``model_validate_json``).
+
+    A foreign message read as a pydantic model (``foreign=`` of a ``Subscription``) is
+    validated this way too, by the model's own configuration.
+
+    Raises:
+        DeserializationError: ``data`` does not validate; each problem named by field, not
+            by value.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        # The chained error would quote the content (input_value=...), so it is dropped.
+        errors = exc.errors(include_input=False, include_url=False)
+        named = "" if manifest is None else f" (manifest {manifest!r})"
+        raise DeserializationError(
+            f"content does not validate as {model.__qualname__}{named}: "
+            f"{validation_problems(errors)}",
+            manifest=manifest,
+        ) from None
 
 
 def _import_pydantic() -> tuple[Any, Any]:

@@ -8,7 +8,12 @@ from typing import Any
 
 import attrs
 
-from melange.exceptions import Problem, SerializerConfigurationError, SerializerNotFoundError
+from melange.exceptions import (
+    Problem,
+    SerializationError,
+    SerializerConfigurationError,
+    SerializerNotFoundError,
+)
 from melange.messages import Envelope
 from melange.serializers.base import Serializer
 
@@ -63,9 +68,7 @@ class SerializerRegistry:
         self._chosen: dict[type, Serializer] = {}
         for cls, serializer in self._bindings.items():
             # Typed serializers rebuild only classes they know: a binding teaches them.
-            register = getattr(serializer, "register", None)
-            if callable(register):
-                register(cls)
+            _register_with(serializer, cls)
 
     def _choose_default(self, name: str | None) -> Serializer | None:
         if name is None:
@@ -96,12 +99,56 @@ class SerializerRegistry:
             self._chosen[message_type] = chosen
         return chosen
 
-    def _choose(self, message_type: type) -> Serializer:
+    def bound_serializer(self, message_type: type) -> Serializer | None:
+        """Return the serializer bound to the most specific class in the MRO, if any is."""
         for cls in getattr(message_type, "__mro__", (message_type,)):
             if cls in self._bindings:
                 return self._bindings[cls]
-        if self._default is not None:
-            return self._default
+        return None
+
+    @property
+    def default(self) -> Serializer | None:
+        """The serializer of unbound types and of messages without a ``serializer_id``."""
+        return self._default
+
+    def register(self, message_type: type) -> tuple[Serializer, ...]:
+        """Teach the serializers that rebuild only the classes they know ``message_type``.
+
+        A dispatcher calls this for every class its consumers' handlers name, so that a
+        worker reads the messages its handlers take without binding their classes. A
+        class bound (itself or a base) is registered with the serializer it is bound to;
+        any other with every serializer here that has a ``register`` method and takes it
+        (``TypedJsonSerializer`` an attrs class or dataclass, ``PydanticSerializer`` a
+        model). Each message names the serializer that wrote it (``serializer_id``), and
+        these name a class by ``module:QualifiedName`` both ways, so a message of the class
+        is read back whichever of them its publisher used.
+
+        Returns:
+            The serializers that read messages of ``message_type`` now: the one it is
+            bound to, or those that took it; none when no serializer here rebuilds it.
+
+        Raises:
+            SerializationError: the serializer it is bound to cannot handle it.
+        """
+        bound = self.bound_serializer(message_type)
+        if bound is not None:
+            _register_with(bound, message_type)
+            return (bound,)
+        taken: list[Serializer] = []
+        for serializer in self._by_name.values():
+            try:
+                if _register_with(serializer, message_type):
+                    taken.append(serializer)
+            except SerializationError:
+                continue  # not a class this serializer handles
+        return tuple(taken)
+
+    def _choose(self, message_type: type) -> Serializer:
+        chosen = self.bound_serializer(message_type)
+        if chosen is None:
+            chosen = self._default
+        if chosen is not None:
+            return chosen
         bound = tuple(self._bindings)
         raise SerializerNotFoundError(
             f"no serializer is bound to {message_type.__qualname__!r} or its bases and no "
@@ -161,6 +208,15 @@ class SerializerRegistry:
         return self.deserialize(
             envelope.content, serializer_id=envelope.serializer_id, manifest=envelope.manifest
         )
+
+
+def _register_with(serializer: Serializer, message_type: type) -> bool:
+    """Register ``message_type`` with ``serializer`` if it has ``register``; return whether."""
+    register = getattr(serializer, "register", None)
+    if not callable(register):
+        return False
+    register(message_type)
+    return True
 
 
 def _instance(name: str, serializer: Serializer | type[Serializer]) -> Serializer:

@@ -165,12 +165,28 @@ class TypedJsonSerializer(Serializer):
                 f"{manifest!r}) is not valid JSON ({exc})",
                 manifest=manifest,
             ) from None
+        return self._structured(raw, cls, manifest)
+
+    def structure(self, value: Any, cls: type) -> Any:
+        """Return ``value``, JSON as ``json.loads`` gives it, as an instance of ``cls``.
+
+        How a foreign message (another producer's JSON, an AWS service's event) becomes
+        the attrs class or dataclass a queue reads it as, with this serializer's converter.
+
+        Raises:
+            DeserializationError: ``value`` does not fit ``cls``; the error names the class
+                and the field (``$.Records[0].s3``), never a value.
+        """
+        return self._structured(value, cls, None)
+
+    def _structured(self, raw: Any, cls: type, manifest: str | None) -> Any:
         try:
             return self._converter.structure(raw, cls)
         except (ValueError, TypeError, KeyError, _validation_error()) as exc:
             # The chained errors would quote the content (int('...')), so they are dropped.
+            named = "" if manifest is None else f" (manifest {manifest!r})"
             raise DeserializationError(
-                f"content does not structure into {cls.__qualname__} (manifest {manifest!r}): "
+                f"content does not structure into {cls.__qualname__}{named}: "
                 f"{'; '.join(_structuring_problems(exc))}",
                 manifest=manifest,
             ) from None

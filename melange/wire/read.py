@@ -47,9 +47,12 @@ def unwrap(received: ReceivedMessage) -> Envelope:
     broker's id, so deduplication still has a stable key.
 
     A text (the SQS body, or a notification's ``Message``) that is a JSON object whose only
-    key is ``Message`` is unwrapped once: a queue body, or topic content escaped by
-    ``topic_message``. A notification's ``Message`` is unwrapped only when the attributes
-    carry ``message_id``: melange 7.x did not escape, so its messages are read as they were.
+    key is ``Message`` is unwrapped once, when melange wrote it: a queue body, or topic
+    content escaped by ``topic_message``. A body is unwrapped only when its attributes carry
+    one of melange's (``manifest``, ``serializer_id``, ``message_id``), so another
+    producer's ``{"Message": ...}`` is read as it was sent; a notification's ``Message``
+    only when they carry ``message_id``: melange 7.x did not escape, so its messages are
+    read as they were.
 
     Raises:
         MalformedMessageError: the attributes melange relies on have the wrong type.
@@ -76,9 +79,20 @@ def unwrap_with_origin(received: ReceivedMessage) -> tuple[Envelope, SnsOrigin |
         subject = parsed.get("Subject")
         origin = SnsOrigin(_text(parsed["TopicArn"]), subject if isinstance(subject, str) else None)
         return _envelope(message, attributes, fallback_id, received.body), origin
-    content = _unescaped(received.body, parsed)
+    # Only melange escapes: a foreign body (no attribute of melange's) is its own content.
+    content = _unescaped(body, parsed) if _written_by_melange(received.attributes) else body
     envelope = _envelope(content, received.attributes, received.broker_message_id, received.body)
     return envelope, None
+
+
+def _written_by_melange(attributes: Mapping[str, AttributeValue]) -> bool:
+    """Return whether a message's attributes include one of melange's (melange 7's included).
+
+    melange 8 sends ``manifest``, ``serializer_id`` and ``message_id``; melange 7 the first
+    two. A message with none of them was written by another producer (a Node.js service,
+    an AWS service such as S3 or EventBridge): a *foreign* message.
+    """
+    return not RESERVED_ATTRIBUTES.isdisjoint(attributes)
 
 
 def _unescaped(text: str, parsed: JsonDict | None) -> str:

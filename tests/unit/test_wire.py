@@ -318,7 +318,33 @@ def test_unwrap_reads_other_bodies_as_raw_content(body: str) -> None:
 
 def test_unwrap_serializes_a_non_string_message() -> None:
     """A JSON value other than a string under "Message" becomes its JSON text."""
-    assert wire.unwrap(_received('{"Message": {"a": [1]}}')).content == '{"a": [1]}'
+    written = {"manifest": "json", "serializer_id": 1}  # a producer writing melange's format
+    assert wire.unwrap(_received('{"Message": {"a": [1]}}', written)).content == '{"a": [1]}'
+
+
+@pytest.mark.parametrize(
+    "body", ['{"Message": "{\\"a\\":1}"}', '{"Message": "hello"}', '{"Message": {"a": [1]}}']
+)
+def test_a_foreign_body_whose_only_key_is_message_is_its_own_content(body: str) -> None:
+    """Without melange's attributes, {"Message": ...} is another producer's JSON, not unwrapped."""
+    envelope = wire.unwrap(_received(body, {"tenant": "acme"}))
+
+    assert envelope == Envelope(body, None, None, "broker-id-1", {"tenant": "acme"})
+
+
+def test_any_one_of_melange_attributes_and_only_those_mark_a_body_melange_wrote() -> None:
+    """{"Message": content} is unwrapped with manifest, serializer_id or message_id, not without."""
+    body = wire.queue_body('{"a":1}')
+    written: list[dict[str, AttributeValue]] = [
+        {"manifest": "json"},
+        {"serializer_id": 1},
+        {"message_id": "m-1"},
+    ]
+
+    assert [wire.unwrap(_received(body, attributes)).content for attributes in written] == [
+        '{"a":1}'
+    ] * 3
+    assert wire.unwrap(_received(body, {"tenant": "acme"})).content == body
 
 
 NOTIFICATION_SHAPED = json.dumps(

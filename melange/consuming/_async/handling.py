@@ -108,7 +108,7 @@ class AsyncMessageHandling:
         outcome: Outcome | None = None
         try:
             try:
-                message = self._setup.registry.deserialize_envelope(envelope)
+                message = self._setup.read(envelope)
             except Exception as exc:  # RecursionError too: whatever cannot be read is dead-lettered
                 reason = reason_of(exc)
                 outcome = Outcome(Action.DEAD_LETTER, reason=reason, message_id=envelope.message_id)
