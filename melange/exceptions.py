@@ -41,7 +41,9 @@ request, and it fails again however often it is sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import TypeVar
 
 import attrs
 
@@ -297,6 +299,50 @@ def describe_name(name: str, broker_name: str | None = None) -> str:
     if broker_name is None or broker_name == name:
         return repr(name)
     return f"{name!r} (broker name {broker_name!r})"
+
+
+_Error = TypeVar("_Error", bound=BaseException)
+
+
+def without_frames(error: _Error, modules: Iterable[str]) -> _Error:
+    """Leave the frames of ``modules`` (and their submodules) out of ``error``'s traceback.
+
+    For the machinery between where an error is reported and the code at fault (pinject
+    resolving providers, importlib running a module): the traceback keeps melange's frames
+    and the application's, and a context raised wholly inside the machinery (pinject's
+    cache misses) is no longer shown. Causes and shown contexts are treated alike. The
+    error is changed in place, and returned.
+    """
+    hidden = tuple(modules)
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        each = pending.pop()
+        if each is None or id(each) in seen:
+            continue
+        seen.add(id(each))
+        context = each.__context__
+        machinery = [] if context is None else [_shown(tb, hidden) for tb in _frames(context)]
+        if machinery and not any(machinery):
+            each.__suppress_context__ = True
+        kept = None
+        for tb in reversed([tb for tb in _frames(each) if _shown(tb, hidden)]):
+            kept = TracebackType(kept, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+        each.__traceback__ = kept
+        pending += [each.__cause__, None if each.__suppress_context__ else context]
+    return error
+
+
+def _frames(error: BaseException) -> Iterator[TracebackType]:
+    tb = error.__traceback__
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def _shown(tb: TracebackType, hidden: tuple[str, ...]) -> bool:
+    module = str(tb.tb_frame.f_globals.get("__name__", ""))
+    return not any(module == name or module.startswith(f"{name}.") for name in hidden)
 
 
 class QueueNotFoundError(BackendError):

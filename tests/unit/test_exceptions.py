@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import re
+import traceback
+import types
+from collections.abc import Callable
 
 import pytest
 
@@ -19,6 +23,7 @@ from melange.exceptions import (
     QueueNotFoundError,
     SubscriptionConflictError,
     TopicNotFoundError,
+    without_frames,
 )
 
 #: The values exported beside the exceptions, which they carry.
@@ -164,3 +169,53 @@ def test_docstring_tree_matches_the_class_hierarchy() -> None:
         if parents:
             assert getattr(exceptions, parents[-1]) in getattr(exceptions, name).__bases__
         parents.append(name)
+
+
+def _call_after_a_cache_miss(function: Callable[[], object]) -> object:
+    """Call ``function`` while handling a KeyError, as pinject's scopes do."""
+    try:
+        return {}["missing"]
+    except KeyError:
+        return function()
+
+
+#: ``_call_after_a_cache_miss`` as if it were machinery's: its frames say module 'machinery'.
+MACHINERY_CALL = types.FunctionType(
+    _call_after_a_cache_miss.__code__, {"__name__": "machinery", "__builtins__": builtins}
+)
+
+
+def _fails() -> None:
+    raise ValueError("the application's own")
+
+
+def _fails_while_handling_its_own() -> None:
+    try:
+        raise LookupError("first")
+    except LookupError:
+        raise ValueError("second")  # noqa: B904 (its context is what the test looks at)
+
+
+def test_without_frames_leaves_out_the_machinerys_frames_and_its_own_contexts() -> None:
+    """Frames of the named modules go; a context raised wholly inside them is not shown."""
+    with pytest.raises(ValueError, match="own") as caught:
+        MACHINERY_CALL(_fails)
+
+    error = without_frames(caught.value, ["machinery"])
+
+    assert error is caught.value
+    frames = [frame.name for frame in traceback.extract_tb(error.__traceback__)]
+    assert frames[1:] == ["_fails"]  # the test's own frame, then the application's
+    assert error.__suppress_context__  # the KeyError of the cache miss
+
+
+def test_without_frames_keeps_a_context_the_application_raised() -> None:
+    """An error raised while handling one of the application's own keeps that context."""
+    with pytest.raises(ValueError, match="second") as caught:
+        MACHINERY_CALL(_fails_while_handling_its_own)
+
+    error = without_frames(caught.value, ["machinery"])
+
+    assert not error.__suppress_context__
+    assert isinstance(error.__context__, LookupError)
+    assert error.__context__.__suppress_context__  # its own context was the cache miss
