@@ -430,7 +430,22 @@ class MessageTooLargeError(MessageRejectedError):
 
 
 class BackendUnavailableError(BackendError):
-    """The backend's endpoint could not be reached or did not answer in time."""
+    """The backend's endpoint could not be reached or did not answer in time.
+
+    Attributes:
+        endpoint_url: the URL that did not answer, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        code: str = "",
+        endpoint_url: str | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, code=code)
+        self.endpoint_url = endpoint_url
 
 
 class BackendRefusedError(BackendError):
