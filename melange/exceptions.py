@@ -134,19 +134,32 @@ class DeclarationError(ConfigurationError):
 class FactoryNotFoundError(ConfigurationError):
     """A ``MODULE:FACTORY`` reference names nothing that builds a dispatcher.
 
-    The module cannot be imported, has no such attribute, or the attribute is neither a
-    dispatcher nor a callable returning one. Errors raised by the factory itself (a broker
-    that is down, wrong settings) are not this: they propagate unchanged.
+    The module cannot be found or fails its own import, has no such attribute, or the
+    attribute is a class, a callable that needs arguments, or neither a dispatcher nor a
+    callable returning one. melange's errors raised by the module or the factory itself (a
+    broker that is down, wrong settings) are not this: they propagate unchanged.
 
     Attributes:
         reference: the ``MODULE:FACTORY`` reference given.
+        import_error: what the module raised while it was imported, when it was found but
+            failed its own import (an import inside it, or its code); its traceback shows
+            where. ``None`` for the other cases.
         problems: one ``Problem`` naming the reference's placeholder (``MODULE:APP``...),
             the reference, and what it should name.
     """
 
-    def __init__(self, message: str, *, reference: str, setting: str, expected: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reference: str,
+        setting: str,
+        expected: str,
+        import_error: BaseException | None = None,
+    ) -> None:
         super().__init__(message, problems=[Problem(setting, reference, expected)])
         self.reference = reference
+        self.import_error = import_error
 
 
 class SubscriptionConflictError(ConfigurationError):

@@ -34,6 +34,7 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -229,6 +230,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def print_import_error(error: FactoryNotFoundError) -> None:
+    """Print the traceback of the exception the target's module raised while imported."""
+    if error.import_error is not None:
+        traceback.print_exception(error.import_error, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     args = _parser().parse_args(argv)
@@ -239,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except FactoryNotFoundError as exc:
+        print_import_error(exc)
         print(f"melange: {exc}", file=sys.stderr)
         return 2
     except MelangeError as exc:  # raised by the target, the app or the broker
