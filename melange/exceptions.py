@@ -358,6 +358,49 @@ def _shown(tb: TracebackType, hidden: tuple[str, ...]) -> bool:
     return not any(module == name or module.startswith(f"{name}.") for name in hidden)
 
 
+def _missing_message(
+    kind: str,
+    name: str,
+    broker_name: str | None,
+    *,
+    in_memory: bool,
+    declare_command: str | None,
+) -> str:
+    """Say that a queue or topic does not exist, and how the user at hand makes it exist.
+
+    ``declare_command`` is the command that declares it (``python -m melange declare
+    myapp:graph``, added where the command line knows its target); without it the hint
+    is the backend call. On the in-memory backend, which holds only what its own process
+    declared, a missing name often means a broker was meant (``MELANGE_ENV`` forgotten),
+    so the message says how to choose one; a command run in another process cannot
+    declare into this one, so with a command the broker comes first.
+    """
+    described = f"{kind} {describe_name(name, broker_name)} does not exist"
+    call = f"backend.declare_{kind}({name!r})"
+    choose = (
+        "MELANGE_ENV=<name> (config/<name>.env) or MELANGE_BACKEND=local or aws "
+        "(memory is the default)"
+    )
+    if in_memory and declare_command is not None:
+        return (
+            f"{described} on the in-memory backend, which holds only what this process "
+            f"declared; to use your broker, choose it with {choose}, and declare the "
+            f"{kind} there with `{declare_command}`"
+        )
+    if in_memory:
+        return (
+            f"{described} on the in-memory backend, which holds only what this process "
+            f"declared; declare it first with {call}, or, if it exists on a broker, "
+            f"choose that broker with {choose}"
+        )
+    if declare_command is not None:
+        return (
+            f"{described}; declare it first with `{declare_command}`, or check the name "
+            "and MELANGE_PREFIX"
+        )
+    return f"{described}; declare it first with {call} or check the name and prefix"
+
+
 class QueueNotFoundError(BackendError):
     """The named queue does not exist.
 
@@ -365,19 +408,47 @@ class QueueNotFoundError(BackendError):
         queue_name: the queue as the application names it (what to pass to
             ``declare_queue``).
         broker_name: the queue as the broker names it (with ``MELANGE_PREFIX``, if any).
+        in_memory: the backend is the in-memory one, which holds only what its own
+            process declared.
+        declare_command: the command that declares the queue, when the error is reported
+            by one that knows it (``python -m melange declare myapp:graph``); ``None``:
+            the message names the backend call.
     """
 
     def __init__(
-        self, queue_name: str, *, operation: str = "", broker_name: str | None = None
+        self,
+        queue_name: str,
+        *,
+        operation: str = "",
+        broker_name: str | None = None,
+        in_memory: bool = False,
+        declare_command: str | None = None,
     ) -> None:
         super().__init__(
-            f"queue {describe_name(queue_name, broker_name)} does not exist; declare it "
-            f"first with backend.declare_queue({queue_name!r}) or check the name and prefix",
+            _missing_message(
+                "queue",
+                queue_name,
+                broker_name,
+                in_memory=in_memory,
+                declare_command=declare_command,
+            ),
             operation=operation,
             code="QueueDoesNotExist",
         )
         self.queue_name = queue_name
         self.broker_name = broker_name or queue_name
+        self.in_memory = in_memory
+        self.declare_command = declare_command
+
+    def declared_with(self, command: str) -> QueueNotFoundError:
+        """Return this error saying to declare the queue with ``command``."""
+        return QueueNotFoundError(
+            self.queue_name,
+            operation=self.operation,
+            broker_name=self.broker_name,
+            in_memory=self.in_memory,
+            declare_command=command,
+        )
 
 
 class TopicNotFoundError(BackendError):
@@ -387,19 +458,46 @@ class TopicNotFoundError(BackendError):
         topic_name: the topic as the application names it (what to pass to
             ``declare_topic``).
         broker_name: the topic as the broker names it (with ``MELANGE_PREFIX``, if any).
+        in_memory: the backend is the in-memory one, which holds only what its own
+            process declared.
+        declare_command: the command that declares the topic, when the error is reported
+            by one that knows it; ``None``: the message names the backend call.
     """
 
     def __init__(
-        self, topic_name: str, *, operation: str = "", broker_name: str | None = None
+        self,
+        topic_name: str,
+        *,
+        operation: str = "",
+        broker_name: str | None = None,
+        in_memory: bool = False,
+        declare_command: str | None = None,
     ) -> None:
         super().__init__(
-            f"topic {describe_name(topic_name, broker_name)} does not exist; declare it "
-            f"first with backend.declare_topic({topic_name!r}) or check the name and prefix",
+            _missing_message(
+                "topic",
+                topic_name,
+                broker_name,
+                in_memory=in_memory,
+                declare_command=declare_command,
+            ),
             operation=operation,
             code="NotFound",
         )
         self.topic_name = topic_name
         self.broker_name = broker_name or topic_name
+        self.in_memory = in_memory
+        self.declare_command = declare_command
+
+    def declared_with(self, command: str) -> TopicNotFoundError:
+        """Return this error saying to declare the topic with ``command``."""
+        return TopicNotFoundError(
+            self.topic_name,
+            operation=self.operation,
+            broker_name=self.broker_name,
+            in_memory=self.in_memory,
+            declare_command=command,
+        )
 
 
 class MessageRejectedError(MelangeError):

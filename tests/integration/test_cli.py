@@ -314,6 +314,20 @@ def test_the_worker_handles_both_queues_and_stops_on_sigterm(
     assert f"consuming {INVOICES!r} with 1 workers" in log
 
 
+def test_the_worker_before_declare_says_to_run_the_declare_command(
+    shop_environment: dict[str, str],
+) -> None:
+    """A worker whose queues were never declared exits 1 naming `python -m melange declare`."""
+    ran = run_melange(COMMANDS["python-m"], REPOSITORY, "worker", SHOP, **shop_environment)
+
+    assert ran.returncode == 1, ran.stderr
+    assert f"declare it first with `python -m melange declare {SHOP}`" in ran.stderr
+    assert "MELANGE_PREFIX" in ran.stderr
+    assert "backend.declare_queue" not in ran.stderr
+    assert "in-memory" not in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
 @pytest.mark.parametrize("command", ["declare", "queues"])
 def test_an_unreachable_endpoint_names_melange_endpoint_url_and_the_url(command: str) -> None:
     """With nothing at MELANGE_ENDPOINT_URL, the command names it and the URL, not STS."""

@@ -177,6 +177,31 @@ def test_a_worker_whose_queue_does_not_exist_stops_every_queue_and_exits_1(
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_a_missing_queue_under_the_worker_says_to_run_the_declare_command_once(
+    shop: ObjectGraph, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker's error names `python -m melange declare TARGET`; no log line hints otherwise."""
+    assert WorkerThread("worker", TARGET).join() == 1
+
+    error = capsys.readouterr().err
+    assert f"declare the queue there with `python -m melange declare {TARGET}`" in error
+    assert "in-memory backend" in error and "MELANGE_ENV=<name>" in error  # the shop's backend
+    assert "backend.declare_queue" not in error
+    logged = [record.getMessage() for record in caplog.records]
+    assert not [line for line in logged if "backend.declare_queue" in line], logged
+
+
+def test_a_missing_queue_under_the_queues_command_says_to_run_the_declare_command(
+    shop: ObjectGraph, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`queues TARGET` before declaring exits 1 naming the declare command with that target."""
+    assert main(["queues", TARGET]) == 1
+
+    error = capsys.readouterr().err
+    assert f"`python -m melange declare {TARGET}`" in error
+    assert "backend.declare_queue" not in error
+
+
 def test_one_missing_queue_stops_the_queues_that_were_running(
     shop: ObjectGraph, capsys: pytest.CaptureFixture[str]
 ) -> None:

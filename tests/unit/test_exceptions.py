@@ -83,6 +83,49 @@ def test_topic_not_found_names_the_topic_and_carries_it() -> None:
     assert isinstance(error, BackendError)
 
 
+@pytest.mark.parametrize("error_type", [QueueNotFoundError, TopicNotFoundError])
+def test_a_missing_name_reported_by_a_command_names_the_command_not_the_call(
+    error_type: type[QueueNotFoundError | TopicNotFoundError],
+) -> None:
+    """declared_with(command) says to run that command, keeping every other attribute."""
+    error = error_type("vip", operation="receive", broker_name="shop-vip")
+
+    hinted = error.declared_with("python -m melange declare app:graph")
+
+    assert type(hinted) is error_type
+    assert "declare it first with `python -m melange declare app:graph`" in str(hinted)
+    assert "MELANGE_PREFIX" in str(hinted)
+    assert "backend.declare_" not in str(hinted)
+    assert hinted.declare_command == "python -m melange declare app:graph"
+    assert (hinted.operation, hinted.broker_name, hinted.code) == (
+        "receive",
+        "shop-vip",
+        error.code,
+    )
+
+
+@pytest.mark.parametrize(
+    ("error_type", "call"),
+    [(QueueNotFoundError, "declare_queue('vip')"), (TopicNotFoundError, "declare_topic('vip')")],
+)
+def test_a_name_missing_from_the_in_memory_backend_says_how_to_choose_a_broker(
+    error_type: type[QueueNotFoundError | TopicNotFoundError], call: str
+) -> None:
+    """On the in-memory backend the message says so, and names MELANGE_ENV and MELANGE_BACKEND."""
+    error = error_type("vip", in_memory=True)
+
+    assert "does not exist on the in-memory backend" in str(error)
+    assert f"backend.{call}" in str(error)
+    assert "MELANGE_ENV=<name>" in str(error)
+    assert "MELANGE_BACKEND=local or aws" in str(error)
+    # Run in another process, the declare command cannot fill this process's memory:
+    # the broker comes first.
+    hinted = error.declared_with("python -m melange declare app:graph")
+    assert hinted.in_memory
+    assert "backend." not in str(hinted)
+    assert str(hinted).index("MELANGE_ENV") < str(hinted).index("python -m melange declare")
+
+
 def test_message_too_large_names_destination_size_and_limit() -> None:
     """MessageTooLargeError names the destination, size and limit and carries them."""
     error = MessageTooLargeError(destination="orders", size=300_000, limit=262_144)
