@@ -43,7 +43,9 @@ request, and it fails again however often it is sent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import TypeVar
 
 import attrs
 
@@ -135,19 +137,32 @@ class DeclarationError(ConfigurationError):
 class FactoryNotFoundError(ConfigurationError):
     """A ``MODULE:FACTORY`` reference names nothing that builds a dispatcher.
 
-    The module cannot be imported, has no such attribute, or the attribute is neither a
-    dispatcher nor a callable returning one. Errors raised by the factory itself (a broker
-    that is down, wrong settings) are not this: they propagate unchanged.
+    The module cannot be found or fails its own import, has no such attribute, or the
+    attribute is a class, a callable that needs arguments, or neither a dispatcher nor a
+    callable returning one. melange's errors raised by the module or the factory itself (a
+    broker that is down, wrong settings) are not this: they propagate unchanged.
 
     Attributes:
         reference: the ``MODULE:FACTORY`` reference given.
+        import_error: what the module raised while it was imported, when it was found but
+            failed its own import (an import inside it, or its code); its traceback shows
+            where. ``None`` for the other cases.
         problems: one ``Problem`` naming the reference's placeholder (``MODULE:APP``...),
             the reference, and what it should name.
     """
 
-    def __init__(self, message: str, *, reference: str, setting: str, expected: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        reference: str,
+        setting: str,
+        expected: str,
+        import_error: BaseException | None = None,
+    ) -> None:
         super().__init__(message, problems=[Problem(setting, reference, expected)])
         self.reference = reference
+        self.import_error = import_error
 
 
 class SubscriptionConflictError(ConfigurationError):
@@ -302,6 +317,93 @@ def describe_name(name: str, broker_name: str | None = None) -> str:
     return f"{name!r} (broker name {broker_name!r})"
 
 
+_Error = TypeVar("_Error", bound=BaseException)
+
+
+def without_frames(error: _Error, modules: Iterable[str]) -> _Error:
+    """Leave the frames of ``modules`` (and their submodules) out of ``error``'s traceback.
+
+    For the machinery between where an error is reported and the code at fault (pinject
+    resolving providers, importlib running a module): the traceback keeps melange's frames
+    and the application's, and a context raised wholly inside the machinery (pinject's
+    cache misses) is no longer shown. Causes and shown contexts are treated alike. The
+    error is changed in place, and returned.
+    """
+    hidden = tuple(modules)
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        each = pending.pop()
+        if each is None or id(each) in seen:
+            continue
+        seen.add(id(each))
+        context = each.__context__
+        machinery = [] if context is None else [_shown(tb, hidden) for tb in _frames(context)]
+        if machinery and not any(machinery):
+            each.__suppress_context__ = True
+        kept = None
+        for tb in reversed([tb for tb in _frames(each) if _shown(tb, hidden)]):
+            kept = TracebackType(kept, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+        each.__traceback__ = kept
+        pending += [each.__cause__, None if each.__suppress_context__ else context]
+    return error
+
+
+def _frames(error: BaseException) -> Iterator[TracebackType]:
+    tb = error.__traceback__
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+def _shown(tb: TracebackType, hidden: tuple[str, ...]) -> bool:
+    module = str(tb.tb_frame.f_globals.get("__name__", ""))
+    return not any(module == name or module.startswith(f"{name}.") for name in hidden)
+
+
+def _missing_message(
+    kind: str,
+    name: str,
+    broker_name: str | None,
+    *,
+    in_memory: bool,
+    declare_command: str | None,
+) -> str:
+    """Say that a queue or topic does not exist, and how the user at hand makes it exist.
+
+    ``declare_command`` is the command that declares it (``python -m melange declare
+    myapp:graph``, added where the command line knows its target); without it the hint
+    is the backend call. On the in-memory backend, which holds only what its own process
+    declared, a missing name often means a broker was meant (``MELANGE_ENV`` forgotten),
+    so the message says how to choose one; a command run in another process cannot
+    declare into this one, so with a command the broker comes first.
+    """
+    described = f"{kind} {describe_name(name, broker_name)} does not exist"
+    call = f"backend.declare_{kind}({name!r})"
+    choose = (
+        "MELANGE_ENV=<name> (config/<name>.env) or MELANGE_BACKEND=local or aws "
+        "(memory is the default)"
+    )
+    if in_memory and declare_command is not None:
+        return (
+            f"{described} on the in-memory backend, which holds only what this process "
+            f"declared; to use your broker, choose it with {choose}, and declare the "
+            f"{kind} there with `{declare_command}`"
+        )
+    if in_memory:
+        return (
+            f"{described} on the in-memory backend, which holds only what this process "
+            f"declared; declare it first with {call}, or, if it exists on a broker, "
+            f"choose that broker with {choose}"
+        )
+    if declare_command is not None:
+        return (
+            f"{described}; declare it first with `{declare_command}`, or check the name "
+            "and MELANGE_PREFIX"
+        )
+    return f"{described}; declare it first with {call} or check the name and prefix"
+
+
 class QueueNotFoundError(BackendError):
     """The named queue does not exist.
 
@@ -309,19 +411,47 @@ class QueueNotFoundError(BackendError):
         queue_name: the queue as the application names it (what to pass to
             ``declare_queue``).
         broker_name: the queue as the broker names it (with ``MELANGE_PREFIX``, if any).
+        in_memory: the backend is the in-memory one, which holds only what its own
+            process declared.
+        declare_command: the command that declares the queue, when the error is reported
+            by one that knows it (``python -m melange declare myapp:graph``); ``None``:
+            the message names the backend call.
     """
 
     def __init__(
-        self, queue_name: str, *, operation: str = "", broker_name: str | None = None
+        self,
+        queue_name: str,
+        *,
+        operation: str = "",
+        broker_name: str | None = None,
+        in_memory: bool = False,
+        declare_command: str | None = None,
     ) -> None:
         super().__init__(
-            f"queue {describe_name(queue_name, broker_name)} does not exist; declare it "
-            f"first with backend.declare_queue({queue_name!r}) or check the name and prefix",
+            _missing_message(
+                "queue",
+                queue_name,
+                broker_name,
+                in_memory=in_memory,
+                declare_command=declare_command,
+            ),
             operation=operation,
             code="QueueDoesNotExist",
         )
         self.queue_name = queue_name
         self.broker_name = broker_name or queue_name
+        self.in_memory = in_memory
+        self.declare_command = declare_command
+
+    def declared_with(self, command: str) -> QueueNotFoundError:
+        """Return this error saying to declare the queue with ``command``."""
+        return QueueNotFoundError(
+            self.queue_name,
+            operation=self.operation,
+            broker_name=self.broker_name,
+            in_memory=self.in_memory,
+            declare_command=command,
+        )
 
 
 class TopicNotFoundError(BackendError):
@@ -331,19 +461,46 @@ class TopicNotFoundError(BackendError):
         topic_name: the topic as the application names it (what to pass to
             ``declare_topic``).
         broker_name: the topic as the broker names it (with ``MELANGE_PREFIX``, if any).
+        in_memory: the backend is the in-memory one, which holds only what its own
+            process declared.
+        declare_command: the command that declares the topic, when the error is reported
+            by one that knows it; ``None``: the message names the backend call.
     """
 
     def __init__(
-        self, topic_name: str, *, operation: str = "", broker_name: str | None = None
+        self,
+        topic_name: str,
+        *,
+        operation: str = "",
+        broker_name: str | None = None,
+        in_memory: bool = False,
+        declare_command: str | None = None,
     ) -> None:
         super().__init__(
-            f"topic {describe_name(topic_name, broker_name)} does not exist; declare it "
-            f"first with backend.declare_topic({topic_name!r}) or check the name and prefix",
+            _missing_message(
+                "topic",
+                topic_name,
+                broker_name,
+                in_memory=in_memory,
+                declare_command=declare_command,
+            ),
             operation=operation,
             code="NotFound",
         )
         self.topic_name = topic_name
         self.broker_name = broker_name or topic_name
+        self.in_memory = in_memory
+        self.declare_command = declare_command
+
+    def declared_with(self, command: str) -> TopicNotFoundError:
+        """Return this error saying to declare the topic with ``command``."""
+        return TopicNotFoundError(
+            self.topic_name,
+            operation=self.operation,
+            broker_name=self.broker_name,
+            in_memory=self.in_memory,
+            declare_command=command,
+        )
 
 
 class Reject(MelangeError):
@@ -406,7 +563,22 @@ class MessageTooLargeError(MessageRejectedError):
 
 
 class BackendUnavailableError(BackendError):
-    """The backend's endpoint could not be reached or did not answer in time."""
+    """The backend's endpoint could not be reached or did not answer in time.
+
+    Attributes:
+        endpoint_url: the URL that did not answer, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        code: str = "",
+        endpoint_url: str | None = None,
+    ) -> None:
+        super().__init__(message, operation=operation, code=code)
+        self.endpoint_url = endpoint_url
 
 
 class BackendRefusedError(BackendError):

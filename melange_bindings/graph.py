@@ -25,7 +25,7 @@ from melange.app.application import Application
 from melange.backends.protocol import MessagingBackend
 from melange.consuming.dedup import DeduplicationCache
 from melange.consuming.dispatcher import MessageDispatcher
-from melange.exceptions import ConfigurationError, Problem
+from melange.exceptions import ConfigurationError, Problem, without_frames
 from melange.publishing._sync.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import SerializerRegistry
 from melange.settings import MelangeSettings
@@ -122,7 +122,9 @@ class ObjectGraph:
 
         Raises:
             ConfigurationError: an argument has no binding, or building something failed;
-                the message names the class and what to bind.
+                the message names the class and what to bind. What a provider or an
+                application's constructor raises propagates as it is, its traceback
+                without pinject's frames.
         """
         name = provided_name(cls)
         try:
@@ -140,7 +142,17 @@ class ObjectGraph:
                         f"a provider or class for every argument of {cls.__qualname__}",
                     )
                 ],
-            ) from exc
+            ) from without_frames(exc, _MACHINERY)
+        except Exception as exc:  # raised by a provider or a constructor: the user's to read
+            without_frames(exc, _MACHINERY)
+            raise
+
+
+#: Modules whose frames an error raised while providing leaves out: pinject resolving
+#: providers, and this module calling it. The frames left run from the caller's line to
+#: melange's providers and the application's constructors; a context raised wholly
+#: inside pinject (its cache misses) is not shown.
+_MACHINERY = ("pinject", __name__)
 
 
 def _all_specs(specs: Sequence[pinject.BindingSpec]) -> Iterator[pinject.BindingSpec]:
@@ -180,8 +192,8 @@ def new_object_graph(
 
     Raises:
         ConfigurationError: the specs are inconsistent (e.g. two different
-            ``MelangeBindingSpec``s, or two specs providing one name); the message says
-            which.
+            ``MelangeBindingSpec``s, or two specs providing one name), or the ``MELANGE_*``
+            settings the melange spec loads are wrong; the message says which.
     """
     specs = [*binding_specs, *([melange] if melange is not None else [])]
     melange_specs = _distinct_melange_specs(specs)
@@ -193,7 +205,12 @@ def new_object_graph(
             problems=[Problem("melange", tuple(melange_specs), "one MelangeBindingSpec")],
         )
     if not melange_specs:
-        specs.append(MelangeBindingSpec())
+        melange_specs.append(MelangeBindingSpec())
+        specs.append(melange_specs[0])
+    # Wrong MELANGE_* settings fail here, where the graph is built, rather than at the
+    # first provide, from inside pinject. The graph loads them again when it first needs
+    # them: pinject builds lazily, and calls dependencies() for specs of its own.
+    melange_specs[0].settings()
     try:
         graph = pinject.new_object_graph(
             modules=list(modules) or None,
@@ -206,10 +223,10 @@ def new_object_graph(
             "keep one provider (melange's names are provided by MelangeBindingSpec; pass "
             "its arguments to override them)",
             problems=[Problem("binding_specs", str(exc), "one provider per name")],
-        ) from exc
+        ) from without_frames(exc, _MACHINERY)
     except pinject.errors.Error as exc:
         raise ConfigurationError(
             f"the object graph cannot be built: {exc}",
             problems=[Problem("binding_specs", str(exc), "specs pinject can build a graph from")],
-        ) from exc
+        ) from without_frames(exc, _MACHINERY)
     return ObjectGraph(graph)

@@ -219,10 +219,18 @@ class MelangeBindingSpec(AsyncProviders, pinject.BindingSpec):
         """Require the application's ``melange_serializer_bindings``."""
         require("melange_serializer_bindings")
 
+    def settings(self) -> MelangeSettings:
+        """Return the given settings, or load them from the environment.
+
+        Raises:
+            ConfigurationError: the ``MELANGE_*`` settings are wrong (every one listed).
+        """
+        return self._settings or load_settings(self._env, environ=self._environ)
+
     def provide_melange_settings(self) -> MelangeSettings:
         """Return the given settings, or load them from the environment."""
         with surfaced("melange_settings"):
-            return self._settings or load_settings(self._env, environ=self._environ)
+            return self.settings()
 
     def provide_messaging_backend(self, melange_settings: MelangeSettings) -> MessagingBackend:
         """Return the backend the settings choose, prefixed if ``MELANGE_PREFIX`` is set."""

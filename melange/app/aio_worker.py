@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
 
+from melange.app.worker import first_failure, log_failure
 from melange.consuming.consumers import Consumer
 from melange.exceptions import ConfigurationError, Problem
 from melange.options import DispatcherOptions
@@ -146,7 +147,7 @@ class AsyncWorker:
         running = {
             asyncio.ensure_future(dispatcher.run(name)): name for name, dispatcher in self.queues
         }
-        errors: list[BaseException] = []
+        failures: list[tuple[str, BaseException]] = []
         pending = set(running)
         await asyncio.sleep(0)  # each dispatcher starts its runner, which stop() stops
         if self._stopping:  # stopped before that: stop the runners now
@@ -157,12 +158,12 @@ class AsyncWorker:
                 for task in finished:
                     error = None if task.cancelled() else task.exception()
                     if error is not None:
-                        logger.error("consuming %r failed: %s", running[task], error)
-                        errors.append(error)
+                        log_failure(logger, running[task], error)
+                        failures.append((running[task], error))
                 self.stop()  # one queue ended: end them all, as Worker does
         except asyncio.CancelledError:
             self.stop()  # cancelled from outside: let running handlers finish first
             await asyncio.gather(*pending, return_exceptions=True)
             raise
-        if errors:
-            raise errors[0]
+        if failures:
+            raise first_failure(failures)

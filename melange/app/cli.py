@@ -34,6 +34,7 @@ import logging
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING
 from melange.app.application import Application
 from melange.app.filter_keys import unsupplied_filter_keys
 from melange.app.loading import (
+    GRAPH,
     ObjectProvider,
     import_from_working_directory,
     load_dispatcher,
@@ -49,7 +51,12 @@ from melange.app.loading import (
 from melange.app.topology import AppQueue
 from melange.backends.prefixed import PrefixedBackend
 from melange.backends.protocol import MessagingBackend
-from melange.exceptions import FactoryNotFoundError, MelangeError
+from melange.exceptions import (
+    FactoryNotFoundError,
+    MelangeError,
+    QueueNotFoundError,
+    TopicNotFoundError,
+)
 
 if TYPE_CHECKING:  # imported where used: only an asyncio worker imports asyncio
     from melange.app.aio_worker import AsyncDispatcherFactory, AsyncWorker
@@ -232,6 +239,30 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def declared_by_command(error: MelangeError, args: argparse.Namespace) -> MelangeError:
+    """Return ``error`` saying to run ``python -m melange declare TARGET``, where that is the fix.
+
+    A backend reports a missing queue or topic with the call that declares it
+    (``backend.declare_queue(...)``); who runs the commands declares with the declare
+    command, on the target they gave (``MODULE:GRAPH`` for a ``dlq`` command, which has
+    none). ``consume``'s target builds a dispatcher, not a graph, and ``declare`` is that
+    command: their errors keep the call.
+    """
+    if args.command in ("consume", "declare"):
+        return error
+    if not isinstance(error, QueueNotFoundError | TopicNotFoundError):
+        return error
+    return error.declared_with(
+        f"python -m melange declare {getattr(args, 'target', None) or GRAPH.placeholder}"
+    )
+
+
+def print_import_error(error: FactoryNotFoundError) -> None:
+    """Print the traceback of the exception the target's module raised while imported."""
+    if error.import_error is not None:
+        traceback.print_exception(error.import_error, file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     args = _parser().parse_args(argv)
@@ -242,9 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except FactoryNotFoundError as exc:
+        print_import_error(exc)
         print(f"melange: {exc}", file=sys.stderr)
         return 2
     except MelangeError as exc:  # raised by the target, the app or the broker
-        print(f"melange: {exc}", file=sys.stderr)
+        print(f"melange: {declared_by_command(exc, args)}", file=sys.stderr)
         return 1
     return code

@@ -9,15 +9,17 @@ operations commands (``melange.app.ops``).
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from melange.consuming.dispatcher import MessageDispatcher
-from melange.exceptions import FactoryNotFoundError
+from melange.exceptions import FactoryNotFoundError, MelangeError, without_frames
 
 __all__ = [
     "DISPATCHER",
@@ -67,11 +69,14 @@ def load_target(reference: str, kind: TargetKind) -> Any:
     """Import ``module:attribute`` and return what it is, or what calling it returns.
 
     Whatever a callable raises (a ``BackendError`` when the broker is down, a
-    ``ConfigurationError`` for wrong settings) propagates unchanged.
+    ``ConfigurationError`` for wrong settings) propagates unchanged, as do melange's
+    errors raised while the module is imported.
 
     Raises:
-        FactoryNotFoundError: the reference is malformed, its module cannot be imported,
-            the attribute is missing, or it is neither ``kind`` nor a callable returning one.
+        FactoryNotFoundError: the reference is malformed, its module is not found or fails
+            its own import (``import_error`` holds what it raised), the attribute is
+            missing, a class, a callable needing arguments, or neither ``kind`` nor a
+            callable returning one.
     """
     module_name, _, attribute = reference.partition(":")
     if not module_name or not attribute:
@@ -81,16 +86,7 @@ def load_target(reference: str, kind: TargetKind) -> Any:
             setting=kind.placeholder,
             expected=f"{kind.placeholder}, e.g. {kind.example}",
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise FactoryNotFoundError(
-            f"cannot import module {module_name!r} of {reference!r} ({exc}); check the name "
-            "and that it is in the working directory or on PYTHONPATH",
-            reference=reference,
-            setting=kind.placeholder,
-            expected="a module importable from the working directory or PYTHONPATH",
-        ) from exc
+    module = _imported(module_name, reference, kind)
     target = getattr(module, attribute, None)
     if target is None:
         raise FactoryNotFoundError(
@@ -101,12 +97,23 @@ def load_target(reference: str, kind: TargetKind) -> Any:
         )
     if kind.accepts(target):
         return target
-    if not callable(target):
+    expected = f"{kind.what} or a callable returning one"
+    if isinstance(target, type) or not callable(target):
+        shown = f"the class {target.__qualname__}" if isinstance(target, type) else repr(target)
         raise FactoryNotFoundError(
-            f"{reference!r} is {target!r}; expected {kind.what} or a callable returning one",
+            f"{reference!r} is {shown}; expected {expected}, e.g. {kind.example}",
             reference=reference,
             setting=kind.placeholder,
-            expected=f"{kind.what} or a callable returning one",
+            expected=expected,
+        )
+    needed = _required_arguments(target)
+    if needed:
+        raise FactoryNotFoundError(
+            f"{reference!r} needs arguments ({', '.join(needed)}) but is called with none; "
+            f"expected {kind.what} or a callable taking no arguments that returns one",
+            reference=reference,
+            setting=kind.placeholder,
+            expected=f"{kind.what} or a callable taking no arguments",
         )
     built = target()
     if not kind.accepts(built):
@@ -117,6 +124,63 @@ def load_target(reference: str, kind: TargetKind) -> Any:
             expected=f"a callable returning {kind.what}",
         )
     return built
+
+
+def _imported(module_name: str, reference: str, kind: TargetKind) -> ModuleType:
+    """Import the reference's module; tell a module not found from one that fails to import.
+
+    A module that is found but raises while it runs (an import inside it fails, its code
+    raises) is reported with what it raised, whose traceback starts in the module: the
+    name is right, "check the name" would send the user the wrong way. melange's own
+    errors (wrong settings, when the module builds its graph) propagate unchanged.
+    """
+    try:
+        return importlib.import_module(module_name)
+    except MelangeError:
+        raise
+    except Exception as exc:
+        if _names_the_module(exc, module_name):
+            raise FactoryNotFoundError(
+                f"cannot import module {module_name!r} of {reference!r} ({exc}); check the "
+                "name and that it is in the working directory or on PYTHONPATH",
+                reference=reference,
+                setting=kind.placeholder,
+                expected="a module importable from the working directory or PYTHONPATH",
+            ) from exc
+        failed = without_frames(exc, _IMPORT_MACHINERY)
+        fix = "install or correct what it imports" if isinstance(exc, ImportError) else "fix it"
+        raise FactoryNotFoundError(
+            f"module {module_name!r} of {reference!r} was found but failed its own import "
+            f"with {type(exc).__name__}: {exc} (traceback above); {fix}",
+            reference=reference,
+            setting=kind.placeholder,
+            expected="a module that imports without error",
+            import_error=failed,
+        ) from failed
+
+
+#: The modules whose frames sit between ``load_target`` and the target module's own code.
+_IMPORT_MACHINERY = ("importlib", __name__)
+
+
+def _names_the_module(error: Exception, module_name: str) -> bool:
+    """Whether ``error`` says the module itself (or a package holding it) does not exist."""
+    if not isinstance(error, ModuleNotFoundError) or error.name is None:
+        return False
+    return module_name == error.name or module_name.startswith(f"{error.name}.")
+
+
+def _required_arguments(target: Callable[..., object]) -> list[str]:
+    """Return the parameters ``target`` cannot be called without (none when unknown)."""
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (some builtins): just call it
+        return []
+    return [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
 
 
 def load_dispatcher(reference: str) -> MessageDispatcher:

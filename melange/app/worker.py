@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from melange.consuming.dispatcher import MessageDispatcher, QueueThread
 
-__all__ = ["Worker"]
+__all__ = ["Worker", "first_failure", "log_failure"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,18 +74,36 @@ class Worker:
             BackendRefusedError: the broker refused for good; raised once all stopped.
         """
         self.start()
-        errors: list[Exception] = []
+        failures: list[tuple[str, BaseException]] = []
         pending = list(self._runners)
         while pending:
             for runner in list(pending):
                 try:
                     finished = runner.wait(POLL_SECONDS)
                 except Exception as exc:  # the error that ended the runner
-                    logger.error("consuming %r failed: %s", runner.queue_name, exc)
-                    errors.append(exc)
+                    log_failure(logger, runner.queue_name, exc)
+                    failures.append((runner.queue_name, exc))
                     finished = True
                 if finished:
                     pending.remove(runner)
                     self.stop()
-        if errors:
-            raise errors[0]
+        if failures:
+            raise first_failure(failures)
+
+
+def log_failure(log: logging.Logger, queue_name: str, error: BaseException) -> None:
+    """Log on ``log`` that consuming ``queue_name`` ended with ``error``, stopping every queue.
+
+    Only its kind: the error reaches the caller of ``run``, which reports it as fits how
+    the worker was started (the command line names its declare command where the backend
+    would name its own call), so a message logged here would say it twice, differently.
+    """
+    log.error("consuming %r failed with %s; stopping every queue", queue_name, type(error).__name__)
+
+
+def first_failure(failures: Sequence[tuple[str, BaseException]]) -> BaseException:
+    """Return the first queue's error, the one ``run`` raises, with the others as its notes."""
+    first = failures[0][1]
+    for queue_name, error in failures[1:]:
+        first.add_note(f"consuming {queue_name!r} failed too: {error}")
+    return first

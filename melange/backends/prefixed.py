@@ -63,11 +63,19 @@ def renamed_error(exc: MelangeError, renames: Renames) -> MelangeError:
     """
     if isinstance(exc, QueueNotFoundError) and exc.queue_name in renames:
         return QueueNotFoundError(
-            renames[exc.queue_name], operation=exc.operation, broker_name=exc.queue_name
+            renames[exc.queue_name],
+            operation=exc.operation,
+            broker_name=exc.queue_name,
+            in_memory=exc.in_memory,
+            declare_command=exc.declare_command,
         )
     if isinstance(exc, TopicNotFoundError) and exc.topic_name in renames:
         return TopicNotFoundError(
-            renames[exc.topic_name], operation=exc.operation, broker_name=exc.topic_name
+            renames[exc.topic_name],
+            operation=exc.operation,
+            broker_name=exc.topic_name,
+            in_memory=exc.in_memory,
+            declare_command=exc.declare_command,
         )
     if isinstance(exc, MessageTooLargeError | BatchPublishError) and exc.destination in renames:
         exc.broker_destination, exc.destination = exc.destination, renames[exc.destination]

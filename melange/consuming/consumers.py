@@ -380,7 +380,10 @@ def _message_types(
 ) -> tuple[tuple[type, ...], bool]:
     """Return the types a handler's first parameter names, and whether it takes a context."""
     parameters = list(inspect.signature(function).parameters.values())[1:]  # skip self
-    hints = typing.get_type_hints(function) if parameters else {}
+    try:
+        hints = typing.get_type_hints(function) if parameters else {}
+    except Exception as exc:  # e.g. a string annotation naming nothing the module defines
+        raise _unresolved(f"{cls.__qualname__}.{name}", function, exc) from exc
     annotation = hints.get(parameters[0].name) if parameters else None
     if annotation is None:
         raise ConfigurationError(
@@ -413,3 +416,34 @@ def _message_types(
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         return tuple(typing.get_args(annotation)), wants_context
     return (typing.get_origin(annotation) or annotation,), wants_context
+
+
+def _unresolved(where: str, function: Callable[..., Any], error: Exception) -> ConfigurationError:
+    """Return the error for a handler whose annotations ``typing.get_type_hints`` cannot read.
+
+    A misspelt type in a string annotation (``event: "TicketReservd"``) is a ``NameError``
+    raised from deep inside ``typing``; this names the handler, the name, and the closest
+    name the handler's module defines.
+    """
+    import difflib  # imported here: only an annotation that does not resolve needs it
+
+    module = function.__module__
+    unresolved = error.name if isinstance(error, NameError) else None
+    if unresolved is None:
+        message = f"has annotations that cannot be evaluated ({type(error).__name__}: {error})"
+    else:
+        close = difflib.get_close_matches(unresolved, getattr(function, "__globals__", {}), n=1)
+        maybe = f" (did you mean {close[0]!r}?)" if close else ""
+        message = (
+            f"is annotated with {unresolved!r}, which module {module!r} does not define{maybe}"
+        )
+    return ConfigurationError(
+        f"@consumer method {where} {message}; import the type there or correct the name",
+        problems=[
+            Problem(
+                where,
+                unresolved if unresolved is not None else str(error),
+                f"annotations naming types module {module!r} defines or imports",
+            )
+        ],
+    )

@@ -51,8 +51,11 @@ def test_a_prefixed_backend_keeps_the_applications_names() -> None:
     assert run_snippet("docs.snippets.backends.prefixed") == [
         "the broker holds ['staging-billing']",
         "dead letters go to billing-dlq",
-        "QueueNotFoundError: queue 'refunds' (broker name 'staging-refunds') does not exist; "
-        "declare it first with backend.declare_queue('refunds') or check the name and prefix",
+        "QueueNotFoundError: queue 'refunds' (broker name 'staging-refunds') does not exist "
+        "on the in-memory backend, which holds only what this process declared; declare it "
+        "first with backend.declare_queue('refunds'), or, if it exists on a broker, choose "
+        "that broker with MELANGE_ENV=<name> (config/<name>.env) or MELANGE_BACKEND=local or "
+        "aws (memory is the default)",
         "broker_name: staging-refunds",
     ]
 

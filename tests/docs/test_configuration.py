@@ -5,11 +5,11 @@ from __future__ import annotations
 import html
 import os
 import runpy
+import traceback
 from pathlib import Path
 
 import pytest
 
-from melange import QueuePublisher
 from melange.app.cli import main
 from melange.exceptions import ConfigurationError
 from melange.settings import SETTINGS, load_settings
@@ -60,13 +60,15 @@ def test_a_missing_environment_file_names_the_files_there_are() -> None:
         load_settings(environ={"MELANGE_ENV": "staging"})
 
 
-def test_the_graph_reads_the_settings_when_first_needed() -> None:
-    """Building the graph never fails on settings; the first provide that needs them does."""
+def test_wrong_settings_fail_when_the_graph_is_built() -> None:
+    """new_object_graph itself fails on wrong settings, its traceback ending in load_settings."""
     spec = MelangeBindingSpec(environ={"MELANGE_WORKERS": "many"})
-    graph = new_object_graph(melange=spec)
 
-    with pytest.raises(ConfigurationError, match="MELANGE_WORKERS='many' is not an integer"):
-        graph.provide(QueuePublisher)
+    with pytest.raises(ConfigurationError, match="MELANGE_WORKERS='many' is not an integer") as e:
+        new_object_graph(melange=spec)
+
+    assert "load_settings" in [frame.name for frame in traceback.extract_tb(e.value.__traceback__)]
+    assert "pinject" not in "".join(traceback.format_tb(e.value.__traceback__))
 
 
 def test_the_command_prints_the_wrong_settings_and_exits_1(

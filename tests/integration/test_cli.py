@@ -21,7 +21,7 @@ import pytest
 from melange.settings import load_settings
 from tests.shop_app import INVOICES, OrderService, build_graph
 from tests.support.polling import poll_until
-from tests.support.servers import MotoServer
+from tests.support.servers import MotoServer, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -312,3 +312,32 @@ def test_the_worker_handles_both_queues_and_stops_on_sigterm(
     log = stderr_path.read_text(encoding="utf-8")
     assert "consuming 'shipping' with 2 workers" in log
     assert f"consuming {INVOICES!r} with 1 workers" in log
+
+
+def test_the_worker_before_declare_says_to_run_the_declare_command(
+    shop_environment: dict[str, str],
+) -> None:
+    """A worker whose queues were never declared exits 1 naming `python -m melange declare`."""
+    ran = run_melange(COMMANDS["python-m"], REPOSITORY, "worker", SHOP, **shop_environment)
+
+    assert ran.returncode == 1, ran.stderr
+    assert f"declare it first with `python -m melange declare {SHOP}`" in ran.stderr
+    assert "MELANGE_PREFIX" in ran.stderr
+    assert "backend.declare_queue" not in ran.stderr
+    assert "in-memory" not in ran.stderr
+    assert "Traceback" not in ran.stderr
+
+
+@pytest.mark.parametrize("command", ["declare", "queues"])
+def test_an_unreachable_endpoint_names_melange_endpoint_url_and_the_url(command: str) -> None:
+    """With nothing at MELANGE_ENDPOINT_URL, the command names it and the URL, not STS."""
+    url = f"http://127.0.0.1:{free_port()}"
+    environment = {"MELANGE_BACKEND": "local", "MELANGE_ENDPOINT_URL": url}
+
+    ran = run_melange(COMMANDS["python-m"], REPOSITORY, command, SHOP, **environment)
+
+    assert ran.returncode == 1, ran.stderr
+    assert f'"{url}/"' in ran.stderr
+    assert "MELANGE_ENDPOINT_URL" in ran.stderr
+    assert "STS" not in ran.stderr
+    assert "Traceback" not in ran.stderr

@@ -175,6 +175,28 @@ def test_unreachable_endpoint_raises_backend_unavailable() -> None:
     assert error.value.operation == "GetQueueUrl"
 
 
+def test_an_unreachable_endpoint_names_its_url_and_the_setting() -> None:
+    """A closed port's error names the URL tried and MELANGE_ENDPOINT_URL, not STS."""
+    port = free_port()
+    backend = LocalSQSBackend(host="127.0.0.1", port=port, retries=RetryBudget(1))
+    url = f"http://127.0.0.1:{port}/"
+    registry = json_registry()
+    attempts = {
+        "GetQueueUrl": lambda: backend.declare_queue("anything"),
+        "GetCallerIdentity": lambda: TopicPublisher(registry, backend).publish("events", {}),
+    }
+
+    for operation, attempt in attempts.items():
+        with pytest.raises(BackendUnavailableError) as error:
+            attempt()
+        assert error.value.operation == operation
+        assert error.value.endpoint_url == url
+        assert url in str(error.value)
+        assert "MELANGE_ENDPOINT_URL" in str(error.value)
+        assert "STS" not in str(error.value)  # the endpoint is at fault, not a service of it
+    backend.close()
+
+
 @pytest.mark.parametrize(
     "host_form", ["{host}", "http://{host}", "http://{host}:{port}", "{host}:{port}"]
 )

@@ -51,6 +51,17 @@ class ScriptedDispatcher:
         self.stopped.set()
 
 
+class FailsWhenStopped(ScriptedDispatcher):
+    """Runs until stopped, then fails: a queue that fails after another one did."""
+
+    async def run(self, queue_name: str) -> None:
+        """Consume ``queue_name`` until ``stop``, then raise."""
+        self.ran.append(queue_name)
+        await self.stopped.wait()
+        assert self.fails_with is not None
+        raise self.fails_with
+
+
 @pytest.mark.parametrize(
     ("consumers", "kind"),
     [
@@ -97,6 +108,28 @@ def test_one_failing_queue_stops_the_others_and_its_error_is_raised() -> None:
         asyncio.run(asyncio.wait_for(worker.run(), 5))
 
     assert healthy.stopped.is_set()
+
+
+def test_several_failing_queues_raise_the_first_noting_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The first error is raised, the others are its notes; the log names only their kinds."""
+    worker = AsyncWorker(
+        [
+            ("b", ScriptedDispatcher(fails_with=QueueNotFoundError("b"))),  # type: ignore[list-item]
+            ("c", FailsWhenStopped(fails_with=QueueNotFoundError("c"))),  # type: ignore[list-item]
+        ]
+    )
+
+    with pytest.raises(QueueNotFoundError) as caught:
+        asyncio.run(asyncio.wait_for(worker.run(), 5))
+
+    assert caught.value.queue_name == "b"
+    assert caught.value.__notes__ == [f"consuming 'c' failed too: {QueueNotFoundError('c')}"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "consuming 'b' failed with QueueNotFoundError; stopping every queue",
+        "consuming 'c' failed with QueueNotFoundError; stopping every queue",
+    ]
 
 
 def test_a_worker_needs_distinct_queues() -> None:

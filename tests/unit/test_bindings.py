@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -517,16 +518,84 @@ def test_aws_without_a_region_says_to_set_aws_region(
     assert "botocore" not in type(caught.value.__cause__).__module__
 
 
-def test_wrong_settings_fail_at_provide_time_with_the_settings_message(
-    make_graph: MakeGraph,
-) -> None:
-    """MELANGE_BACKEND=sqs lets the graph build, then providing a service gives the message."""
-    graph = make_graph({"MELANGE_BACKEND": "sqs"})
+#: What a frame of pinject's looks like in a printed traceback.
+PINJECT_FRAME = f"{Path(pinject.__file__).parent}"
 
+
+def printed(error: BaseException) -> str:
+    """Return what Python prints for ``error``: its traceback, chained errors and message."""
+    return "".join(traceback.format_exception(error))
+
+
+@pytest.mark.parametrize(
+    ("environ", "setting", "named"),
+    [
+        ({"MELANGE_BACKEND": "rabit"}, "MELANGE_BACKEND", "MELANGE_BACKEND='rabit'"),
+        ({"MELANGE_WORKERS": "abc"}, "MELANGE_WORKERS", "MELANGE_WORKERS='abc'"),
+    ],
+    ids=["backend", "workers"],
+)
+def test_wrong_settings_fail_when_the_graph_is_built_without_pinjects_frames(
+    make_graph: MakeGraph, environ: dict[str, str], setting: str, named: str
+) -> None:
+    """A wrong MELANGE_* value fails new_object_graph: one ConfigurationError, no pinject frames."""
     with pytest.raises(ConfigurationError) as caught:
+        make_graph(environ)
+
+    assert named in str(caught.value)
+    assert [problem.setting for problem in caught.value.problems] == [setting]
+    assert PINJECT_FRAME not in printed(caught.value)
+    assert "During handling" not in printed(caught.value)
+
+
+def test_wrong_settings_in_the_environment_fail_the_default_spec_at_build(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a spec of its own, a graph reads os.environ when built: MELANGE_WORKERS=abc fails."""
+    monkeypatch.setenv("MELANGE_WORKERS", "abc")
+
+    with pytest.raises(ConfigurationError, match="MELANGE_WORKERS='abc'") as caught:
+        new_object_graph(classes=[OrderService])
+
+    assert len(traceback.extract_tb(caught.value.__traceback__)) < 8
+
+
+class FailsToBuild:
+    """An application class whose constructor raises."""
+
+    def __init__(self, queue_publisher: Any) -> None:
+        raise ValueError("the application's own mistake")
+
+
+def test_an_error_raised_while_providing_keeps_the_providers_frames_not_pinjects(
+    make_graph: MakeGraph, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A provider's error (aws, no region) shows melange's provider, not pinject's 30 frames."""
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-such-aws-config"))
+    graph = make_graph({"MELANGE_BACKEND": "aws"})
+
+    with pytest.raises(ConfigurationError, match="AWS_REGION") as caught:
         graph.provide(OrderService)
 
-    assert "MELANGE_BACKEND='sqs' is not one of aws, local, memory" in str(caught.value)
+    shown = printed(caught.value)
+    assert "in provide_messaging_backend" in shown  # the provider that failed
+    assert PINJECT_FRAME not in shown
+    assert "During handling" not in shown  # pinject's cache misses are not chained in
+
+
+def test_an_application_constructors_error_propagates_without_pinjects_frames() -> None:
+    """A class of the application raising in __init__ gives its own error, its frame shown."""
+    graph = new_object_graph(classes=[FailsToBuild], melange=MelangeBindingSpec(environ={}))
+
+    with pytest.raises(ValueError, match="the application's own mistake") as caught:
+        graph.provide(FailsToBuild)
+
+    shown = printed(caught.value)
+    assert "in __init__" in shown
+    assert PINJECT_FRAME not in shown
+    assert "During handling" not in shown
 
 
 # -- deduplication and the dispatcher ------------------------------------------------------

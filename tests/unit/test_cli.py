@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pinject
 import pytest
@@ -41,6 +42,11 @@ def current_graph() -> ObjectGraph:
 
 def returns_none() -> None:
     """A callable that returns no graph."""
+
+
+def needs_settings(settings: MelangeSettings) -> ObjectGraph:
+    """A callable the command cannot call: it needs an argument."""
+    return build_graph(settings=settings)
 
 
 class _Conflicting(pinject.BindingSpec):
@@ -171,6 +177,31 @@ def test_a_worker_whose_queue_does_not_exist_stops_every_queue_and_exits_1(
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_a_missing_queue_under_the_worker_says_to_run_the_declare_command_once(
+    shop: ObjectGraph, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker's error names `python -m melange declare TARGET`; no log line hints otherwise."""
+    assert WorkerThread("worker", TARGET).join() == 1
+
+    error = capsys.readouterr().err
+    assert f"declare the queue there with `python -m melange declare {TARGET}`" in error
+    assert "in-memory backend" in error and "MELANGE_ENV=<name>" in error  # the shop's backend
+    assert "backend.declare_queue" not in error
+    logged = [record.getMessage() for record in caplog.records]
+    assert not [line for line in logged if "backend.declare_queue" in line], logged
+
+
+def test_a_missing_queue_under_the_queues_command_says_to_run_the_declare_command(
+    shop: ObjectGraph, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`queues TARGET` before declaring exits 1 naming the declare command with that target."""
+    assert main(["queues", TARGET]) == 1
+
+    error = capsys.readouterr().err
+    assert f"`python -m melange declare {TARGET}`" in error
+    assert "backend.declare_queue" not in error
+
+
 def test_one_missing_queue_stops_the_queues_that_were_running(
     shop: ObjectGraph, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -193,8 +224,10 @@ def test_one_missing_queue_stops_the_queues_that_were_running(
         ("tests.unit.test_cli:NOT_A_GRAPH", "42"),
         ("tests.unit.test_cli:returns_none", "returned None"),
         ("tests.unit.test_cli", "MODULE:GRAPH"),
+        ("tests.unit.test_cli:ObjectGraph", "is the class ObjectGraph; expected an object graph"),
+        ("tests.unit.test_cli:needs_settings", "needs arguments (settings)"),
     ],
-    ids=["no-module", "no-attribute", "not-callable", "wrong-type", "malformed"],
+    ids=["no-module", "no-attribute", "not-callable", "wrong-type", "malformed", "class", "args"],
 )
 def test_a_target_that_is_no_graph_exits_2(
     command: str, reference: str, named: str, capsys: pytest.CaptureFixture[str]
@@ -207,6 +240,90 @@ def test_a_target_that_is_no_graph_exits_2(
     assert "Traceback" not in error
 
 
+#: Application modules the tests below import, each failing in its own way.
+FAILING_MODULES = {
+    "hints_imports_missing": "import melange_no_such_package_here\n\ngraph = None\n",
+    "hints_raises": "graph = None\nraise RuntimeError('the module has a bug of its own')\n",
+    "hints_wrong_settings": (
+        "from melange_bindings import new_object_graph\n\ngraph = new_object_graph()\n"
+    ),
+}
+
+
+@pytest.fixture(name="failing_modules")
+def fixture_failing_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Give a directory on sys.path holding the failing modules."""
+    for name, source in FAILING_MODULES.items():
+        (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "raised"),
+    [
+        (
+            "hints_imports_missing",
+            "import melange_no_such_package_here",
+            "ModuleNotFoundError: No module named 'melange_no_such_package_here'",
+        ),
+        (
+            "hints_raises",
+            "raise RuntimeError('the module has a bug of its own')",
+            "RuntimeError: the module has a bug of its own",
+        ),
+    ],
+    ids=["its-import-fails", "it-raises"],
+)
+def test_a_module_failing_its_own_import_shows_what_it_raised_and_where(
+    failing_modules: Path,
+    module: str,
+    line: str,
+    raised: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Exit 2 with the module's own traceback (no importlib frames), not 'check the name'."""
+    assert main(["worker", f"{module}:graph"]) == 2
+
+    error = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in error
+    assert f'File "{failing_modules / module}.py", line' in error
+    assert line in error
+    assert raised in error
+    assert f"melange: module {module!r} of '{module}:graph' was found but failed" in error
+    assert "check the name" not in error
+    assert "importlib" not in error and "melange/app" not in error
+
+
+def test_a_melange_error_raised_while_the_module_imports_is_its_message_alone(
+    failing_modules: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A graph built at import with MELANGE_BACKEND=rabit: exit 1, the settings' message only."""
+    monkeypatch.setenv("MELANGE_BACKEND", "rabit")
+
+    assert main(["worker", "hints_wrong_settings:graph"]) == 1
+
+    error = capsys.readouterr().err
+    assert "melange: melange settings are wrong:\n  MELANGE_BACKEND='rabit' is not one of" in error
+    assert "Traceback" not in error
+
+
+def test_a_module_that_fails_its_own_import_keeps_what_it_raised(failing_modules: Path) -> None:
+    """load_graph's error carries the module's exception, as import_error and as the cause."""
+    with pytest.raises(FactoryNotFoundError) as caught:
+        load_graph("hints_imports_missing:graph")
+
+    raised = caught.value.import_error
+    assert isinstance(raised, ModuleNotFoundError)
+    assert raised.name == "melange_no_such_package_here"
+    assert caught.value.__cause__ is raised
+    (problem,) = caught.value.problems
+    assert (problem.setting, problem.value) == ("MODULE:GRAPH", "hints_imports_missing:graph")
+    with pytest.raises(FactoryNotFoundError) as not_found:
+        load_graph("tests.unit.no_such_module_here:graph")
+    assert not_found.value.import_error is None  # not found: nothing ran to raise
+
+
 @pytest.mark.parametrize(
     ("reference", "expected"),
     [
@@ -215,8 +332,10 @@ def test_a_target_that_is_no_graph_exits_2(
         ("tests.unit.test_cli:NOT_A_GRAPH", "an object graph"),
         ("tests.unit.test_cli:returns_none", "a callable returning an object graph"),
         ("tests.unit.test_cli", "MODULE:GRAPH, e.g. myapp.wiring:graph"),
+        ("tests.unit.test_cli:ObjectGraph", "an object graph"),
+        ("tests.unit.test_cli:needs_settings", "a callable taking no arguments"),
     ],
-    ids=["no-module", "no-attribute", "not-callable", "wrong-type", "malformed"],
+    ids=["no-module", "no-attribute", "not-callable", "wrong-type", "malformed", "class", "args"],
 )
 def test_a_target_that_is_no_graph_is_a_problem_of_the_reference(
     reference: str, expected: str

@@ -197,6 +197,26 @@ def test_a_handler_without_an_annotated_parameter_is_refused_at_construction() -
         Unannotated()
 
 
+def test_a_misspelt_annotation_names_the_handler_the_name_and_the_closest_type() -> None:
+    """A forward reference naming no type is a ConfigurationError naming Class.method."""
+
+    class Tickets(Consumer):
+        @consumer
+        def on_order(self, event: OrderPlacd) -> None:  # type: ignore[name-defined]  # noqa: F821
+            """Name a type that does not exist."""
+
+    with pytest.raises(ConfigurationError) as caught:
+        Tickets()
+
+    message = str(caught.value)
+    assert "Tickets.on_order is annotated with 'OrderPlacd'" in message
+    assert "did you mean 'OrderPlaced'?" in message
+    assert isinstance(caught.value.__cause__, NameError)
+    (problem,) = caught.value.problems
+    assert problem.setting.endswith("Tickets.on_order")
+    assert problem.value == "OrderPlacd"
+
+
 def test_a_handler_without_a_message_parameter_is_refused_at_construction() -> None:
     """A ``@consumer`` method that takes only ``self`` raises on construction."""
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import re
+import traceback
+import types
+from collections.abc import Callable
 
 import pytest
 
@@ -19,6 +23,7 @@ from melange.exceptions import (
     QueueNotFoundError,
     SubscriptionConflictError,
     TopicNotFoundError,
+    without_frames,
 )
 
 #: The values exported beside the exceptions, which they carry.
@@ -76,6 +81,49 @@ def test_topic_not_found_names_the_topic_and_carries_it() -> None:
     assert error.operation == "publish"
     assert error.code == "NotFound"
     assert isinstance(error, BackendError)
+
+
+@pytest.mark.parametrize("error_type", [QueueNotFoundError, TopicNotFoundError])
+def test_a_missing_name_reported_by_a_command_names_the_command_not_the_call(
+    error_type: type[QueueNotFoundError | TopicNotFoundError],
+) -> None:
+    """declared_with(command) says to run that command, keeping every other attribute."""
+    error = error_type("vip", operation="receive", broker_name="shop-vip")
+
+    hinted = error.declared_with("python -m melange declare app:graph")
+
+    assert type(hinted) is error_type
+    assert "declare it first with `python -m melange declare app:graph`" in str(hinted)
+    assert "MELANGE_PREFIX" in str(hinted)
+    assert "backend.declare_" not in str(hinted)
+    assert hinted.declare_command == "python -m melange declare app:graph"
+    assert (hinted.operation, hinted.broker_name, hinted.code) == (
+        "receive",
+        "shop-vip",
+        error.code,
+    )
+
+
+@pytest.mark.parametrize(
+    ("error_type", "call"),
+    [(QueueNotFoundError, "declare_queue('vip')"), (TopicNotFoundError, "declare_topic('vip')")],
+)
+def test_a_name_missing_from_the_in_memory_backend_says_how_to_choose_a_broker(
+    error_type: type[QueueNotFoundError | TopicNotFoundError], call: str
+) -> None:
+    """On the in-memory backend the message says so, and names MELANGE_ENV and MELANGE_BACKEND."""
+    error = error_type("vip", in_memory=True)
+
+    assert "does not exist on the in-memory backend" in str(error)
+    assert f"backend.{call}" in str(error)
+    assert "MELANGE_ENV=<name>" in str(error)
+    assert "MELANGE_BACKEND=local or aws" in str(error)
+    # Run in another process, the declare command cannot fill this process's memory:
+    # the broker comes first.
+    hinted = error.declared_with("python -m melange declare app:graph")
+    assert hinted.in_memory
+    assert "backend." not in str(hinted)
+    assert str(hinted).index("MELANGE_ENV") < str(hinted).index("python -m melange declare")
 
 
 def test_message_too_large_names_destination_size_and_limit() -> None:
@@ -164,3 +212,53 @@ def test_docstring_tree_matches_the_class_hierarchy() -> None:
         if parents:
             assert getattr(exceptions, parents[-1]) in getattr(exceptions, name).__bases__
         parents.append(name)
+
+
+def _call_after_a_cache_miss(function: Callable[[], object]) -> object:
+    """Call ``function`` while handling a KeyError, as pinject's scopes do."""
+    try:
+        return {}["missing"]
+    except KeyError:
+        return function()
+
+
+#: ``_call_after_a_cache_miss`` as if it were machinery's: its frames say module 'machinery'.
+MACHINERY_CALL = types.FunctionType(
+    _call_after_a_cache_miss.__code__, {"__name__": "machinery", "__builtins__": builtins}
+)
+
+
+def _fails() -> None:
+    raise ValueError("the application's own")
+
+
+def _fails_while_handling_its_own() -> None:
+    try:
+        raise LookupError("first")
+    except LookupError:
+        raise ValueError("second")  # noqa: B904 (its context is what the test looks at)
+
+
+def test_without_frames_leaves_out_the_machinerys_frames_and_its_own_contexts() -> None:
+    """Frames of the named modules go; a context raised wholly inside them is not shown."""
+    with pytest.raises(ValueError, match="own") as caught:
+        MACHINERY_CALL(_fails)
+
+    error = without_frames(caught.value, ["machinery"])
+
+    assert error is caught.value
+    frames = [frame.name for frame in traceback.extract_tb(error.__traceback__)]
+    assert frames[1:] == ["_fails"]  # the test's own frame, then the application's
+    assert error.__suppress_context__  # the KeyError of the cache miss
+
+
+def test_without_frames_keeps_a_context_the_application_raised() -> None:
+    """An error raised while handling one of the application's own keeps that context."""
+    with pytest.raises(ValueError, match="second") as caught:
+        MACHINERY_CALL(_fails_while_handling_its_own)
+
+    error = without_frames(caught.value, ["machinery"])
+
+    assert not error.__suppress_context__
+    assert isinstance(error.__context__, LookupError)
+    assert error.__context__.__suppress_context__  # its own context was the cache miss

@@ -9,7 +9,12 @@ import pytest
 
 from melange import QueuePublisher, TopicPublisher, wire
 from melange.backends import InMemoryBackend
-from melange.exceptions import BackendError, ConfigurationError
+from melange.exceptions import (
+    BackendError,
+    ConfigurationError,
+    QueueNotFoundError,
+    TopicNotFoundError,
+)
 from melange.serializers import JsonSerializer, SerializerRegistry
 from tests.support.clock import FakeClock
 
@@ -274,3 +279,27 @@ def test_fan_out_ignores_binary_attributes_in_filter_policies(
 
     assert backend.message_count("wants-blob") == 0
     assert backend.message_count("no-blob") == 1
+
+
+def test_a_missing_topic_says_the_backend_is_in_memory_and_how_to_choose_a_broker(
+    backend: InMemoryBackend, registry: SerializerRegistry
+) -> None:
+    """Publishing to a topic nobody declared here names the in-memory backend and MELANGE_ENV."""
+    with pytest.raises(TopicNotFoundError) as caught:
+        TopicPublisher(registry, backend).publish("ticket-events", {"n": 1})
+
+    assert caught.value.in_memory
+    message = str(caught.value)
+    assert "topic 'ticket-events' does not exist on the in-memory backend" in message
+    assert "MELANGE_ENV=<name> (config/<name>.env)" in message
+    assert "MELANGE_BACKEND=local or aws" in message
+
+
+def test_a_missing_queue_says_the_backend_is_in_memory(backend: InMemoryBackend) -> None:
+    """Receiving from a queue nobody declared here names the in-memory backend and MELANGE_ENV."""
+    with pytest.raises(QueueNotFoundError) as caught:
+        backend.receive("vip-concierge")
+
+    assert caught.value.in_memory
+    assert "'vip-concierge' does not exist on the in-memory backend" in str(caught.value)
+    assert "MELANGE_ENV" in str(caught.value)

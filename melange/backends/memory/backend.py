@@ -374,7 +374,7 @@ class InMemoryBackend(BackendShortcuts):
         self._check_open()
         queue = self._queues.get(queue_name)
         if queue is None:
-            raise QueueNotFoundError(queue_name, operation=operation)
+            raise QueueNotFoundError(queue_name, operation=operation, in_memory=True)
         return queue
 
     def _topic(self, topic_name: str, operation: str) -> _Topic:
@@ -383,5 +383,5 @@ class InMemoryBackend(BackendShortcuts):
         if topic is None and topic_name.startswith("arn:"):  # by ARN, as SNS takes it
             topic = next((t for t in self._topics.values() if t.arn == topic_name), None)
         if topic is None:
-            raise TopicNotFoundError(topic_name, operation=operation)
+            raise TopicNotFoundError(topic_name, operation=operation, in_memory=True)
         return topic

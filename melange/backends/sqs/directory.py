@@ -107,10 +107,13 @@ class SqsDirectory:
             self._raise_error_answer(operation, target, (), status, text, exc)
         except _UNREACHABLE as exc:
             raise BackendUnavailableError(
-                f"{operation}{target} could not reach the endpoint ({exc}); check that SQS/SNS "
-                "is reachable at the configured endpoint and region",
+                f"{operation}{target} could not reach the endpoint ({exc}); check that "
+                "SQS/SNS runs there and is reachable from here, or correct "
+                "MELANGE_ENDPOINT_URL (endpoint_url, Endpoints); unset, the endpoint is AWS's "
+                "own for the region (AWS_REGION)",
                 operation=operation,
                 code=type(exc).__name__,
+                endpoint_url=_endpoint_url(exc),
             ) from exc
         except botocore.exceptions.NoCredentialsError as exc:
             raise ConfigurationError(
@@ -246,11 +249,14 @@ class SqsDirectory:
         try:
             answer = yield SqsCall("sts", "GetCallerIdentity")
         except BackendUnavailableError as exc:
+            # The endpoint is what to fix; the request is only what found it down.
             raise BackendUnavailableError(
-                f"{exc}; STS tells the account that topic ARNs are built with: make it "
-                "reachable, or give the account (Endpoints(account_id=...), AWS_ACCOUNT_ID)",
+                f"{exc} (GetCallerIdentity asks the endpoint for the AWS account topic "
+                "ARNs are built with; with the account given, AWS_ACCOUNT_ID or "
+                "Endpoints(account_id=...), it is not asked)",
                 operation=exc.operation,
                 code=exc.code,
+                endpoint_url=exc.endpoint_url,
             ) from exc
         except BackendError as exc:
             logger.warning(
@@ -274,3 +280,9 @@ class SqsDirectory:
             if not page.get("NextToken"):
                 raise TopicNotFoundError(topic_name, operation="ListTopics")
             params = {"NextToken": page["NextToken"]}
+
+
+def _endpoint_url(error: botocore.exceptions.BotoCoreError) -> str | None:
+    """Return the URL a botocore connection error names (each of them does), if any."""
+    url = error.kwargs.get("endpoint_url")
+    return str(url) if url else None
