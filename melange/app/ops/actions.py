@@ -42,7 +42,14 @@ from melange.exceptions import (
 )
 from melange.messages import ReceivedMessage
 
-__all__ = ["dead_letter_queue_of", "peek", "queue_rows", "redrive", "unknown_queue"]
+__all__ = [
+    "closest_queues",
+    "dead_letter_queue_of",
+    "peek",
+    "queue_rows",
+    "redrive",
+    "unknown_queue",
+]
 
 logger = logging.getLogger("melange.app.ops")
 
@@ -64,7 +71,7 @@ def dead_letter_queue_of(backend: MessagingBackend, queue: str) -> str:
     try:
         policy = backend.redrive_policy(queue)
     except QueueNotFoundError as exc:
-        raise unknown_queue(exc, inspection_of(backend).list_queues()) from exc
+        raise unknown_queue(exc, closest_queues(backend, queue)) from exc
     if policy is None:
         raise ConfigurationError(
             f"queue {queue!r} has no dead-letter queue (no RedrivePolicy); name the queue "
@@ -74,14 +81,27 @@ def dead_letter_queue_of(backend: MessagingBackend, queue: str) -> str:
     return policy.dead_letter_queue
 
 
-def unknown_queue(missing: QueueNotFoundError, queues: Sequence[str]) -> ConfigurationError:
-    """Return the error for a queue name the broker does not know, with a did-you-mean.
+def closest_queues(backend: MessagingBackend, name: str) -> list[str]:
+    """Return up to three of the backend's queues named most like ``name`` (``difflib``).
 
-    ``queues`` are the names the backend lists (within ``MELANGE_PREFIX``); the closest
-    ones (``difflib``) are suggested, so a typo is one look away from its fix.
+    Those with a dead-letter queue come first, as the ``dlq`` commands need one: a typo
+    of ``payments`` suggests ``payments``, not ``payments-dlq``.
     """
+    close = difflib.get_close_matches(name, inspection_of(backend).list_queues(), n=5, cutoff=0.6)
+    with_dead_letters = [queue for queue in close if _has_dead_letter_queue(backend, queue)]
+    return (with_dead_letters or close)[:3]
+
+
+def _has_dead_letter_queue(backend: MessagingBackend, queue: str) -> bool:
+    try:
+        return backend.redrive_policy(queue) is not None
+    except QueueNotFoundError:  # deleted since it was listed
+        return False
+
+
+def unknown_queue(missing: QueueNotFoundError, close: Sequence[str]) -> ConfigurationError:
+    """Return the error for a queue name the broker does not know, suggesting ``close``."""
     name = missing.queue_name
-    close = difflib.get_close_matches(name, queues, n=3, cutoff=0.6)
     if close:
         hint = f"did you mean {' or '.join(map(repr, close))}?"
         expected = f"one of {', '.join(close)}"
