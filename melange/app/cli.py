@@ -2,7 +2,8 @@
 
 ``declare TARGET`` makes every queue, dead-letter queue, topic, subscription and filter
 policy the application's consumers state exist, printing one line per resource (created,
-changed, or as is). ``worker TARGET [--queue NAME ...]`` runs every consumer of the
+changed, or as is), then one per leftover the application no longer states, which
+``--prune --yes`` deletes. ``worker TARGET [--queue NAME ...]`` runs every consumer of the
 application in one process, one dispatcher per queue (``--queue`` restricts it);
 ``--http-port N`` serves ``/healthz``, ``/readyz`` and ``/metrics`` on 127.0.0.1:N.
 TARGET is ``MODULE:GRAPH``, the application's object graph (as
@@ -117,13 +118,20 @@ def consume(args: argparse.Namespace) -> int:
 
 
 def declare(args: argparse.Namespace) -> int:
-    """Declare the application's topology, printing what each declaration did."""
+    """Declare the application's topology, printing what each declaration did.
+
+    Then report what the broker has that the application no longer states, and delete it
+    with ``--prune --yes`` (``melange.app.ops.leftovers``). Names are the broker's.
+    """
+    from melange.app.ops.leftovers import after_declare, broker_naming
+
     app = load_graph(args.target).provide(Application)
     for unsupplied in unsupplied_filter_keys(app.topology):  # a typo delivers nothing
         logger.warning("%s", unsupplied)
+    shown = broker_naming(app.backend)
     for done in app.declare():
-        print(done, flush=True)
-    return 0
+        print(shown(done), flush=True)
+    return after_declare(app, args.target, prune_them=args.prune, yes=args.yes)
 
 
 def worker(args: argparse.Namespace) -> int:
@@ -208,6 +216,15 @@ def _parser() -> argparse.ArgumentParser:
         "declare", help="declare the application's queues, topics and subscriptions"
     )
     declare_all.add_argument("target", help="MODULE:GRAPH, the application's object graph")
+    declare_all.add_argument(
+        "--prune",
+        action="store_true",
+        help="delete the leftovers: queues and subscriptions the application no longer "
+        "states (needs --yes; see the operations docs for which count as its own)",
+    )
+    declare_all.add_argument(
+        "--yes", action="store_true", help="confirm --prune: the leftovers are deleted for good"
+    )
     declare_all.set_defaults(run=declare)
     run_all = commands.add_parser(
         "worker", help="run the application's consumers until SIGTERM or SIGINT"

@@ -7,7 +7,7 @@ administration and the shortcuts), mypy --strict fails here, before any test.
 from __future__ import annotations
 
 from melange.backends.aws import AWSBackend, LocalSQSBackend
-from melange.backends.inspection import QueueInspection
+from melange.backends.inspection import QueueInspection, SubscriptionInspection
 from melange.backends.memory.backend import InMemoryBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.backends.protocol import MessagingAdmin, MessagingBackend, MessagingTransport
@@ -56,4 +56,12 @@ def _inspect_memory(backend: InMemoryBackend) -> QueueInspection:
 
 
 def _inspect_prefixed(backend: PrefixedBackend) -> QueueInspection:
+    return backend
+
+
+def _subscriptions_sqs(backend: SqsBackend) -> SubscriptionInspection:
+    return backend
+
+
+def _subscriptions_memory(backend: InMemoryBackend) -> SubscriptionInspection:
     return backend

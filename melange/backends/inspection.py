@@ -10,6 +10,9 @@ release, ``melange.app.ops.actions.peek``).
 a dead-letter queue's messages back to their source queues. Brokers without it (the
 emulators, the in-memory backend) raise ``BackendRefusedError``, and the tools move the
 messages by receive, send and delete instead.
+
+``SubscriptionInspection`` lists and removes SNS subscriptions, for ``python -m melange
+declare`` to find what an application no longer states (``melange.app.ops.leftovers``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ import attrs
 
 from melange.exceptions import BackendRefusedError
 
-__all__ = ["MoveTask", "QueueInspection", "QueueStats", "inspection_of"]
+__all__ = [
+    "MoveTask",
+    "QueueInspection",
+    "QueueStats",
+    "SubscriptionInspection",
+    "TopicSubscription",
+    "inspection_of",
+    "subscription_inspection_of",
+]
 
 
 @attrs.frozen
@@ -111,6 +122,68 @@ def inspection_of(backend: object) -> QueueInspection:
         raise BackendRefusedError(
             f"{type(backend).__name__} cannot count, list or purge queues; use SqsBackend, "
             "InMemoryBackend or a PrefixedBackend around one of them",
+            operation="inspection",
+            code="UnsupportedOperation",
+        )
+    return backend
+
+
+@attrs.frozen
+class TopicSubscription:
+    """One SNS subscription, as the broker lists it (names as the broker knows them).
+
+    Attributes:
+        topic_arn: the topic's ARN.
+        protocol: how it delivers: ``sqs`` to a queue.
+        endpoint: where it delivers: a queue's ARN, for ``sqs``.
+        handle: the subscription's ARN, which ``unsubscribe`` takes; SNS lists
+            ``PendingConfirmation`` for one not confirmed yet.
+    """
+
+    topic_arn: str
+    protocol: str
+    endpoint: str
+    handle: str
+
+    @property
+    def topic(self) -> str:
+        """The topic's name: the last part of its ARN."""
+        return self.topic_arn.rsplit(":", 1)[-1]
+
+    @property
+    def queue(self) -> str | None:
+        """The subscribed queue's name, for an ``sqs`` subscription: its ARN's last part."""
+        return self.endpoint.rsplit(":", 1)[-1] if self.protocol == "sqs" else None
+
+
+@runtime_checkable
+class SubscriptionInspection(Protocol):
+    """Lists and removes subscriptions, and names queues by ARN as subscriptions do."""
+
+    def list_subscriptions(self) -> list[TopicSubscription]:
+        """Return every subscription of the account's topics (SNS ``ListSubscriptions``)."""
+
+    def queue_arn(self, queue_name: str) -> str:
+        """Return the ARN of a queue, as a subscription's endpoint names it.
+
+        Raises:
+            QueueNotFoundError: there is no such queue.
+        """
+
+    def unsubscribe(self, subscription: TopicSubscription) -> None:
+        """Delete the subscription; one already gone is not an error."""
+
+
+def subscription_inspection_of(backend: object) -> SubscriptionInspection:
+    """Return ``backend`` as a ``SubscriptionInspection``.
+
+    Raises:
+        BackendRefusedError: it does not list subscriptions.
+    """
+    if not isinstance(backend, SubscriptionInspection):
+        raise BackendRefusedError(
+            f"{type(backend).__name__} cannot list subscriptions; use SqsBackend or "
+            "InMemoryBackend (PrefixedBackend wraps one: list on the backend it wraps)",
             operation="inspection",
             code="UnsupportedOperation",
         )

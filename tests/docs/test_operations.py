@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -31,10 +32,10 @@ from tests.support.servers import MotoServer, free_port
 REPOSITORY = Path(__file__).resolve().parents[2]
 MELANGE = [sys.executable, "-m", "melange"]
 TARGET = "examples.orders:graph"
-PEEK_NOTE = (
-    "shown without deleting: each message was received and released at once, which SQS "
-    "counts in its ApproximateReceiveCount"
-)
+PEEK_NOTE = [
+    "shown without deleting: each message was received and released at once,",
+    "which SQS counts in its ApproximateReceiveCount",
+]
 
 
 @pytest.fixture(name="environment")
@@ -150,9 +151,17 @@ def test_the_operations_session_prints_what_the_page_shows(
     lines = shown.stdout.splitlines()
     assert shown.returncode == 0, shown.stderr
     assert lines[0] == "'payments-dlq', dead-letter queue of 'payments': 1 message, 1 shown"
-    assert "  type examples.orders.messages:OrderPlaced  receives 1  first seen " in lines[1]
-    assert lines[2] == "   reason: PaymentDeclinedError: 2500 is over the card limit 1000"
-    assert lines[3] == PEEK_NOTE
+    assert re.fullmatch(r"1\. message_id [0-9a-f-]{36}  receives 1", lines[1])
+    assert lines[2] == "   type: examples.orders.messages:OrderPlaced"
+    assert lines[3].startswith("   first seen: ")
+    assert lines[4] == "   reason: PaymentDeclinedError: 2500 is over the card limit 1000"
+    assert lines[5:] == PEEK_NOTE
+    with_body = run(environment, *MELANGE, "dlq", "show", "payments", "--body").stdout
+    assert '   body: {"order_id":' in with_body
+    assert with_body.splitlines()[5].endswith("… (97 characters)")
+    misspelt = run(environment, *MELANGE, "dlq", "show", "payment")
+    assert misspelt.returncode == 1
+    assert "does not exist; did you mean 'payments'? `python -m melange" in misspelt.stderr
 
     dry = run(environment, *MELANGE, "dlq", "redrive", "payments", "--dry-run")
     assert (dry.returncode, dry.stdout) == (

@@ -63,19 +63,23 @@ def declare(environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_declare_creates_what_the_consumers_state_and_finds_it_as_is_again(
     environment: dict[str, str],
 ) -> None:
-    """The first declare creates both topics, three queues and two subscriptions; then 'as is'."""
+    """The first declare creates both topics, three queues and two subscriptions; then 'as is'.
+
+    Each is named as the broker knows it: with the test's MELANGE_PREFIX.
+    """
     first, second = declare(environment), declare(environment)
+    p = environment["MELANGE_PREFIX"]
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
     resources = [
-        "topic 'order-events'",
-        "topic 'payment-events'",
-        "queue 'payments-dlq'",
-        "queue 'payments'",
-        "queue 'shipping-eu'",
-        "subscription 'payments' to 'order-events'",
-        "subscription 'shipping-eu' to 'order-events'",
+        f"topic '{p}order-events'",
+        f"topic '{p}payment-events'",
+        f"queue '{p}payments-dlq'",
+        f"queue '{p}payments'",
+        f"queue '{p}shipping-eu'",
+        f"subscription '{p}payments' to '{p}order-events'",
+        f"subscription '{p}shipping-eu' to '{p}order-events'",
     ]
     assert first.stdout.splitlines() == [f"created  {r}" for r in resources]
     assert second.stdout.splitlines() == [f"as is    {r}" for r in resources]

@@ -253,18 +253,22 @@ def fixture_shop_environment(
 def test_declare_creates_the_shops_topology_and_finds_it_as_is_the_second_time(
     shop_environment: dict[str, str],
 ) -> None:
-    """A first declare prints 'created' for each resource, a second prints 'as is' for each."""
+    """A first declare prints 'created' for each resource, a second prints 'as is' for each.
+
+    Each is named as the broker knows it: with the test's MELANGE_PREFIX.
+    """
     first = run_melange(COMMANDS["python-m"], REPOSITORY, "declare", SHOP, **shop_environment)
     second = run_melange(COMMANDS["python-m"], REPOSITORY, "declare", SHOP, **shop_environment)
+    p = shop_environment["MELANGE_PREFIX"]
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
     resources = [
-        "topic 'order-events'",
-        "queue 'shipping-dlq'",
-        "queue 'shipping'",
-        "queue 'invoices'",
-        "subscription 'shipping' to 'order-events'",
+        f"topic '{p}order-events'",
+        f"queue '{p}shipping-dlq'",
+        f"queue '{p}shipping'",
+        f"queue '{p}invoices'",
+        f"subscription '{p}shipping' to '{p}order-events'",
     ]
     assert first.stdout.splitlines() == [f"created  {r}" for r in resources]
     assert second.stdout.splitlines() == [f"as is    {r}" for r in resources]

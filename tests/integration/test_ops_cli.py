@@ -10,6 +10,7 @@ redrive here runs the receive/send/delete path, which the JSON output confirms.
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -196,6 +197,49 @@ def test_dlq_show_tells_reason_type_and_receives_and_leaves_the_messages(
     assert poll_until(lambda: stats(app.backend, WORK_DLQ).depth, lambda d: d == 3, timeout=10)
 
 
+def test_dlq_show_names_each_dead_letter_by_the_message_id_the_worker_logged(
+    graph: ObjectGraph, environment: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``dlq show``: the message_id of the worker's log lines; the body only with --body."""
+    with caplog.at_level(logging.ERROR, logger="melange.consuming.handling"):
+        dead_letter_jobs(graph, WORK, WORK_DLQ, 2)
+    logged = {r.message_id: r.reason for r in caplog.records if hasattr(r, "reason")}
+
+    shown = run(environment, "dlq", "show", WORK, "--json")
+    with_bodies = run(environment, "dlq", "show", WORK, "--json", "--body")
+    plain = run(environment, "dlq", "show", WORK)
+    plain_bodies = run(environment, "dlq", "show", WORK, "--body")
+
+    assert len(logged) == 2
+    letters = json.loads(shown.stdout)["messages"]
+    assert {m["message_id"]: m["reason"] for m in letters} == logged
+    assert not any("body" in m for m in letters)
+    bodies = [json.loads(m["body"]) for m in json.loads(with_bodies.stdout)["messages"]]
+    assert sorted(b["number"] for b in bodies) == [0, 1]
+    for message_id in logged:
+        assert f"message_id {message_id}  receives " in plain.stdout
+    assert "body" not in plain.stdout
+    shown_bodies = [
+        json.loads(line.removeprefix("   body: "))
+        for line in plain_bodies.stdout.splitlines()
+        if line.startswith("   body: ")
+    ]
+    assert sorted(b["number"] for b in shown_bodies) == [0, 1]
+    assert max(len(line) for line in plain_bodies.stdout.splitlines()) <= 80
+
+
+def test_a_misspelt_queue_gets_a_did_you_mean(
+    app: Application, environment: dict[str, str]
+) -> None:
+    """``dlq show wrok``: exit 1, one line naming the queue it probably meant."""
+    ran = run(environment, "dlq", "show", "wrok")
+
+    assert ran.returncode == 1
+    assert "queue 'wrok' (broker name " in ran.stderr
+    assert "does not exist; did you mean 'work'?" in ran.stderr
+    assert len(ran.stderr.splitlines()) == 1
+
+
 def test_dlq_redrive_moves_every_dead_letter_back_after_a_dry_run_that_moves_none(
     graph: ObjectGraph, app: Application, environment: dict[str, str]
 ) -> None:
@@ -219,6 +263,10 @@ def test_dlq_redrive_moves_every_dead_letter_back_after_a_dry_run_that_moves_non
         "not_deleted": 0,
         "interrupted": False,
         "left": 0,
+        "left_visible": 0,
+        "left_in_flight": 0,
+        "left_delayed": 0,
+        "visible_again_within_seconds": None,
     }
     assert sorted(job_numbers(app.backend, WORK)) == [0, 1, 2]
 
@@ -263,6 +311,55 @@ def test_a_redrive_interrupted_by_sigint_and_rerun_loses_and_duplicates_nothing(
     assert json.loads(rerun.stdout)["left"] == 0
     # A graceful stop finishes the message it is on, so not even one is duplicated.
     assert sorted(job_numbers(app.backend, WORK)) == list(range(count))
+
+
+def hold(backend: MessagingBackend, queue: str, count: int) -> list[str]:
+    """Receive ``count`` messages and neither delete nor release them, as a killed redrive does."""
+    handles: list[str] = []
+
+    def receive_more() -> int:
+        wanted = min(10, count - len(handles))
+        batch = backend.receive(queue, max_messages=wanted, visibility_timeout=300)
+        handles.extend(m.receipt_handle for m in batch)
+        return len(handles)
+
+    poll_until(receive_more, lambda n: n >= count, timeout=30, message=f"{count} held")
+    return handles
+
+
+def test_a_rerun_after_a_killed_redrive_counts_the_dead_letters_still_in_flight(
+    graph: ObjectGraph, app: Application, environment: dict[str, str]
+) -> None:
+    """A rerun says how many dead letters are left, those still hidden in flight included.
+
+    A redrive killed by SIGKILL, or cut off by the network, leaves the batch it received
+    hidden on the DLQ until the receive's visibility timeout ends. AWS counts such messages
+    in ``ApproximateNumberOfMessagesNotVisible`` ("messages that are in flight": received,
+    not yet deleted, not yet visible again), not in ``ApproximateNumberOfMessages``; moto
+    and fauxqs count them the same way. A rerun that reported only the visible ones said
+    "0 left" while they were still there, and the operator stopped.
+    """
+    dead_letter_jobs(graph, WORK, WORK_DLQ, 4)
+    held = hold(app.backend, WORK_DLQ, 3)
+
+    rerun = run(environment, "dlq", "redrive", WORK, "--json")
+    again = run(environment, "dlq", "redrive", WORK)
+
+    assert rerun.returncode == 0, rerun.stderr
+    outcome = json.loads(rerun.stdout)
+    assert (outcome["moved"], outcome["left"]) == (1, 3)
+    assert (outcome["left_visible"], outcome["left_in_flight"]) == (0, 3)
+    assert outcome["visible_again_within_seconds"] == 30
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1].endswith(
+        f"; 3 left on {WORK_DLQ!r}: 0 visible, 3 in flight (visible again within 30 s); "
+        "run it again after that to move them"
+    )
+    # Once they are visible again, a rerun moves them: nothing was lost.
+    assert app.backend.change_visibility(WORK_DLQ, held, 0) == []
+    last = run(environment, "dlq", "redrive", WORK, "--json")
+    assert (json.loads(last.stdout)["moved"], json.loads(last.stdout)["left"]) == (3, 0)
+    assert sorted(job_numbers(app.backend, WORK)) == [0, 1, 2, 3]
 
 
 def test_a_fifo_redrive_copies_in_order_within_the_group(

@@ -12,7 +12,7 @@ from melange.backends import InMemoryBackend
 from melange.backends.inspection import MoveTask, QueueStats, inspection_of
 from melange.backends.prefixed import PrefixedBackend
 from melange.consuming.dead_letters import ERROR_ATTRIBUTE, dead_letter_copy
-from melange.exceptions import BackendRefusedError, ConfigurationError
+from melange.exceptions import BackendRefusedError, ConfigurationError, QueueNotFoundError
 from melange.messages import Destination, Envelope, OutgoingMessage, SendOptions
 from tests.support.clock import FakeClock
 
@@ -95,6 +95,28 @@ def test_a_queue_without_a_dead_letter_queue_is_named_in_the_error(
     """Naming the DLQ itself (or any queue without a policy) says what to name instead."""
     with pytest.raises(ConfigurationError, match="'work-dlq' has no dead-letter queue"):
         dead_letter_queue_of(backend, "work-dlq")
+
+
+def test_a_misspelt_queue_is_refused_with_the_closest_names() -> None:
+    """``dlq show refund``: no such queue; the nearest of the prefix's queues with a DLQ."""
+    inner = InMemoryBackend()
+    inner.declare_queue("refunds-elsewhere")
+    backend = PrefixedBackend(inner, "shop-")
+    backend.declare_queue("refunds", dead_letter_queue="refunds-dlq")
+    backend.declare_queue("payments")
+
+    with pytest.raises(ConfigurationError) as refused:
+        dead_letter_queue_of(backend, "refund")
+    with pytest.raises(ConfigurationError) as unrelated:
+        dead_letter_queue_of(backend, "zzz")
+
+    assert str(refused.value).startswith(
+        "queue 'refund' (broker name 'shop-refund') does not exist; did you mean 'refunds'? "
+        "`python -m melange queues --all` lists"
+    )
+    assert refused.value.problems[0].expected == "one of refunds"
+    assert isinstance(refused.value.__cause__, QueueNotFoundError)
+    assert "no queue has a similar name" in str(unrelated.value)
 
 
 def test_peek_leaves_every_message_on_the_queue(backend: InMemoryBackend) -> None:

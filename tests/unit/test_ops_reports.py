@@ -66,3 +66,46 @@ def test_a_move_task_is_finished_once_completed_cancelled_or_failed() -> None:
     assert not MoveTask("h", "RUNNING").finished
     assert MoveTask("h", "COMPLETED").finished
     assert MoveTask("h", "FAILED", failure="x").finished
+
+
+def test_a_dead_letter_carries_the_message_id_the_worker_logged_and_its_content() -> None:
+    """The message_id the worker logged, and the content as published, unwrapped."""
+    payload = melange_payload()
+    copy = dead_letter_copy(payload.body, payload.attributes, "ValueError: boom")
+    message_id = payload.attributes[wire.MESSAGE_ID]
+
+    letter = dead_letter_of(received(copy.body, copy.attributes))
+
+    assert letter.message_id == message_id
+    assert letter.body == '{"n": 1}'
+    assert letter.as_json()["message_id"] == message_id
+    assert "body" not in letter.as_json()
+    assert letter.as_json(body=True)["body"] == '{"n": 1}'
+
+
+def test_a_notification_names_its_id_and_a_message_without_one_has_none() -> None:
+    """Through SNS (raw delivery off) the id is inside the body; a bare message has none.
+
+    Without an id of its own, ``wire.unwrap`` gives a message the broker's id: on the
+    dead-letter queue that is the copy's, which no log line names.
+    """
+    envelope = Envelope(content='{"n": 2}', manifest="shop:Job", serializer_id=1)
+    topic = wire.topic_payload("events", envelope)
+    notification = wire.sns_notification_body(
+        topic_arn="arn:aws:sns:eu-west-1:1:events",
+        sns_message_id="sns-1",
+        message=topic.body,
+        attributes=topic.attributes,
+        subject=None,
+    )
+
+    through_sns = dead_letter_of(received(notification, {}))
+    bare = dead_letter_of(received('{"n": 3}', {}))
+
+    assert through_sns.message_id == envelope.message_id
+    assert through_sns.body == '{"n": 2}'
+    assert bare.message_id is None
+    assert bare.body == '{"n": 3}'
+    assert dead_letter_of(received("{oops", {"message_id": "m-9", "manifest": 42})).message_id == (
+        "m-9"
+    )

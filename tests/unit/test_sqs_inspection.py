@@ -9,6 +9,7 @@ from melange.backends.inspection import MoveTask, QueueStats
 from melange.backends.sqs import inspection as sqs_inspection
 from melange.backends.sqs.calls import SqsCall, run_plan
 from melange.backends.sqs.directory import SqsDirectory
+from melange.exceptions import TopicNotFoundError
 
 URL = "http://sqs.local/123456789012/"
 ARN = "arn:aws:sqs:eu-west-1:123456789012:"
@@ -126,3 +127,38 @@ def test_purge_and_cancel_make_one_request_each() -> None:
         ("PurgeQueue", {"QueueUrl": URL + "work-dlq"}),
         ("CancelMessageMoveTask", {"TaskHandle": "h1"}),
     ]
+
+
+def test_list_subscriptions_follows_every_page_and_unsubscribe_tolerates_one_gone() -> None:
+    """ListSubscriptions is asked until no NextToken; Unsubscribe of a gone one is no error."""
+    topic = "arn:aws:sns:eu-west-1:123456789012:events"
+    pages: list[Mapping[str, Any]] = [
+        {
+            "Subscriptions": [
+                {
+                    "TopicArn": topic,
+                    "Protocol": "sqs",
+                    "Endpoint": ARN + "work",
+                    "SubscriptionArn": topic + ":s1",
+                }
+            ],
+            "NextToken": "t",
+        },
+        {"Subscriptions": [{"TopicArn": topic, "Protocol": "email", "Endpoint": "a@b.c"}]},
+    ]
+    remaining = iter(pages)
+
+    def gone(call: SqsCall) -> Mapping[str, Any]:
+        raise TopicNotFoundError(str(call.topic), operation="Unsubscribe")
+
+    calls, send = scripted({"ListSubscriptions": lambda _: next(remaining), "Unsubscribe": gone})
+
+    found = run_plan(sqs_inspection.list_subscriptions(), send)
+    run_plan(sqs_inspection.unsubscribe(found[0]), send)
+
+    assert [(s.topic, s.queue, s.handle) for s in found] == [
+        ("events", "work", topic + ":s1"),
+        ("events", None, ""),
+    ]
+    assert [c.params.get("NextToken") for c in calls[:2]] == [None, "t"]
+    assert calls[2].params == {"SubscriptionArn": topic + ":s1"}

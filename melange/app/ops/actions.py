@@ -11,6 +11,7 @@ whose copy was accepted but whose delete did not happen can arrive twice.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import threading
 import time
@@ -36,10 +37,19 @@ from melange.exceptions import (
     ConfigurationError,
     MelangeError,
     Problem,
+    QueueNotFoundError,
+    describe_name,
 )
 from melange.messages import ReceivedMessage
 
-__all__ = ["dead_letter_queue_of", "peek", "queue_rows", "redrive"]
+__all__ = [
+    "closest_queues",
+    "dead_letter_queue_of",
+    "peek",
+    "queue_rows",
+    "redrive",
+    "unknown_queue",
+]
 
 logger = logging.getLogger("melange.app.ops")
 
@@ -55,10 +65,13 @@ def dead_letter_queue_of(backend: MessagingBackend, queue: str) -> str:
     """Return the dead-letter queue the queue's redrive policy names.
 
     Raises:
-        ConfigurationError: the queue has no redrive policy.
-        QueueNotFoundError: there is no such queue.
+        ConfigurationError: the queue has no redrive policy, or there is no such queue
+            (then the message suggests the backend's queues with the closest names).
     """
-    policy = backend.redrive_policy(queue)
+    try:
+        policy = backend.redrive_policy(queue)
+    except QueueNotFoundError as exc:
+        raise unknown_queue(exc, closest_queues(backend, queue)) from exc
     if policy is None:
         raise ConfigurationError(
             f"queue {queue!r} has no dead-letter queue (no RedrivePolicy); name the queue "
@@ -66,6 +79,41 @@ def dead_letter_queue_of(backend: MessagingBackend, queue: str) -> str:
             problems=[Problem("queue", queue, "a queue with a dead-letter queue")],
         )
     return policy.dead_letter_queue
+
+
+def closest_queues(backend: MessagingBackend, name: str) -> list[str]:
+    """Return up to three of the backend's queues named most like ``name`` (``difflib``).
+
+    Those with a dead-letter queue come first, as the ``dlq`` commands need one: a typo
+    of ``payments`` suggests ``payments``, not ``payments-dlq``.
+    """
+    close = difflib.get_close_matches(name, inspection_of(backend).list_queues(), n=5, cutoff=0.6)
+    with_dead_letters = [queue for queue in close if _has_dead_letter_queue(backend, queue)]
+    return (with_dead_letters or close)[:3]
+
+
+def _has_dead_letter_queue(backend: MessagingBackend, queue: str) -> bool:
+    try:
+        return backend.redrive_policy(queue) is not None
+    except QueueNotFoundError:  # deleted since it was listed
+        return False
+
+
+def unknown_queue(missing: QueueNotFoundError, close: Sequence[str]) -> ConfigurationError:
+    """Return the error for a queue name the broker does not know, suggesting ``close``."""
+    name = missing.queue_name
+    if close:
+        hint = f"did you mean {' or '.join(map(repr, close))}?"
+        expected = f"one of {', '.join(close)}"
+    else:
+        hint = "no queue has a similar name;"
+        expected = "an existing queue"
+    return ConfigurationError(
+        f"queue {describe_name(name, missing.broker_name)} does not exist; {hint} "
+        "`python -m melange queues --all` lists the queues of the MELANGE_* settings "
+        "(check MELANGE_PREFIX and MELANGE_ENV if yours is not there)",
+        problems=[Problem("queue", name, expected)],
+    )
 
 
 def queue_rows(backend: MessagingBackend, names: Sequence[str]) -> list[QueueRow]:

@@ -21,20 +21,26 @@ from typing import Any
 from melange import limits
 from melange.app.ops.actions import dead_letter_queue_of, peek, queue_rows, redrive
 from melange.app.ops.output import (
+    LETTER_HEADERS,
+    LETTER_WIDTHS,
     OLDEST_NOTE,
     PEEK_NOTE,
     QUEUE_HEADERS,
     Output,
     choose_mode,
     dead_letter_lines,
+    in_flight_note,
+    left_json,
+    letter_cells,
     messages,
     planned_method,
     queue_table,
     redrive_summary,
 )
+from melange.app.ops.redrive import visible_again_within
 from melange.app.ops.reports import dead_letter_of
 from melange.backends.factory import backend_from_settings
-from melange.backends.inspection import inspection_of
+from melange.backends.inspection import QueueStats, inspection_of
 from melange.backends.protocol import MessagingBackend
 from melange.settings import load_settings
 
@@ -44,8 +50,6 @@ __all__ = ["INTERRUPTED", "USAGE", "add_commands"]
 INTERRUPTED = 130
 #: The exit code of a command given arguments it cannot act on.
 USAGE = 2
-
-LETTER_HEADERS = ("#", "broker message id", "type", "receives", "first seen", "reason")
 
 
 def settings_backend() -> MessagingBackend:
@@ -92,43 +96,32 @@ def dlq_show(args: argparse.Namespace) -> int:
         return usage_error(f"--limit must be at least 1, not {args.limit}")
     backend = settings_backend()
     dead = dead_letter_queue_of(backend, args.queue)
-    depth = inspection_of(backend).queue_stats(dead).depth
+    stats = inspection_of(backend).queue_stats(dead)
     letters = [dead_letter_of(message) for message in peek(backend, dead, args.limit)]
+    within = visible_again_within(None)
     out = output_for(args)
     out.document(
         {
             "queue": args.queue,
             "dead_letter_queue": dead,
-            "depth": depth,
-            "messages": [letter.as_json() for letter in letters],
+            "depth": stats.depth,
+            "in_flight": stats.in_flight,
+            "messages": [letter.as_json(body=args.body) for letter in letters],
         }
     )
     out.text(
-        f"{dead!r}, dead-letter queue of {args.queue!r}: {messages(depth)}, {len(letters)} shown"
+        f"{dead!r}, dead-letter queue of {args.queue!r}: {messages(stats.depth)}, "
+        f"{len(letters)} shown{in_flight_note(stats, within)}"
     )
     if out.mode == "rich":
-        out.table(
-            dead, LETTER_HEADERS, [_letter_cells(i, letter) for i, letter in enumerate(letters, 1)]
-        )
+        cells = [letter_cells(letter, i, body=args.body) for i, letter in enumerate(letters, 1)]
+        out.table(dead, LETTER_HEADERS, cells, widths=LETTER_WIDTHS)
     else:
         for number, letter in enumerate(letters, 1):
-            for line in dead_letter_lines(letter, number):
+            for line in dead_letter_lines(letter, number, body=args.body):
                 out.text(line)
     out.text(PEEK_NOTE)
     return 0
-
-
-def _letter_cells(number: int, letter: Any) -> tuple[str, ...]:
-    sent = "unknown" if letter.sent_at is None else letter.sent_at.isoformat(timespec="seconds")
-    reason = letter.reason or "(broker redrive policy)"
-    return (
-        str(number),
-        letter.broker_message_id,
-        letter.manifest or "unknown",
-        str(letter.receive_count),
-        sent,
-        reason,
-    )
 
 
 def dlq_redrive(args: argparse.Namespace) -> int:
@@ -139,23 +132,32 @@ def dlq_redrive(args: argparse.Namespace) -> int:
     dead = dead_letter_queue_of(backend, args.queue)
     inspection = inspection_of(backend)
     out = output_for(args)
+    within = visible_again_within(args.rate)
     if args.dry_run:
-        return _dry_run(out, args, dead, inspection.queue_stats(dead).depth)
+        return _dry_run(out, args, dead, inspection.queue_stats(dead), within)
     stop = threading.Event()
     _stop_on_signals(stop)
     with out.progress(0) as report:
         progress = redrive(
             backend, args.queue, dead, rate=args.rate, method=args.method, stop=stop, report=report
         )
-    left = inspection.queue_stats(dead).depth
+    # Visible and in flight: a killed run's batch stays hidden and must not read as gone.
+    left = inspection.queue_stats(dead)
     out.document(
-        {"queue": args.queue, "dead_letter_queue": dead, **progress.as_json(), "left": left}
+        {
+            "queue": args.queue,
+            "dead_letter_queue": dead,
+            **progress.as_json(),
+            **left_json(left, within),
+        }
     )
-    out.text(redrive_summary(progress, args.queue, dead, left))
+    out.text(redrive_summary(progress, args.queue, dead, left, within))
     return INTERRUPTED if progress.interrupted else 0
 
 
-def _dry_run(out: Output, args: argparse.Namespace, dead: str, depth: int) -> int:
+def _dry_run(
+    out: Output, args: argparse.Namespace, dead: str, stats: QueueStats, within: int
+) -> int:
     """Say what a redrive would move, and how, moving nothing."""
     method, how = planned_method(args.method, fifo=limits.is_fifo(dead))
     out.document(
@@ -163,13 +165,14 @@ def _dry_run(out: Output, args: argparse.Namespace, dead: str, depth: int) -> in
             "queue": args.queue,
             "dead_letter_queue": dead,
             "dry_run": True,
-            "to_move": depth,
+            "to_move": stats.depth,
+            "in_flight": stats.in_flight,
             "method": method,
         }
     )
     out.text(
-        f"dry run: would move {messages(depth)} from {dead!r} to {args.queue!r} {how}; "
-        "nothing moved"
+        f"dry run: would move {messages(stats.depth)} from {dead!r} to {args.queue!r} {how}; "
+        f"nothing moved{in_flight_note(stats, within)}"
     )
     return 0
 
@@ -211,6 +214,11 @@ def add_commands(commands: Any) -> list[argparse.ArgumentParser]:
     actions = dlq.add_subparsers(dest="dlq_command", required=True)
     show = actions.add_parser("show", help="show dead letters, leaving them on the queue")
     show.add_argument("--limit", type=int, default=10, help="show at most N (default 10)")
+    show.add_argument(
+        "--body",
+        action="store_true",
+        help="show each body too (one line in text; whole in --json)",
+    )
     show.set_defaults(run=dlq_show)
     move = actions.add_parser("redrive", help="move dead letters back to their queue")
     move.add_argument("--rate", type=float, help="at most N messages a second (default: no limit)")

@@ -25,6 +25,7 @@ __all__ = [
     "redrive_copy",
     "redrive_visibility",
     "should_continue",
+    "visible_again_within",
 ]
 
 #: Seconds a received batch stays hidden beyond the time the rate needs to move it.
@@ -72,6 +73,17 @@ def redrive_visibility(batch_size: int, rate: float | None) -> int:
     """Return the visibility timeout that keeps a batch hidden while the rate moves it."""
     needed = 0 if rate is None else math.ceil(batch_size / rate)
     return min(limits.MAX_VISIBILITY_TIMEOUT, needed + _VISIBILITY_MARGIN)
+
+
+def visible_again_within(rate: float | None) -> int:
+    """Return the seconds within which a dead letter melange's commands hid becomes visible.
+
+    A redrive at ``rate`` hides each batch it receives for ``redrive_visibility`` (30 s
+    without a rate, which is also how long ``dlq show`` hides what it peeks at). Killed
+    before it deleted or released them, it leaves them in flight on the dead-letter queue
+    for at most that long; a rerun at the same rate says so.
+    """
+    return redrive_visibility(redrive_batch_size(rate), rate)
 
 
 def pause_before(moved: int, started: float, now: float, rate: float | None) -> float:

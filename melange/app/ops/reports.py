@@ -15,9 +15,9 @@ from melange import wire
 from melange.backends.inspection import QueueStats
 from melange.consuming.dead_letters import dead_letter_reason
 from melange.exceptions import MelangeError
-from melange.messages import ReceivedMessage
+from melange.messages import Envelope, ReceivedMessage
 
-__all__ = ["DeadLetter", "QueueRow", "dead_letter_of"]
+__all__ = ["DeadLetter", "QueueRow", "dead_letter_of", "logged_message_id"]
 
 
 @attrs.frozen
@@ -56,7 +56,8 @@ class DeadLetter:
     """What ``dlq show`` tells of one dead-lettered message.
 
     Attributes:
-        broker_message_id: the broker's id of the message on the dead-letter queue.
+        broker_message_id: the broker's id of the message on the dead-letter queue (not
+            the id the worker logged: that was the broker's id on the source queue).
         reason: its ``melange_error``; ``None`` when the broker's redrive policy moved it
             (melange writes a reason only on the copies it sends itself).
         manifest: the type it was published as, if melange can read its envelope.
@@ -64,6 +65,10 @@ class DeadLetter:
         sent_at: when it was first sent (SQS keeps ``SentTimestamp`` across a redrive
             policy move; a copy melange sent has its own).
         message_group_id: its FIFO group, if any.
+        message_id: melange's id of the message, the ``message_id`` field of every log
+            line the worker wrote about it; ``None`` when the message carries none.
+        body: what was published, unwrapped from melange's envelope (the body as the
+            queue holds it when melange cannot read it).
     """
 
     broker_message_id: str
@@ -72,10 +77,13 @@ class DeadLetter:
     receive_count: int
     sent_at: datetime | None
     message_group_id: str | None = None
+    message_id: str | None = None
+    body: str = ""
 
-    def as_json(self) -> dict[str, Any]:
-        """Return the message as ``--json`` prints it."""
-        return {
+    def as_json(self, *, body: bool = False) -> dict[str, Any]:
+        """Return the message as ``--json`` prints it; its body only when asked (``--body``)."""
+        document = {
+            "message_id": self.message_id,
             "broker_message_id": self.broker_message_id,
             "reason": self.reason,
             "manifest": self.manifest,
@@ -83,19 +91,41 @@ class DeadLetter:
             "sent_at": None if self.sent_at is None else self.sent_at.isoformat(),
             "message_group_id": self.message_group_id,
         }
+        if body:
+            document["body"] = self.body
+        return document
 
 
 def dead_letter_of(received: ReceivedMessage) -> DeadLetter:
     """Return what ``dlq show`` tells of a message received from a dead-letter queue."""
     try:
-        manifest = wire.unwrap(received).manifest
+        envelope: Envelope | None = wire.unwrap(received)
     except MelangeError:  # unreadable: that may be why it is here
-        manifest = None
+        envelope = None
     return DeadLetter(
         broker_message_id=received.broker_message_id,
         reason=dead_letter_reason(received.attributes),
-        manifest=manifest,
+        manifest=None if envelope is None else envelope.manifest,
         receive_count=received.receive_count,
         sent_at=received.sent_at,
         message_group_id=received.message_group_id,
+        message_id=logged_message_id(received, envelope),
+        body=received.body if envelope is None else envelope.content,
     )
+
+
+def logged_message_id(received: ReceivedMessage, envelope: Envelope | None) -> str | None:
+    """Return the ``message_id`` the worker logged for this message, if it carries one.
+
+    It is the ``message_id`` attribute the publisher set (inside an SNS notification's
+    attributes when raw delivery is off), or an SNS notification's own id. A message
+    without either gets the broker's id from ``wire.unwrap``: on the dead-letter queue
+    that is the copy's id, which no log line names, so it is no id to search the logs by.
+    An unreadable message shows the attribute it carries, if a string.
+    """
+    if envelope is None:
+        found = received.attributes.get(wire.MESSAGE_ID)
+        return found if isinstance(found, str) else None
+    if envelope.message_id == received.broker_message_id:
+        return None
+    return envelope.message_id

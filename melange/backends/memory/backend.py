@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 
 from melange import limits, wire
-from melange.backends.inspection import MoveTask, QueueStats
+from melange.backends.inspection import MoveTask, QueueStats, TopicSubscription
 from melange.backends.memory.queue import MemoryQueue
 from melange.backends.protocol import FilterPolicy
 from melange.backends.shortcuts import BackendShortcuts
@@ -50,6 +50,9 @@ from melange.topology.specs import Declaration, QueueSpec, SubscriptionSpec, Top
 
 __all__ = ["InMemoryBackend"]
 
+#: Where the ARNs of this backend's topics and queues say they are.
+_ARN_PLACE = "memory:000000000000"
+
 
 @attrs.define
 class _Subscription:
@@ -79,6 +82,10 @@ def _settings(queue: MemoryQueue) -> dict[str, object]:
     return settings
 
 
+def _queue_arn(queue_name: str) -> str:
+    return f"arn:aws:sqs:{_ARN_PLACE}:{queue_name}"
+
+
 class InMemoryBackend(BackendShortcuts):
     """Queues and topics in this process's memory, with SQS/SNS semantics.
 
@@ -105,7 +112,7 @@ class InMemoryBackend(BackendShortcuts):
                 return self._declare_queue(spec)
             if isinstance(spec, TopicSpec):
                 found = spec.name in self._topics
-                arn = f"arn:aws:sns:memory:000000000000:{spec.name}"
+                arn = f"arn:aws:sns:{_ARN_PLACE}:{spec.name}"
                 self._topics.setdefault(spec.name, _Topic(spec.name, arn))
                 return Declared(spec, Effect.AS_IS if found else Effect.CREATED)
             return self._subscribe(spec)
@@ -336,6 +343,33 @@ class InMemoryBackend(BackendShortcuts):
 
     def cancel_message_move(self, handle: str) -> None:
         """Do nothing: this backend never runs move tasks."""
+
+    def list_subscriptions(self) -> list[TopicSubscription]:
+        """Return every subscription, each named by ARNs as SNS lists them."""
+        with self._changed:
+            return [
+                TopicSubscription(
+                    topic_arn=topic.arn,
+                    protocol="sqs",
+                    endpoint=_queue_arn(queue_name),
+                    handle=f"{topic.arn}:{queue_name}",
+                )
+                for topic in self._topics.values()
+                for queue_name in topic.subscriptions
+            ]
+
+    def queue_arn(self, queue_name: str) -> str:
+        """Return the queue's ARN, as this backend's subscriptions name their endpoints."""
+        with self._changed:
+            self._queue(queue_name, "queue_arn")
+        return _queue_arn(queue_name)
+
+    def unsubscribe(self, subscription: TopicSubscription) -> None:
+        """Delete the subscription; one already gone is not an error."""
+        with self._changed:
+            for topic in self._topics.values():
+                if topic.arn == subscription.topic_arn and subscription.queue is not None:
+                    topic.subscriptions.pop(subscription.queue, None)
 
     @property
     def closed(self) -> bool:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 
-from melange.backends.inspection import MoveTask, QueueStats
+from melange.backends.inspection import MoveTask, QueueStats, TopicSubscription
 from melange.backends.shortcuts import BackendShortcuts
 from melange.backends.sqs import inspection as sqs_inspection
 from melange.backends.sqs import transport as sqs_transport
@@ -234,6 +234,18 @@ class SqsBackend(BackendShortcuts):
     def cancel_message_move(self, handle: str) -> None:
         """Stop a move task with CancelMessageMoveTask."""
         self._run(sqs_inspection.cancel_message_move(handle))
+
+    def list_subscriptions(self) -> list[TopicSubscription]:
+        """Return every subscription of the account, with ListSubscriptions."""
+        return self._run(sqs_inspection.list_subscriptions())
+
+    def queue_arn(self, queue_name: str) -> str:
+        """Return the queue's ARN (looked up once, with GetQueueAttributes)."""
+        return self._run(self._directory.queue_arn(queue_name))
+
+    def unsubscribe(self, subscription: TopicSubscription) -> None:
+        """Delete the subscription with Unsubscribe."""
+        self._run(sqs_inspection.unsubscribe(subscription))
 
     # -- the driver ----------------------------------------------------------------------
 

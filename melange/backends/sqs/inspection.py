@@ -1,4 +1,4 @@
-"""Counting, listing and purging SQS queues, and SQS's message move tasks, as plans.
+"""Counting, listing and purging SQS queues, SQS's message move tasks, SNS subscriptions.
 
 Written once for the sync and the asyncio backend (see ``sqs_calls``); the values they
 return are ``melange.backends.inspection``'s.
@@ -6,22 +6,26 @@ return are ``melange.backends.inspection``'s.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from melange.backends.inspection import MoveTask, QueueStats
+from melange.backends.inspection import MoveTask, QueueStats, TopicSubscription
 from melange.backends.sqs.calls import Plan, SqsCall
 from melange.backends.sqs.directory import SqsDirectory
+from melange.exceptions import TopicNotFoundError
 
 __all__ = [
     "cancel_message_move",
     "list_queues",
+    "list_subscriptions",
     "message_move",
     "move_task_of",
     "purge",
     "queue_stats",
     "queue_stats_of",
     "start_message_move",
+    "unsubscribe",
 ]
 
 _COUNTS = (
@@ -112,3 +116,31 @@ def message_move(directory: SqsDirectory, dead_letter_queue: str) -> Plan[MoveTa
 def cancel_message_move(handle: str) -> Plan[None]:
     """Ask SQS to stop a move task, with CancelMessageMoveTask."""
     yield SqsCall("sqs", "CancelMessageMoveTask", {"TaskHandle": handle})
+
+
+def list_subscriptions() -> Plan[list[TopicSubscription]]:
+    """Return every subscription of the account, following ListSubscriptions' pages."""
+    found: list[TopicSubscription] = []
+    params: dict[str, Any] = {}
+    while True:
+        answer = yield SqsCall("sns", "ListSubscriptions", dict(params))
+        found.extend(
+            TopicSubscription(
+                topic_arn=str(listed.get("TopicArn", "")),
+                protocol=str(listed.get("Protocol", "")),
+                endpoint=str(listed.get("Endpoint", "")),
+                handle=str(listed.get("SubscriptionArn", "")),
+            )
+            for listed in answer.get("Subscriptions", [])
+        )
+        token = answer.get("NextToken")
+        if not token:
+            return found
+        params["NextToken"] = token
+
+
+def unsubscribe(subscription: TopicSubscription) -> Plan[None]:
+    """Delete the subscription with Unsubscribe; one SNS no longer knows is not an error."""
+    params = {"SubscriptionArn": subscription.handle}
+    with contextlib.suppress(TopicNotFoundError):
+        yield SqsCall("sns", "Unsubscribe", params, topic=subscription.topic)
