@@ -262,8 +262,11 @@ def test_a_client_trickling_its_request_is_cut_off_by_the_whole_request_deadline
         trickler.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
         cut_off = False
         while not cut_off and time.monotonic() < started + 3 * REQUEST_TIMEOUT_SECONDS:
-            trickler.sendall(b"a")
+            # Wait for the answer before each byte: a byte sent after the server closed
+            # (a loaded machine may run this thread late) would reset the connection.
             cut_off = bool(select.select([trickler], [], [], 0.5)[0])
+            if not cut_off:
+                trickler.sendall(b"a")
         answered_after = time.monotonic() - started
         assert cut_off, f"still connected after {answered_after:.1f} s"
         trickler.shutdown(socket.SHUT_WR)
