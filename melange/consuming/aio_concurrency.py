@@ -7,9 +7,10 @@ replacing ``async``/``await``, every ``AsyncName`` with ``Name`` and this module
 classes with the same methods, one here and its twin there:
 
 - ``AsyncEvent``/``Event``: a flag any thread may set, waited on with a timeout;
-- ``AsyncTasks``/``Tasks``: a runner's background loops (pollers, housekeeping), as tasks
-  (cancelled on stop) or daemon threads (abandoned after a grace period: a thread cannot
-  be cancelled, and one stuck in the network must not keep the process alive);
+- ``AsyncTasks``/``Tasks``: a runner's background work (pollers, housekeeping, the last
+  acknowledgements), as tasks (cancelled when ``join`` times out at the stop deadline) or
+  daemon threads (abandoned then: a thread cannot be cancelled, and one stuck in the
+  network must not keep the process alive);
 - ``AsyncWorkers``/``Workers``: where units of work run, at most ``size`` at once;
 - ``AsyncHandlers``/``Handlers``: how a consumer's handler is called: ``async def``
   handlers awaited and plain ones run in the thread pool, or plain ones called and

@@ -2,7 +2,8 @@
 
 How long a failed message waits (``Backoff``), whether a failed request can heal, whether a
 receive was a message's last, how many messages to ask for, which leases are due for
-extension, how a batch splits into units of work and how the handling-time estimate moves.
+extension, how a batch splits into units of work, how the handling-time estimate moves and
+until when a stopping runner waits for the network (``StopDeadline``).
 The runner (``melange.consuming.runner``) and the handling
 (``melange.consuming.handling``) call these;
 ``melange.consuming.dead_letters`` holds the one other pure decision, the dead-letter copy.
@@ -37,6 +38,7 @@ __all__ = [
     "Backoff",
     "Holding",
     "Pending",
+    "StopDeadline",
     "due_for_extension",
     "is_last_receive",
     "left_after",
@@ -49,8 +51,9 @@ __all__ = [
 ]
 
 
-#: How long after ``stop`` (beyond the long-poll wait) a runner waits for receive requests,
-#: for housekeeping and for the last acknowledgements before it returns without them.
+#: How long after ``stop`` (beyond the long-poll wait and the running handlers) a runner
+#: waits for the network: receives, the last acknowledgements and releases
+#: (``StopDeadline``); what is not answered by then is logged and delivered again.
 SHUTDOWN_GRACE_SECONDS = 5.0
 
 #: Seconds a poller waits after a short poll (``wait_time_seconds=0``) that found nothing,
@@ -62,6 +65,39 @@ EMPTY_SHORT_POLL_PAUSE = 0.01
 OUTAGE_BACKOFF = Backoff(base=0.5, cap=30.0, jitter=0.5)
 #: Probing a cache is one cheap request: probe often, so consuming resumes soon after it is back.
 PROBE_BACKOFF = Backoff(base=0.5, cap=5.0, jitter=0.5)
+
+
+@attrs.frozen
+class StopDeadline:
+    """When a stopping runner stops waiting for the network; set once, at ``stop``.
+
+    A long poll in flight returns within ``wait_time_seconds``, and
+    ``SHUTDOWN_GRACE_SECONDS`` more cover the last acknowledgements and releases. Running
+    handlers are waited for, however long they take; the acknowledgements of handlers
+    that finish after ``at - SHUTDOWN_GRACE_SECONDS`` get ``SHUTDOWN_GRACE_SECONDS``
+    after the last one (``after_handlers``). So a runner's stop returns within
+    ``wait_time_seconds`` + the running handlers + ``SHUTDOWN_GRACE_SECONDS``, whatever
+    the network does: each wait on it is bounded by ``remaining``, not by a timeout of
+    its own, and waits one after another share the one budget.
+
+    Attributes:
+        at: the clock's time after which nothing waits for the network any more.
+    """
+
+    at: float
+
+    @classmethod
+    def at_stop(cls, now: float, wait_time_seconds: float) -> StopDeadline:
+        """Return the deadline of a runner stopped at ``now``."""
+        return cls(now + wait_time_seconds + SHUTDOWN_GRACE_SECONDS)
+
+    def after_handlers(self, now: float) -> StopDeadline:
+        """Return the deadline once the last handler finished at ``now``."""
+        return StopDeadline(max(self.at, now + SHUTDOWN_GRACE_SECONDS))
+
+    def remaining(self, now: float) -> float:
+        """Return the seconds left at ``now`` (0 once the deadline passed)."""
+        return max(0.0, self.at - now)
 
 
 def may_heal(exc: BackendError) -> bool:
@@ -265,6 +301,10 @@ class Pending(enum.Enum):
 class AckBatch:
     """Receipt handles waiting to be deleted, ten per request; thread-safe, no I/O.
 
+    Each handle is kept with the broker's id of its message, from ``push`` until its
+    delete request was answered (``sent``): what a stopping runner could not acknowledge
+    is then named in the log (``unacknowledged``), the requests in flight included.
+
     Args:
         batch_size: handles per delete request.
         clock: the monotonic clock that ages batches.
@@ -274,15 +314,17 @@ class AckBatch:
         self._batch_size = batch_size
         self._clock = clock
         self._lock = threading.Lock()
-        self._pending: list[str] = []
+        # Receipt handle -> the broker's message id, oldest first (dicts keep the order).
+        self._pending: dict[str, str] = {}
+        self._sending: dict[str, str] = {}  # taken by a delete request not answered yet
         self._oldest = 0.0
 
-    def push(self, receipt_handle: str) -> Pending:
+    def push(self, receipt_handle: str, broker_message_id: str | None = None) -> Pending:
         """Queue a handle for deletion; return whether a batch just filled or piled up."""
         with self._lock:
             if not self._pending:
                 self._oldest = self._clock()
-            self._pending.append(receipt_handle)
+            self._pending[receipt_handle] = broker_message_id or receipt_handle
             pending = len(self._pending)
         # The background sender fell behind (deletes slower than receives): the caller
         # sends, which slows handling down to what the broker takes and bounds the backlog.
@@ -291,17 +333,33 @@ class AckBatch:
         return Pending.FULL if pending == self._batch_size else Pending.WAITING
 
     def take(self, max_age: float | None = None) -> list[str]:
-        """Take what is pending (if a batch is full or the oldest waited ``max_age`` s)."""
+        """Take what is pending (if a batch is full or the oldest waited ``max_age`` s).
+
+        The handles taken count as being deleted until ``sent`` or ``put_back``.
+        """
         with self._lock:
             if max_age is not None and not (
                 len(self._pending) >= self._batch_size
                 or (self._pending and self._clock() - self._oldest >= max_age)
             ):
                 return []
-            handles, self._pending = self._pending, []
-        return handles
+            taken, self._pending = self._pending, {}
+            self._sending.update(taken)
+        return list(taken)
+
+    def sent(self, handles: list[str]) -> None:
+        """Forget the handles of a delete request the broker answered."""
+        with self._lock:
+            for handle in handles:
+                self._sending.pop(handle, None)
 
     def put_back(self, handles: list[str]) -> None:
         """Return the handles of a delete request that failed, to go with the next one."""
         with self._lock:
-            self._pending[:0] = handles
+            back = {handle: self._sending.pop(handle, handle) for handle in handles}
+            self._pending = {**back, **self._pending}
+
+    def unacknowledged(self) -> list[str]:
+        """Return the broker ids of the messages not deleted yet: being deleted, then pending."""
+        with self._lock:
+            return [*self._sending.values(), *self._pending.values()]

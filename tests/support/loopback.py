@@ -5,10 +5,13 @@ SQS (JSON protocol), SNS and STS (query protocol) requests with what the test sc
 records which operations it saw, and can go silent for chosen operations. Both bind
 127.0.0.1 only and stop when their ``with`` block ends. ``AnswerLosingProxy`` sits in
 front of a real server and, when told to, lets publishes arrive but loses their answers.
+``BlackHoleProxy`` sits in front of a real server and, when told to, forwards nothing
+either way while keeping every connection open: a network that black-holes packets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -280,3 +283,87 @@ def _read_to_end(upstream: socket.socket) -> bytes:
     while chunk := upstream.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class BlackHoleProxy:
+    """Forwards TCP to ``upstream`` both ways until ``black_hole``; then forwards nothing.
+
+    Once black-holed, every connection, open or new, stays open and is read from, and
+    what it carries is kept in ``swallowed`` instead of being forwarded: requests never
+    reach the server and answers already on their way never reach the client, as when a
+    network drops packets without resetting connections. Stops when its ``with`` ends.
+    """
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.swallowed = bytearray()
+        self._holing = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)  # lets the accept loop notice close()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="black-hole", daemon=True)
+
+    @property
+    def port(self) -> int:
+        """The loopback port clients connect to."""
+        return int(self._server.getsockname()[1])
+
+    def black_hole(self) -> None:
+        """From now on forward nothing, on the connections open and on new ones."""
+        self._holing.set()
+
+    def swallowed_request(self, marker: bytes) -> bool:
+        """Tell whether a request containing ``marker`` was swallowed (e.g. an operation)."""
+        with self._lock:
+            return marker in self.swallowed
+
+    def __enter__(self) -> BlackHoleProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=5)
+        self._server.close()
+        with self._lock:
+            opened, self._sockets = self._sockets, []
+        for each in opened:
+            with contextlib.suppress(OSError):
+                each.shutdown(socket.SHUT_RDWR)
+            each.close()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            client.settimeout(None)
+            upstream = None
+            if not self._holing.is_set():
+                try:
+                    upstream = socket.create_connection(self.upstream, timeout=10)
+                except OSError:
+                    client.close()
+                    continue
+                upstream.settimeout(None)
+            with self._lock:
+                self._sockets.extend(s for s in (client, upstream) if s is not None)
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            if upstream is not None:
+                threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket | None) -> None:
+        """Copy ``source`` to ``sink`` until it ends; keep what arrives once black-holed."""
+        with contextlib.suppress(OSError):  # closed by __exit__ or by the other side
+            while chunk := source.recv(65536):
+                if sink is None or self._holing.is_set():
+                    with self._lock:
+                        self.swallowed.extend(chunk)
+                    continue
+                sink.sendall(chunk)
+        if sink is not None and not self._holing.is_set():
+            with contextlib.suppress(OSError):  # the other side closed first
+                sink.shutdown(socket.SHUT_WR)

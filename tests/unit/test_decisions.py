@@ -1,4 +1,7 @@
-"""The consume path's pure decisions: how much to receive, what to extend, how to split a batch."""
+"""The consume path's pure decisions: how much to receive, what to extend, how to split a batch.
+
+And which acknowledgements are still owed, and when a stopping runner stops waiting for them.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ from hypothesis import strategies as st
 
 from melange.consuming.decisions import (
     MAX_BATCHES_AHEAD,
+    SHUTDOWN_GRACE_SECONDS,
+    AckBatch,
+    StopDeadline,
     due_for_extension,
     messages_ahead,
     next_mean,
@@ -280,3 +286,57 @@ def test_units_are_dealt_into_at_most_one_share_per_worker(
     assert sorted(unit[0].receipt_handle for share in dealt for unit in share) == sorted(
         unit[0].receipt_handle for unit in batch
     )
+
+
+# -- AckBatch: what is owed -------------------------------------------------------------
+
+
+def test_handles_count_as_unacknowledged_until_their_delete_is_answered() -> None:
+    """Taken handles stay owed until ``sent``; handles put back go first with the pending."""
+    batch = AckBatch()
+    batch.push("h1", "m1")
+    batch.push("h2", "m2")
+    assert batch.take() == ["h1", "h2"]
+    batch.push("h3", "m3")
+    assert batch.unacknowledged() == ["m1", "m2", "m3"]  # being deleted, then pending
+    batch.put_back(["h1", "h2"])
+    assert batch.take() == ["h1", "h2", "h3"]
+    batch.sent(["h1", "h2", "h3"])
+    assert batch.unacknowledged() == []
+
+
+def test_a_handle_without_its_message_id_is_named_by_itself() -> None:
+    """With no broker id given, ``unacknowledged`` names the receipt handle."""
+    batch = AckBatch()
+    batch.push("h1")
+    assert batch.unacknowledged() == ["h1"]
+
+
+# -- StopDeadline -------------------------------------------------------------------------
+
+
+def test_the_stop_deadline_is_the_long_poll_wait_and_the_grace_after_stop() -> None:
+    """Stopped at 100 s with a 20 s long poll, nothing waits on the network past 125 s."""
+    deadline = StopDeadline.at_stop(100.0, 20)
+    assert deadline.at == 120.0 + SHUTDOWN_GRACE_SECONDS
+    assert deadline.remaining(110.0) == 10.0 + SHUTDOWN_GRACE_SECONDS
+    assert deadline.remaining(200.0) == 0.0
+
+
+@given(
+    wait=st.integers(0, 20),
+    handlers=st.floats(0, 3_600, allow_nan=False),
+    spent=st.floats(0, 1, allow_nan=False),
+)
+def test_stop_returns_within_the_wait_the_handlers_and_the_grace(
+    wait: int, handlers: float, spent: float
+) -> None:
+    """Whenever the handlers finish, the deadline is within wait + handlers + grace of stop.
+
+    And the acknowledgements they leave get some of the grace (``spent`` of it elapsed).
+    """
+    stopped = 1_000.0
+    deadline = StopDeadline.at_stop(stopped, wait).after_handlers(stopped + handlers)
+    assert deadline.at <= stopped + wait + handlers + SHUTDOWN_GRACE_SECONDS
+    now = stopped + handlers + spent * SHUTDOWN_GRACE_SECONDS
+    assert deadline.remaining(now) >= (1 - spent) * SHUTDOWN_GRACE_SECONDS - 1e-9

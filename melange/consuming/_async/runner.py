@@ -36,8 +36,8 @@ from melange.consuming.aio_dedup import AsyncDeduplicationCache
 from melange.consuming.decisions import (
     EMPTY_SHORT_POLL_PAUSE,
     OUTAGE_BACKOFF,
-    SHUTDOWN_GRACE_SECONDS,
     Holding,
+    StopDeadline,
     due_for_extension,
     left_after,
     may_heal,
@@ -126,6 +126,8 @@ class AsyncQueueRunner:
         self._holding = Holding(options.workers, options.max_messages, options.visibility_timeout)
         self._workers = AsyncWorkers(options.workers)
         self._errors: list[Exception] = []
+        # Received, and not started because the runner stops: housekeeping releases them.
+        self._unstarted: list[ReceivedMessage] = []
         self._ran = False
         self.finished = False
 
@@ -137,11 +139,12 @@ class AsyncQueueRunner:
     async def run(self) -> None:
         """Consume until ``stop``; then finish running handlers, acknowledge them, return.
 
-        After ``stop`` it waits at most ``wait_time_seconds`` plus
-        ``SHUTDOWN_GRACE_SECONDS`` for receives in flight (the asyncio half cancels them):
-        what they return later comes back after its visibility timeout, or is released.
-        Interrupted (cancelled; Ctrl-C in the threaded half) it stops the same way, then
-        raises again.
+        After ``stop`` it returns within ``wait_time_seconds`` + the running handlers +
+        ``SHUTDOWN_GRACE_SECONDS`` whatever the network does (``StopDeadline``): receives
+        in flight are not waited for beyond it (the asyncio half cancels them at once),
+        and the acknowledgements and releases the broker has not answered by then are
+        logged, with the ids of the messages that will be delivered again. Interrupted
+        (cancelled; Ctrl-C in the threaded half) it stops the same way, then raises again.
 
         Raises:
             QueueNotFoundError: the queue does not exist when consuming starts.
@@ -177,34 +180,63 @@ class AsyncQueueRunner:
             raise self._errors[0]
 
     async def _shut_down(self, pollers: AsyncTasks, housekeeping: AsyncTasks) -> None:
-        """Stop receiving, let running handlers finish, send the last acknowledgements."""
+        """Stop receiving, let running handlers finish, settle the rest by the deadline.
+
+        Every wait on the network after ``stop`` is bounded by what is left of one
+        ``StopDeadline``, so waits one after another (a delete in flight, then the last
+        one) never add up beyond it.
+        """
         self.stop()
         pollers.cancel()
-        grace = self.options.wait_time_seconds + SHUTDOWN_GRACE_SECONDS
-        stuck = await pollers.join(grace)
-        if stuck:
-            logger.warning(
-                "%d receive request(s) to %r did not return within %d s of stop; not waiting "
-                "for them: messages they return later are released",
-                stuck,
-                self.queue_name,
-                grace,
-            )
+        stopped_at = self._clock()
+        deadline = StopDeadline.at_stop(stopped_at, self.options.wait_time_seconds)
         await self._workers.join()
+        deadline = deadline.after_handlers(self._clock())
         self._handlers_done.set()  # housekeeping heartbeats until the last handler finished
         self._wake_housekeeper.set()
-        await housekeeping.join(SHUTDOWN_GRACE_SECONDS)
-        last_acks = AsyncTasks()
-        last_acks.start(self._acks.flush, name=f"melange-last-acks-{self.queue_name}")
-        if await last_acks.join(SHUTDOWN_GRACE_SECONDS):
+        await housekeeping.join(deadline.remaining(self._clock()))
+        last = AsyncTasks()
+        if deadline.remaining(self._clock()):  # nothing starts once housekeeping spent it all
+            last.start(self._acks.flush, name=f"melange-last-acks-{self.queue_name}")
+            last.start(self._release_unstarted, name=f"melange-releases-{self.queue_name}")
+        await last.join(deadline.remaining(self._clock()))
+        self._report_unsettled()
+        stuck = await pollers.join(deadline.remaining(self._clock()))
+        if stuck:
             logger.warning(
-                "the last acknowledgements to %r were not answered within %d s; those "
-                "messages may be delivered again",
+                "%d receive request(s) to %r did not return within %.1f s of stop; not "
+                "waiting for them: messages they return later are released",
+                stuck,
                 self.queue_name,
-                SHUTDOWN_GRACE_SECONDS,
+                self._clock() - stopped_at,
             )
         RUNNING.unregister(self.activity)
         self.finished = True
+
+    def _report_unsettled(self) -> None:
+        """Log what the broker did not answer by the stop deadline: it will come back."""
+        unacknowledged = self._acks.unacknowledged()
+        if unacknowledged:
+            logger.warning(
+                "%d messages handled from %r were not acknowledged: the broker did not "
+                "answer before the stop deadline; they will be delivered again: %s",
+                len(unacknowledged),
+                self.queue_name,
+                ", ".join(unacknowledged),
+                extra={"queue": self.queue_name, "broker_message_ids": unacknowledged},
+            )
+        with self._lock:
+            unreleased = [m.broker_message_id for m in self._unstarted]
+        if unreleased:
+            logger.warning(
+                "%d messages received from %r and not started were not released: the "
+                "broker did not answer before the stop deadline; they will be delivered "
+                "again after their visibility timeout: %s",
+                len(unreleased),
+                self.queue_name,
+                ", ".join(unreleased),
+                extra={"queue": self.queue_name, "broker_message_ids": unreleased},
+            )
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -338,7 +370,7 @@ class AsyncQueueRunner:
                 try:
                     for index, received in enumerate(unit):
                         if self._stopping.is_set():
-                            await self._handling.release(unit[index:])
+                            self._put_aside(unit[index:])
                             break
                         flight = self._started(received)
                         outcome = None
@@ -358,6 +390,16 @@ class AsyncQueueRunner:
             # a worker when there are more units than workers, and then more is received.
             self._unhold(sum(len(unit) for unit in share))
 
+    def _put_aside(self, unstarted: list[ReceivedMessage]) -> None:
+        """Leave messages no worker will start to housekeeping, which releases them.
+
+        A worker stopping does not wait on the network: a release the broker does not
+        answer then holds up neither the other units of its share nor the stop.
+        """
+        with self._lock:
+            self._unstarted.extend(unstarted)
+        self._wake_housekeeper.set()
+
     def _started(self, received: ReceivedMessage) -> InFlight:
         now = self._clock()
         flight = InFlight(received, now, now)
@@ -374,15 +416,27 @@ class AsyncQueueRunner:
     # -- housekeeping --------------------------------------------------------------------
 
     async def _housekeep(self) -> None:
-        """Send acknowledgements and extend leases until the last handler finished."""
+        """Send acknowledgements and releases, extend leases, until the last handler finished."""
         interval = self.options.ack_flush_interval
         while not self._handlers_done.is_set():
             # Woken at once when a batch of acknowledgements fills, else every tick.
             await self._wake_housekeeper.wait(min(0.1, interval / 2))
             self._wake_housekeeper.clear()
             await self._acks.flush(interval)
+            await self._release_unstarted()
             if self.options.heartbeat:
                 await self.extend_due()
+
+    async def _release_unstarted(self) -> None:
+        """Release the messages workers put aside when the runner stopped."""
+        with self._lock:
+            unstarted = list(self._unstarted)
+        if not unstarted:
+            return
+        await self._handling.release(unstarted)  # logs the messages it could not release
+        released = {id(m) for m in unstarted}
+        with self._lock:
+            self._unstarted = [m for m in self._unstarted if id(m) not in released]
 
     async def extend_due(self) -> None:
         """The heartbeat: extend what was extended half a visibility timeout ago or more.

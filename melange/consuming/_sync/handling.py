@@ -303,7 +303,8 @@ class MessageHandling:
 
     def _acknowledge(self, received: ReceivedMessage) -> None:
         if self._acks is not None:
-            self._acks.add(received.receipt_handle)  # counted when the batch goes out
+            # Counted when the batch goes out; the id names it if it never does (stop).
+            self._acks.add(received.receipt_handle, received.broker_message_id)
             return
         refused = self._backend.acknowledge(self.queue_name, [received.receipt_handle])
         if not refused:
@@ -372,7 +373,8 @@ class Acks:
     on a delete), or is sent at once without one; when the sender fell behind
     (``Pending.BEHIND``) the adder sends, which slows handling to what the broker takes.
     Handles whose delete failed because the broker could not be reached are kept for the
-    next flush.
+    next flush; ``unacknowledged`` names those not deleted yet, for a runner that stops
+    before the broker answers.
 
     Args:
         backend: the messaging backend.
@@ -397,9 +399,12 @@ class Acks:
         self._wake = wake
         self._batch = AckBatch(clock=clock)
 
-    def add(self, receipt_handle: str) -> None:
-        """Queue a handle for deletion; a full batch wakes the sender, or goes at once."""
-        pending = self._batch.push(receipt_handle)
+    def add(self, receipt_handle: str, broker_message_id: str | None = None) -> None:
+        """Queue a handle for deletion; a full batch wakes the sender, or goes at once.
+
+        ``broker_message_id`` names the message in the log if it is never deleted.
+        """
+        pending = self._batch.push(receipt_handle, broker_message_id)
         if pending is Pending.BEHIND or (pending is Pending.FULL and self._wake is None):
             self.flush()
         elif pending is Pending.FULL and self._wake is not None:
@@ -416,6 +421,7 @@ class Acks:
             logger.warning("acknowledging %d messages failed (%s); will retry", len(handles), exc)
             self._batch.put_back(handles)
             return
+        self._batch.sent(handles)
         self._stats.count("acknowledged", len(handles) - len(refused))
         if refused:
             # The visibility timeout ran out before the delete: SQS will deliver these again
@@ -425,6 +431,13 @@ class Acks:
                 "will be delivered again",
                 len(refused),
             )
+
+    def unacknowledged(self) -> list[str]:
+        """Return the broker ids of the messages queued or sent for deletion and not deleted.
+
+        A delete request cancelled, or still waiting for its answer, counts its messages.
+        """
+        return self._batch.unacknowledged()
 
 
 def _call_hook(name: str, hook: Callable[..., object], *args: Any) -> None:
