@@ -22,6 +22,7 @@ Catch ``MelangeError`` to catch them all, or a branch to catch a kind::
     │   └── MessageTooLargeError            over the destination's size limit
     └── BackendError                        the broker refused or could not be reached
         ├── QueueNotFoundError
+        ├── PayloadNotFoundError            a large payload's S3 object is gone
         ├── TopicNotFoundError
         ├── BatchPublishError               some entries of a batch were not accepted
         ├── BackendUnavailableError         the endpoint did not answer (may heal: back off)
@@ -66,6 +67,7 @@ __all__ = [
     "MessageRejectedError",
     "MessageTooLargeError",
     "NotReadableByMelange7Error",
+    "PayloadNotFoundError",
     "PickleNotAllowedError",
     "Problem",
     "QueueNotFoundError",
@@ -553,7 +555,8 @@ class MessageTooLargeError(MessageRejectedError):
         super().__init__(
             f"message for {describe_name(destination, broker_destination)} is {size:,} bytes "
             f"(body and attributes), over the limit of {limit:,} bytes; send a smaller "
-            "payload or store it elsewhere (e.g. S3) and publish a reference",
+            "payload, or set MELANGE_LARGE_PAYLOAD_BUCKET (a publisher's payloads=) to send "
+            "it through S3",
             code="MessageTooLarge",
         )
         self.destination = destination
@@ -589,6 +592,29 @@ class BackendRefusedError(BackendError):
     backing off; throttling, 5xx answers and connection errors stay ``BackendError`` or
     ``BackendUnavailableError`` and are retried.
     """
+
+
+class PayloadNotFoundError(BackendError):
+    """A large payload's S3 object does not exist (expired, deleted, never written).
+
+    The dispatcher moves its message to the dead-letter queue with this as the reason:
+    reading it again cannot succeed.
+
+    Attributes:
+        bucket: the S3 bucket the pointer names.
+        key: the object key the pointer names.
+    """
+
+    def __init__(self, bucket: str, key: str, *, operation: str = "GetObject") -> None:
+        super().__init__(
+            f"the payload s3://{bucket}/{key} does not exist: it expired (the bucket's "
+            "lifecycle rule), was deleted after another consumer acknowledged it, or was "
+            "never written; the message cannot be read",
+            operation=operation,
+            code="NoSuchKey",
+        )
+        self.bucket = bucket
+        self.key = key
 
 
 class DeduplicationUnavailableError(BackendError):

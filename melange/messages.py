@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from melange.exceptions import BatchEntryFailure
+
+if TYPE_CHECKING:  # the claim check reads messages: imported for annotations only
+    from melange.wire.claim_check import ClaimCheck
 
 __all__ = [
     "AttributeValue",
@@ -118,10 +121,15 @@ class Destination:
 
 @attrs.frozen
 class OutgoingMessage:
-    """An envelope and the options to send it with."""
+    """An envelope and the options to send it with.
+
+    ``claim_check``: the envelope's content is stored in S3 (``melange.payloads``) and the
+    message carries this pointer instead, with melange's attributes as usual.
+    """
 
     envelope: Envelope
     options: SendOptions = SendOptions()
+    claim_check: ClaimCheck | None = None
 
 
 @attrs.frozen

@@ -206,6 +206,10 @@ class DispatcherOptions:
             attrs class, dataclass or pydantic model their JSON is structured into, or a
             function of their parsed JSON; ``None``: the registry's default serializer
             reads them (``json``: dicts). See ``melange.serializers.foreign``.
+        delete_payloads: delete a large message's S3 object once the message is
+            acknowledged (``melange.payloads``). Right for a queue consumed once; a queue
+            a topic feeds must leave it (the topic's other subscribers read it too) to the
+            bucket's lifecycle rule. A worker sets it from the queue's ``Subscription``.
     """
 
     workers: int = attrs.field(default=1, validator=_at_least_one)
@@ -222,6 +226,7 @@ class DispatcherOptions:
     )
     ack_flush_interval: float = attrs.field(default=0.2, validator=_check_flush_interval)
     foreign: Callable[[Any], object] | None = attrs.field(default=None, validator=_check_foreign)
+    delete_payloads: bool = False
 
     @property
     def poller_count(self) -> int:

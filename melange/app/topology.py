@@ -31,6 +31,7 @@ QUEUE_FIELDS = (
     "visibility_timeout",
     "workers",
     "foreign",
+    "delete_payloads",
 )
 
 
@@ -43,7 +44,8 @@ class AppQueue:
         subscriptions: one per topic it is subscribed to.
         consumers: the consumers a worker attaches to its dispatcher.
         options: the options its dispatcher runs with (the subscription's workers,
-            visibility timeout and foreign over the settings').
+            visibility timeout and foreign over the settings'; ``delete_payloads`` when
+            no topic feeds it).
     """
 
     spec: QueueSpec
@@ -135,15 +137,22 @@ def _app_queue(
     """Merge the subscriptions of the consumers reading one queue into one ``AppQueue``."""
     merged = _merged(readers)
     visibility = _or(merged.visibility_timeout, options.visibility_timeout)
+    subscriptions = _subscriptions(readers)
+    # A large payload's object is the topic's other subscribers' too: only a queue no topic
+    # feeds deletes it once acknowledged, unless its subscription says otherwise.
+    delete_payloads = (
+        not subscriptions if merged.delete_payloads is None else merged.delete_payloads
+    )
     return AppQueue(
         spec=merged.queue_spec(max_receive_count=max_receive_count, visibility_timeout=visibility),
-        subscriptions=_subscriptions(readers),
+        subscriptions=subscriptions,
         consumers=tuple(readers),
         options=attrs.evolve(
             options,
             workers=_or(merged.workers, options.workers),
             visibility_timeout=visibility,
             foreign=options.foreign if merged.foreign is None else merged.foreign,
+            delete_payloads=delete_payloads,
         ),
     )
 

@@ -26,6 +26,8 @@ from melange.consuming.dispatcher import build_options
 from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHook, HandlingSetup
 from melange.consuming.reading import register_handled_types
 from melange.options import DispatcherOptions
+from melange.payloads.memory import AsyncInMemoryPayloadStore, InMemoryPayloadStore
+from melange.payloads.store import AsyncPayloadStore
 from melange.serializers.foreign import foreign_reader
 from melange.serializers.registry import SerializerRegistry
 
@@ -44,6 +46,9 @@ class AsyncMessageDispatcher:
         options: every option at once; keywords given as well override it.
         on_exception: called with (exception, message, received) when a consumer raises.
         after_consume: called with (message, received) after every consumer succeeded.
+        payloads: where large messages' payloads are stored (``melange.payloads``; an
+            ``InMemoryPayloadStore`` is shared with the sync half): a message carrying a
+            pointer is read from there; without one it is dead-lettered with a reason.
         **option_values: ``DispatcherOptions`` fields (``workers=50``: handlers running at
             once per queue, as tasks; ``visibility_timeout=60``, ...).
 
@@ -61,11 +66,13 @@ class AsyncMessageDispatcher:
         options: DispatcherOptions | None = None,
         on_exception: ExceptionHook | None = None,
         after_consume: ConsumeHook | None = None,
+        payloads: AsyncPayloadStore | InMemoryPayloadStore | None = None,
         **option_values: Any,
     ) -> None:
         self.options = build_options(options, option_values)
         self.backend = backend
         self.cache = cache
+        self.payloads = payloads
         self._registry = serializer_registry
         self._consumers: list[Consumer] = []
         for each in consumers:
@@ -137,7 +144,14 @@ class AsyncMessageDispatcher:
             self.stats,
             cache=awaitable_cache(self.cache, executor),
             probe=self._probe,
+            payloads=self._payload_store(),
         )
+
+    def _payload_store(self) -> AsyncPayloadStore | None:
+        # An in-memory store is shared with the sync half, as the in-memory backend is.
+        if isinstance(self.payloads, InMemoryPayloadStore):
+            return AsyncInMemoryPayloadStore(self.payloads)
+        return self.payloads
 
     def _pool(self) -> ThreadPoolExecutor:
         # Plain handlers run here: as many threads as handlers may run at once.

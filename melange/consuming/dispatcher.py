@@ -33,6 +33,7 @@ from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHo
 from melange.consuming.reading import register_handled_types
 from melange.exceptions import ConfigurationError, Problem
 from melange.options import DispatcherOptions
+from melange.payloads.store import PayloadStore
 from melange.serializers.foreign import foreign_reader
 from melange.serializers.registry import SerializerRegistry
 
@@ -55,6 +56,9 @@ class MessageDispatcher:
         options: every option at once; keywords given as well override it.
         on_exception: called with (exception, message, received) when a consumer raises.
         after_consume: called with (message, received) after every consumer succeeded.
+        payloads: where large messages' payloads are stored (``melange.payloads``): a
+            message carrying a pointer is read from there; without one it is dead-lettered
+            with a reason saying so.
         **option_values: ``DispatcherOptions`` fields (``workers=8``, ...).
 
     Raises:
@@ -73,11 +77,13 @@ class MessageDispatcher:
         options: DispatcherOptions | None = None,
         on_exception: ExceptionHook | None = None,
         after_consume: ConsumeHook | None = None,
+        payloads: PayloadStore | None = None,
         **option_values: Any,
     ) -> None:
         self.options = build_options(options, option_values)
         self.backend = backend
         self.cache = cache
+        self.payloads = payloads
         self._registry = serializer_registry
         self._consumers: list[Consumer] = []
         for each in consumers:
@@ -189,6 +195,7 @@ class MessageDispatcher:
             self.stats,
             cache=self.cache,
             probe=self._probe,
+            payloads=self.payloads,
         )
 
 

@@ -25,6 +25,7 @@ from melange.options import AckPolicy, DispatcherOptions
 from melange.serializers.foreign import ForeignReader
 from melange.serializers.registry import SerializerRegistry
 from melange.telemetry import metrics, tracing
+from melange.wire.claim_check import ClaimCheck, PayloadPointer
 
 __all__ = [
     "REJECTED",
@@ -35,6 +36,7 @@ __all__ = [
     "HandlingSetup",
     "InFlight",
     "Outcome",
+    "deletable_payload",
     "failure_outcome",
     "is_permanent",
     "log_fields",
@@ -64,13 +66,15 @@ class Outcome:
     """An ``Action`` with its delay (for RETRY) and its reason (for logs and dead letters).
 
     ``message_id`` is melange's id of the message, when it could be read: for the logs,
-    not part of the decision (outcomes compare equal without it).
+    not part of the decision (outcomes compare equal without it). ``payload`` is the S3
+    object of a large message to delete once it is acknowledged (``melange.payloads``).
     """
 
     action: Action
     delay: int = 0
     reason: str = ""
     message_id: str | None = attrs.field(default=None, eq=False)
+    payload: PayloadPointer | None = attrs.field(default=None, eq=False)
 
 
 #: Every consumer that accepts the message succeeded: delete it.
@@ -160,6 +164,20 @@ def message_context(
         sns_subject=None if origin is None else origin.subject,
         sns_topic_arn=None if origin is None else origin.topic_arn,
     )
+
+
+def deletable_payload(
+    check: ClaimCheck | None, options: DispatcherOptions, bucket: str | None
+) -> PayloadPointer | None:
+    """Return the S3 object to delete once a message is acknowledged, if any.
+
+    Only with ``delete_payloads`` (a queue no topic feeds: the other subscribers of a
+    topic need the object too), never for what came in an SNS notification, and only in
+    the application's own bucket (``bucket``), never in one it only reads.
+    """
+    if check is None or not options.delete_payloads or check.via_notification:
+        return None
+    return check.pointer if check.pointer.bucket == bucket else None
 
 
 def reason_of(exc: BaseException) -> str:

@@ -55,6 +55,9 @@ class Subscription:
             producer's JSON, S3 event notifications, EventBridge events): the attrs class,
             dataclass or pydantic model their JSON is structured into, or a function of
             their parsed JSON (``DispatcherOptions.foreign``); ``None``: as dicts.
+        delete_payloads: delete a large message's S3 object once it is acknowledged
+            (``DispatcherOptions.delete_payloads``); ``None``: when no topic feeds the
+            queue (a topic's other subscribers need the object too).
 
     Raises:
         DeclarationError: a value SQS/SNS would refuse, or ``fifo`` contradicting the name;
@@ -75,6 +78,7 @@ class Subscription:
     fifo: bool | None = None
     workers: int | None = None
     foreign: Callable[[Any], object] | None = None
+    delete_payloads: bool | None = None
 
     def __attrs_post_init__(self) -> None:
         try:

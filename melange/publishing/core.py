@@ -17,10 +17,14 @@ import attrs
 from melange import wire
 from melange.exceptions import (
     BackendError,
+    BackendRefusedError,
     BatchPublishError,
     ConfigurationError,
+    MelangeError,
     MessageAttributeError,
     Problem,
+    QueueNotFoundError,
+    TopicNotFoundError,
 )
 from melange.limits import MAX_ATTRIBUTES
 from melange.messages import (
@@ -34,6 +38,7 @@ from melange.messages import (
 )
 from melange.serializers.registry import SerializerRegistry
 from melange.telemetry import metrics, tracing
+from melange.wire.claim_check import SIZE_ATTRIBUTE, ClaimCheck, PayloadPointer
 from melange.wire.melange7 import check_readable_by_melange7
 
 __all__ = [
@@ -43,9 +48,13 @@ __all__ = [
     "SuppliesAttributes",
     "accepted_ids",
     "build_message",
+    "never_sent",
     "own_attributes",
     "paired",
+    "refused_pointers",
     "send_failed",
+    "to_store",
+    "with_claim_check",
 ]
 
 Attributes = Mapping[str, AttributeValue]
@@ -269,6 +278,58 @@ class PublisherCore:
                     destination.name, message.envelope, topic=destination.is_topic
                 )
         return messages
+
+
+def to_store(
+    destination: Destination, messages: Iterable[OutgoingMessage], limit: int
+) -> list[tuple[int, str]]:
+    """Return ``(index, body)`` of each message to store in S3: over ``limit`` bytes inline.
+
+    The size is what SQS/SNS count (body and attributes); ``limit`` 0 stores every
+    message (``LargePayloads.always``). ``body`` is what the object holds
+    (``wire.stored_body``). A message already carrying a claim check is skipped.
+    """
+    chosen = []
+    for index, message in enumerate(messages):
+        if message.claim_check is not None:
+            continue
+        body = wire.stored_body(destination, message.envelope)
+        inline = wire.message_size(body, wire.envelope_attributes(message.envelope))
+        if limit == 0 or inline > limit:
+            chosen.append((index, body))
+    return chosen
+
+
+def with_claim_check(
+    message: OutgoingMessage, pointer: PayloadPointer, body: str
+) -> OutgoingMessage:
+    """Return ``message`` carrying the pointer to ``body``, stored at ``pointer``."""
+    check = ClaimCheck(pointer, len(body.encode()), SIZE_ATTRIBUTE)
+    return attrs.evolve(message, claim_check=check)
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Return whether a failed send certainly delivered nothing (its stored payloads can go).
+
+    A refusal (for good, a missing queue or topic, a message melange itself refused) sent
+    nothing; a lost answer (a timeout, a reset) may have delivered the message, whose
+    pointer must then keep its object: the bucket's lifecycle rule removes it later.
+    """
+    if isinstance(exc, BackendRefusedError | QueueNotFoundError | TopicNotFoundError):
+        return True
+    return isinstance(exc, MelangeError) and not isinstance(exc, BackendError)
+
+
+def refused_pointers(
+    messages: Iterable[OutgoingMessage], result: BatchResult
+) -> list[PayloadPointer]:
+    """Return the stored payloads of the entries a batch publish did not accept."""
+    sent = list(messages)
+    return [
+        check.pointer
+        for failure in result.failed
+        if (check := sent[failure.index].claim_check) is not None
+    ]
 
 
 def send_failed(plan: PublishPlan, exc: BaseException) -> None:

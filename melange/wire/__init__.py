@@ -38,6 +38,7 @@ from melange.wire.write import (
     queue_body,
     queue_payload,
     sns_notification_body,
+    stored_body,
     topic_message,
     topic_payload,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "queue_body",
     "queue_payload",
     "sns_notification_body",
+    "stored_body",
     "topic_message",
     "topic_payload",
     "typed_value",

@@ -37,6 +37,7 @@ from melange.limits import (
     is_fifo,
 )
 from melange.messages import AttributeValue, Destination, Envelope, JsonDict, OutgoingMessage
+from melange.wire.claim_check import SIZE_ATTRIBUTES, ClaimCheck
 
 MANIFEST = "manifest"
 SERIALIZER_ID = "serializer_id"
@@ -128,6 +129,12 @@ def _check_user_attribute(name: str, value: object) -> None:
         raise MessageAttributeError(
             f"attribute name {name!r} is reserved by melange's wire format; "
             f"choose a name other than {sorted(RESERVED_ATTRIBUTES)!r}",
+            name=name,
+        )
+    if name in SIZE_ATTRIBUTES:
+        raise MessageAttributeError(
+            f"attribute name {name!r} marks a payload stored in S3 (AWS's extended clients' "
+            "format), so a consumer would look for one; choose another name",
             name=name,
         )
     if isinstance(value, bool) or not isinstance(value, str | int | float | bytes):
@@ -311,6 +318,42 @@ def sns_notification_body(
     return json.dumps(notification)
 
 
+def stored_body(destination: Destination, envelope: Envelope) -> str:
+    """Return what a claim check stores in S3: the body the message would have had inline.
+
+    ``{"Message": content}`` for a queue, the SNS message for a topic; a reader that
+    fetches it reads it as it reads an inline message.
+    """
+    if destination.is_topic:
+        return topic_message(envelope.content)
+    return queue_body(envelope.content)
+
+
+def claim_check_payload(
+    destination: Destination, message: OutgoingMessage, check: ClaimCheck
+) -> Payload:
+    """Return the body and attributes of a message whose content is stored in S3.
+
+    The body is the pointer; the attributes are melange's and the application's, plus
+    ``ExtendedPayloadSize`` (so at most nine of the application's own).
+
+    Raises:
+        MessageAttributeError: the attributes and the size attribute are more than SQS/SNS
+            carry.
+    """
+    attributes = envelope_attributes(message.envelope)
+    attributes[check.attribute] = check.size if check.size is not None else 0
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise MessageAttributeError(
+            f"message for {destination} is stored in S3, which adds the attribute "
+            f"{check.attribute!r} to its {len(attributes) - 1} ({sorted(attributes)!r}); SQS "
+            f"and SNS carry at most {MAX_ATTRIBUTES}: send fewer attributes of your own",
+            name=check.attribute,
+        )
+    body = check.pointer.body()
+    return Payload(body, attributes, message_size(body, attributes))
+
+
 def outgoing_payload(
     destination: Destination, message: OutgoingMessage, *, max_size: int | None = None
 ) -> Payload:
@@ -323,6 +366,12 @@ def outgoing_payload(
         MessageTooLargeError: the body and attributes exceed the limit.
         MessageAttributeError: see ``envelope_attributes``.
     """
+    if message.claim_check is not None:
+        if destination.is_topic:
+            check_topic_options(destination.name, message.options)
+        else:
+            check_queue_options(destination.name, message.options)
+        return claim_check_payload(destination, message, message.claim_check)
     if destination.is_topic:
         check_topic_options(destination.name, message.options)
         limit = SNS_MAX_MESSAGE_BYTES if max_size is None else max_size

@@ -37,6 +37,7 @@ from melange.consuming.outcomes import (
     HandlingSetup,
     InFlight,
     Outcome,
+    deletable_payload,
     failure_outcome,
     is_permanent,
     log_fields,
@@ -44,10 +45,19 @@ from melange.consuming.outcomes import (
     reason_of,
     unhandled_outcome,
 )
-from melange.exceptions import BackendError, DeduplicationUnavailableError, MessageRejectedError
+from melange.exceptions import (
+    BackendError,
+    BackendRefusedError,
+    DeduplicationUnavailableError,
+    MalformedMessageError,
+    MessageRejectedError,
+    PayloadNotFoundError,
+)
 from melange.messages import ReceivedMessage, RedrivePolicy
 from melange.options import AckPolicy
+from melange.payloads.store import AsyncPayloadStore
 from melange.telemetry import tracing
+from melange.wire.claim_check import ClaimCheck, PayloadPointer, claim_check, inlined
 
 __all__ = ["AsyncAcks", "AsyncMessageHandling"]
 
@@ -66,6 +76,8 @@ class AsyncMessageHandling:
         cache: the deduplication cache, if any.
         probe: whether the cache answers (shared by the dispatcher's runners).
         acks: the batch acknowledgements go into; ``None``: each is deleted at once.
+        payloads: where large messages' payloads are (``melange.payloads``); a message
+            carrying a pointer is read from there before it is handled.
     """
 
     def __init__(
@@ -79,6 +91,7 @@ class AsyncMessageHandling:
         cache: AsyncDeduplicationCache | None = None,
         probe: CacheProbe | None = None,
         acks: AsyncAcks | None = None,
+        payloads: AsyncPayloadStore | None = None,
     ) -> None:
         self.queue_name = queue_name
         self.stats = stats
@@ -89,6 +102,7 @@ class AsyncMessageHandling:
         self._cache = cache
         self.probe = probe or CacheProbe(None)
         self._acks = acks
+        self._payloads = payloads
         self._policy: tuple[RedrivePolicy | None] | None = None
 
     # -- handling ------------------------------------------------------------------------
@@ -100,6 +114,15 @@ class AsyncMessageHandling:
         ``AckPolicy.ALWAYS``). Runs within the message's ``process`` span, when tracing.
         """
         received = flight.received
+        try:
+            check = claim_check(received)
+        except Exception as exc:  # a malformed pointer: dead-lettered with the reason
+            return _traced(received, Outcome(Action.DEAD_LETTER, reason=reason_of(exc)))
+        if check is not None:
+            fetched = await self._fetch(received, check)
+            if isinstance(fetched, Outcome):
+                return _traced(received, fetched)
+            received = fetched
         try:
             envelope, origin = wire.unwrap_with_origin(received)
         except Exception as exc:  # RecursionError too: whatever cannot be read is dead-lettered
@@ -128,11 +151,51 @@ class AsyncMessageHandling:
                     return outcome
             if self._setup.after_consume is not None:
                 _call_hook("after_consume", self._setup.after_consume, message, received)
-            outcome = Outcome(Action.ACK, message_id=envelope.message_id)
+            bucket = None if self._payloads is None else self._payloads.settings.bucket
+            payload = deletable_payload(check, self._options, bucket)
+            outcome = Outcome(Action.ACK, message_id=envelope.message_id, payload=payload)
             return outcome
         finally:
             if trace is not None:
                 _end_trace(trace, outcome)
+
+    async def _fetch(
+        self, received: ReceivedMessage, check: ClaimCheck
+    ) -> ReceivedMessage | Outcome:
+        """Return ``received`` with its payload read from S3, or what to do instead.
+
+        A missing object, a pointer to a bucket the application does not read, or no
+        payload store is a dead letter with the reason; a store that does not answer is a
+        retry after the backoff. A refusal for good (no such bucket, access denied) is
+        raised: the runner stops on it, as on a broker's.
+        """
+        pointer = check.pointer
+        if self._payloads is None:
+            reason = (
+                f"the message's payload is stored at {pointer} but this dispatcher reads no "
+                "large payloads; set MELANGE_LARGE_PAYLOAD_BUCKET (or give the dispatcher "
+                "payloads=) and redrive it"
+            )
+            return Outcome(Action.DEAD_LETTER, reason=reason)
+        settings = self._payloads.settings
+        if not settings.reads(pointer):
+            reason = (
+                f"the message points to {pointer}, a bucket this application does not read "
+                f"(it reads {settings.bucket!r}); if that producer is trusted, add the bucket "
+                "to MELANGE_LARGE_PAYLOAD_READ_BUCKETS and redrive it"
+            )
+            return Outcome(Action.DEAD_LETTER, reason=reason)
+        try:
+            payload = await self._payloads.get(pointer)
+        except (PayloadNotFoundError, MalformedMessageError) as exc:  # gone, or not text
+            return Outcome(Action.DEAD_LETTER, reason=reason_of(exc))
+        except BackendRefusedError:
+            raise
+        except BackendError as exc:
+            delay = self._options.backoff.delay(received.receive_count)
+            reason = f"could not read the payload at {pointer}: {reason_of(exc)}"
+            return Outcome(Action.RETRY, delay=delay, reason=reason)
+        return inlined(received, check, payload)
 
     async def _consume(
         self, consumer: Consumer, message: Any, context: MessageContext, flight: InFlight
@@ -262,7 +325,7 @@ class AsyncMessageHandling:
             if action is Action.RETRY and await self._on_last_receive(received, outcome):
                 action = Action.DEAD_LETTER
             if action is Action.ACK:
-                await self._acknowledge(received)
+                await self._acknowledge(received, outcome.payload)
             elif action is Action.RETRY:
                 self.stats.count("retried")
                 await self._backend.change_visibility(
@@ -304,14 +367,18 @@ class AsyncMessageHandling:
         if self._acks is not None:
             await self._acks.flush()
 
-    async def _acknowledge(self, received: ReceivedMessage) -> None:
+    async def _acknowledge(
+        self, received: ReceivedMessage, payload: PayloadPointer | None = None
+    ) -> None:
         if self._acks is not None:
             # Counted when the batch goes out; the id names it if it never does (stop).
-            await self._acks.add(received.receipt_handle, received.broker_message_id)
+            await self._acks.add(received.receipt_handle, received.broker_message_id, payload)
             return
         refused = await self._backend.acknowledge(self.queue_name, [received.receipt_handle])
         if not refused:
             self.stats.count("acknowledged")
+            if payload is not None and self._payloads is not None:
+                await _delete_payloads(self._payloads, [payload])
 
     async def _redrive_policy(self) -> RedrivePolicy | None:
         if self._policy is None:  # asked when first needed: a broker down at start only delays it
@@ -385,6 +452,7 @@ class AsyncAcks:
         stats: counts what each delete request took.
         wake: set when a batch fills; ``None``: send it at once.
         clock: the monotonic clock that ages batches.
+        payloads: deletes the S3 objects of large messages once they are acknowledged.
     """
 
     def __init__(
@@ -395,18 +463,30 @@ class AsyncAcks:
         *,
         wake: AsyncEvent | None = None,
         clock: Callable[[], float] = time.monotonic,
+        payloads: AsyncPayloadStore | None = None,
     ) -> None:
         self._backend = backend
         self._queue_name = queue_name
         self._stats = stats
         self._wake = wake
         self._batch = AckBatch(clock=clock)
+        self._payloads = payloads
+        #: The S3 object to delete once the message of a receipt handle is deleted.
+        self._stored: dict[str, PayloadPointer] = {}
 
-    async def add(self, receipt_handle: str, broker_message_id: str | None = None) -> None:
+    async def add(
+        self,
+        receipt_handle: str,
+        broker_message_id: str | None = None,
+        payload: PayloadPointer | None = None,
+    ) -> None:
         """Queue a handle for deletion; a full batch wakes the sender, or goes at once.
 
-        ``broker_message_id`` names the message in the log if it is never deleted.
+        ``broker_message_id`` names the message in the log if it is never deleted;
+        ``payload`` is deleted from S3 once the message is.
         """
+        if payload is not None and self._payloads is not None:
+            self._stored[receipt_handle] = payload
         pending = self._batch.push(receipt_handle, broker_message_id)
         if pending is Pending.BEHIND or (pending is Pending.FULL and self._wake is None):
             await self.flush()
@@ -426,6 +506,15 @@ class AsyncAcks:
             return
         self._batch.sent(handles)
         self._stats.count("acknowledged", len(handles) - len(refused))
+        if self._stored:
+            # Deleted once its message is: a refused delete leaves the message, which
+            # needs its object when it is delivered again.
+            kept = set(refused)
+            done = [self._stored.pop(h) for h in handles if h in self._stored and h not in kept]
+            for handle in kept:
+                self._stored.pop(handle, None)
+            if done and self._payloads is not None:
+                await _delete_payloads(self._payloads, done)
         if refused:
             # The visibility timeout ran out before the delete: SQS will deliver these again
             # and the deduplication cache (if any) will skip them.
@@ -441,6 +530,20 @@ class AsyncAcks:
         A delete request cancelled, or still waiting for its answer, counts its messages.
         """
         return self._batch.unacknowledged()
+
+
+async def _delete_payloads(payloads: AsyncPayloadStore, pointers: list[PayloadPointer]) -> None:
+    """Delete the S3 objects of acknowledged messages; a failure leaves them to expire."""
+    for pointer in pointers:
+        try:
+            await payloads.delete(pointer)
+        except BackendError as exc:
+            logger.warning(
+                "could not delete %s, the payload of an acknowledged message (%s); the "
+                "bucket's lifecycle rule will expire it",
+                pointer,
+                exc,
+            )
 
 
 def _call_hook(name: str, hook: Callable[..., object], *args: Any) -> None:

@@ -52,8 +52,9 @@ from melange.consuming.outcomes import (
     InFlight,
     Outcome,
 )
-from melange.exceptions import BackendError, DeduplicationUnavailableError
+from melange.exceptions import BackendError, BackendRefusedError, DeduplicationUnavailableError
 from melange.messages import ReceivedMessage
+from melange.payloads.store import AsyncPayloadStore
 from melange.telemetry import tracing
 from melange.telemetry.activity import RUNNING, QueueActivity
 
@@ -75,6 +76,7 @@ class AsyncQueueRunner:
         stats: the dispatcher's counters; the runner counts into its queue's share.
         cache: the deduplication cache, if any.
         probe: whether the cache answers (shared by the dispatcher's runners).
+        payloads: where large messages' payloads are stored, if anywhere.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class AsyncQueueRunner:
         *,
         cache: AsyncDeduplicationCache | None = None,
         probe: CacheProbe | None = None,
+        payloads: AsyncPayloadStore | None = None,
     ) -> None:
         options = setup.options
         self.queue_name = queue_name
@@ -98,13 +101,19 @@ class AsyncQueueRunner:
         self._clock = setup.clock
         self._cache = cache
         self._probe = probe or CacheProbe(None)
+        self._payloads = payloads
         self._queue_stats = stats.for_queue(queue_name)
         self._stopping = AsyncEvent()
         self._room = AsyncEvent()  # set when a poller may receive again
         self._wake_housekeeper = AsyncEvent()
         self._handlers_done = AsyncEvent()
         self._acks = AsyncAcks(
-            backend, queue_name, self._queue_stats, wake=self._wake_housekeeper, clock=self._clock
+            backend,
+            queue_name,
+            self._queue_stats,
+            wake=self._wake_housekeeper,
+            clock=self._clock,
+            payloads=payloads,
         )
         self._handling = AsyncMessageHandling(
             backend,
@@ -115,6 +124,7 @@ class AsyncQueueRunner:
             cache=cache,
             probe=self._probe,
             acks=self._acks,
+            payloads=payloads,
         )
         #: The messages whose handlers run, by receipt handle (the heartbeat's to extend).
         self.in_flight: dict[str, InFlight] = {}
@@ -376,6 +386,9 @@ class AsyncQueueRunner:
                         outcome = None
                         try:
                             outcome = await self._handling.handle(flight)
+                        except BackendRefusedError as exc:  # S3 refused for good: stop
+                            self._refused(exc, unit[index:])
+                            break
                         finally:
                             self._finished(flight, outcome)
                         await self._handling.settle(received, outcome)
@@ -389,6 +402,17 @@ class AsyncQueueRunner:
             # Room is given back once per share: a share larger than one unit only goes to
             # a worker when there are more units than workers, and then more is received.
             self._unhold(sum(len(unit) for unit in share))
+
+    def _refused(self, exc: BackendRefusedError, unsettled: list[ReceivedMessage]) -> None:
+        """Stop on a refusal that cannot heal (a large payload's bucket is gone or denied).
+
+        As for the broker's: every message stays for redelivery, and ``run`` raises the
+        error once everything has stopped.
+        """
+        logger.error("reading a message of %r was refused (%s); stopping", self.queue_name, exc)
+        self._errors.append(exc)
+        self._put_aside(unsettled)
+        self.stop()
 
     def _put_aside(self, unstarted: list[ReceivedMessage]) -> None:
         """Leave messages no worker will start to housekeeping, which releases them.
@@ -484,6 +508,7 @@ class AsyncQueueRunner:
             self._queue_stats,
             cache=self._cache,
             probe=self._probe,
+            payloads=self._payloads,
         )
         handled = 0
         # While the cache is unreachable, released messages are visible again at once:

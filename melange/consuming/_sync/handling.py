@@ -36,6 +36,7 @@ from melange.consuming.outcomes import (
     HandlingSetup,
     InFlight,
     Outcome,
+    deletable_payload,
     failure_outcome,
     is_permanent,
     log_fields,
@@ -43,10 +44,19 @@ from melange.consuming.outcomes import (
     reason_of,
     unhandled_outcome,
 )
-from melange.exceptions import BackendError, DeduplicationUnavailableError, MessageRejectedError
+from melange.exceptions import (
+    BackendError,
+    BackendRefusedError,
+    DeduplicationUnavailableError,
+    MalformedMessageError,
+    MessageRejectedError,
+    PayloadNotFoundError,
+)
 from melange.messages import ReceivedMessage, RedrivePolicy
 from melange.options import AckPolicy
+from melange.payloads.store import PayloadStore
 from melange.telemetry import tracing
+from melange.wire.claim_check import ClaimCheck, PayloadPointer, claim_check, inlined
 
 __all__ = ["Acks", "MessageHandling"]
 
@@ -65,6 +75,8 @@ class MessageHandling:
         cache: the deduplication cache, if any.
         probe: whether the cache answers (shared by the dispatcher's runners).
         acks: the batch acknowledgements go into; ``None``: each is deleted at once.
+        payloads: where large messages' payloads are (``melange.payloads``); a message
+            carrying a pointer is read from there before it is handled.
     """
 
     def __init__(
@@ -78,6 +90,7 @@ class MessageHandling:
         cache: DeduplicationCache | None = None,
         probe: CacheProbe | None = None,
         acks: Acks | None = None,
+        payloads: PayloadStore | None = None,
     ) -> None:
         self.queue_name = queue_name
         self.stats = stats
@@ -88,6 +101,7 @@ class MessageHandling:
         self._cache = cache
         self.probe = probe or CacheProbe(None)
         self._acks = acks
+        self._payloads = payloads
         self._policy: tuple[RedrivePolicy | None] | None = None
 
     # -- handling ------------------------------------------------------------------------
@@ -99,6 +113,15 @@ class MessageHandling:
         ``AckPolicy.ALWAYS``). Runs within the message's ``process`` span, when tracing.
         """
         received = flight.received
+        try:
+            check = claim_check(received)
+        except Exception as exc:  # a malformed pointer: dead-lettered with the reason
+            return _traced(received, Outcome(Action.DEAD_LETTER, reason=reason_of(exc)))
+        if check is not None:
+            fetched = self._fetch(received, check)
+            if isinstance(fetched, Outcome):
+                return _traced(received, fetched)
+            received = fetched
         try:
             envelope, origin = wire.unwrap_with_origin(received)
         except Exception as exc:  # RecursionError too: whatever cannot be read is dead-lettered
@@ -127,11 +150,49 @@ class MessageHandling:
                     return outcome
             if self._setup.after_consume is not None:
                 _call_hook("after_consume", self._setup.after_consume, message, received)
-            outcome = Outcome(Action.ACK, message_id=envelope.message_id)
+            bucket = None if self._payloads is None else self._payloads.settings.bucket
+            payload = deletable_payload(check, self._options, bucket)
+            outcome = Outcome(Action.ACK, message_id=envelope.message_id, payload=payload)
             return outcome
         finally:
             if trace is not None:
                 _end_trace(trace, outcome)
+
+    def _fetch(self, received: ReceivedMessage, check: ClaimCheck) -> ReceivedMessage | Outcome:
+        """Return ``received`` with its payload read from S3, or what to do instead.
+
+        A missing object, a pointer to a bucket the application does not read, or no
+        payload store is a dead letter with the reason; a store that does not answer is a
+        retry after the backoff. A refusal for good (no such bucket, access denied) is
+        raised: the runner stops on it, as on a broker's.
+        """
+        pointer = check.pointer
+        if self._payloads is None:
+            reason = (
+                f"the message's payload is stored at {pointer} but this dispatcher reads no "
+                "large payloads; set MELANGE_LARGE_PAYLOAD_BUCKET (or give the dispatcher "
+                "payloads=) and redrive it"
+            )
+            return Outcome(Action.DEAD_LETTER, reason=reason)
+        settings = self._payloads.settings
+        if not settings.reads(pointer):
+            reason = (
+                f"the message points to {pointer}, a bucket this application does not read "
+                f"(it reads {settings.bucket!r}); if that producer is trusted, add the bucket "
+                "to MELANGE_LARGE_PAYLOAD_READ_BUCKETS and redrive it"
+            )
+            return Outcome(Action.DEAD_LETTER, reason=reason)
+        try:
+            payload = self._payloads.get(pointer)
+        except (PayloadNotFoundError, MalformedMessageError) as exc:  # gone, or not text
+            return Outcome(Action.DEAD_LETTER, reason=reason_of(exc))
+        except BackendRefusedError:
+            raise
+        except BackendError as exc:
+            delay = self._options.backoff.delay(received.receive_count)
+            reason = f"could not read the payload at {pointer}: {reason_of(exc)}"
+            return Outcome(Action.RETRY, delay=delay, reason=reason)
+        return inlined(received, check, payload)
 
     def _consume(
         self, consumer: Consumer, message: Any, context: MessageContext, flight: InFlight
@@ -259,7 +320,7 @@ class MessageHandling:
             if action is Action.RETRY and self._on_last_receive(received, outcome):
                 action = Action.DEAD_LETTER
             if action is Action.ACK:
-                self._acknowledge(received)
+                self._acknowledge(received, outcome.payload)
             elif action is Action.RETRY:
                 self.stats.count("retried")
                 self._backend.change_visibility(
@@ -301,14 +362,18 @@ class MessageHandling:
         if self._acks is not None:
             self._acks.flush()
 
-    def _acknowledge(self, received: ReceivedMessage) -> None:
+    def _acknowledge(
+        self, received: ReceivedMessage, payload: PayloadPointer | None = None
+    ) -> None:
         if self._acks is not None:
             # Counted when the batch goes out; the id names it if it never does (stop).
-            self._acks.add(received.receipt_handle, received.broker_message_id)
+            self._acks.add(received.receipt_handle, received.broker_message_id, payload)
             return
         refused = self._backend.acknowledge(self.queue_name, [received.receipt_handle])
         if not refused:
             self.stats.count("acknowledged")
+            if payload is not None and self._payloads is not None:
+                _delete_payloads(self._payloads, [payload])
 
     def _redrive_policy(self) -> RedrivePolicy | None:
         if self._policy is None:  # asked when first needed: a broker down at start only delays it
@@ -382,6 +447,7 @@ class Acks:
         stats: counts what each delete request took.
         wake: set when a batch fills; ``None``: send it at once.
         clock: the monotonic clock that ages batches.
+        payloads: deletes the S3 objects of large messages once they are acknowledged.
     """
 
     def __init__(
@@ -392,18 +458,30 @@ class Acks:
         *,
         wake: Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        payloads: PayloadStore | None = None,
     ) -> None:
         self._backend = backend
         self._queue_name = queue_name
         self._stats = stats
         self._wake = wake
         self._batch = AckBatch(clock=clock)
+        self._payloads = payloads
+        #: The S3 object to delete once the message of a receipt handle is deleted.
+        self._stored: dict[str, PayloadPointer] = {}
 
-    def add(self, receipt_handle: str, broker_message_id: str | None = None) -> None:
+    def add(
+        self,
+        receipt_handle: str,
+        broker_message_id: str | None = None,
+        payload: PayloadPointer | None = None,
+    ) -> None:
         """Queue a handle for deletion; a full batch wakes the sender, or goes at once.
 
-        ``broker_message_id`` names the message in the log if it is never deleted.
+        ``broker_message_id`` names the message in the log if it is never deleted;
+        ``payload`` is deleted from S3 once the message is.
         """
+        if payload is not None and self._payloads is not None:
+            self._stored[receipt_handle] = payload
         pending = self._batch.push(receipt_handle, broker_message_id)
         if pending is Pending.BEHIND or (pending is Pending.FULL and self._wake is None):
             self.flush()
@@ -423,6 +501,15 @@ class Acks:
             return
         self._batch.sent(handles)
         self._stats.count("acknowledged", len(handles) - len(refused))
+        if self._stored:
+            # Deleted once its message is: a refused delete leaves the message, which
+            # needs its object when it is delivered again.
+            kept = set(refused)
+            done = [self._stored.pop(h) for h in handles if h in self._stored and h not in kept]
+            for handle in kept:
+                self._stored.pop(handle, None)
+            if done and self._payloads is not None:
+                _delete_payloads(self._payloads, done)
         if refused:
             # The visibility timeout ran out before the delete: SQS will deliver these again
             # and the deduplication cache (if any) will skip them.
@@ -438,6 +525,20 @@ class Acks:
         A delete request cancelled, or still waiting for its answer, counts its messages.
         """
         return self._batch.unacknowledged()
+
+
+def _delete_payloads(payloads: PayloadStore, pointers: list[PayloadPointer]) -> None:
+    """Delete the S3 objects of acknowledged messages; a failure leaves them to expire."""
+    for pointer in pointers:
+        try:
+            payloads.delete(pointer)
+        except BackendError as exc:
+            logger.warning(
+                "could not delete %s, the payload of an acknowledged message (%s); the "
+                "bucket's lifecycle rule will expire it",
+                pointer,
+                exc,
+            )
 
 
 def _call_hook(name: str, hook: Callable[..., object], *args: Any) -> None:

@@ -51,8 +51,9 @@ from melange.consuming.outcomes import (
     InFlight,
     Outcome,
 )
-from melange.exceptions import BackendError, DeduplicationUnavailableError
+from melange.exceptions import BackendError, BackendRefusedError, DeduplicationUnavailableError
 from melange.messages import ReceivedMessage
+from melange.payloads.store import PayloadStore
 from melange.telemetry import tracing
 from melange.telemetry.activity import RUNNING, QueueActivity
 
@@ -74,6 +75,7 @@ class QueueRunner:
         stats: the dispatcher's counters; the runner counts into its queue's share.
         cache: the deduplication cache, if any.
         probe: whether the cache answers (shared by the dispatcher's runners).
+        payloads: where large messages' payloads are stored, if anywhere.
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class QueueRunner:
         *,
         cache: DeduplicationCache | None = None,
         probe: CacheProbe | None = None,
+        payloads: PayloadStore | None = None,
     ) -> None:
         options = setup.options
         self.queue_name = queue_name
@@ -97,13 +100,19 @@ class QueueRunner:
         self._clock = setup.clock
         self._cache = cache
         self._probe = probe or CacheProbe(None)
+        self._payloads = payloads
         self._queue_stats = stats.for_queue(queue_name)
         self._stopping = Event()
         self._room = Event()  # set when a poller may receive again
         self._wake_housekeeper = Event()
         self._handlers_done = Event()
         self._acks = Acks(
-            backend, queue_name, self._queue_stats, wake=self._wake_housekeeper, clock=self._clock
+            backend,
+            queue_name,
+            self._queue_stats,
+            wake=self._wake_housekeeper,
+            clock=self._clock,
+            payloads=payloads,
         )
         self._handling = MessageHandling(
             backend,
@@ -114,6 +123,7 @@ class QueueRunner:
             cache=cache,
             probe=self._probe,
             acks=self._acks,
+            payloads=payloads,
         )
         #: The messages whose handlers run, by receipt handle (the heartbeat's to extend).
         self.in_flight: dict[str, InFlight] = {}
@@ -375,6 +385,9 @@ class QueueRunner:
                         outcome = None
                         try:
                             outcome = self._handling.handle(flight)
+                        except BackendRefusedError as exc:  # S3 refused for good: stop
+                            self._refused(exc, unit[index:])
+                            break
                         finally:
                             self._finished(flight, outcome)
                         self._handling.settle(received, outcome)
@@ -388,6 +401,17 @@ class QueueRunner:
             # Room is given back once per share: a share larger than one unit only goes to
             # a worker when there are more units than workers, and then more is received.
             self._unhold(sum(len(unit) for unit in share))
+
+    def _refused(self, exc: BackendRefusedError, unsettled: list[ReceivedMessage]) -> None:
+        """Stop on a refusal that cannot heal (a large payload's bucket is gone or denied).
+
+        As for the broker's: every message stays for redelivery, and ``run`` raises the
+        error once everything has stopped.
+        """
+        logger.error("reading a message of %r was refused (%s); stopping", self.queue_name, exc)
+        self._errors.append(exc)
+        self._put_aside(unsettled)
+        self.stop()
 
     def _put_aside(self, unstarted: list[ReceivedMessage]) -> None:
         """Leave messages no worker will start to housekeeping, which releases them.
@@ -483,6 +507,7 @@ class QueueRunner:
             self._queue_stats,
             cache=self._cache,
             probe=self._probe,
+            payloads=self._payloads,
         )
         handled = 0
         # While the cache is unreachable, released messages are visible again at once:

@@ -27,21 +27,32 @@ Written once, for asyncio: ``scripts/unasync.py`` generates the threaded twin in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from melange.backends.aio_protocol import AsyncMessagingTransport
+from melange.exceptions import BackendError, MessageTooLargeError
+from melange.messages import OutgoingMessage
+from melange.payloads.store import AsyncPayloadStore
 from melange.publishing.core import (
     Attributes,
     PublisherCore,
     PublishPlan,
     accepted_ids,
+    never_sent,
     paired,
+    refused_pointers,
     send_failed,
+    to_store,
+    with_claim_check,
 )
 from melange.serializers.registry import SerializerRegistry
+from melange.wire.claim_check import PayloadPointer
 
 __all__ = ["AsyncQueuePublisher", "AsyncTopicPublisher"]
+
+logger = logging.getLogger("melange.publishing")
 
 
 class _Publisher(PublisherCore):
@@ -55,19 +66,69 @@ class _Publisher(PublisherCore):
         backend: AsyncMessagingTransport,
         *,
         readable_by_melange7: bool = False,
+        payloads: AsyncPayloadStore | None = None,
     ) -> None:
         super().__init__(serializer_registry, backend, readable_by_melange7=readable_by_melange7)
+        self.payloads = payloads
 
     async def _send(self, plan: PublishPlan) -> list[str]:
-        """Send a plan; return the message ids, or raise naming what failed."""
+        """Send a plan; return the message ids, or raise naming what failed.
+
+        With a payload store, a message over the destination's limit (every message, with
+        ``always``) is stored in S3 first and sent as a pointer; a message never points to
+        an object that was not written. When the send then certainly delivered nothing,
+        the objects are deleted (best effort); when its answer was lost they stay, for the
+        message may have been delivered, and the bucket's lifecycle rule expires them.
+        """
         if not plan.messages:
             return []
+        messages = plan.messages
         try:
-            result = await self.backend.publish(plan.destination, plan.messages)
+            if self.payloads is not None and self.payloads.settings.always:
+                messages = await _store(self.payloads, plan, messages, limit=0)
+            try:
+                result = await self.backend.publish(plan.destination, messages)
+            except MessageTooLargeError as exc:
+                if self.payloads is None:
+                    raise
+                messages = await _store(self.payloads, plan, messages, limit=exc.limit)
+                result = await self.backend.publish(plan.destination, messages)
         except BaseException as exc:
             send_failed(plan, exc)
+            if never_sent(exc):
+                await self._forget([m.claim_check.pointer for m in messages if m.claim_check])
             raise
+        if result.failed:
+            await self._forget(refused_pointers(messages, result))
         return accepted_ids(plan, result)
+
+    async def _forget(self, pointers: Sequence[PayloadPointer]) -> None:
+        """Delete the stored payloads of messages that were not sent; failures are logged."""
+        if self.payloads is None:
+            return
+        for pointer in pointers:
+            try:
+                await self.payloads.delete(pointer)
+            except BackendError as exc:
+                logger.warning(
+                    "could not delete %s, the payload of a message that was not sent (%s); "
+                    "the bucket's lifecycle rule will expire it",
+                    pointer,
+                    exc,
+                )
+
+
+async def _store(
+    payloads: AsyncPayloadStore, plan: PublishPlan, messages: list[OutgoingMessage], *, limit: int
+) -> list[OutgoingMessage]:
+    """Store in S3 the payloads of the messages over ``limit``; return the messages to send."""
+    stored = list(messages)
+    for index, body in to_store(plan.destination, messages, limit):
+        message = messages[index]
+        pointer = payloads.settings.pointer(plan.destination.name, message.envelope.message_id)
+        await payloads.put(pointer, body)
+        stored[index] = with_claim_check(message, pointer, body)
+    return stored
 
 
 class AsyncQueuePublisher(_Publisher):
@@ -78,6 +139,8 @@ class AsyncQueuePublisher(_Publisher):
         backend: the messaging backend to send through.
         readable_by_melange7: refuse, before sending, what melange 7.x consumers cannot
             read (serializers other than json and pickle); see the docs' wire-format page.
+        payloads: where a message too large for the queue is stored (``melange.payloads``);
+            without one, such a message raises ``MessageTooLargeError``.
     """
 
     async def publish(
@@ -100,7 +163,8 @@ class AsyncQueuePublisher(_Publisher):
         Raises:
             SerializationError: no serializer handles ``data``, or (with
                 ``readable_by_melange7``) melange 7.x could not read it.
-            MessageTooLargeError: the message exceeds SQS's limit; nothing was sent.
+            MessageTooLargeError: the message exceeds SQS's limit and the publisher has no
+                payload store; nothing was sent.
             QueueNotFoundError: the queue does not exist.
             BackendError: the request failed; ``.message_id`` names the message, which
                 may have been delivered all the same.
@@ -165,6 +229,8 @@ class AsyncTopicPublisher(_Publisher):
         readable_by_melange7: refuse, before sending, what melange 7.x consumers cannot
             read (serializers other than json and pickle, and JSON objects with a
             ``Message`` key); see the docs' wire-format page.
+        payloads: where a message too large for the topic is stored (``melange.payloads``);
+            without one, such a message raises ``MessageTooLargeError``.
     """
 
     async def publish(
@@ -186,7 +252,8 @@ class AsyncTopicPublisher(_Publisher):
         Raises:
             SerializationError: no serializer handles ``data``, or (with
                 ``readable_by_melange7``) melange 7.x could not read it.
-            MessageTooLargeError: the message exceeds SNS's limit; nothing was sent.
+            MessageTooLargeError: the message exceeds the topic's limit and the publisher
+                has no payload store; nothing was sent.
             TopicNotFoundError: the topic does not exist.
             BackendError: the request failed; ``.message_id`` names the message, which
                 may have been delivered all the same.
