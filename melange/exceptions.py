@@ -17,6 +17,7 @@ Catch ``MelangeError`` to catch them all, or a branch to catch a kind::
     │   └── NotReadableByMelange7Error      refused: melange 7.x consumers could not read it
     ├── Reject                              raised by a handler: the message can never be
     │                                       handled; dead-letter it now, with the reason
+    ├── LambdaEventError                    an AWS Lambda event melange cannot route
     ├── MessageRejectedError                refused before any request is sent: sending it
     │   │                                   again can never succeed, do not retry
     │   └── MessageTooLargeError            over the destination's size limit
@@ -61,6 +62,7 @@ __all__ = [
     "DeduplicationUnavailableError",
     "DeserializationError",
     "FactoryNotFoundError",
+    "LambdaEventError",
     "MalformedMessageError",
     "MelangeError",
     "MessageAttributeError",
@@ -522,6 +524,24 @@ class Reject(MelangeError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class LambdaEventError(MelangeError):
+    """An AWS Lambda event that melange cannot hand to the application's consumers.
+
+    Not an SQS or SNS event, records from two queues in one event, a record without a
+    field every such record has, or a queue no consumer of the application reads. Raised
+    before any record is handled, so the whole batch comes back (nothing is lost).
+
+    Attributes:
+        problem: what is wrong, in words.
+        record: the index of the record at fault, if one is.
+    """
+
+    def __init__(self, message: str, *, problem: str, record: int | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.record = record
 
 
 class MessageRejectedError(MelangeError):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from melange import wire
@@ -51,13 +51,20 @@ from melange.exceptions import (
     MessageRejectedError,
     PayloadNotFoundError,
 )
-from melange.messages import ReceivedMessage, RedrivePolicy
+from melange.messages import (
+    AttributeValue,
+    BatchResult,
+    Destination,
+    OutgoingMessage,
+    ReceivedMessage,
+    RedrivePolicy,
+)
 from melange.options import AckPolicy
 from melange.payloads.store import PayloadStore
 from melange.telemetry import tracing
 from melange.wire.claim_check import ClaimCheck, PayloadPointer, claim_check, inlined
 
-__all__ = ["Acks", "MessageHandling"]
+__all__ = ["Acks", "EventSourceTransport", "MessageHandling"]
 
 logger = logging.getLogger("melange.consuming.handling")
 
@@ -524,6 +531,81 @@ class Acks:
         A delete request cancelled, or still waiting for its answer, counts its messages.
         """
         return self._batch.unacknowledged()
+
+
+class EventSourceTransport:
+    """A backend whose deletes are left to a Lambda event source mapping.
+
+    The mapping deletes every record of a batch the function does not report as failed,
+    so ``acknowledge`` only records the handle (``settled``); everything else (changing
+    visibility for a backoff, sending a dead-letter copy, reading the redrive policy) goes
+    to the backend. The worker's settling then decides a Lambda batch too: what it would
+    delete is not reported, everything else is.
+
+    Args:
+        backend: the backend for every other call.
+    """
+
+    def __init__(self, backend: MessagingTransport) -> None:
+        self.backend = backend
+        #: Receipt handles the handling acknowledged: the records not to report.
+        self.settled: set[str] = set()
+
+    def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
+        """Record the handles as settled; the event source mapping deletes them."""
+        self.settled.update(receipt_handles)
+        return []
+
+    def publish(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> BatchResult:
+        """Publish through the backend."""
+        return self.backend.publish(destination, messages)
+
+    def receive(
+        self,
+        queue_name: str,
+        *,
+        max_messages: int = 10,
+        wait_time_seconds: int = 0,
+        visibility_timeout: int | None = None,
+    ) -> list[ReceivedMessage]:
+        """Receive through the backend (a batch from an event is not received)."""
+        return self.backend.receive(
+            queue_name,
+            max_messages=max_messages,
+            wait_time_seconds=wait_time_seconds,
+            visibility_timeout=visibility_timeout,
+        )
+
+    def change_visibility(
+        self, queue_name: str, receipt_handles: Sequence[str], timeout_seconds: int
+    ) -> list[str]:
+        """Change visibility through the backend (a retry's backoff)."""
+        return self.backend.change_visibility(queue_name, receipt_handles, timeout_seconds)
+
+    def send_raw(
+        self,
+        queue_name: str,
+        body: str,
+        attributes: Mapping[str, AttributeValue],
+        *,
+        message_group_id: str | None = None,
+        deduplication_id: str | None = None,
+    ) -> str:
+        """Send through the backend (a dead-letter copy)."""
+        return self.backend.send_raw(
+            queue_name,
+            body,
+            attributes,
+            message_group_id=message_group_id,
+            deduplication_id=deduplication_id,
+        )
+
+    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Read the queue's redrive policy through the backend."""
+        return self.backend.redrive_policy(queue_name)
+
+    def close(self) -> None:
+        """Close nothing: the backend is the caller's."""
 
 
 def _delete_payloads(payloads: PayloadStore, pointers: list[PayloadPointer]) -> None:

@@ -22,9 +22,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
 from melange.backends.protocol import MessagingTransport
-from melange.consuming._sync.handling import Acks, MessageHandling
+from melange.consuming._sync.handling import (
+    Acks,
+    EventSourceTransport,
+    MessageHandling,
+)
 from melange.consuming.concurrency import (
     Event,
     Handlers,
@@ -492,6 +497,51 @@ class QueueRunner:
                     logger.warning("heartbeat could not extend the lease on %s (%s)", key, exc)
 
     # -- without concurrency -------------------------------------------------------------
+
+    def process_batch(
+        self, batch: Sequence[ReceivedMessage], *, in_order: bool = False
+    ) -> list[ReceivedMessage]:
+        """Handle and settle a batch received by someone else; return what stays unsettled.
+
+        For AWS Lambda (``melange.aws_lambda``): the event source mapping received the
+        batch and deletes what the function does not report, so an acknowledgement is only
+        recorded (``EventSourceTransport``), while a retry's backoff and a dead-letter
+        copy go to the backend exactly as in ``run``. The messages returned are those to
+        report as failed. ``in_order`` (a FIFO queue): after the first message left
+        unsettled, the later ones are not handled and are returned too, so the group's
+        order holds.
+
+        Raises:
+            BackendRefusedError: reading a message was refused for good (a large payload's
+                bucket is gone or denied); nothing of the batch is settled after it.
+        """
+        transport = EventSourceTransport(self._backend)
+        handling = MessageHandling(
+            transport,
+            self.queue_name,
+            self._setup,
+            self._handlers,
+            self._queue_stats,
+            cache=self._cache,
+            probe=self._probe,
+            payloads=self._payloads,
+        )
+        self._queue_stats.count("received", len(batch))
+        unsettled: list[ReceivedMessage] = []
+        for index, received in enumerate(batch):
+            flight = self._started(received)
+            outcome = None
+            try:
+                outcome = handling.handle(flight)
+            finally:
+                self._finished(flight, outcome)
+            handling.settle(received, outcome)
+            if received.receipt_handle not in transport.settled:
+                unsettled.append(received)
+                if in_order:
+                    unsettled.extend(batch[index + 1 :])
+                    break
+        return unsettled
 
     def process_available(self, *, limit: int | None = None) -> int:
         """Handle every message visible now, one at a time, and return how many.
