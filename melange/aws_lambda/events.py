@@ -12,7 +12,9 @@ on FIFO queues ``MessageGroupId``...), ``messageAttributes`` (``{name: {"dataTyp
 ``read_event`` turns either into a ``LambdaBatch`` of ``ReceivedMessage`` values, which
 the dispatcher handles as it handles what it receives itself: an SNS record becomes the
 notification body a queue subscribed without raw delivery would hold, so the same reader
-gives the handler the SNS subject and topic.
+gives the handler the SNS subject and topic. ``sqs_event`` goes the other way, as the
+event source mapping does: from the messages an SQS ``ReceiveMessage`` returned to the
+event the function is invoked with (``python -m melange lambda-local`` uses it).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -31,7 +33,7 @@ from melange.limits import is_fifo
 from melange.messages import AttributeValue, ReceivedMessage
 from melange.wire import typed_value
 
-__all__ = ["LambdaBatch", "read_event"]
+__all__ = ["LambdaBatch", "read_event", "sqs_event"]
 
 
 @attrs.frozen
@@ -160,6 +162,7 @@ def _sqs_message(record: Mapping[str, Any], index: int) -> ReceivedMessage:
         receive_count=int(count) if count.isdigit() else 1,
         message_group_id=system.get("MessageGroupId"),
         sent_at=_sent_at(system.get("SentTimestamp")),
+        trace_header=system.get("AWSTraceHeader"),
     )
 
 
@@ -227,3 +230,55 @@ def _sns_time(text: object) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def sqs_event(
+    messages: Iterable[Mapping[str, Any]], *, queue_arn: str, region: str | None = None
+) -> dict[str, Any]:
+    """Return the event an SQS event source mapping invokes a function with for ``messages``.
+
+    ``messages`` are the ``Messages`` of an SQS ``ReceiveMessage`` answer as boto3 returns
+    them, received with every system and message attribute (``AttributeNames`` and
+    ``MessageAttributeNames`` ``["All"]``), as the mapping receives them. Each becomes a
+    record the way Lambda writes it: the keys in camel case, every system attribute a
+    string, a Binary message attribute's value in base64 (boto3 gives bytes), empty
+    ``stringListValues`` and ``binaryListValues``, ``eventSource`` ``"aws:sqs"``, the
+    queue's ARN and region (by default the ARN's).
+    """
+    region = region or queue_arn.split(":")[3]
+    records = []
+    for message in messages:
+        record: dict[str, Any] = {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": {k: str(v) for k, v in (message.get("Attributes") or {}).items()},
+            "messageAttributes": {
+                name: _record_attribute(value)
+                for name, value in (message.get("MessageAttributes") or {}).items()
+            },
+            "md5OfBody": message["MD5OfBody"],
+        }
+        if message.get("MD5OfMessageAttributes"):
+            record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
+        record.update(eventSource="aws:sqs", eventSourceARN=queue_arn, awsRegion=region)
+        records.append(record)
+    return {"Records": records}
+
+
+def _record_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
+    """Return an SQS message attribute as a Lambda record holds it."""
+    result: dict[str, Any] = {}
+    if "StringValue" in value:
+        result["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        result["binaryValue"] = _base64(value["BinaryValue"])
+    result["stringListValues"] = list(value.get("StringListValues") or [])
+    result["binaryListValues"] = [_base64(v) for v in value.get("BinaryListValues") or []]
+    result["dataType"] = value["DataType"]
+    return result
+
+
+def _base64(value: bytes | str) -> str:
+    # boto3 decodes Binary values to bytes; a str is base64 already (SQS's JSON protocol).
+    return base64.b64encode(value).decode() if isinstance(value, bytes) else value

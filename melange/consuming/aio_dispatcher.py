@@ -23,7 +23,13 @@ from melange.consuming.aio_dedup import AsyncDeduplicationCache, awaitable_cache
 from melange.consuming.consumers import Consumer, check_consumer
 from melange.consuming.dedup import CacheProbe, DeduplicationCache
 from melange.consuming.dispatcher import build_options
-from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHook, HandlingSetup
+from melange.consuming.outcomes import (
+    ConsumeHook,
+    DispatcherStats,
+    ExceptionHook,
+    HandlingSetup,
+    Settled,
+)
 from melange.consuming.reading import register_handled_types
 from melange.messages import ReceivedMessage
 from melange.options import DispatcherOptions
@@ -137,9 +143,15 @@ class AsyncMessageDispatcher:
 
     async def process_batch(
         self, queue_name: str, batch: Sequence[ReceivedMessage], *, in_order: bool = False
-    ) -> list[ReceivedMessage]:
-        """Handle a batch someone else received (AWS Lambda); return what to report failed."""
+    ) -> list[Settled]:
+        """Handle a batch someone else received (AWS Lambda); say what became of each."""
         return await self._new_runner(queue_name).process_batch(batch, in_order=in_order)
+
+    async def process_notifications(
+        self, queue_name: str, batch: Sequence[ReceivedMessage]
+    ) -> list[Settled]:
+        """Handle notifications SNS delivered straight to a Lambda function; settle nothing."""
+        return await self._new_runner(queue_name).process_notifications(batch)
 
     def _new_runner(self, queue_name: str) -> AsyncQueueRunner:
         executor = self._pool()

@@ -29,7 +29,13 @@ from melange.consuming._sync.runner import QueueRunner
 from melange.consuming.concurrency import Handlers
 from melange.consuming.consumers import Consumer, check_consumer
 from melange.consuming.dedup import CacheProbe, DeduplicationCache
-from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHook, HandlingSetup
+from melange.consuming.outcomes import (
+    ConsumeHook,
+    DispatcherStats,
+    ExceptionHook,
+    HandlingSetup,
+    Settled,
+)
 from melange.consuming.reading import register_handled_types
 from melange.exceptions import ConfigurationError, Problem
 from melange.messages import ReceivedMessage
@@ -189,13 +195,23 @@ class MessageDispatcher:
 
     def process_batch(
         self, queue_name: str, batch: Sequence[ReceivedMessage], *, in_order: bool = False
-    ) -> list[ReceivedMessage]:
-        """Handle a batch someone else received (AWS Lambda); return what to report failed.
+    ) -> list[Settled]:
+        """Handle a batch someone else received (AWS Lambda); say what became of each.
 
         See ``QueueRunner.process_batch``: what ``run`` would acknowledge is left to the
         event source mapping, everything else is settled as ``run`` settles it.
         """
         return self._new_runner(queue_name).process_batch(batch, in_order=in_order)
+
+    def process_notifications(
+        self, queue_name: str, batch: Sequence[ReceivedMessage]
+    ) -> list[Settled]:
+        """Handle notifications SNS delivered straight to a Lambda function; settle nothing.
+
+        See ``QueueRunner.process_notifications``; ``queue_name`` names them in the
+        counters, logs and spans.
+        """
+        return self._new_runner(queue_name).process_notifications(batch)
 
     def _new_runner(self, queue_name: str) -> QueueRunner:
         return QueueRunner(

@@ -314,8 +314,15 @@ class AsyncMessageHandling:
 
     # -- settling ------------------------------------------------------------------------
 
-    async def settle(self, received: ReceivedMessage, outcome: Outcome) -> None:
-        """Acknowledge, retry, dead-letter, release or leave ``received`` as ``outcome`` says."""
+    async def settle(self, received: ReceivedMessage, outcome: Outcome) -> Action | None:
+        """Acknowledge, retry, dead-letter, release or leave ``received`` as ``outcome`` says.
+
+        Returns:
+            What was carried out: ``outcome``'s action, ``DEAD_LETTER`` for a retry on the
+            last allowed receive, ``RETRY`` for a dead letter the queue has no dead-letter
+            queue for, ``ACK`` when it was acknowledged on receipt; ``None`` when the broker
+            did not take it (logged; the message will be delivered again).
+        """
         if self._options.ack_policy is AckPolicy.ON_RECEIPT:
             if outcome.action is not Action.ACK:
                 logger.error(
@@ -325,7 +332,7 @@ class AsyncMessageHandling:
                     outcome.reason,
                     extra=log_fields(received, outcome.message_id),
                 )
-            return
+            return Action.ACK
         action = outcome.action
         try:
             if action is Action.RETRY and await self._on_last_receive(received, outcome):
@@ -338,7 +345,8 @@ class AsyncMessageHandling:
                     self.queue_name, [received.receipt_handle], outcome.delay
                 )
             elif action is Action.DEAD_LETTER:
-                await self._dead_letter(received, outcome)
+                if not await self._dead_letter(received, outcome):
+                    action = Action.RETRY
             elif action is Action.RELEASE:
                 await self.release([received])
             elif action is Action.LEAVE:
@@ -352,6 +360,8 @@ class AsyncMessageHandling:
                 exc,
                 extra=log_fields(received, outcome.message_id),
             )
+            return None
+        return action
 
     async def release(self, messages: Sequence[ReceivedMessage]) -> None:
         """Make received messages visible again at once (visibility 0)."""
@@ -404,7 +414,8 @@ class AsyncMessageHandling:
             return False
         return is_last_receive(received.receive_count, policy)
 
-    async def _dead_letter(self, received: ReceivedMessage, outcome: Outcome) -> None:
+    async def _dead_letter(self, received: ReceivedMessage, outcome: Outcome) -> bool:
+        """Copy ``received`` to the dead-letter queue and acknowledge it; ``False``: no DLQ."""
         reason = outcome.reason
         fields = {**log_fields(received, outcome.message_id), "reason": reason}
         policy = await self._redrive_policy()
@@ -419,7 +430,7 @@ class AsyncMessageHandling:
             )
             delay = outcome.delay or self._options.backoff.delay(received.receive_count)
             await self._backend.change_visibility(self.queue_name, [received.receipt_handle], delay)
-            return
+            return False
         logger.error(
             "message %s on %r (receive %d) is dead-lettered (%s); moving it to %r",
             received.broker_message_id,
@@ -440,6 +451,7 @@ class AsyncMessageHandling:
         )
         await self._acknowledge(received)
         self.stats.count("dead_lettered", reason=reason)
+        return True
 
 
 class AsyncAcks:
@@ -542,10 +554,10 @@ class AsyncEventSourceTransport:
     """A backend whose deletes are left to a Lambda event source mapping.
 
     The mapping deletes every record of a batch the function does not report as failed,
-    so ``acknowledge`` only records the handle (``settled``); everything else (changing
-    visibility for a backoff, sending a dead-letter copy, reading the redrive policy) goes
-    to the backend. The worker's settling then decides a Lambda batch too: what it would
-    delete is not reported, everything else is.
+    so ``acknowledge`` deletes nothing; everything else (changing visibility for a
+    backoff, sending a dead-letter copy, reading the redrive policy) goes to the backend.
+    The worker's settling then decides a Lambda batch too: what it would delete is not
+    reported, everything else is (``AsyncMessageHandling.settle`` says which).
 
     Args:
         backend: the backend for every other call.
@@ -553,12 +565,9 @@ class AsyncEventSourceTransport:
 
     def __init__(self, backend: AsyncMessagingTransport) -> None:
         self.backend = backend
-        #: Receipt handles the handling acknowledged: the records not to report.
-        self.settled: set[str] = set()
 
     async def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
-        """Record the handles as settled; the event source mapping deletes them."""
-        self.settled.update(receipt_handles)
+        """Delete nothing: the event source mapping deletes what is not reported."""
         return []
 
     async def publish(

@@ -56,9 +56,13 @@ from melange.consuming.outcomes import (
     HandlingSetup,
     InFlight,
     Outcome,
+    Settled,
+    log_fields,
+    reason_of,
 )
 from melange.exceptions import BackendError, BackendRefusedError, DeduplicationUnavailableError
 from melange.messages import ReceivedMessage
+from melange.options import AckPolicy
 from melange.payloads.store import AsyncPayloadStore
 from melange.telemetry import tracing
 from melange.telemetry.activity import RUNNING, QueueActivity
@@ -501,24 +505,109 @@ class AsyncQueueRunner:
 
     async def process_batch(
         self, batch: Sequence[ReceivedMessage], *, in_order: bool = False
-    ) -> list[ReceivedMessage]:
-        """Handle and settle a batch received by someone else; return what stays unsettled.
+    ) -> list[Settled]:
+        """Handle and settle a batch received by someone else; say what became of each.
 
-        For AWS Lambda (``melange.aws_lambda``): the event source mapping received the
-        batch and deletes what the function does not report, so an acknowledgement is only
-        recorded (``AsyncEventSourceTransport``), while a retry's backoff and a dead-letter
-        copy go to the backend exactly as in ``run``. The messages returned are those to
-        report as failed. ``in_order`` (a FIFO queue): after the first message left
-        unsettled, the later ones are not handled and are returned too, so the group's
-        order holds.
+        For AWS Lambda's SQS event source mapping (``melange.aws_lambda``), which received
+        the batch and deletes every message the function does not report: an
+        acknowledgement is only recorded (``AsyncEventSourceTransport``), while a retry's
+        backoff and a dead-letter copy go to the backend exactly as in ``run``. The
+        messages to report are those ``Settled.delivered_again``. ``in_order`` (a FIFO
+        queue): after a message that was not acknowledged, the later ones are not handled
+        (``action`` ``None``), as ``run`` releases the rest of its group (``left_after``).
 
-        Raises:
-            BackendRefusedError: reading a message was refused for good (a large payload's
-                bucket is gone or denied); nothing of the batch is settled after it.
+        Never raises for a message, so what was settled stays settled: a refusal that
+        cannot heal (a large payload's bucket is gone or denied) leaves that message and
+        every later one unhandled, as ``run`` stops on it; an error of melange's leaves its
+        message unsettled, logged.
         """
         transport = AsyncEventSourceTransport(self._backend)
-        handling = AsyncMessageHandling(
-            transport,
+        handling = self._batch_handling(transport)
+        self._queue_stats.count("received", len(batch))
+        await handling.acknowledge_on_receipt(batch)
+        # On receipt every message was acknowledged already: none is held back.
+        in_order = in_order and self.options.ack_policy is not AckPolicy.ON_RECEIPT
+        records = list(batch)
+        settled: list[Settled] = []
+        for index, received in enumerate(records):
+            try:
+                outcome = await self._handle_one(handling, received)
+            except BackendRefusedError as exc:
+                logger.error(
+                    "reading message %s of %r was refused (%s); it and the %d after it are "
+                    "left for redelivery",
+                    received.broker_message_id,
+                    self.queue_name,
+                    exc,
+                    len(batch) - index - 1,
+                    extra=log_fields(received, None),
+                )
+                settled.extend(Settled(m, None, reason_of(exc)) for m in records[index:])
+                break
+            except Exception as exc:  # a bug of ours: the message comes back, the rest go on
+                logger.exception(
+                    "unexpected error handling message %s of %r",
+                    received.broker_message_id,
+                    self.queue_name,
+                    extra=log_fields(received, None),
+                )
+                settled.append(Settled(received, None, reason_of(exc)))
+                acknowledged = False
+            else:
+                action = await handling.settle(received, outcome)
+                settled.append(Settled(received, action, outcome.reason))
+                acknowledged = outcome.action is Action.ACK
+            left = left_after(records, index, acknowledged=acknowledged) if in_order else []
+            if left:
+                before = received.broker_message_id
+                reason = f"message {before}, before it in the FIFO batch, was not acknowledged"
+                settled.extend(Settled(m, None, reason) for m in left)
+                break
+        return settled
+
+    async def process_notifications(self, batch: Sequence[ReceivedMessage]) -> list[Settled]:
+        """Handle notifications no queue holds (SNS straight to AWS Lambda); settle nothing.
+
+        No request goes to the broker: there is no queue to acknowledge, retry on or
+        dead-letter from. A handled message is ``ACK``; any other outcome (a failure, an
+        unreadable or unhandled message, one another invocation is handling) leaves
+        ``action`` ``None`` with the outcome's reason: the caller raises, so that Lambda
+        retries the invocation and then gives the event to the function's on-failure
+        destination. Under ``AckPolicy.ON_RECEIPT`` every message is ``ACK``: it is never
+        delivered again, and a failure is logged.
+        """
+        handling = self._batch_handling(self._backend)
+        self._queue_stats.count("received", len(batch))
+        on_receipt = self.options.ack_policy is AckPolicy.ON_RECEIPT
+        settled: list[Settled] = []
+        for received in batch:
+            try:
+                outcome = await self._handle_one(handling, received)
+            except Exception as exc:  # S3 refused, or a bug of ours: Lambda retries it
+                logger.exception(
+                    "handling notification %s failed",
+                    received.broker_message_id,
+                    extra=log_fields(received, None),
+                )
+                settled.append(Settled(received, None, reason_of(exc)))
+                continue
+            if outcome.action is Action.ACK or on_receipt:
+                if on_receipt and outcome.action is not Action.ACK:
+                    logger.error(
+                        "notification %s failed and is not retried (AckPolicy.ON_RECEIPT): %s",
+                        received.broker_message_id,
+                        outcome.reason,
+                        extra=log_fields(received, outcome.message_id),
+                    )
+                settled.append(Settled(received, Action.ACK, outcome.reason))
+            else:
+                settled.append(Settled(received, None, outcome.reason))
+        return settled
+
+    def _batch_handling(self, backend: AsyncMessagingTransport) -> AsyncMessageHandling:
+        """Return a handling that settles each message at once, through ``backend``."""
+        return AsyncMessageHandling(
+            backend,
             self.queue_name,
             self._setup,
             self._handlers,
@@ -527,22 +616,18 @@ class AsyncQueueRunner:
             probe=self._probe,
             payloads=self._payloads,
         )
-        self._queue_stats.count("received", len(batch))
-        unsettled: list[ReceivedMessage] = []
-        for index, received in enumerate(batch):
-            flight = self._started(received)
-            outcome = None
-            try:
-                outcome = await handling.handle(flight)
-            finally:
-                self._finished(flight, outcome)
-            await handling.settle(received, outcome)
-            if received.receipt_handle not in transport.settled:
-                unsettled.append(received)
-                if in_order:
-                    unsettled.extend(batch[index + 1 :])
-                    break
-        return unsettled
+
+    async def _handle_one(
+        self, handling: AsyncMessageHandling, received: ReceivedMessage
+    ) -> Outcome:
+        """Handle one message outside the workers, counted and timed as they count it."""
+        flight = self._started(received)
+        outcome = None
+        try:
+            outcome = await handling.handle(flight)
+        finally:
+            self._finished(flight, outcome)
+        return outcome
 
     async def process_available(self, *, limit: int | None = None) -> int:
         """Handle every message visible now, one at a time, and return how many.
@@ -550,16 +635,7 @@ class AsyncQueueRunner:
         The same reading, deduplication, retries and dead-lettering as ``run``, without
         concurrency, long polling or batched acknowledgements.
         """
-        handling = AsyncMessageHandling(
-            self._backend,
-            self.queue_name,
-            self._setup,
-            self._handlers,
-            self._queue_stats,
-            cache=self._cache,
-            probe=self._probe,
-            payloads=self._payloads,
-        )
+        handling = self._batch_handling(self._backend)
         handled = 0
         # While the cache is unreachable, released messages are visible again at once:
         # receiving them again would only spend their receives.
@@ -580,12 +656,6 @@ class AsyncQueueRunner:
             self._queue_stats.count("received", len(batch))
             await handling.acknowledge_on_receipt(batch)
             for received in batch:
-                flight = self._started(received)
-                outcome = None
-                try:
-                    outcome = await handling.handle(flight)
-                finally:
-                    self._finished(flight, outcome)
-                await handling.settle(received, outcome)
+                await handling.settle(received, await self._handle_one(handling, received))
             handled += len(batch)
         return handled

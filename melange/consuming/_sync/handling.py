@@ -309,8 +309,15 @@ class MessageHandling:
 
     # -- settling ------------------------------------------------------------------------
 
-    def settle(self, received: ReceivedMessage, outcome: Outcome) -> None:
-        """Acknowledge, retry, dead-letter, release or leave ``received`` as ``outcome`` says."""
+    def settle(self, received: ReceivedMessage, outcome: Outcome) -> Action | None:
+        """Acknowledge, retry, dead-letter, release or leave ``received`` as ``outcome`` says.
+
+        Returns:
+            What was carried out: ``outcome``'s action, ``DEAD_LETTER`` for a retry on the
+            last allowed receive, ``RETRY`` for a dead letter the queue has no dead-letter
+            queue for, ``ACK`` when it was acknowledged on receipt; ``None`` when the broker
+            did not take it (logged; the message will be delivered again).
+        """
         if self._options.ack_policy is AckPolicy.ON_RECEIPT:
             if outcome.action is not Action.ACK:
                 logger.error(
@@ -320,7 +327,7 @@ class MessageHandling:
                     outcome.reason,
                     extra=log_fields(received, outcome.message_id),
                 )
-            return
+            return Action.ACK
         action = outcome.action
         try:
             if action is Action.RETRY and self._on_last_receive(received, outcome):
@@ -333,7 +340,8 @@ class MessageHandling:
                     self.queue_name, [received.receipt_handle], outcome.delay
                 )
             elif action is Action.DEAD_LETTER:
-                self._dead_letter(received, outcome)
+                if not self._dead_letter(received, outcome):
+                    action = Action.RETRY
             elif action is Action.RELEASE:
                 self.release([received])
             elif action is Action.LEAVE:
@@ -347,6 +355,8 @@ class MessageHandling:
                 exc,
                 extra=log_fields(received, outcome.message_id),
             )
+            return None
+        return action
 
     def release(self, messages: Sequence[ReceivedMessage]) -> None:
         """Make received messages visible again at once (visibility 0)."""
@@ -399,7 +409,8 @@ class MessageHandling:
             return False
         return is_last_receive(received.receive_count, policy)
 
-    def _dead_letter(self, received: ReceivedMessage, outcome: Outcome) -> None:
+    def _dead_letter(self, received: ReceivedMessage, outcome: Outcome) -> bool:
+        """Copy ``received`` to the dead-letter queue and acknowledge it; ``False``: no DLQ."""
         reason = outcome.reason
         fields = {**log_fields(received, outcome.message_id), "reason": reason}
         policy = self._redrive_policy()
@@ -414,7 +425,7 @@ class MessageHandling:
             )
             delay = outcome.delay or self._options.backoff.delay(received.receive_count)
             self._backend.change_visibility(self.queue_name, [received.receipt_handle], delay)
-            return
+            return False
         logger.error(
             "message %s on %r (receive %d) is dead-lettered (%s); moving it to %r",
             received.broker_message_id,
@@ -435,6 +446,7 @@ class MessageHandling:
         )
         self._acknowledge(received)
         self.stats.count("dead_lettered", reason=reason)
+        return True
 
 
 class Acks:
@@ -537,10 +549,10 @@ class EventSourceTransport:
     """A backend whose deletes are left to a Lambda event source mapping.
 
     The mapping deletes every record of a batch the function does not report as failed,
-    so ``acknowledge`` only records the handle (``settled``); everything else (changing
-    visibility for a backoff, sending a dead-letter copy, reading the redrive policy) goes
-    to the backend. The worker's settling then decides a Lambda batch too: what it would
-    delete is not reported, everything else is.
+    so ``acknowledge`` deletes nothing; everything else (changing visibility for a
+    backoff, sending a dead-letter copy, reading the redrive policy) goes to the backend.
+    The worker's settling then decides a Lambda batch too: what it would delete is not
+    reported, everything else is (``MessageHandling.settle`` says which).
 
     Args:
         backend: the backend for every other call.
@@ -548,12 +560,9 @@ class EventSourceTransport:
 
     def __init__(self, backend: MessagingTransport) -> None:
         self.backend = backend
-        #: Receipt handles the handling acknowledged: the records not to report.
-        self.settled: set[str] = set()
 
     def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
-        """Record the handles as settled; the event source mapping deletes them."""
-        self.settled.update(receipt_handles)
+        """Delete nothing: the event source mapping deletes what is not reported."""
         return []
 
     def publish(self, destination: Destination, messages: Sequence[OutgoingMessage]) -> BatchResult:
