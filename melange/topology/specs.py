@@ -213,11 +213,13 @@ def copied_policy(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
 
     The policy is validated once, when the spec is made: a copy sharing the caller's lists
     could be changed into one the validation never saw. Anything but a mapping is
-    returned as it is, for the validation to refuse with its message.
+    returned as it is, for the validation to refuse with its message. An empty policy
+    filters nothing: it is ``None``, as the broker reports a subscription without one, so
+    declaring it again finds it as stated.
     """
     if not isinstance(value, Mapping):
         return value
-    return copy.deepcopy(dict(value))
+    return copy.deepcopy(dict(value)) or None
 
 
 @attrs.frozen

@@ -120,6 +120,21 @@ def test_the_broker_accepts_what_melange_accepts_and_melange_refuses_before_any_
     assert sent.operations == []
 
 
+def test_an_empty_policy_is_no_policy_and_declares_as_is_the_second_time(
+    broker_backend: SqsBackend, unique: str
+) -> None:
+    """filter_policy={} filters nothing: stated as None, so a redeclare finds it as stated."""
+    backend = broker_backend
+    queue, topic = f"{unique}-q", f"{unique}-t"
+    backend.declare(TopicSpec(topic))
+    backend.declare(QueueSpec(queue))
+    spec = SubscriptionSpec(queue, (topic,), filter_policy={})
+
+    assert spec.filter_policy is None
+    assert backend.declare(spec).effect is Effect.CREATED
+    assert backend.declare(spec).effect is Effect.AS_IS
+
+
 @pytest.mark.parametrize(
     "policy",
     [{"tier": [["vip"]]}, {"trace": [{"exists": "yes"}]}, {"price": [{"numeric": ["=>", 5]}]}],

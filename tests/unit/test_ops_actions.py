@@ -209,6 +209,17 @@ def test_a_fifo_redrive_keeps_groups_and_order(backend: InMemoryBackend) -> None
     assert bodies(backend, "work.fifo") == [f'{{"n": {n}}}' for n in range(4)]
 
 
+def test_a_fifo_redrive_insisting_on_the_move_task_is_not_copied_quietly(
+    backend: InMemoryBackend,
+) -> None:
+    """--method move-task on FIFO asks the broker, and its refusal is raised, not copied."""
+    dead_letter(backend, "work-dlq.fifo", 1, group="g")
+
+    with pytest.raises(BackendRefusedError, match="cannot move"):
+        run_redrive(backend, "work.fifo", "work-dlq.fifo", method="move-task")
+    assert backend.queue_stats("work-dlq.fifo").depth == 1
+
+
 def test_a_fifo_copy_sent_twice_is_dropped_by_deduplication(backend: InMemoryBackend) -> None:
     """A copy re-sent after an interruption (sent, not deleted) is a duplicate SQS drops."""
     dead_letter(backend, "work-dlq.fifo", 1, group="g")
@@ -324,13 +335,13 @@ def test_a_stopped_move_task_is_cancelled() -> None:
     assert backend.cancelled == ["h1"]
 
 
-def test_a_fifo_dead_letter_queue_is_never_given_to_a_move_task() -> None:
-    """FIFO dead letters are always copied, never given to the broker's move task."""
+def test_a_fifo_dead_letter_queue_is_given_to_the_move_task_too() -> None:
+    """SQS's move task serves FIFO dead-letter queues (since November 2023): asked first."""
     backend = MovingBackend()
     backend.declare_queue("work.fifo", dead_letter_queue="work-dlq.fifo")
     dead_letter(backend, "work-dlq.fifo", 1, group="g")
 
     outcome, _ = run_redrive(backend, "work.fifo", "work-dlq.fifo")
 
-    assert outcome.method == "copy"
-    assert backend.started is None
+    assert outcome.method == "move-task"
+    assert backend.started is not None

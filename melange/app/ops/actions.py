@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from melange import limits
 from melange.app.ops.redrive import (
     RedriveProgress,
     pause_before,
@@ -172,13 +171,13 @@ def redrive(
 ) -> RedriveProgress:
     """Move the dead-letter queue's messages back to ``source``; return how far it got.
 
-    ``method`` ``auto`` asks the broker to move them (``StartMessageMoveTask``) unless
-    the queue is FIFO, and moves them by receive, send and delete where the broker
-    refuses; ``move-task`` and ``copy`` insist on one way.
+    ``method`` ``auto`` asks the broker to move them (``StartMessageMoveTask``, which
+    serves FIFO queues too since November 2023), and moves them by receive, send and
+    delete where the broker refuses; ``move-task`` and ``copy`` insist on one way.
     """
     inspection = inspection_of(backend)
     to_move = inspection.queue_stats(dead_letter_queue).depth
-    if method != "copy" and not limits.is_fifo(dead_letter_queue):
+    if method != "copy":
         moved = _move_with_task(
             inspection, source, dead_letter_queue, to_move, rate, stop, report, method
         )

@@ -143,16 +143,7 @@ class MemoryQueue:
         message.receipt_handle = f"{message.broker_id}#{next(self._receipts)}"
         message.visible_at = visible_at
         self.by_handle[message.receipt_handle] = message
-        return ReceivedMessage(
-            queue_name=self.name,
-            receipt_handle=message.receipt_handle,
-            broker_message_id=message.broker_id,
-            body=message.body,
-            attributes=message.attributes,
-            receive_count=message.receive_count,
-            message_group_id=message.group_id,
-            sent_at=message.sent_timestamp,
-        )
+        return self._as_received(message, message.receipt_handle)
 
     def peek(self) -> list[ReceivedMessage]:
         """Return every message, visible or in flight, in send order, changing nothing.
@@ -160,19 +151,19 @@ class MemoryQueue:
         For tests and inspection: the copies carry no receipt handle (they were not
         received), and their receive count is the receives so far.
         """
-        return [
-            ReceivedMessage(
-                queue_name=self.name,
-                receipt_handle="",
-                broker_message_id=message.broker_id,
-                body=message.body,
-                attributes=message.attributes,
-                receive_count=message.receive_count,
-                message_group_id=message.group_id,
-                sent_at=message.sent_timestamp,
-            )
-            for message in self.messages.values()
-        ]
+        return [self._as_received(message, "") for message in self.messages.values()]
+
+    def _as_received(self, message: StoredMessage, receipt_handle: str) -> ReceivedMessage:
+        return ReceivedMessage(
+            queue_name=self.name,
+            receipt_handle=receipt_handle,
+            broker_message_id=message.broker_id,
+            body=message.body,
+            attributes=message.attributes,
+            receive_count=message.receive_count,
+            message_group_id=message.group_id,
+            sent_at=message.sent_timestamp,
+        )
 
     def _drop_expired(self, now: float) -> None:
         # A sweep costs a pass over the queue: once a second is precise enough for retention
