@@ -111,33 +111,46 @@ def fixture_environment(moto_server: MotoServer, unique: str) -> dict[str, str]:
         "MELANGE_BACKEND": "local",
         "MELANGE_ENDPOINT_URL": moto_server.endpoint_url,
         "MELANGE_PREFIX": f"{unique}-",
+        "MELANGE_LARGE_PAYLOAD_BUCKET": f"{unique}-payloads",
     }
 
 
-def recorder(made: list[str]) -> Any:
-    """Return a ``before-send`` hook appending each request's operation to ``made``."""
+def sqs_recorder(made: list[str]) -> Any:
+    """Return a ``before-send`` hook appending each SQS request's operation to ``made``.
+
+    melange sends its hot SQS requests itself (``sqs_direct``), through this event only.
+    """
 
     def record(request: Any, **_: Any) -> None:
-        target = request.headers.get("X-Amz-Target")
-        if target:  # SQS's JSON protocol: AmazonSQS.<Operation>
-            text = target.decode() if isinstance(target, bytes) else target
-            made.append(text.rpartition(".")[2])
-        else:  # the query protocol (SNS): Action=<Operation> in the body
-            body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
-            fields = dict(part.partition("=")[::2] for part in body.split("&"))
-            made.append(fields["Action"])
+        target = request.headers["X-Amz-Target"]  # SQS's JSON protocol: AmazonSQS.<Operation>
+        text = target.decode() if isinstance(target, bytes) else target
+        made.append(f"sqs:{text.rpartition('.')[2]}")
+
+    return record
+
+
+def api_recorder(made: list[str], service: str) -> Any:
+    """Return a ``before-call`` hook appending each call's ``service:Operation`` to ``made``."""
+
+    def record(model: Any, **_: Any) -> None:
+        made.append(f"{service}:{model.name}")
 
     return record
 
 
 @pytest.fixture(name="queued")
 def fixture_queued(environment: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
-    """Give three requests (ordinary, slow, bad) as the mapping receives them, on moto."""
+    """Give four requests (ordinary, slow, bad, large) as the mapping receives them, on moto."""
     app_graph = graph(load_settings(environ=environment))
     app = app_graph.provide(Application)
     app.declare()
     publisher = app_graph.provide(QueuePublisher)
-    for order_id, amount in (("o-1", "10.00"), ("o-2-slow", "20.00"), ("o-3", "-1.00")):
+    for order_id, amount in (
+        ("o-1", "10.00"),
+        ("o-2-slow", "20.00"),
+        ("o-3", "-1.00"),
+        ("o-4" + "4" * 2 * 1024 * 1024, "30.00"),  # over the limit: through S3, both ways
+    ):
         publisher.publish(INVOICES, InvoiceRequested(order_id, Decimal(amount), "eu"))
     client: Any = app.backend.backend.sqs_client  # type: ignore[attr-defined]
     url = client.get_queue_url(QueueName=environment["MELANGE_PREFIX"] + INVOICES)["QueueUrl"]
@@ -153,7 +166,7 @@ def fixture_queued(environment: dict[str, str]) -> Iterator[list[dict[str, Any]]
         messages.extend(answer.get("Messages", []))
         return len(messages)
 
-    poll_until(receive, lambda n: n >= 3, message="the three requests")
+    poll_until(receive, lambda n: n >= 4, message="the four requests")
     yield messages
     app.backend.close()
 
@@ -161,24 +174,32 @@ def fixture_queued(environment: dict[str, str]) -> Iterator[list[dict[str, Any]]
 def test_the_policy_grants_every_action_melange_makes(
     template: dict[str, Any], queued: list[dict[str, Any]], environment: dict[str, str]
 ) -> None:
-    """A cold function's batch (a success, a retry, a dead letter): every action is granted."""
+    """A cold function's batch (success, retry, dead letter, S3): every action is granted."""
     function_graph = graph(load_settings(environ=environment))  # as a new execution environment
     handler = sqs_handler(function_graph)
     inner: Any = handler.app.backend.backend  # type: ignore[attr-defined]
-    made: list[str] = []
-    for client, service in ((inner.sqs_client, "sqs"), (inner.sns_client, "sns")):
-        client.meta.events.register(f"before-send.{service}", recorder(made))
     arn = inner.queue_arn(environment["MELANGE_PREFIX"] + INVOICES)  # the mapping knows it
-    made.clear()
+    made: list[str] = []
+    inner.sqs_client.meta.events.register("before-send.sqs", sqs_recorder(made))
+    inner.sns_client.meta.events.register("before-call.sns", api_recorder(made, "sns"))
+    s3: Any = handler.app.dispatcher_factory.payloads.client  # type: ignore[union-attr]
+    s3.meta.events.register("before-call.s3", api_recorder(made, "s3"))
 
     answer = handler(sqs_event(queued, queue_arn=arn))
 
     assert len(answer["batchItemFailures"]) == 1
-    services = {"Publish": "sns", "GetTopicAttributes": "sns"}
-    actions = {f"{services.get(op, 'sqs')}:{op.removesuffix('Batch')}" for op in made}
-    assert {"sqs:ChangeMessageVisibility", "sqs:SendMessage", "sns:Publish"} <= actions
+    actions = {operation.removesuffix("Batch") for operation in made}
+    assert {
+        "sqs:ChangeMessageVisibility",
+        "sqs:SendMessage",
+        "sns:Publish",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+    } <= actions
     assert actions <= granted(template), sorted(actions - granted(template))
     mapping = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
     assert mapping <= granted(template)
-    # Nothing is granted that neither the mapping nor melange uses, but reading S3 payloads.
-    assert granted(template) - actions - mapping == {"s3:GetObject"}
+    # Nothing is granted that neither the mapping nor melange uses, but what makes S3
+    # answer a missing object with 404 rather than 403.
+    assert granted(template) - actions - mapping == {"s3:ListBucket"}

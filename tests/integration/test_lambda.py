@@ -8,8 +8,8 @@ ones. SNS events wrap the notification a queue subscribed without raw delivery g
 is SNS's own JSON. Where a test needs what the mapping does after an invocation (delete
 what was not reported), it does that itself.
 
-The large-payload cell (a message over the SQS limit read from S3) is not here: the S3
-payload store is not on main yet, and nothing in the graph builds one.
+The graph has a large-payload bucket (``MELANGE_LARGE_PAYLOAD_BUCKET``) on moto's S3, so
+a message over the SQS limit travels as a pointer, read back from S3 by the handler.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
+import boto3
 import pinject
 import pytest
 
@@ -56,6 +57,7 @@ class Orders(Consumer):
     def __init__(self) -> None:
         super().__init__()
         self.handled: list[tuple[int, MessageContext]] = []
+        self.sizes: list[int] = []
 
     @consumer
     def on_order(self, order: dict[str, Any], context: MessageContext) -> None:
@@ -64,6 +66,7 @@ class Orders(Consumer):
         if order["n"] == 3:
             raise Reject("order 3 is for a closed store")
         self.handled.append((order["n"], context))
+        self.sizes.append(len(order.get("blob", "")))
 
 
 class RawEvents(Consumer):
@@ -268,6 +271,7 @@ def fixture_moto(moto_server: MotoServer, unique: str) -> Iterator[OnMoto]:
         "MELANGE_BACKOFF_BASE": str(BACKOFF),
         "MELANGE_BACKOFF_JITTER": "0",
         "MELANGE_MAX_RECEIVE_COUNT": "3",
+        "MELANGE_LARGE_PAYLOAD_BUCKET": f"{unique}-payloads",
     }
     graph = new_object_graph(
         classes=CONSUMERS, binding_specs=[Spec()], melange=MelangeBindingSpec(environ=environ)
@@ -319,6 +323,33 @@ def test_a_failed_record_comes_back_after_the_backoff_and_then_succeeds(moto: On
     assert handler(again) == {"batchItemFailures": []}
     [(n, context)] = moto.running(Orders).handled
     assert (n, context.receive_count) == (2, 2)
+
+
+def test_a_message_over_the_sqs_limit_is_read_from_s3_and_its_object_deleted(
+    moto: OnMoto, moto_server: MotoServer
+) -> None:
+    """2 MiB: the record holds a pointer; the handler gets the whole order; S3 is emptied."""
+    big = "x" * (2 * 1024 * 1024)
+    moto.graph.provide(QueuePublisher).publish("orders", {"n": 1, "blob": big})
+    event = moto.event("orders", 1)
+    assert len(event["Records"][0]["body"]) < 1024  # a pointer to the S3 object
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="melange-local",
+        aws_secret_access_key="melange-local",
+    )
+    bucket = f"{moto.prefix}payloads"
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 1
+
+    answer = sqs_handler(moto.graph)(event)
+
+    assert answer == {"batchItemFailures": []}
+    [(n, _)] = moto.running(Orders).handled
+    assert (n, moto.running(Orders).sizes) == (1, [len(big)])
+    # No topic feeds 'orders': the object is its message's alone, deleted with it.
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
 def test_a_poison_message_reaches_the_dlq_with_its_reason(moto: OnMoto) -> None:

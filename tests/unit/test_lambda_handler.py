@@ -302,6 +302,34 @@ def test_a_refused_payload_leaves_the_rest_unhandled_and_keeps_what_was_settled(
     assert handled == [{"n": 1}]
 
 
+def test_large_payloads_are_deleted_once_the_whole_batch_is_settled() -> None:
+    """Record 2's handler still finds record 1's S3 object; both are gone after the batch."""
+    backend = InMemoryBackend()
+    backend.declare_queue("orders")
+    store = InMemoryPayloadStore(LargePayloads(bucket="payloads"))
+    seen: list[int] = []
+
+    def handle(order: dict[str, Any]) -> None:
+        seen.append(len(store.objects()))  # the objects still stored while it runs
+
+    dispatcher = MessageDispatcher(
+        json_registry(),
+        backend,
+        consumers=[Consumer(on_message=handle, name="large")],
+        payloads=store,
+        delete_payloads=True,
+    )
+    publisher = QueuePublisher(json_registry(), backend, payloads=store)
+    for n in (1, 2):
+        publisher.publish("orders", {"n": n, "blob": "x" * SQS_MAX_MESSAGE_BYTES})
+
+    settled = dispatcher.process_batch("orders", backend.receive("orders"))
+
+    assert [s.action for s in settled] == [Action.ACK, Action.ACK]
+    assert seen == [2, 2]
+    assert store.objects() == {}
+
+
 def test_a_fifo_batch_stops_after_the_first_record_not_acknowledged() -> None:
     """In order: 1 handled, 2 fails and is reported, 3 is not handled and is reported."""
     backend = InMemoryBackend()

@@ -66,7 +66,7 @@ from melange.payloads.store import AsyncPayloadStore
 from melange.telemetry import tracing
 from melange.wire.claim_check import ClaimCheck, PayloadPointer, claim_check, inlined
 
-__all__ = ["AsyncAcks", "AsyncEventSourceTransport", "AsyncMessageHandling"]
+__all__ = ["AsyncAcks", "AsyncEventSourceTransport", "AsyncMessageHandling", "delete_payloads"]
 
 logger = logging.getLogger("melange.consuming.handling")
 
@@ -395,7 +395,7 @@ class AsyncMessageHandling:
         if not refused:
             self.stats.count("acknowledged")
             if payload is not None and self._payloads is not None:
-                await _delete_payloads(self._payloads, [payload])
+                await delete_payloads(self._payloads, [payload])
 
     async def _redrive_policy(self) -> RedrivePolicy | None:
         if self._policy is None:  # asked when first needed: a broker down at start only delays it
@@ -533,7 +533,7 @@ class AsyncAcks:
             for handle in kept:
                 self._stored.pop(handle, None)
             if done and self._payloads is not None:
-                await _delete_payloads(self._payloads, done)
+                await delete_payloads(self._payloads, done)
         if refused:
             # The visibility timeout ran out before the delete: SQS will deliver these again
             # and the deduplication cache (if any) will skip them.
@@ -625,7 +625,7 @@ class AsyncEventSourceTransport:
         """Close nothing: the backend is the caller's."""
 
 
-async def _delete_payloads(payloads: AsyncPayloadStore, pointers: list[PayloadPointer]) -> None:
+async def delete_payloads(payloads: AsyncPayloadStore, pointers: list[PayloadPointer]) -> None:
     """Delete the S3 objects of acknowledged messages; a failure leaves them to expire."""
     for pointer in pointers:
         try:

@@ -24,11 +24,14 @@ import logging
 import threading
 from collections.abc import Sequence
 
+import attrs
+
 from melange.backends.aio_protocol import AsyncMessagingTransport
 from melange.consuming._async.handling import (
     AsyncAcks,
     AsyncEventSourceTransport,
     AsyncMessageHandling,
+    delete_payloads,
 )
 from melange.consuming.aio_concurrency import (
     AsyncEvent,
@@ -66,6 +69,7 @@ from melange.options import AckPolicy
 from melange.payloads.store import AsyncPayloadStore
 from melange.telemetry import tracing
 from melange.telemetry.activity import RUNNING, QueueActivity
+from melange.wire.claim_check import PayloadPointer
 
 __all__ = ["AsyncQueueRunner"]
 
@@ -519,7 +523,10 @@ class AsyncQueueRunner:
         Never raises for a message, so what was settled stays settled: a refusal that
         cannot heal (a large payload's bucket is gone or denied) leaves that message and
         every later one unhandled, as ``run`` stops on it; an error of melange's leaves its
-        message unsettled, logged.
+        message unsettled, logged. The S3 objects of acknowledged large messages (where
+        ``run`` would delete them) are deleted once the whole batch is settled, not as each
+        message is: the mapping deletes the messages only after the function returns, and
+        a message that comes back (the function timed out) needs its object.
         """
         transport = AsyncEventSourceTransport(self._backend)
         handling = self._batch_handling(transport)
@@ -529,6 +536,7 @@ class AsyncQueueRunner:
         in_order = in_order and self.options.ack_policy is not AckPolicy.ON_RECEIPT
         records = list(batch)
         settled: list[Settled] = []
+        acknowledged_payloads: list[PayloadPointer] = []
         for index, received in enumerate(records):
             try:
                 outcome = await self._handle_one(handling, received)
@@ -554,15 +562,20 @@ class AsyncQueueRunner:
                 settled.append(Settled(received, None, reason_of(exc)))
                 acknowledged = False
             else:
-                action = await handling.settle(received, outcome)
+                payload = outcome.payload
+                action = await handling.settle(received, attrs.evolve(outcome, payload=None))
                 settled.append(Settled(received, action, outcome.reason))
                 acknowledged = outcome.action is Action.ACK
+                if action is Action.ACK and payload is not None:
+                    acknowledged_payloads.append(payload)
             left = left_after(records, index, acknowledged=acknowledged) if in_order else []
             if left:
                 before = received.broker_message_id
                 reason = f"message {before}, before it in the FIFO batch, was not acknowledged"
                 settled.extend(Settled(m, None, reason) for m in left)
                 break
+        if acknowledged_payloads and self._payloads is not None:
+            await delete_payloads(self._payloads, acknowledged_payloads)
         return settled
 
     async def process_notifications(self, batch: Sequence[ReceivedMessage]) -> list[Settled]:

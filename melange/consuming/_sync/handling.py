@@ -65,7 +65,7 @@ from melange.payloads.store import PayloadStore
 from melange.telemetry import tracing
 from melange.wire.claim_check import ClaimCheck, PayloadPointer, claim_check, inlined
 
-__all__ = ["Acks", "EventSourceTransport", "MessageHandling"]
+__all__ = ["Acks", "EventSourceTransport", "MessageHandling", "delete_payloads"]
 
 logger = logging.getLogger("melange.consuming.handling")
 
@@ -390,7 +390,7 @@ class MessageHandling:
         if not refused:
             self.stats.count("acknowledged")
             if payload is not None and self._payloads is not None:
-                _delete_payloads(self._payloads, [payload])
+                delete_payloads(self._payloads, [payload])
 
     def _redrive_policy(self) -> RedrivePolicy | None:
         if self._policy is None:  # asked when first needed: a broker down at start only delays it
@@ -528,7 +528,7 @@ class Acks:
             for handle in kept:
                 self._stored.pop(handle, None)
             if done and self._payloads is not None:
-                _delete_payloads(self._payloads, done)
+                delete_payloads(self._payloads, done)
         if refused:
             # The visibility timeout ran out before the delete: SQS will deliver these again
             # and the deduplication cache (if any) will skip them.
@@ -618,7 +618,7 @@ class EventSourceTransport:
         """Close nothing: the backend is the caller's."""
 
 
-def _delete_payloads(payloads: PayloadStore, pointers: list[PayloadPointer]) -> None:
+def delete_payloads(payloads: PayloadStore, pointers: list[PayloadPointer]) -> None:
     """Delete the S3 objects of acknowledged messages; a failure leaves them to expire."""
     for pointer in pointers:
         try:

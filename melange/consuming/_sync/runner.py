@@ -24,11 +24,14 @@ import logging
 import threading
 from collections.abc import Sequence
 
+import attrs
+
 from melange.backends.protocol import MessagingTransport
 from melange.consuming._sync.handling import (
     Acks,
     EventSourceTransport,
     MessageHandling,
+    delete_payloads,
 )
 from melange.consuming.concurrency import (
     Event,
@@ -65,6 +68,7 @@ from melange.options import AckPolicy
 from melange.payloads.store import PayloadStore
 from melange.telemetry import tracing
 from melange.telemetry.activity import RUNNING, QueueActivity
+from melange.wire.claim_check import PayloadPointer
 
 __all__ = ["QueueRunner"]
 
@@ -518,7 +522,10 @@ class QueueRunner:
         Never raises for a message, so what was settled stays settled: a refusal that
         cannot heal (a large payload's bucket is gone or denied) leaves that message and
         every later one unhandled, as ``run`` stops on it; an error of melange's leaves its
-        message unsettled, logged.
+        message unsettled, logged. The S3 objects of acknowledged large messages (where
+        ``run`` would delete them) are deleted once the whole batch is settled, not as each
+        message is: the mapping deletes the messages only after the function returns, and
+        a message that comes back (the function timed out) needs its object.
         """
         transport = EventSourceTransport(self._backend)
         handling = self._batch_handling(transport)
@@ -528,6 +535,7 @@ class QueueRunner:
         in_order = in_order and self.options.ack_policy is not AckPolicy.ON_RECEIPT
         records = list(batch)
         settled: list[Settled] = []
+        acknowledged_payloads: list[PayloadPointer] = []
         for index, received in enumerate(records):
             try:
                 outcome = self._handle_one(handling, received)
@@ -553,15 +561,20 @@ class QueueRunner:
                 settled.append(Settled(received, None, reason_of(exc)))
                 acknowledged = False
             else:
-                action = handling.settle(received, outcome)
+                payload = outcome.payload
+                action = handling.settle(received, attrs.evolve(outcome, payload=None))
                 settled.append(Settled(received, action, outcome.reason))
                 acknowledged = outcome.action is Action.ACK
+                if action is Action.ACK and payload is not None:
+                    acknowledged_payloads.append(payload)
             left = left_after(records, index, acknowledged=acknowledged) if in_order else []
             if left:
                 before = received.broker_message_id
                 reason = f"message {before}, before it in the FIFO batch, was not acknowledged"
                 settled.extend(Settled(m, None, reason) for m in left)
                 break
+        if acknowledged_payloads and self._payloads is not None:
+            delete_payloads(self._payloads, acknowledged_payloads)
         return settled
 
     def process_notifications(self, batch: Sequence[ReceivedMessage]) -> list[Settled]:
