@@ -17,6 +17,9 @@ Catch ``MelangeError`` to catch them all, or a branch to catch a kind::
     │   └── NotReadableByMelange7Error      refused: melange 7.x consumers could not read it
     ├── Reject                              raised by a handler: the message can never be
     │                                       handled; dead-letter it now, with the reason
+    ├── LambdaEventError                    an AWS Lambda event melange cannot route
+    ├── NotificationFailedError             SNS notifications a Lambda function did not
+    │                                       handle: raised so that Lambda retries them
     ├── MessageRejectedError                refused before any request is sent: sending it
     │   │                                   again can never succeed, do not retry
     │   └── MessageTooLargeError            over the destination's size limit
@@ -61,12 +64,14 @@ __all__ = [
     "DeduplicationUnavailableError",
     "DeserializationError",
     "FactoryNotFoundError",
+    "LambdaEventError",
     "MalformedMessageError",
     "MelangeError",
     "MessageAttributeError",
     "MessageRejectedError",
     "MessageTooLargeError",
     "NotReadableByMelange7Error",
+    "NotificationFailedError",
     "PayloadNotFoundError",
     "PickleNotAllowedError",
     "Problem",
@@ -522,6 +527,53 @@ class Reject(MelangeError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class LambdaEventError(MelangeError):
+    """An AWS Lambda event that melange cannot hand to the application's consumers.
+
+    Not an SQS or SNS event, records from two queues in one event, a record without a
+    field every such record has, or a queue no consumer of the application reads. Raised
+    before any record is handled, so the whole batch comes back (nothing is lost).
+
+    Attributes:
+        problem: what is wrong, in words.
+        record: the index of the record at fault, if one is.
+    """
+
+    def __init__(self, message: str, *, problem: str, record: int | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.record = record
+
+
+class NotificationFailedError(MelangeError):
+    """SNS notifications delivered straight to a Lambda function that were not handled.
+
+    No queue holds such a notification, so it cannot be retried or dead-lettered on one:
+    ``melange.aws_lambda.sns_handler`` raises this instead, and Lambda's asynchronous
+    invocation retries the event (twice, by default) and then gives it to the function's
+    on-failure destination or dead-letter queue. A notification that cannot be read, or
+    that no consumer accepts, ends there too.
+
+    Attributes:
+        topic_arn: the topic the notifications came from.
+        failures: one ``(SNS message id, queue, reason)`` per failure; the queue is the
+            application's queue subscribed to the topic whose consumers failed.
+    """
+
+    def __init__(self, topic_arn: str, failures: Sequence[tuple[str, str, str]]) -> None:
+        self.topic_arn = topic_arn
+        self.failures = tuple(failures)
+        listed = "; ".join(
+            f"{message_id} for {queue!r}: {reason}" for message_id, queue, reason in self.failures
+        )
+        super().__init__(
+            f"{len(self.failures)} notification(s) from {topic_arn} were not handled "
+            f"({listed}); Lambda retries the invocation, then gives the event to the "
+            "function's on-failure destination or dead-letter queue: configure one "
+            "(DestinationConfig.OnFailure or DeadLetterConfig) so that none is dropped"
+        )
 
 
 class MessageRejectedError(MelangeError):

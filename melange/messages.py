@@ -158,6 +158,9 @@ class ReceivedMessage:
         receive_count: how many times it has been received, this time included.
         message_group_id: its FIFO group, if any.
         sent_at: when the queue accepted it (SQS ``SentTimestamp``), in UTC, if known.
+        trace_header: its AWS X-Ray trace header (the ``AWSTraceHeader`` system attribute
+            Lambda passes when X-Ray is on), linked from the message's span; ``None``
+            otherwise.
     """
 
     queue_name: str
@@ -168,6 +171,7 @@ class ReceivedMessage:
     receive_count: int = 1
     message_group_id: str | None = None
     sent_at: datetime | None = None
+    trace_header: str | None = None
 
 
 @attrs.frozen

@@ -22,6 +22,12 @@ refused, and ``--queue`` can split such an application into two workers.
 ``queues`` and ``dlq show|redrive|purge`` inspect queues and move dead letters back
 (``melange.app.ops.commands``; a redrive stopped by SIGINT exits 130).
 
+``lambda-local MODULE:HANDLER --queue NAME`` runs an AWS Lambda handler
+(``melange.aws_lambda.sqs_handler``) against a real queue as an SQS event source mapping
+does: it receives up to ``--batch-size`` messages, invokes the handler with the event
+Lambda would build, deletes the records not reported, and prints one line per batch,
+until SIGTERM or SIGINT, or after one batch with ``--once`` (``melange.aws_lambda.local``).
+
 Exit codes: 0 after a clean stop (or a declaration); 1 on a melange error, while building
 the application (a broker that is down, wrong settings, consumers that disagree) or while
 running it; 2 when the target cannot be loaded (no such module or attribute, or not what
@@ -204,6 +210,23 @@ def stop_on_signal(signum: int, stop: Callable[[], None]) -> None:
     stop()
 
 
+def lambda_local(args: argparse.Namespace) -> int:
+    """Run a Lambda handler on a real queue's batches, as an event source mapping does.
+
+    Exits 1 when ``--once``'s invocation raised or timed out (its batch comes back).
+    """
+    from melange.aws_lambda.local import LocalEventSource, load_handler
+
+    handler = load_handler(args.target)
+    source = LocalEventSource(handler, args.queue, batch_size=args.batch_size)
+    stop_on_signals(source.stop)
+    logger.info(
+        "polling %r (%s) for batches of up to %d", args.queue, source.queue_arn, args.batch_size
+    )
+    last = source.run(once=args.once, report=lambda batch: print(batch.line(), flush=True))
+    return 1 if args.once and last is not None and last.error else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m melange",
@@ -251,7 +274,26 @@ def _parser() -> argparse.ArgumentParser:
         help="the address the HTTP endpoint binds (default 127.0.0.1: this machine only)",
     )
     run_all.set_defaults(run=worker)
-    for command in (run_one, declare_all, run_all):
+    run_lambda = commands.add_parser(
+        "lambda-local",
+        help="run a Lambda handler on a real queue's batches, as an event source mapping does",
+    )
+    run_lambda.add_argument(
+        "target", help="MODULE:HANDLER, the function's sqs_handler (or MODULE:GRAPH)"
+    )
+    run_lambda.add_argument("--queue", required=True, help="the queue the mapping reads")
+    run_lambda.add_argument(
+        "--batch-size",
+        type=int,
+        default=10,
+        metavar="N",
+        help="records per invocation at most, as the mapping's BatchSize (default 10)",
+    )
+    run_lambda.add_argument(
+        "--once", action="store_true", help="handle one batch, then exit (1 if it raised)"
+    )
+    run_lambda.set_defaults(run=lambda_local)
+    for command in (run_one, declare_all, run_all, run_lambda):
         command.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     from melange.app.ops.commands import add_commands  # queues, dlq: see melange.app.ops
 
@@ -272,9 +314,9 @@ def declared_by_command(error: MelangeError, args: argparse.Namespace) -> Melang
         return error
     if not isinstance(error, QueueNotFoundError | TopicNotFoundError):
         return error
-    return error.declared_with(
-        f"python -m melange declare {getattr(args, 'target', None) or GRAPH.placeholder}"
-    )
+    # lambda-local's target is the function's handler, which declare does not take.
+    target = None if args.command == "lambda-local" else getattr(args, "target", None)
+    return error.declared_with(f"python -m melange declare {target or GRAPH.placeholder}")
 
 
 def print_import_error(error: FactoryNotFoundError) -> None:

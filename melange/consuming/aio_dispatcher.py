@@ -12,7 +12,7 @@ dispatcher's runner is the generated twin.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,8 +23,15 @@ from melange.consuming.aio_dedup import AsyncDeduplicationCache, awaitable_cache
 from melange.consuming.consumers import Consumer, check_consumer
 from melange.consuming.dedup import CacheProbe, DeduplicationCache
 from melange.consuming.dispatcher import build_options
-from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHook, HandlingSetup
+from melange.consuming.outcomes import (
+    ConsumeHook,
+    DispatcherStats,
+    ExceptionHook,
+    HandlingSetup,
+    Settled,
+)
 from melange.consuming.reading import register_handled_types
+from melange.messages import ReceivedMessage
 from melange.options import DispatcherOptions
 from melange.payloads.memory import AsyncInMemoryPayloadStore, InMemoryPayloadStore
 from melange.payloads.store import AsyncPayloadStore
@@ -133,6 +140,18 @@ class AsyncMessageDispatcher:
     async def process_available(self, queue_name: str, *, limit: int | None = None) -> int:
         """Handle every message visible now, one at a time, and return how many."""
         return await self._new_runner(queue_name).process_available(limit=limit)
+
+    async def process_batch(
+        self, queue_name: str, batch: Sequence[ReceivedMessage], *, in_order: bool = False
+    ) -> list[Settled]:
+        """Handle a batch someone else received (AWS Lambda); say what became of each."""
+        return await self._new_runner(queue_name).process_batch(batch, in_order=in_order)
+
+    async def process_notifications(
+        self, queue_name: str, batch: Sequence[ReceivedMessage]
+    ) -> list[Settled]:
+        """Handle notifications SNS delivered straight to a Lambda function; settle nothing."""
+        return await self._new_runner(queue_name).process_notifications(batch)
 
     def _new_runner(self, queue_name: str) -> AsyncQueueRunner:
         executor = self._pool()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -29,9 +29,16 @@ from melange.consuming._sync.runner import QueueRunner
 from melange.consuming.concurrency import Handlers
 from melange.consuming.consumers import Consumer, check_consumer
 from melange.consuming.dedup import CacheProbe, DeduplicationCache
-from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHook, HandlingSetup
+from melange.consuming.outcomes import (
+    ConsumeHook,
+    DispatcherStats,
+    ExceptionHook,
+    HandlingSetup,
+    Settled,
+)
 from melange.consuming.reading import register_handled_types
 from melange.exceptions import ConfigurationError, Problem
+from melange.messages import ReceivedMessage
 from melange.options import DispatcherOptions
 from melange.payloads.store import PayloadStore
 from melange.serializers.foreign import foreign_reader
@@ -185,6 +192,26 @@ class MessageDispatcher:
         as ``run``, without threads or long polling.
         """
         return self._new_runner(queue_name).process_available(limit=limit)
+
+    def process_batch(
+        self, queue_name: str, batch: Sequence[ReceivedMessage], *, in_order: bool = False
+    ) -> list[Settled]:
+        """Handle a batch someone else received (AWS Lambda); say what became of each.
+
+        See ``QueueRunner.process_batch``: what ``run`` would acknowledge is left to the
+        event source mapping, everything else is settled as ``run`` settles it.
+        """
+        return self._new_runner(queue_name).process_batch(batch, in_order=in_order)
+
+    def process_notifications(
+        self, queue_name: str, batch: Sequence[ReceivedMessage]
+    ) -> list[Settled]:
+        """Handle notifications SNS delivered straight to a Lambda function; settle nothing.
+
+        See ``QueueRunner.process_notifications``; ``queue_name`` names them in the
+        counters, logs and spans.
+        """
+        return self._new_runner(queue_name).process_notifications(batch)
 
     def _new_runner(self, queue_name: str) -> QueueRunner:
         return QueueRunner(

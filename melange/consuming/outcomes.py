@@ -36,6 +36,7 @@ __all__ = [
     "HandlingSetup",
     "InFlight",
     "Outcome",
+    "Settled",
     "deletable_payload",
     "failure_outcome",
     "is_permanent",
@@ -79,6 +80,30 @@ class Outcome:
 
 #: Every consumer that accepts the message succeeded: delete it.
 ACKNOWLEDGED = Outcome(Action.ACK)
+
+
+@attrs.frozen
+class Settled:
+    """What became of one message of a batch someone else received (AWS Lambda).
+
+    Attributes:
+        received: the message.
+        action: what was carried out: ``ACK``, acknowledged (the event source deletes
+            it); ``DEAD_LETTER``, copied to the dead-letter queue with ``reason`` (the
+            event source deletes the original); ``RETRY``, ``RELEASE`` or ``LEAVE``, left
+            to come back; ``None``, nothing was settled (the broker did not take it,
+            melange failed on it, a FIFO batch stopped before it, or no queue holds it).
+        reason: why, for anything but ``ACK``.
+    """
+
+    received: ReceivedMessage
+    action: Action | None
+    reason: str = ""
+
+    @property
+    def delivered_again(self) -> bool:
+        """Whether the message is to come back: neither acknowledged nor dead-lettered."""
+        return self.action is not Action.ACK and self.action is not Action.DEAD_LETTER
 
 
 @attrs.define

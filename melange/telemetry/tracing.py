@@ -16,6 +16,8 @@ Spans follow OpenTelemetry's messaging semantic conventions:
   running the handlers: a *child* of the message's creation context, so one trace runs from
   the publisher's span to every consumer's handler, and also *linked* to it, as the
   conventions ask of consumer spans. A message without a context starts a new trace.
+  A message an AWS Lambda event brought with an X-Ray trace header (``AWSTraceHeader``)
+  is linked to that X-Ray trace too.
 
 The context takes no attribute from the user: it is added only while the message has room
 under SQS/SNS's 10 attributes (melange's 3, the user's up to 7), and a context the caller
@@ -243,11 +245,16 @@ def start_processing(received: ReceivedMessage, envelope: Envelope | None) -> Pr
             return None
         span: Span = trace.NonRecordingSpan(creation)
         return ProcessTrace(span, otel_context.attach(trace.set_span_in_context(span)), own=False)
+    links = None
     if creation is None:
-        parent, links = otel_context.Context(), None
+        parent = otel_context.Context()
     else:
         parent = trace.set_span_in_context(trace.NonRecordingSpan(creation))
         links = [trace.Link(creation)]
+    if received.trace_header is not None:
+        xray = _xray_context(received.trace_header)
+        if xray is not None:
+            links = [*(links or ()), trace.Link(xray)]
     span = tracer.start_span(
         f"process {received.queue_name}",
         parent,
@@ -342,6 +349,32 @@ def _creation_context(attributes: Mapping[str, AttributeValue]) -> SpanContext |
         is_remote=True,
         trace_flags=trace.TraceFlags(int(match[4], 16)),
         trace_state=trace.TraceState.from_header([state]) if isinstance(state, str) else None,
+    )
+
+
+#: An X-Ray trace id: version 1, the epoch seconds (8 hex digits), 24 random hex digits.
+_XRAY_ROOT = re.compile(r"1-([0-9a-f]{8})-([0-9a-f]{24})")
+_XRAY_PARENT = re.compile(r"[0-9a-f]{16}")
+
+
+def _xray_context(header: str) -> SpanContext | None:
+    """Return the span context an X-Ray trace header names, or ``None``.
+
+    ``Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1``: the
+    root's two hex parts are the W3C trace id, ``Parent`` the span id (as AWS's
+    OpenTelemetry X-Ray propagator reads it). Without a parent there is no span to link.
+    """
+    fields = dict(part.strip().partition("=")[::2] for part in header.split(";"))
+    root = _XRAY_ROOT.fullmatch(fields.get("Root", "").lower())
+    parent = fields.get("Parent", "").lower()
+    if root is None or _XRAY_PARENT.fullmatch(parent) is None:
+        return None
+    trace_id, span_id = int(root[1] + root[2], 16), int(parent, 16)
+    if not trace_id or not span_id:
+        return None
+    sampled = trace.TraceFlags.SAMPLED if fields.get("Sampled") == "1" else trace.TraceFlags.DEFAULT
+    return trace.SpanContext(
+        trace_id, span_id, is_remote=True, trace_flags=trace.TraceFlags(sampled)
     )
 
 

@@ -144,6 +144,7 @@ def test_every_code_block_is_run_or_marked_an_excerpt(page: Path) -> None:
     [
         ("melange", "melange"),
         ("aio", "melange.aio"),
+        ("aws_lambda", "melange.aws_lambda"),
         ("backends", "melange.backends"),
         ("testing", "melange.testing"),
     ],

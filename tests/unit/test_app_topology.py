@@ -176,8 +176,20 @@ def test_each_queue_runs_with_its_subscription_options_over_the_settings() -> No
 
     busy, quiet = topology.queues
     assert (busy.options.workers, busy.options.visibility_timeout) == (8, 120)
-    # No topic feeds it: a large message's S3 object goes once it is acknowledged.
+    # No topic feeds it: a large message's S3 object is its alone, deleted once acknowledged.
     assert quiet.options == attrs.evolve(settings_options, delete_payloads=True)
+
+
+def test_a_queue_a_topic_feeds_keeps_large_payloads_unless_its_subscription_says() -> None:
+    """The topic's other subscribers read the object too: delete_payloads is False there."""
+    topology = derive_topology(
+        [
+            reader("a", queue="fed", topics=["events"]),
+            reader("b", queue="own", topics=["events"], delete_payloads=True),
+        ]
+    )
+    fed, own = topology.queues
+    assert (fed.options.delete_payloads, own.options.delete_payloads) == (False, True)
 
 
 def test_consumers_sharing_a_queue_are_merged() -> None:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -31,9 +32,11 @@ from melange import (
     consumer,
 )
 from melange.aio import AsyncInMemoryBackend, AsyncQueuePublisher, AsyncTopicPublisher
+from melange.aws_lambda import read_event
 from melange.backends import InMemoryBackend
 from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
 from melange.telemetry import tracing
+from tests.support.lambda_events import sqs_event_of
 from tests.support.messaging import json_registry
 
 ROUTES = ("direct", "sns-envelope", "sns-raw")
@@ -319,3 +322,59 @@ def test_a_consumer_without_an_sdk_passes_the_context_on(spans: InMemorySpanExpo
         f"{send.context.trace_id:032x}",
         f"{send.context.span_id:016x}",
     ]
+
+
+XRAY_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+@pytest.mark.parametrize("traced_publisher", [True, False], ids=["with-context", "without"])
+def test_a_lambda_records_xray_header_becomes_a_link_of_the_process_span(
+    spans: InMemorySpanExporter, traced_publisher: bool
+) -> None:
+    """An SQS record with AWSTraceHeader: its process span links the X-Ray trace's segment."""
+    backend = _routes_backend()
+    if not traced_publisher:
+        tracing.use_tracer_provider(None)
+    QueuePublisher(json_registry(), backend).publish("direct", {"n": 1})
+    tracing.use_tracer_provider(_provider_of(spans))
+    (received,) = backend.receive("direct", max_messages=1)
+    event = sqs_event_of([received], arn="arn:aws:sqs:us-east-1:123456789012:direct")
+    event["Records"][0]["attributes"]["AWSTraceHeader"] = XRAY_HEADER
+    messages = [attrs.evolve(m, queue_name="direct") for m in read_event(event).messages]
+
+    MessageDispatcher(json_registry(), backend, consumers=[SpanRecorder()]).process_batch(
+        "direct", messages
+    )
+
+    (process,) = _named(spans, "process direct")
+    linked = [
+        (link.context.trace_id, link.context.span_id, link.context.trace_flags.sampled)
+        for link in process.links
+    ]
+    assert (0x5759E988BD862E3FE1BE46A994272793, 0x53995C3F42CD8AD8, True) in linked
+    assert len(linked) == (2 if traced_publisher else 1)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1",  # no parent: no span to link
+        "Root=2-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8",
+        "Self=1-5759e988-bd862e3fe1be46a994272793",
+        "garbage",
+    ],
+)
+def test_an_unusable_xray_header_adds_no_link(spans: InMemorySpanExporter, header: str) -> None:
+    """A header without a parent segment, or malformed: processed as before, without a link."""
+    backend = _routes_backend()
+    tracing.use_tracer_provider(None)
+    QueuePublisher(json_registry(), backend).publish("direct", {"n": 1})
+    tracing.use_tracer_provider(_provider_of(spans))
+    (received,) = backend.receive("direct", max_messages=1)
+
+    MessageDispatcher(json_registry(), backend, consumers=[SpanRecorder()]).process_batch(
+        "direct", [attrs.evolve(received, trace_header=header)]
+    )
+
+    (process,) = _named(spans, "process direct")
+    assert list(process.links) == []

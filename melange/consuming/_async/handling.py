@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from melange import wire
@@ -53,13 +53,20 @@ from melange.exceptions import (
     MessageRejectedError,
     PayloadNotFoundError,
 )
-from melange.messages import ReceivedMessage, RedrivePolicy
+from melange.messages import (
+    AttributeValue,
+    BatchResult,
+    Destination,
+    OutgoingMessage,
+    ReceivedMessage,
+    RedrivePolicy,
+)
 from melange.options import AckPolicy
 from melange.payloads.store import AsyncPayloadStore
 from melange.telemetry import tracing
 from melange.wire.claim_check import ClaimCheck, PayloadPointer, claim_check, inlined
 
-__all__ = ["AsyncAcks", "AsyncMessageHandling"]
+__all__ = ["AsyncAcks", "AsyncEventSourceTransport", "AsyncMessageHandling", "delete_payloads"]
 
 logger = logging.getLogger("melange.consuming.handling")
 
@@ -308,8 +315,15 @@ class AsyncMessageHandling:
 
     # -- settling ------------------------------------------------------------------------
 
-    async def settle(self, received: ReceivedMessage, outcome: Outcome) -> None:
-        """Acknowledge, retry, dead-letter, release or leave ``received`` as ``outcome`` says."""
+    async def settle(self, received: ReceivedMessage, outcome: Outcome) -> Action | None:
+        """Acknowledge, retry, dead-letter, release or leave ``received`` as ``outcome`` says.
+
+        Returns:
+            What was carried out: ``outcome``'s action, ``DEAD_LETTER`` for a retry on the
+            last allowed receive, ``RETRY`` for a dead letter the queue has no dead-letter
+            queue for, ``ACK`` when it was acknowledged on receipt; ``None`` when the broker
+            did not take it (logged; the message will be delivered again).
+        """
         if self._options.ack_policy is AckPolicy.ON_RECEIPT:
             if outcome.action is not Action.ACK:
                 logger.error(
@@ -319,7 +333,7 @@ class AsyncMessageHandling:
                     outcome.reason,
                     extra=log_fields(received, outcome.message_id),
                 )
-            return
+            return Action.ACK
         action = outcome.action
         try:
             if action is Action.RETRY and await self._on_last_receive(received, outcome):
@@ -332,7 +346,8 @@ class AsyncMessageHandling:
                     self.queue_name, [received.receipt_handle], outcome.delay
                 )
             elif action is Action.DEAD_LETTER:
-                await self._dead_letter(received, outcome)
+                if not await self._dead_letter(received, outcome):
+                    action = Action.RETRY
             elif action is Action.RELEASE:
                 await self.release([received])
             elif action is Action.LEAVE:
@@ -346,6 +361,8 @@ class AsyncMessageHandling:
                 exc,
                 extra=log_fields(received, outcome.message_id),
             )
+            return None
+        return action
 
     async def release(self, messages: Sequence[ReceivedMessage]) -> None:
         """Make received messages visible again at once (visibility 0)."""
@@ -378,7 +395,7 @@ class AsyncMessageHandling:
         if not refused:
             self.stats.count("acknowledged")
             if payload is not None and self._payloads is not None:
-                await _delete_payloads(self._payloads, [payload])
+                await delete_payloads(self._payloads, [payload])
 
     async def _redrive_policy(self) -> RedrivePolicy | None:
         if self._policy is None:  # asked when first needed: a broker down at start only delays it
@@ -398,7 +415,8 @@ class AsyncMessageHandling:
             return False
         return is_last_receive(received.receive_count, policy)
 
-    async def _dead_letter(self, received: ReceivedMessage, outcome: Outcome) -> None:
+    async def _dead_letter(self, received: ReceivedMessage, outcome: Outcome) -> bool:
+        """Copy ``received`` to the dead-letter queue and acknowledge it; ``False``: no DLQ."""
         reason = outcome.reason
         fields = {**log_fields(received, outcome.message_id), "reason": reason}
         policy = await self._redrive_policy()
@@ -413,7 +431,7 @@ class AsyncMessageHandling:
             )
             delay = outcome.delay or self._options.backoff.delay(received.receive_count)
             await self._backend.change_visibility(self.queue_name, [received.receipt_handle], delay)
-            return
+            return False
         logger.error(
             "message %s on %r (receive %d) is dead-lettered (%s); moving it to %r",
             received.broker_message_id,
@@ -434,6 +452,7 @@ class AsyncMessageHandling:
         )
         await self._acknowledge(received)
         self.stats.count("dead_lettered", reason=reason)
+        return True
 
 
 class AsyncAcks:
@@ -514,7 +533,7 @@ class AsyncAcks:
             for handle in kept:
                 self._stored.pop(handle, None)
             if done and self._payloads is not None:
-                await _delete_payloads(self._payloads, done)
+                await delete_payloads(self._payloads, done)
         if refused:
             # The visibility timeout ran out before the delete: SQS will deliver these again
             # and the deduplication cache (if any) will skip them.
@@ -532,7 +551,81 @@ class AsyncAcks:
         return self._batch.unacknowledged()
 
 
-async def _delete_payloads(payloads: AsyncPayloadStore, pointers: list[PayloadPointer]) -> None:
+class AsyncEventSourceTransport:
+    """A backend whose deletes are left to a Lambda event source mapping.
+
+    The mapping deletes every record of a batch the function does not report as failed,
+    so ``acknowledge`` deletes nothing; everything else (changing visibility for a
+    backoff, sending a dead-letter copy, reading the redrive policy) goes to the backend.
+    The worker's settling then decides a Lambda batch too: what it would delete is not
+    reported, everything else is (``AsyncMessageHandling.settle`` says which).
+
+    Args:
+        backend: the backend for every other call.
+    """
+
+    def __init__(self, backend: AsyncMessagingTransport) -> None:
+        self.backend = backend
+
+    async def acknowledge(self, queue_name: str, receipt_handles: Sequence[str]) -> list[str]:
+        """Delete nothing: the event source mapping deletes what is not reported."""
+        return []
+
+    async def publish(
+        self, destination: Destination, messages: Sequence[OutgoingMessage]
+    ) -> BatchResult:
+        """Publish through the backend."""
+        return await self.backend.publish(destination, messages)
+
+    async def receive(
+        self,
+        queue_name: str,
+        *,
+        max_messages: int = 10,
+        wait_time_seconds: int = 0,
+        visibility_timeout: int | None = None,
+    ) -> list[ReceivedMessage]:
+        """Receive through the backend (a batch from an event is not received)."""
+        return await self.backend.receive(
+            queue_name,
+            max_messages=max_messages,
+            wait_time_seconds=wait_time_seconds,
+            visibility_timeout=visibility_timeout,
+        )
+
+    async def change_visibility(
+        self, queue_name: str, receipt_handles: Sequence[str], timeout_seconds: int
+    ) -> list[str]:
+        """Change visibility through the backend (a retry's backoff)."""
+        return await self.backend.change_visibility(queue_name, receipt_handles, timeout_seconds)
+
+    async def send_raw(
+        self,
+        queue_name: str,
+        body: str,
+        attributes: Mapping[str, AttributeValue],
+        *,
+        message_group_id: str | None = None,
+        deduplication_id: str | None = None,
+    ) -> str:
+        """Send through the backend (a dead-letter copy)."""
+        return await self.backend.send_raw(
+            queue_name,
+            body,
+            attributes,
+            message_group_id=message_group_id,
+            deduplication_id=deduplication_id,
+        )
+
+    async def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Read the queue's redrive policy through the backend."""
+        return await self.backend.redrive_policy(queue_name)
+
+    async def close(self) -> None:
+        """Close nothing: the backend is the caller's."""
+
+
+async def delete_payloads(payloads: AsyncPayloadStore, pointers: list[PayloadPointer]) -> None:
     """Delete the S3 objects of acknowledged messages; a failure leaves them to expire."""
     for pointer in pointers:
         try:

@@ -22,9 +22,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
+
+import attrs
 
 from melange.backends.protocol import MessagingTransport
-from melange.consuming._sync.handling import Acks, MessageHandling
+from melange.consuming._sync.handling import (
+    Acks,
+    EventSourceTransport,
+    MessageHandling,
+    delete_payloads,
+)
 from melange.consuming.concurrency import (
     Event,
     Handlers,
@@ -50,12 +58,17 @@ from melange.consuming.outcomes import (
     HandlingSetup,
     InFlight,
     Outcome,
+    Settled,
+    log_fields,
+    reason_of,
 )
 from melange.exceptions import BackendError, BackendRefusedError, DeduplicationUnavailableError
 from melange.messages import ReceivedMessage
+from melange.options import AckPolicy
 from melange.payloads.store import PayloadStore
 from melange.telemetry import tracing
 from melange.telemetry.activity import RUNNING, QueueActivity
+from melange.wire.claim_check import PayloadPointer
 
 __all__ = ["QueueRunner"]
 
@@ -493,14 +506,120 @@ class QueueRunner:
 
     # -- without concurrency -------------------------------------------------------------
 
-    def process_available(self, *, limit: int | None = None) -> int:
-        """Handle every message visible now, one at a time, and return how many.
+    def process_batch(
+        self, batch: Sequence[ReceivedMessage], *, in_order: bool = False
+    ) -> list[Settled]:
+        """Handle and settle a batch received by someone else; say what became of each.
 
-        The same reading, deduplication, retries and dead-lettering as ``run``, without
-        concurrency, long polling or batched acknowledgements.
+        For AWS Lambda's SQS event source mapping (``melange.aws_lambda``), which received
+        the batch and deletes every message the function does not report: an
+        acknowledgement is only recorded (``EventSourceTransport``), while a retry's
+        backoff and a dead-letter copy go to the backend exactly as in ``run``. The
+        messages to report are those ``Settled.delivered_again``. ``in_order`` (a FIFO
+        queue): after a message that was not acknowledged, the later ones are not handled
+        (``action`` ``None``), as ``run`` releases the rest of its group (``left_after``).
+
+        Never raises for a message, so what was settled stays settled: a refusal that
+        cannot heal (a large payload's bucket is gone or denied) leaves that message and
+        every later one unhandled, as ``run`` stops on it; an error of melange's leaves its
+        message unsettled, logged. The S3 objects of acknowledged large messages (where
+        ``run`` would delete them) are deleted once the whole batch is settled, not as each
+        message is: the mapping deletes the messages only after the function returns, and
+        a message that comes back (the function timed out) needs its object.
         """
-        handling = MessageHandling(
-            self._backend,
+        transport = EventSourceTransport(self._backend)
+        handling = self._batch_handling(transport)
+        self._queue_stats.count("received", len(batch))
+        handling.acknowledge_on_receipt(batch)
+        # On receipt every message was acknowledged already: none is held back.
+        in_order = in_order and self.options.ack_policy is not AckPolicy.ON_RECEIPT
+        records = list(batch)
+        settled: list[Settled] = []
+        acknowledged_payloads: list[PayloadPointer] = []
+        for index, received in enumerate(records):
+            try:
+                outcome = self._handle_one(handling, received)
+            except BackendRefusedError as exc:
+                logger.error(
+                    "reading message %s of %r was refused (%s); it and the %d after it are "
+                    "left for redelivery",
+                    received.broker_message_id,
+                    self.queue_name,
+                    exc,
+                    len(batch) - index - 1,
+                    extra=log_fields(received, None),
+                )
+                settled.extend(Settled(m, None, reason_of(exc)) for m in records[index:])
+                break
+            except Exception as exc:  # a bug of ours: the message comes back, the rest go on
+                logger.exception(
+                    "unexpected error handling message %s of %r",
+                    received.broker_message_id,
+                    self.queue_name,
+                    extra=log_fields(received, None),
+                )
+                settled.append(Settled(received, None, reason_of(exc)))
+                acknowledged = False
+            else:
+                payload = outcome.payload
+                action = handling.settle(received, attrs.evolve(outcome, payload=None))
+                settled.append(Settled(received, action, outcome.reason))
+                acknowledged = outcome.action is Action.ACK
+                if action is Action.ACK and payload is not None:
+                    acknowledged_payloads.append(payload)
+            left = left_after(records, index, acknowledged=acknowledged) if in_order else []
+            if left:
+                before = received.broker_message_id
+                reason = f"message {before}, before it in the FIFO batch, was not acknowledged"
+                settled.extend(Settled(m, None, reason) for m in left)
+                break
+        if acknowledged_payloads and self._payloads is not None:
+            delete_payloads(self._payloads, acknowledged_payloads)
+        return settled
+
+    def process_notifications(self, batch: Sequence[ReceivedMessage]) -> list[Settled]:
+        """Handle notifications no queue holds (SNS straight to AWS Lambda); settle nothing.
+
+        No request goes to the broker: there is no queue to acknowledge, retry on or
+        dead-letter from. A handled message is ``ACK``; any other outcome (a failure, an
+        unreadable or unhandled message, one another invocation is handling) leaves
+        ``action`` ``None`` with the outcome's reason: the caller raises, so that Lambda
+        retries the invocation and then gives the event to the function's on-failure
+        destination. Under ``AckPolicy.ON_RECEIPT`` every message is ``ACK``: it is never
+        delivered again, and a failure is logged.
+        """
+        handling = self._batch_handling(self._backend)
+        self._queue_stats.count("received", len(batch))
+        on_receipt = self.options.ack_policy is AckPolicy.ON_RECEIPT
+        settled: list[Settled] = []
+        for received in batch:
+            try:
+                outcome = self._handle_one(handling, received)
+            except Exception as exc:  # S3 refused, or a bug of ours: Lambda retries it
+                logger.exception(
+                    "handling notification %s failed",
+                    received.broker_message_id,
+                    extra=log_fields(received, None),
+                )
+                settled.append(Settled(received, None, reason_of(exc)))
+                continue
+            if outcome.action is Action.ACK or on_receipt:
+                if on_receipt and outcome.action is not Action.ACK:
+                    logger.error(
+                        "notification %s failed and is not retried (AckPolicy.ON_RECEIPT): %s",
+                        received.broker_message_id,
+                        outcome.reason,
+                        extra=log_fields(received, outcome.message_id),
+                    )
+                settled.append(Settled(received, Action.ACK, outcome.reason))
+            else:
+                settled.append(Settled(received, None, outcome.reason))
+        return settled
+
+    def _batch_handling(self, backend: MessagingTransport) -> MessageHandling:
+        """Return a handling that settles each message at once, through ``backend``."""
+        return MessageHandling(
+            backend,
             self.queue_name,
             self._setup,
             self._handlers,
@@ -509,6 +628,24 @@ class QueueRunner:
             probe=self._probe,
             payloads=self._payloads,
         )
+
+    def _handle_one(self, handling: MessageHandling, received: ReceivedMessage) -> Outcome:
+        """Handle one message outside the workers, counted and timed as they count it."""
+        flight = self._started(received)
+        outcome = None
+        try:
+            outcome = handling.handle(flight)
+        finally:
+            self._finished(flight, outcome)
+        return outcome
+
+    def process_available(self, *, limit: int | None = None) -> int:
+        """Handle every message visible now, one at a time, and return how many.
+
+        The same reading, deduplication, retries and dead-lettering as ``run``, without
+        concurrency, long polling or batched acknowledgements.
+        """
+        handling = self._batch_handling(self._backend)
         handled = 0
         # While the cache is unreachable, released messages are visible again at once:
         # receiving them again would only spend their receives.
@@ -527,12 +664,6 @@ class QueueRunner:
             self._queue_stats.count("received", len(batch))
             handling.acknowledge_on_receipt(batch)
             for received in batch:
-                flight = self._started(received)
-                outcome = None
-                try:
-                    outcome = handling.handle(flight)
-                finally:
-                    self._finished(flight, outcome)
-                handling.settle(received, outcome)
+                handling.settle(received, self._handle_one(handling, received))
             handled += len(batch)
         return handled
