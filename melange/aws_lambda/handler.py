@@ -93,9 +93,9 @@ class LambdaHandler:
                 problem="an SNS event given to the SQS handler",
             )
         queue = self.queue_of(batch)
-        messages = batch.messages
+        messages = list(batch.messages)
         if queue.name != batch.name:  # MELANGE_PREFIX: the messages name the app's queue
-            messages = tuple(attrs.evolve(m, queue_name=queue.name) for m in messages)
+            messages = [attrs.evolve(m, queue_name=queue.name) for m in messages]
         unsettled = self._process(queue, messages, in_order=batch.in_order)
         return {"batchItemFailures": [{"itemIdentifier": m.broker_message_id} for m in unsettled]}
 

@@ -89,6 +89,8 @@ class AsyncMessageDispatcher:
         self._probe = CacheProbe(cache)  # type: ignore[arg-type]  # only asks `is None`
         self.stats = DispatcherStats()
         self._runners: list[AsyncQueueRunner] = []
+        # One runner per queue for process_batch (AWS Lambda), kept across invocations.
+        self._batch_runners: dict[str, AsyncQueueRunner] = {}
         self._executor: ThreadPoolExecutor | None = None
 
     @property
@@ -139,7 +141,10 @@ class AsyncMessageDispatcher:
         self, queue_name: str, batch: Sequence[ReceivedMessage], *, in_order: bool = False
     ) -> list[ReceivedMessage]:
         """Handle a batch someone else received (AWS Lambda); return what to report failed."""
-        return await self._new_runner(queue_name).process_batch(batch, in_order=in_order)
+        runner = self._batch_runners.get(queue_name)
+        if runner is None:
+            runner = self._batch_runners[queue_name] = self._new_runner(queue_name)
+        return await runner.process_batch(batch, in_order=in_order)
 
     def _new_runner(self, queue_name: str) -> AsyncQueueRunner:
         executor = self._pool()

@@ -100,6 +100,8 @@ class MessageDispatcher:
         self._probe = CacheProbe(cache)
         self.stats = DispatcherStats()
         self._runners: list[QueueRunner] = []
+        # One runner per queue for process_batch (AWS Lambda), kept across invocations.
+        self._batch_runners: dict[str, QueueRunner] = {}
         # Reentrant: stop() may run in a signal handler that interrupted runner() here.
         self._lock = threading.RLock()
 
@@ -193,9 +195,13 @@ class MessageDispatcher:
         """Handle a batch someone else received (AWS Lambda); return what to report failed.
 
         See ``QueueRunner.process_batch``: what ``run`` would acknowledge is left to the
-        event source mapping, everything else is settled as ``run`` settles it.
+        event source mapping, everything else is settled as ``run`` settles it. A queue's
+        batches share one runner, kept from the first.
         """
-        return self._new_runner(queue_name).process_batch(batch, in_order=in_order)
+        runner = self._batch_runners.get(queue_name)
+        if runner is None:
+            runner = self._batch_runners[queue_name] = self._new_runner(queue_name)
+        return runner.process_batch(batch, in_order=in_order)
 
     def _new_runner(self, queue_name: str) -> QueueRunner:
         return QueueRunner(

@@ -142,6 +142,8 @@ class QueueRunner:
         self._errors: list[Exception] = []
         # Received, and not started because the runner stops: housekeeping releases them.
         self._unstarted: list[ReceivedMessage] = []
+        # process_batch's (AWS Lambda): built at the first batch, kept for the next ones.
+        self._batches: tuple[EventSourceTransport, MessageHandling] | None = None
         self._ran = False
         self.finished = False
 
@@ -515,33 +517,48 @@ class QueueRunner:
             BackendRefusedError: reading a message was refused for good (a large payload's
                 bucket is gone or denied); nothing of the batch is settled after it.
         """
-        transport = EventSourceTransport(self._backend)
-        handling = MessageHandling(
-            transport,
-            self.queue_name,
-            self._setup,
-            self._handlers,
-            self._queue_stats,
-            cache=self._cache,
-            probe=self._probe,
-            payloads=self._payloads,
-        )
+        transport, handling = self._batch_handling()
         self._queue_stats.count("received", len(batch))
         unsettled: list[ReceivedMessage] = []
-        for index, received in enumerate(batch):
-            flight = self._started(received)
-            outcome = None
-            try:
-                outcome = handling.handle(flight)
-            finally:
-                self._finished(flight, outcome)
-            handling.settle(received, outcome)
-            if received.receipt_handle not in transport.settled:
-                unsettled.append(received)
-                if in_order:
-                    unsettled.extend(batch[index + 1 :])
-                    break
+        try:
+            for index, received in enumerate(batch):
+                flight = self._started(received)
+                outcome = None
+                try:
+                    outcome = handling.handle(flight)
+                finally:
+                    self._finished(flight, outcome)
+                handling.settle(received, outcome)
+                if received.receipt_handle not in transport.settled:
+                    unsettled.append(received)
+                    if in_order:
+                        unsettled.extend(batch[index + 1 :])
+                        break
+        finally:
+            # The transport is the queue's, shared by its batches: each takes its own out.
+            transport.settled.difference_update(m.receipt_handle for m in batch)
         return unsettled
+
+    def _batch_handling(self) -> tuple[EventSourceTransport, MessageHandling]:
+        """Return the transport and handling this runner's batches share.
+
+        Built at the first batch and kept, as ``run`` keeps its handling: the queue's
+        redrive policy is asked once, at the first failure, not once per batch.
+        """
+        if self._batches is None:
+            transport = EventSourceTransport(self._backend)
+            handling = MessageHandling(
+                transport,
+                self.queue_name,
+                self._setup,
+                self._handlers,
+                self._queue_stats,
+                cache=self._cache,
+                probe=self._probe,
+                payloads=self._payloads,
+            )
+            self._batches = (transport, handling)
+        return self._batches
 
     def process_available(self, *, limit: int | None = None) -> int:
         """Handle every message visible now, one at a time, and return how many.
