@@ -28,7 +28,7 @@ from melange.backends.protocol import MessagingBackend
 from melange.consuming._sync.runner import QueueRunner
 from melange.consuming.concurrency import Handlers
 from melange.consuming.consumers import Consumer, check_consumer
-from melange.consuming.dedup import CacheProbe, DeduplicationCache
+from melange.consuming.dedup import CacheProbe, DeduplicationCache, deduplicating
 from melange.consuming.outcomes import ConsumeHook, DispatcherStats, ExceptionHook, HandlingSetup
 from melange.consuming.reading import register_handled_types
 from melange.exceptions import ConfigurationError, Problem
@@ -210,7 +210,7 @@ class MessageDispatcher:
             self._setup,
             Handlers(),
             self.stats,
-            cache=self.cache,
+            cache=deduplicating(self.cache),
             probe=self._probe,
             payloads=self.payloads,
         )
