@@ -20,7 +20,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 import cattrs
-from dotenv import dotenv_values
 
 from melange.exceptions import ConfigurationError, Problem
 from melange.options import DEFAULT_OPTIONS, Backoff, DispatcherOptions
@@ -303,6 +302,10 @@ def _file_values(env: str | None, config_dir: str | Path) -> dict[str, str]:
                 )
             ],
         )
+    # Only here: python-dotenv (and the tempfile and shutil it loads) costs a process that
+    # reads no file, such as a Lambda function configured by its environment, nothing.
+    from dotenv import dotenv_values
+
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 

@@ -28,7 +28,6 @@ partly failed batch, had there been any, and scale the mapping down). The mappin
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +41,8 @@ from melange.exceptions import LambdaEventError
 from melange.messages import ReceivedMessage
 
 if TYPE_CHECKING:
+    import asyncio
+
     from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
     from melange.consuming.dispatcher import MessageDispatcher
 
@@ -145,6 +146,8 @@ class LambdaHandler:
         # One event loop for the execution environment's life: the asyncio clients it
         # opens are bound to it and reused by every invocation.
         if self._runner is None:
+            import asyncio  # only for async consumers: a cold start without them skips it
+
             self._runner = asyncio.Runner()
         return self._runner
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -52,3 +53,33 @@ def test_a_publisher_loads_no_consuming_side() -> None:
         )
         == []
     )
+
+
+def test_a_lambda_function_wired_by_the_graph_loads_no_asyncio_dotenv_or_test_kit() -> None:
+    """A sync Lambda function building its graph and handler loads none of what it never uses.
+
+    asyncio (only async consumers need it), python-dotenv (only a ``MELANGE_ENV`` file
+    does) and the test kit cost a cold start tens of milliseconds.
+    """
+    function = textwrap.dedent(
+        """
+        import pinject
+        from melange import Consumer, Subscription, consumer
+        from melange.aws_lambda import sqs_handler
+        from melange_bindings import new_object_graph
+
+        class Orders(Consumer):
+            subscription = Subscription("orders")
+
+            @consumer
+            def on_order(self, order: dict) -> None: ...
+
+        class Spec(pinject.BindingSpec):
+            def provide_melange_consumers(self, orders):
+                return [orders]
+
+        handler = sqs_handler(new_object_graph(classes=[Orders], binding_specs=[Spec()]))
+        assert handler.app.queue_names == ("orders",)
+        """
+    )
+    assert loaded_after(function, "asyncio", "dotenv", "melange.testing") == []
