@@ -27,9 +27,10 @@ Parts (``--only``, several allowed):
   function module (imports, graph and handler: Lambda's init phase), then its first
   invocation with the 10-record event; the ``import boto3`` child times that import
   alone. melange runs twice: on the in-memory backend (``MELANGE_BACKEND=memory``) and
-  as deployed (``MELANGE_BACKEND=aws``, with ``AWS_REGION`` and the credentials Lambda
-  puts in the environment, fake here, and no AWS config files). The parent also times
-  each child from start to exit (interpreter start-up included) and prints it beside.
+  as deployed (``MELANGE_BACKEND=aws``, with the variables Lambda sets: the function's
+  name, ``AWS_REGION`` and the role's credentials, fake here; no AWS config files). The
+  parent also times each child from start to exit (interpreter start-up included) and
+  prints it beside.
   Before timing, one child per function records every socket an audit hook sees opened
   or resolved while it imports and invokes: none is allowed (a succeeded record is left
   to the mapping to delete, so it needs no request). Targets on the medians of the
@@ -198,14 +199,17 @@ def memory_env(base: dict[str, str]) -> dict[str, str]:
 
 
 def aws_env(base: dict[str, str], tmp: Path) -> dict[str, str]:
-    """Return the environment of the function as deployed: region and role credentials.
+    """Return the environment of the function as deployed: Lambda's variables, the role's keys.
 
-    Lambda sets ``AWS_REGION``, ``AWS_DEFAULT_REGION`` and the execution role's
-    credentials; no AWS config file exists there, so none of this machine's is read.
+    Lambda sets ``AWS_LAMBDA_FUNCTION_NAME``, ``AWS_EXECUTION_ENV``, ``AWS_REGION``,
+    ``AWS_DEFAULT_REGION`` and the execution role's credentials; no AWS config file
+    exists there, so none of this machine's is read.
     """
     return {
         **base,
         "MELANGE_BACKEND": "aws",
+        "AWS_LAMBDA_FUNCTION_NAME": "bench-lambda",
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info[0]}.{sys.version_info[1]}",
         "AWS_REGION": "us-east-1",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "ASIABENCHMARKEXAMPLE",

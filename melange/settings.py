@@ -69,6 +69,8 @@ class MelangeSettings:
     env: str | None = None
     backend: BackendName = "memory"
     region: str | None = None
+    #: The AWS Lambda function this process runs (``AWS_LAMBDA_FUNCTION_NAME``), if any.
+    lambda_function: str | None = None
     endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
     publish_connect_timeout: float = 2.0  # Timeouts' defaults (melange.backends.sqs.options)
@@ -329,6 +331,7 @@ def _structure(values: Mapping[str, str]) -> MelangeSettings:
         target = raw["dispatcher"] if setting.path[0] == "dispatcher" else raw
         target[setting.path[-1]] = value
     raw["region"] = values.get("AWS_REGION") or values.get("AWS_DEFAULT_REGION") or None
+    raw["lambda_function"] = values.get("AWS_LAMBDA_FUNCTION_NAME") or None
     if "dedup" not in raw and "redis_url" in raw:
         raw["dedup"] = "redis"
     problems.extend(_cross_check(raw))

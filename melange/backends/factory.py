@@ -2,7 +2,9 @@
 
 ``backend_from_settings(load_settings())`` gives the backend an application runs on,
 prefixed when ``MELANGE_PREFIX`` is set. The SQS backends are imported only when chosen,
-so an application on the in-memory backend never imports boto3.
+so an application on the in-memory backend never imports boto3. On AWS Lambda
+(``AWS_LAMBDA_FUNCTION_NAME`` set) ``MELANGE_BACKEND=aws`` is a ``DeferredBackend``, built
+at the first request: a cold start whose records all succeed never imports boto3.
 """
 
 from __future__ import annotations
@@ -49,6 +51,16 @@ def _local(settings: MelangeSettings) -> MessagingBackend:
 
 
 def _aws(settings: MelangeSettings) -> MessagingBackend:
+    if settings.lambda_function:
+        # A Lambda function's succeeded records need no request (the event source
+        # mapping deletes them): its cold start does not load boto3 for the others.
+        from melange.backends.deferred import DeferredBackend
+
+        return DeferredBackend(lambda: _aws_now(settings), "MELANGE_BACKEND=aws")
+    return _aws_now(settings)
+
+
+def _aws_now(settings: MelangeSettings) -> MessagingBackend:
     from melange.backends.aws import AWSBackend  # boto3: only when chosen
 
     # Explicit endpoints reach AWS through e.g. VPC interface endpoints.
