@@ -340,7 +340,10 @@ def _structure(values: Mapping[str, str]) -> MelangeSettings:
             "melange settings are wrong:\n  " + "\n  ".join(line for line, _ in problems),
             problems=[problem for _, problem in problems],
         )
-    return _converter.structure(raw, MelangeSettings)
+    # Every value is of its field's type already (_parse): building the values directly
+    # spares cattrs generating a structuring function for them at every process start.
+    dispatcher = DispatcherSettings(**raw.pop("dispatcher"))
+    return MelangeSettings(**raw, dispatcher=dispatcher)
 
 
 def _parse(setting: Setting, text: str) -> Any:

@@ -2,7 +2,8 @@
 
 ``backend_from_settings(load_settings())`` gives the backend an application runs on,
 prefixed when ``MELANGE_PREFIX`` is set. The SQS backends are imported only when chosen,
-so an application on the in-memory backend never imports boto3. On AWS Lambda
+so an application on the in-memory backend never imports boto3 (nor one on SQS the
+in-memory backend). On AWS Lambda
 (``AWS_LAMBDA_FUNCTION_NAME`` set) ``MELANGE_BACKEND=aws`` is a ``DeferredBackend``, built
 at the first request: a cold start whose records all succeed never imports boto3.
 """
@@ -13,8 +14,6 @@ import difflib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from melange.backends.memory.backend import InMemoryBackend
-from melange.backends.prefixed import PrefixedBackend
 from melange.exceptions import ConfigurationError, Problem
 
 if TYPE_CHECKING:
@@ -32,6 +31,8 @@ __all__ = [
 
 
 def _memory(settings: MelangeSettings) -> MessagingBackend:
+    from melange.backends.memory.backend import InMemoryBackend  # only when chosen
+
     return InMemoryBackend()
 
 
@@ -133,5 +134,7 @@ def backend_from_settings(
     if backend is None:
         backend = backend_named(settings.backend)(settings)
     if settings.prefix:
+        from melange.backends.prefixed import PrefixedBackend  # only with MELANGE_PREFIX
+
         return PrefixedBackend(backend, settings.prefix)
     return backend

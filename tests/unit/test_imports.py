@@ -55,12 +55,37 @@ def test_a_publisher_loads_no_consuming_side() -> None:
     )
 
 
-def test_a_lambda_function_wired_by_the_graph_loads_no_asyncio_dotenv_or_test_kit() -> None:
+#: What a Lambda function's cold start never needs, and, on SQS, what the backend defers.
+NOT_FOR_LAMBDA = ("asyncio", "dotenv", "melange.testing")
+NOT_FOR_LAMBDA_ON_SQS = ("boto3", "melange.backends.memory", "melange.backends.prefixed")
+
+
+@pytest.mark.parametrize(
+    ("environ", "unused"),
+    [
+        ({"MELANGE_BACKEND": "memory"}, NOT_FOR_LAMBDA),
+        (
+            {
+                "MELANGE_BACKEND": "aws",
+                "AWS_REGION": "eu-west-1",
+                "AWS_LAMBDA_FUNCTION_NAME": "orders",
+            },
+            NOT_FOR_LAMBDA + NOT_FOR_LAMBDA_ON_SQS,
+        ),
+    ],
+    ids=["memory", "aws"],
+)
+def test_a_lambda_function_wired_by_the_graph_loads_nothing_it_does_not_use(
+    environ: dict[str, str], unused: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A sync Lambda function building its graph and handler loads none of what it never uses.
 
     asyncio (only async consumers need it), python-dotenv (only a ``MELANGE_ENV`` file
-    does) and the test kit cost a cold start tens of milliseconds.
+    does), the test kit, and on SQS boto3 (built at the first request) and the in-memory
+    backend cost a cold start tens of milliseconds.
     """
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
     function = textwrap.dedent(
         """
         import pinject
@@ -82,4 +107,4 @@ def test_a_lambda_function_wired_by_the_graph_loads_no_asyncio_dotenv_or_test_ki
         assert handler.app.queue_names == ("orders",)
         """
     )
-    assert loaded_after(function, "asyncio", "dotenv", "melange.testing") == []
+    assert loaded_after(function, *unused) == []
