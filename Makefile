@@ -90,7 +90,8 @@ test: lint typecheck docs node-deps
 	$(PY) -m pytest -n $(TEST_PROCESSES)
 
 # The benchmarks run on fauxqs (node-deps), draw a plot with matplotlib and start Dramatiq's
-# worker for comparison (both from the bench group). Every script runs all its parts.
+# worker and AWS Lambda Powertools for comparison (all from the bench group). Every script
+# runs all its parts.
 BENCH_STAMP := $(VENV)/.bench-stamp
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
@@ -105,6 +106,7 @@ bench: $(BENCH_STAMP) node-deps
 	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/worker_start.py
 	$(PY) benchmarks/health.py
+	$(PY) benchmarks/lambda.py
 
 clean:
 	rm -rf $(VENV) $(LOCALSTACK_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(NODE_DIR)/node_modules

@@ -20,7 +20,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import attrs
 import cattrs
-from dotenv import dotenv_values
 
 from melange.exceptions import ConfigurationError, Problem
 from melange.options import DEFAULT_OPTIONS, Backoff, DispatcherOptions
@@ -97,6 +96,8 @@ class MelangeSettings:
     env: str | None = None
     backend: BackendName = "memory"
     region: str | None = None
+    #: The AWS Lambda function this process runs (``AWS_LAMBDA_FUNCTION_NAME``), if any.
+    lambda_function: str | None = None
     endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
     publish_connect_timeout: float = 2.0  # Timeouts' defaults (melange.backends.sqs.options)
@@ -381,6 +382,10 @@ def _file_values(env: str | None, config_dir: str | Path) -> dict[str, str]:
                 )
             ],
         )
+    # Only here: python-dotenv (and the tempfile and shutil it loads) costs a process that
+    # reads no file, such as a Lambda function configured by its environment, nothing.
+    from dotenv import dotenv_values
+
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
@@ -404,6 +409,7 @@ def _structure(values: Mapping[str, str]) -> MelangeSettings:
         target = raw.setdefault(setting.path[0], {}) if len(setting.path) > 1 else raw
         target[setting.path[-1]] = value
     raw["region"] = values.get("AWS_REGION") or values.get("AWS_DEFAULT_REGION") or None
+    raw["lambda_function"] = values.get("AWS_LAMBDA_FUNCTION_NAME") or None
     if "dedup" not in raw and "redis_url" in raw:
         raw["dedup"] = "redis"
     problems.extend(_cross_check(raw))
@@ -412,7 +418,19 @@ def _structure(values: Mapping[str, str]) -> MelangeSettings:
             "melange settings are wrong:\n  " + "\n  ".join(line for line, _ in problems),
             problems=[problem for _, problem in problems],
         )
-    return _converter.structure(raw, MelangeSettings)
+    # Every value is of its field's type already (_parse): building the values directly
+    # spares cattrs generating a structuring function for them at every process start.
+    for name, group in _GROUPS.items():
+        if name in raw:
+            raw[name] = group(**raw[name])
+    return MelangeSettings(**raw)
+
+
+#: The settings held in a value of their own, by the ``MelangeSettings`` field holding it.
+_GROUPS: dict[str, type[Any]] = {
+    "dispatcher": DispatcherSettings,
+    "large_payloads": LargePayloadSettings,
+}
 
 
 def _parse(setting: Setting, text: str) -> Any:

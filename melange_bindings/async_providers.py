@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from melange.backends import InMemoryBackend, MessagingBackend
-from melange.backends.prefixed import PrefixedBackend
+from melange.backends import MessagingBackend
 from melange.consuming.dedup import DeduplicationCache
 from melange.exceptions import ConfigurationError, Problem
 from melange.payloads.factory import PayloadStores
@@ -54,6 +53,8 @@ class AsyncProviders:
                 not in memory, which no asyncio backend can share.
         """
         from melange.backends.aio_factory import async_backend_from_settings
+        from melange.backends.memory.backend import InMemoryBackend
+        from melange.backends.prefixed import PrefixedBackend
 
         with surfaced("async_messaging_backend"):
             if self._backend is not None:
@@ -156,6 +157,7 @@ def async_backend_for_override(backend: MessagingBackend) -> AsyncMessagingBacke
             an asyncio backend can share.
     """
     from melange.backends.memory.aio import AsyncInMemoryBackend
+    from melange.backends.memory.backend import InMemoryBackend
 
     if isinstance(backend, InMemoryBackend):
         return AsyncInMemoryBackend(backend)

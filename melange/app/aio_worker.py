@@ -9,7 +9,6 @@ As with ``Worker``, when one queue stops, by ``stop`` or by an error, the others
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
@@ -153,6 +152,10 @@ class AsyncWorker:
             QueueNotFoundError: a queue did not exist when consuming started.
             BackendRefusedError: the broker refused for good; raised once all stopped.
         """
+        # Imported here, where a loop runs: consumers_kind, which sync applications and
+        # Lambda functions ask, does not load asyncio with this module.
+        import asyncio
+
         running = {
             asyncio.ensure_future(dispatcher.run(name)): name for name, dispatcher in self.queues
         }

@@ -42,7 +42,6 @@ deduplication cache remembers them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from operator import methodcaller
@@ -61,6 +60,8 @@ from melange.messages import ReceivedMessage
 from melange.topology.filter_policy import matches
 
 if TYPE_CHECKING:
+    import asyncio
+
     from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
     from melange.consuming.dispatcher import MessageDispatcher
 
@@ -164,7 +165,9 @@ class LambdaHandler:
             raise _wrong_source(batch, self.source)
         if batch.source == "sqs":
             queue = self.queue_of(batch)
-            messages = [attrs.evolve(m, queue_name=queue.name) for m in batch.messages]
+            messages = list(batch.messages)
+            if queue.name != batch.name:  # MELANGE_PREFIX: the messages name the app's queue
+                messages = [attrs.evolve(m, queue_name=queue.name) for m in messages]
             handle = methodcaller("process_batch", queue.name, messages, in_order=batch.in_order)
             return Invocation(batch, tuple(self._run(queue, handle)))
         notified: list[Settled] = []
@@ -261,6 +264,8 @@ class LambdaHandler:
         # One event loop for the execution environment's life: the asyncio clients it
         # opens are bound to it and reused by every invocation.
         if self._runner is None:
+            import asyncio  # only for async consumers: a cold start without them skips it
+
             self._runner = asyncio.Runner()
         return self._runner
 

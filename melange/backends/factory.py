@@ -2,7 +2,10 @@
 
 ``backend_from_settings(load_settings())`` gives the backend an application runs on,
 prefixed when ``MELANGE_PREFIX`` is set. The SQS backends are imported only when chosen,
-so an application on the in-memory backend never imports boto3.
+so an application on the in-memory backend never imports boto3 (nor one on SQS the
+in-memory backend). On AWS Lambda
+(``AWS_LAMBDA_FUNCTION_NAME`` set) ``MELANGE_BACKEND=aws`` is a ``DeferredBackend``, built
+at the first request: a cold start whose records all succeed never imports boto3.
 """
 
 from __future__ import annotations
@@ -11,8 +14,6 @@ import difflib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from melange.backends.memory.backend import InMemoryBackend
-from melange.backends.prefixed import PrefixedBackend
 from melange.exceptions import ConfigurationError, Problem
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ __all__ = [
 
 
 def _memory(settings: MelangeSettings) -> MessagingBackend:
+    from melange.backends.memory.backend import InMemoryBackend  # only when chosen
+
     return InMemoryBackend()
 
 
@@ -49,6 +52,16 @@ def _local(settings: MelangeSettings) -> MessagingBackend:
 
 
 def _aws(settings: MelangeSettings) -> MessagingBackend:
+    if settings.lambda_function:
+        # A Lambda function's succeeded records need no request (the event source
+        # mapping deletes them): its cold start does not load boto3 for the others.
+        from melange.backends.deferred import DeferredBackend
+
+        return DeferredBackend(lambda: _aws_now(settings), "MELANGE_BACKEND=aws")
+    return _aws_now(settings)
+
+
+def _aws_now(settings: MelangeSettings) -> MessagingBackend:
     from melange.backends.aws import AWSBackend  # boto3: only when chosen
 
     # Explicit endpoints reach AWS through e.g. VPC interface endpoints.
@@ -121,5 +134,7 @@ def backend_from_settings(
     if backend is None:
         backend = backend_named(settings.backend)(settings)
     if settings.prefix:
+        from melange.backends.prefixed import PrefixedBackend  # only with MELANGE_PREFIX
+
         return PrefixedBackend(backend, settings.prefix)
     return backend

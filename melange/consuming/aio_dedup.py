@@ -26,6 +26,7 @@ from melange.consuming.dedup import (
     check_done_ttl,
     claim_held,
     connect_redis,
+    deduplicating,
     milliseconds,
     new_token,
     redis_errors_as_unavailable,
@@ -174,7 +175,11 @@ class OffLoopCache:
 def awaitable_cache(
     cache: DeduplicationCache | AsyncDeduplicationCache | None, executor: Executor
 ) -> AsyncDeduplicationCache | None:
-    """Return ``cache`` as the asyncio dispatcher awaits it: as it is, or ``OffLoopCache``."""
+    """Return ``cache`` as the asyncio dispatcher awaits it: as it is, or ``OffLoopCache``.
+
+    ``None`` for a ``NullDeduplicationCache`` (``deduplicating``): no claim is awaited.
+    """
+    cache = deduplicating(cache)
     if cache is None or inspect.iscoroutinefunction(getattr(cache, "claim", None)):
         return cache  # type: ignore[return-value]  # an asyncio cache
     return OffLoopCache(cache, executor)  # type: ignore[arg-type]  # a sync cache

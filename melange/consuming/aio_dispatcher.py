@@ -95,6 +95,8 @@ class AsyncMessageDispatcher:
         self._probe = CacheProbe(cache)  # type: ignore[arg-type]  # only asks `is None`
         self.stats = DispatcherStats()
         self._runners: list[AsyncQueueRunner] = []
+        # One runner per queue for process_batch (AWS Lambda), kept across invocations.
+        self._batch_runners: dict[str, AsyncQueueRunner] = {}
         self._executor: ThreadPoolExecutor | None = None
 
     @property
@@ -145,13 +147,20 @@ class AsyncMessageDispatcher:
         self, queue_name: str, batch: Sequence[ReceivedMessage], *, in_order: bool = False
     ) -> list[Settled]:
         """Handle a batch someone else received (AWS Lambda); say what became of each."""
-        return await self._new_runner(queue_name).process_batch(batch, in_order=in_order)
+        return await self._batch_runner(queue_name).process_batch(batch, in_order=in_order)
 
     async def process_notifications(
         self, queue_name: str, batch: Sequence[ReceivedMessage]
     ) -> list[Settled]:
         """Handle notifications SNS delivered straight to a Lambda function; settle nothing."""
-        return await self._new_runner(queue_name).process_notifications(batch)
+        return await self._batch_runner(queue_name).process_notifications(batch)
+
+    def _batch_runner(self, queue_name: str) -> AsyncQueueRunner:
+        """Return the queue's runner for batches received elsewhere, kept from the first."""
+        runner = self._batch_runners.get(queue_name)
+        if runner is None:
+            runner = self._batch_runners[queue_name] = self._new_runner(queue_name)
+        return runner
 
     def _new_runner(self, queue_name: str) -> AsyncQueueRunner:
         executor = self._pool()

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
@@ -36,9 +36,12 @@ __all__ = [
     "InMemoryDeduplicationCache",
     "NullDeduplicationCache",
     "RedisDeduplicationCache",
+    "deduplicating",
 ]
 
 logger = logging.getLogger(__name__)
+
+CacheT = TypeVar("CacheT")
 
 #: How long a key stays "done": SQS keeps a message at most 14 days.
 DEFAULT_DONE_TTL_SECONDS = 14 * 24 * 3600
@@ -174,6 +177,16 @@ class NullDeduplicationCache:
 
     def ping(self) -> None:
         """Return at once: there is nothing to reach."""
+
+
+def deduplicating(cache: CacheT) -> CacheT | None:
+    """Return ``cache``, or ``None`` for a ``NullDeduplicationCache``, as the consume core uses it.
+
+    A cache that remembers nothing then costs nothing per message: no claim, token and
+    release in the threaded half, and no hop to a thread for each in the asyncio half,
+    which runs a sync cache off the event loop.
+    """
+    return None if isinstance(cache, NullDeduplicationCache) else cache
 
 
 # Compare-and-act in one round trip, so a lease that expired and was taken by another

@@ -28,7 +28,7 @@ from melange.backends.protocol import MessagingBackend
 from melange.consuming._sync.runner import QueueRunner
 from melange.consuming.concurrency import Handlers
 from melange.consuming.consumers import Consumer, check_consumer
-from melange.consuming.dedup import CacheProbe, DeduplicationCache
+from melange.consuming.dedup import CacheProbe, DeduplicationCache, deduplicating
 from melange.consuming.outcomes import (
     ConsumeHook,
     DispatcherStats,
@@ -106,6 +106,8 @@ class MessageDispatcher:
         self._probe = CacheProbe(cache)
         self.stats = DispatcherStats()
         self._runners: list[QueueRunner] = []
+        # One runner per queue for process_batch (AWS Lambda), kept across invocations.
+        self._batch_runners: dict[str, QueueRunner] = {}
         # Reentrant: stop() may run in a signal handler that interrupted runner() here.
         self._lock = threading.RLock()
 
@@ -199,9 +201,10 @@ class MessageDispatcher:
         """Handle a batch someone else received (AWS Lambda); say what became of each.
 
         See ``QueueRunner.process_batch``: what ``run`` would acknowledge is left to the
-        event source mapping, everything else is settled as ``run`` settles it.
+        event source mapping, everything else is settled as ``run`` settles it. A queue's
+        batches share one runner, kept from the first.
         """
-        return self._new_runner(queue_name).process_batch(batch, in_order=in_order)
+        return self._batch_runner(queue_name).process_batch(batch, in_order=in_order)
 
     def process_notifications(
         self, queue_name: str, batch: Sequence[ReceivedMessage]
@@ -211,7 +214,14 @@ class MessageDispatcher:
         See ``QueueRunner.process_notifications``; ``queue_name`` names them in the
         counters, logs and spans.
         """
-        return self._new_runner(queue_name).process_notifications(batch)
+        return self._batch_runner(queue_name).process_notifications(batch)
+
+    def _batch_runner(self, queue_name: str) -> QueueRunner:
+        """Return the queue's runner for batches received elsewhere, kept from the first."""
+        runner = self._batch_runners.get(queue_name)
+        if runner is None:
+            runner = self._batch_runners[queue_name] = self._new_runner(queue_name)
+        return runner
 
     def _new_runner(self, queue_name: str) -> QueueRunner:
         return QueueRunner(
@@ -220,7 +230,7 @@ class MessageDispatcher:
             self._setup,
             Handlers(),
             self.stats,
-            cache=self.cache,
+            cache=deduplicating(self.cache),
             probe=self._probe,
             payloads=self.payloads,
         )

@@ -168,12 +168,21 @@ class SwitchableCache(InMemoryDeduplicationCache):
 
 
 class CountingBackend(InMemoryBackend):
-    """An in-memory backend that counts receive requests and the highest receive count seen."""
+    """An in-memory backend that counts receive requests and the highest receive count seen.
+
+    It counts the redrive policy reads too, of any queue (``redrive_policy_reads``).
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.receives = 0
         self.highest_receive_count = 0
+        self.redrive_policy_reads = 0
+
+    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Return the redrive policy as usual, counting."""
+        self.redrive_policy_reads += 1
+        return super().redrive_policy(queue_name)
 
     def receive(
         self,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -156,3 +158,47 @@ def test_an_aws_endpoint_that_is_not_a_url_names_the_variable() -> None:
 
     with pytest.raises(ConfigurationError, match="set MELANGE_ENDPOINT_URL"):
         backend_from_settings(settings)
+
+
+def test_on_lambda_the_aws_backend_is_built_at_its_first_request() -> None:
+    """With AWS_LAMBDA_FUNCTION_NAME set, MELANGE_BACKEND=aws loads no boto3 until it is used."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from melange.backends import backend_from_settings
+        from melange.settings import load_settings
+
+        settings = load_settings(environ={
+            "MELANGE_BACKEND": "aws",
+            "AWS_REGION": "eu-west-1",
+            "AWS_LAMBDA_FUNCTION_NAME": "orders",
+        })
+        backend = backend_from_settings(settings)
+        print(type(backend).__name__, backend.built, "boto3" in sys.modules)
+        region = backend.sqs_client.meta.region_name  # the SQS backend's own attribute
+        print(type(backend.backend).__name__, backend.built, "boto3" in sys.modules, region)
+        """
+    )
+    keys = {"AWS_ACCESS_KEY_ID": "melange-test", "AWS_SECRET_ACCESS_KEY": "melange-test"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **keys},
+    )
+
+    assert result.stdout.splitlines() == [
+        "DeferredBackend False False",
+        "AWSBackend True True eu-west-1",
+    ]
+
+
+def test_off_lambda_the_aws_backend_is_built_at_once(aws_keys: None) -> None:
+    """Without AWS_LAMBDA_FUNCTION_NAME a worker's AWS backend is built when provided."""
+    from melange.backends import AWSBackend
+
+    backend = backend_from_settings(_settings(MELANGE_BACKEND="aws", AWS_REGION="eu-west-1"))
+
+    assert type(backend) is AWSBackend
+    backend.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -52,3 +53,58 @@ def test_a_publisher_loads_no_consuming_side() -> None:
         )
         == []
     )
+
+
+#: What a Lambda function's cold start never needs, and, on SQS, what the backend defers.
+NOT_FOR_LAMBDA = ("asyncio", "dotenv", "melange.testing")
+NOT_FOR_LAMBDA_ON_SQS = ("boto3", "melange.backends.memory", "melange.backends.prefixed")
+
+
+@pytest.mark.parametrize(
+    ("environ", "unused"),
+    [
+        ({"MELANGE_BACKEND": "memory"}, NOT_FOR_LAMBDA),
+        (
+            {
+                "MELANGE_BACKEND": "aws",
+                "AWS_REGION": "eu-west-1",
+                "AWS_LAMBDA_FUNCTION_NAME": "orders",
+            },
+            NOT_FOR_LAMBDA + NOT_FOR_LAMBDA_ON_SQS,
+        ),
+    ],
+    ids=["memory", "aws"],
+)
+def test_a_lambda_function_wired_by_the_graph_loads_nothing_it_does_not_use(
+    environ: dict[str, str], unused: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync Lambda function building its graph and handler loads none of what it never uses.
+
+    asyncio (only async consumers need it), python-dotenv (only a ``MELANGE_ENV`` file
+    does), the test kit, and on SQS boto3 (built at the first request) and the in-memory
+    backend cost a cold start tens of milliseconds.
+    """
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    function = textwrap.dedent(
+        """
+        import pinject
+        from melange import Consumer, Subscription, consumer
+        from melange.aws_lambda import sqs_handler
+        from melange_bindings import new_object_graph
+
+        class Orders(Consumer):
+            subscription = Subscription("orders")
+
+            @consumer
+            def on_order(self, order: dict) -> None: ...
+
+        class Spec(pinject.BindingSpec):
+            def provide_melange_consumers(self, orders):
+                return [orders]
+
+        handler = sqs_handler(new_object_graph(classes=[Orders], binding_specs=[Spec()]))
+        assert handler.app.queue_names == ("orders",)
+        """
+    )
+    assert loaded_after(function, *unused) == []

@@ -6,7 +6,11 @@ contract says BUSY or DONE, the null cache grants the claim, and it remembers no
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 from melange import Consumer, NullDeduplicationCache, QueuePublisher
+from melange.aio import AsyncInMemoryBackend, AsyncMessageDispatcher
 from melange.backends import InMemoryBackend
 from melange.consuming.dedup import ClaimStatus, DeduplicationCache
 from melange.consuming.dispatcher import MessageDispatcher
@@ -53,3 +57,29 @@ def test_a_dispatcher_with_the_null_cache_handles_a_redelivered_message_again() 
 
     assert dispatcher.process_available("orders") == 2
     assert handled == [{"order": 1}, {"order": 1}]
+
+
+def test_an_asyncio_dispatcher_with_the_null_cache_starts_no_thread_for_claims() -> None:
+    """Async handlers with the null cache run on the loop alone: no claim goes to a thread."""
+    backend = InMemoryBackend()
+    backend.declare_queue("orders")
+    registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
+    for order in range(3):
+        QueuePublisher(registry, backend).publish("orders", {"order": order})
+    handled: list[object] = []
+
+    async def handle(message: object) -> None:
+        handled.append(message)
+
+    dispatcher = AsyncMessageDispatcher(
+        registry,
+        AsyncInMemoryBackend(backend),
+        consumers=[Consumer(handle, name="recorder")],
+        cache=NullDeduplicationCache(),
+    )
+    before = {thread.ident for thread in threading.enumerate()}
+
+    assert asyncio.run(dispatcher.process_available("orders")) == 3
+    started = [t.name for t in threading.enumerate() if t.ident not in before]
+    assert handled == [{"order": 0}, {"order": 1}, {"order": 2}]
+    assert started == []

@@ -151,6 +151,8 @@ class AsyncQueueRunner:
         self._errors: list[Exception] = []
         # Received, and not started because the runner stops: housekeeping releases them.
         self._unstarted: list[ReceivedMessage] = []
+        # process_batch's (AWS Lambda): built at the first batch, kept for the next ones.
+        self._batch_handlings: dict[str, AsyncMessageHandling] = {}  # process_batch's
         self._ran = False
         self.finished = False
 
@@ -528,8 +530,7 @@ class AsyncQueueRunner:
         message is: the mapping deletes the messages only after the function returns, and
         a message that comes back (the function timed out) needs its object.
         """
-        transport = AsyncEventSourceTransport(self._backend)
-        handling = self._batch_handling(transport)
+        handling = self._batch_handling()
         self._queue_stats.count("received", len(batch))
         await handling.acknowledge_on_receipt(batch)
         # On receipt every message was acknowledged already: none is held back.
@@ -589,7 +590,7 @@ class AsyncQueueRunner:
         destination. Under ``AckPolicy.ON_RECEIPT`` every message is ``ACK``: it is never
         delivered again, and a failure is logged.
         """
-        handling = self._batch_handling(self._backend)
+        handling = self._batch_handling(notifications=True)
         self._queue_stats.count("received", len(batch))
         on_receipt = self.options.ack_policy is AckPolicy.ON_RECEIPT
         settled: list[Settled] = []
@@ -617,18 +618,31 @@ class AsyncQueueRunner:
                 settled.append(Settled(received, None, outcome.reason))
         return settled
 
-    def _batch_handling(self, backend: AsyncMessagingTransport) -> AsyncMessageHandling:
-        """Return a handling that settles each message at once, through ``backend``."""
-        return AsyncMessageHandling(
-            backend,
-            self.queue_name,
-            self._setup,
-            self._handlers,
-            self._queue_stats,
-            cache=self._cache,
-            probe=self._probe,
-            payloads=self._payloads,
-        )
+    def _batch_handling(self, *, notifications: bool = False) -> AsyncMessageHandling:
+        """Return the handling this runner's batches (or notifications) share.
+
+        Built at the first batch and kept, as ``run`` keeps its handling: the queue's
+        redrive policy is asked once, at the first failure, not once per batch. Batches
+        settle through an ``AsyncEventSourceTransport``; notifications settle nothing.
+        """
+        key = "notifications" if notifications else "batches"
+        found = self._batch_handlings.get(key)
+        if found is None:
+            backend: AsyncMessagingTransport = self._backend
+            if not notifications:
+                backend = AsyncEventSourceTransport(self._backend)
+            found = AsyncMessageHandling(
+                backend,
+                self.queue_name,
+                self._setup,
+                self._handlers,
+                self._queue_stats,
+                cache=self._cache,
+                probe=self._probe,
+                payloads=self._payloads,
+            )
+            self._batch_handlings[key] = found
+        return found
 
     async def _handle_one(
         self, handling: AsyncMessageHandling, received: ReceivedMessage
@@ -648,7 +662,7 @@ class AsyncQueueRunner:
         The same reading, deduplication, retries and dead-lettering as ``run``, without
         concurrency, long polling or batched acknowledgements.
         """
-        handling = self._batch_handling(self._backend)
+        handling = self._batch_handling(notifications=True)
         handled = 0
         # While the cache is unreachable, released messages are visible again at once:
         # receiving them again would only spend their receives.

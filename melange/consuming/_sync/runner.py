@@ -150,6 +150,8 @@ class QueueRunner:
         self._errors: list[Exception] = []
         # Received, and not started because the runner stops: housekeeping releases them.
         self._unstarted: list[ReceivedMessage] = []
+        # process_batch's (AWS Lambda): built at the first batch, kept for the next ones.
+        self._batch_handlings: dict[str, MessageHandling] = {}  # process_batch's
         self._ran = False
         self.finished = False
 
@@ -527,8 +529,7 @@ class QueueRunner:
         message is: the mapping deletes the messages only after the function returns, and
         a message that comes back (the function timed out) needs its object.
         """
-        transport = EventSourceTransport(self._backend)
-        handling = self._batch_handling(transport)
+        handling = self._batch_handling()
         self._queue_stats.count("received", len(batch))
         handling.acknowledge_on_receipt(batch)
         # On receipt every message was acknowledged already: none is held back.
@@ -588,7 +589,7 @@ class QueueRunner:
         destination. Under ``AckPolicy.ON_RECEIPT`` every message is ``ACK``: it is never
         delivered again, and a failure is logged.
         """
-        handling = self._batch_handling(self._backend)
+        handling = self._batch_handling(notifications=True)
         self._queue_stats.count("received", len(batch))
         on_receipt = self.options.ack_policy is AckPolicy.ON_RECEIPT
         settled: list[Settled] = []
@@ -616,18 +617,31 @@ class QueueRunner:
                 settled.append(Settled(received, None, outcome.reason))
         return settled
 
-    def _batch_handling(self, backend: MessagingTransport) -> MessageHandling:
-        """Return a handling that settles each message at once, through ``backend``."""
-        return MessageHandling(
-            backend,
-            self.queue_name,
-            self._setup,
-            self._handlers,
-            self._queue_stats,
-            cache=self._cache,
-            probe=self._probe,
-            payloads=self._payloads,
-        )
+    def _batch_handling(self, *, notifications: bool = False) -> MessageHandling:
+        """Return the handling this runner's batches (or notifications) share.
+
+        Built at the first batch and kept, as ``run`` keeps its handling: the queue's
+        redrive policy is asked once, at the first failure, not once per batch. Batches
+        settle through an ``EventSourceTransport``; notifications settle nothing.
+        """
+        key = "notifications" if notifications else "batches"
+        found = self._batch_handlings.get(key)
+        if found is None:
+            backend: MessagingTransport = self._backend
+            if not notifications:
+                backend = EventSourceTransport(self._backend)
+            found = MessageHandling(
+                backend,
+                self.queue_name,
+                self._setup,
+                self._handlers,
+                self._queue_stats,
+                cache=self._cache,
+                probe=self._probe,
+                payloads=self._payloads,
+            )
+            self._batch_handlings[key] = found
+        return found
 
     def _handle_one(self, handling: MessageHandling, received: ReceivedMessage) -> Outcome:
         """Handle one message outside the workers, counted and timed as they count it."""
@@ -645,7 +659,7 @@ class QueueRunner:
         The same reading, deduplication, retries and dead-lettering as ``run``, without
         concurrency, long polling or batched acknowledgements.
         """
-        handling = self._batch_handling(self._backend)
+        handling = self._batch_handling(notifications=True)
         handled = 0
         # While the cache is unreachable, released messages are visible again at once:
         # receiving them again would only spend their receives.
