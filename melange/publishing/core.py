@@ -26,7 +26,7 @@ from melange.exceptions import (
     QueueNotFoundError,
     TopicNotFoundError,
 )
-from melange.limits import MAX_ATTRIBUTES
+from melange.limits import MAX_ATTRIBUTES, SQS_MAX_MESSAGE_BYTES
 from melange.messages import (
     AttributeValue,
     BatchResult,
@@ -53,6 +53,7 @@ __all__ = [
     "paired",
     "refused_pointers",
     "send_failed",
+    "store_first",
     "to_store",
     "with_claim_check",
 ]
@@ -278,6 +279,23 @@ class PublisherCore:
                     destination.name, message.envelope, topic=destination.is_topic
                 )
         return messages
+
+
+def store_first(always: bool, messages: Iterable[OutgoingMessage]) -> int | None:
+    """Return the limit over which messages go to S3 before any send is tried, if any.
+
+    0 with ``always``: every message. SQS's 1 MiB, the most any queue or topic takes, when
+    a message's content alone is longer: it cannot fit anywhere, and the backend would
+    build its whole inline body (escaping the content once more, scanning it for what SQS
+    refuses) only to refuse it. ``None`` otherwise: what may fit is tried inline, and what
+    the destination refuses as too large is stored then. Costs one ``len`` per message.
+    """
+    if always:
+        return 0
+    for message in messages:
+        if message.claim_check is None and len(message.envelope.content) > SQS_MAX_MESSAGE_BYTES:
+            return SQS_MAX_MESSAGE_BYTES
+    return None
 
 
 def to_store(
