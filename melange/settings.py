@@ -24,13 +24,22 @@ from dotenv import dotenv_values
 
 from melange.exceptions import ConfigurationError, Problem
 from melange.options import DEFAULT_OPTIONS, Backoff, DispatcherOptions
+from melange.payloads.store import (
+    DEFAULT_EXPIRY_DAYS,
+    DEFAULT_KEY_PREFIX,
+    Encryption,
+    LargePayloads,
+    is_bucket_name,
+)
 
 __all__ = [
     "SETTINGS",
     "DispatcherSettings",
+    "LargePayloadSettings",
     "MelangeSettings",
     "Setting",
     "endpoint_missing",
+    "large_payloads_from_settings",
     "load_settings",
     "options_from_settings",
     "redacted_url",
@@ -64,6 +73,24 @@ class DispatcherSettings:
 
 
 @attrs.frozen
+class LargePayloadSettings:
+    """Where messages too large for their queue or topic go: see ``LargePayloads``.
+
+    Without a bucket there is no claim check: a message over the limit raises
+    ``MessageTooLargeError``, and a received pointer is dead-lettered with a reason.
+    ``large_payloads_from_settings`` turns these into a ``LargePayloads``.
+    """
+
+    bucket: str | None = None
+    key_prefix: str = DEFAULT_KEY_PREFIX
+    always: bool = False
+    encryption: Encryption | None = None
+    kms_key_id: str | None = None
+    expiry_days: int = DEFAULT_EXPIRY_DAYS
+    read_buckets: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class MelangeSettings:
     """Everything melange reads from the environment (tabulated on the Configuration page)."""
 
@@ -82,6 +109,7 @@ class MelangeSettings:
     dedup: DedupName = "none"
     redis_url: str | None = attrs.field(default=None, repr=lambda url: repr(_redacted_url(url)))
     dispatcher: DispatcherSettings = DispatcherSettings()
+    large_payloads: LargePayloadSettings = LargePayloadSettings()
 
 
 @attrs.frozen
@@ -252,6 +280,56 @@ SETTINGS: tuple[Setting, ...] = (
         "true or false",
         "acknowledge messages no consumer accepts, instead of dead-lettering them",
     ),
+    Setting(
+        "MELANGE_LARGE_PAYLOAD_BUCKET",
+        ("large_payloads", "bucket"),
+        "(unset: no large messages)",
+        "an S3 bucket name",
+        "S3 bucket for messages over the queue's or topic's size limit (AWS's claim check)",
+    ),
+    Setting(
+        "MELANGE_LARGE_PAYLOAD_KEY_PREFIX",
+        ("large_payloads", "key_prefix"),
+        DEFAULT_KEY_PREFIX,
+        "text",
+        "prepended to every object key; the lifecycle rule expires what is under it",
+    ),
+    Setting(
+        "MELANGE_LARGE_PAYLOAD_ALWAYS",
+        ("large_payloads", "always"),
+        "false",
+        "true or false",
+        "store every message in S3, however small",
+    ),
+    Setting(
+        "MELANGE_LARGE_PAYLOAD_ENCRYPTION",
+        ("large_payloads", "encryption"),
+        "(unset: the bucket's default)",
+        "one of AES256, aws:kms",
+        "server-side encryption of each stored payload",
+    ),
+    Setting(
+        "MELANGE_LARGE_PAYLOAD_KMS_KEY_ID",
+        ("large_payloads", "kms_key_id"),
+        "(unset: the AWS-managed key)",
+        "a KMS key id, ARN or alias",
+        "the KMS key, with MELANGE_LARGE_PAYLOAD_ENCRYPTION=aws:kms",
+    ),
+    Setting(
+        "MELANGE_LARGE_PAYLOAD_EXPIRY_DAYS",
+        ("large_payloads", "expiry_days"),
+        str(DEFAULT_EXPIRY_DAYS),
+        "an integer >= 1",
+        "days after which declare's lifecycle rule expires stored payloads",
+        1,
+    ),
+    Setting(
+        "MELANGE_LARGE_PAYLOAD_READ_BUCKETS",
+        ("large_payloads", "read_buckets"),
+        "(empty)",
+        "S3 bucket names, comma-separated",
+        "other producers' buckets whose pointers consumers may follow",
+    ),
 )
 
 _BY_VARIABLE = {setting.variable: setting for setting in SETTINGS}
@@ -323,7 +401,7 @@ def _structure(values: Mapping[str, str]) -> MelangeSettings:
                 )
             )
             continue
-        target = raw["dispatcher"] if setting.path[0] == "dispatcher" else raw
+        target = raw.setdefault(setting.path[0], {}) if len(setting.path) > 1 else raw
         target[setting.path[-1]] = value
     raw["region"] = values.get("AWS_REGION") or values.get("AWS_DEFAULT_REGION") or None
     if "dedup" not in raw and "redis_url" in raw:
@@ -384,7 +462,70 @@ def _cross_check(raw: Mapping[str, Any]) -> list[_Reported]:
                 Problem("MELANGE_REDIS_URL", None, "a redis:// URL, as MELANGE_DEDUP='redis'"),
             )
         )
+    problems.extend(_large_payload_problems(raw.get("large_payloads", {})))
     return problems
+
+
+def _large_payload_problems(given: Mapping[str, Any]) -> list[_Reported]:
+    """Check the ``MELANGE_LARGE_PAYLOAD_*`` values together: names, and what needs what."""
+    problems = []
+    for name, setting in (("bucket", "BUCKET"), ("read_buckets", "READ_BUCKETS")):
+        values = given.get(name)
+        for value in (values,) if isinstance(values, str) else values or ():
+            if not is_bucket_name(value):
+                expected = "S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens"
+                problems.append(
+                    (
+                        f"MELANGE_LARGE_PAYLOAD_{setting} has {value!r}, which is not an S3 "
+                        "bucket name (3-63 lower-case letters, digits, dots and hyphens, "
+                        "starting and ending with a letter or digit)",
+                        Problem(f"MELANGE_LARGE_PAYLOAD_{setting}", value, expected),
+                    )
+                )
+    if given.get("kms_key_id") and given.get("encryption") != "aws:kms":
+        problems.append(
+            (
+                "MELANGE_LARGE_PAYLOAD_KMS_KEY_ID is set but MELANGE_LARGE_PAYLOAD_ENCRYPTION "
+                f"is {given.get('encryption') or 'unset'}; set "
+                "MELANGE_LARGE_PAYLOAD_ENCRYPTION=aws:kms or unset the key",
+                Problem(
+                    "MELANGE_LARGE_PAYLOAD_ENCRYPTION",
+                    given.get("encryption"),
+                    "aws:kms, as MELANGE_LARGE_PAYLOAD_KMS_KEY_ID is set",
+                ),
+            )
+        )
+    unused = sorted(name for name in given if name != "bucket")
+    if unused and not given.get("bucket"):
+        variables = ", ".join(f"MELANGE_LARGE_PAYLOAD_{name.upper()}" for name in unused)
+        problems.append(
+            (
+                f"{variables} set without MELANGE_LARGE_PAYLOAD_BUCKET, so nothing would use "
+                "them; set the bucket, or unset them",
+                Problem(
+                    "MELANGE_LARGE_PAYLOAD_BUCKET",
+                    None,
+                    f"an S3 bucket name, as {variables} is set",
+                ),
+            )
+        )
+    return problems
+
+
+def large_payloads_from_settings(settings: MelangeSettings) -> LargePayloads | None:
+    """Return where the settings send large messages; ``None`` without a bucket."""
+    given = settings.large_payloads
+    if not given.bucket:
+        return None
+    return LargePayloads(
+        bucket=given.bucket,
+        key_prefix=given.key_prefix,
+        always=given.always,
+        encryption=given.encryption,
+        kms_key_id=given.kms_key_id,
+        expiry_days=given.expiry_days,
+        read_buckets=given.read_buckets,
+    )
 
 
 #: ``MELANGE_BACKEND=local`` without an endpoint: reported by ``load_settings``, and by the
@@ -410,8 +551,17 @@ def _structure_bool(value: object, _: type) -> bool:
     raise ValueError(f"{value!r} is not true or false")
 
 
+def _structure_names(value: object, _: type) -> tuple[str, ...]:
+    """Read a comma-separated list of names (``a, b``), or take a sequence of them."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError(f"{value!r} is not a comma-separated list")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
 _converter = cattrs.Converter(detailed_validation=True)
 _converter.register_structure_hook(bool, _structure_bool)
+_converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _structure_names)
 
 
 def redacted_url(url: str) -> str:

@@ -13,6 +13,7 @@ from melange.backends import InMemoryBackend, MessagingBackend
 from melange.backends.prefixed import PrefixedBackend
 from melange.consuming.dedup import DeduplicationCache
 from melange.exceptions import ConfigurationError, Problem
+from melange.payloads.factory import PayloadStores
 from melange.serializers import SerializerRegistry
 from melange.settings import MelangeSettings
 from melange_bindings.surfacing import surfaced
@@ -89,6 +90,7 @@ class AsyncProviders:
         serializer_registry: SerializerRegistry,
         async_messaging_backend: AsyncMessagingBackend,
         async_deduplication_cache: DeduplicationCache | AsyncDeduplicationCache,
+        payload_stores: PayloadStores,
     ) -> AsyncDispatcherFactory:
         """Return a factory of asyncio dispatchers with the settings' options, one per queue."""
         from melange.app.aio_worker import AsyncDispatcherFactory
@@ -99,6 +101,7 @@ class AsyncProviders:
                 serializer_registry,
                 async_messaging_backend,
                 async_deduplication_cache,
+                payloads=payload_stores.async_store(),
             )
 
     def provide_async_message_dispatcher(
@@ -113,6 +116,7 @@ class AsyncProviders:
         melange_settings: MelangeSettings,
         serializer_registry: SerializerRegistry,
         async_messaging_backend: AsyncMessagingBackend,
+        payload_stores: PayloadStores,
     ) -> AsyncQueuePublisher:
         """Return the graph's asyncio queue publisher (as ``queue_publisher``, awaited)."""
         from melange.publishing._async.publishers import AsyncQueuePublisher
@@ -122,6 +126,7 @@ class AsyncProviders:
                 serializer_registry,
                 async_messaging_backend,
                 readable_by_melange7=melange_settings.readable_by_melange7,
+                payloads=payload_stores.async_store(),
             )
 
     def provide_async_topic_publisher(
@@ -129,6 +134,7 @@ class AsyncProviders:
         melange_settings: MelangeSettings,
         serializer_registry: SerializerRegistry,
         async_messaging_backend: AsyncMessagingBackend,
+        payload_stores: PayloadStores,
     ) -> AsyncTopicPublisher:
         """Return the graph's asyncio topic publisher (as ``topic_publisher``, awaited)."""
         from melange.publishing._async.publishers import AsyncTopicPublisher
@@ -138,6 +144,7 @@ class AsyncProviders:
                 serializer_registry,
                 async_messaging_backend,
                 readable_by_melange7=melange_settings.readable_by_melange7,
+                payloads=payload_stores.async_store(),
             )
 
 

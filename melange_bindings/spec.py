@@ -2,7 +2,9 @@
 
 Provided names (all singletons within a graph): ``melange_settings``,
 ``messaging_backend``, ``serializer_registry``, ``queue_publisher``, ``topic_publisher``,
-``deduplication_cache``, ``dispatcher_factory`` (a new dispatcher per queue a worker
+``deduplication_cache``, ``payload_stores`` (where messages over the size limit go,
+``MELANGE_LARGE_PAYLOAD_*``: the publishers, the dispatchers and ``declare`` use it),
+``dispatcher_factory`` (a new dispatcher per queue a worker
 consumes), ``message_dispatcher`` (one made by the factory) and ``melange_app`` (the
 ``Application``: ``melange_consumers`` and ``melange_topics``, which the application's
 spec may provide, declared and run by ``python -m melange``). For asyncio applications,
@@ -44,6 +46,7 @@ from melange.consuming.dedup import (
 )
 from melange.consuming.dispatcher import MessageDispatcher
 from melange.exceptions import ConfigurationError, Problem
+from melange.payloads.factory import PayloadStores
 from melange.publishing._sync.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import (
     JsonSerializer,
@@ -262,13 +265,18 @@ class MelangeBindingSpec(AsyncProviders, pinject.BindingSpec):
         melange_settings: MelangeSettings,
         serializer_registry: SerializerRegistry,
         messaging_backend: MessagingBackend,
+        payload_stores: PayloadStores,
     ) -> QueuePublisher:
-        """Return the graph's queue publisher (``MELANGE_READABLE_BY_MELANGE7`` applies)."""
+        """Return the graph's queue publisher (``MELANGE_READABLE_BY_MELANGE7`` applies).
+
+        With ``MELANGE_LARGE_PAYLOAD_BUCKET``, what is too large goes through S3.
+        """
         with surfaced("queue_publisher"):
             return QueuePublisher(
                 serializer_registry,
                 messaging_backend,
                 readable_by_melange7=melange_settings.readable_by_melange7,
+                payloads=payload_stores.store(),
             )
 
     def provide_topic_publisher(
@@ -276,13 +284,18 @@ class MelangeBindingSpec(AsyncProviders, pinject.BindingSpec):
         melange_settings: MelangeSettings,
         serializer_registry: SerializerRegistry,
         messaging_backend: MessagingBackend,
+        payload_stores: PayloadStores,
     ) -> TopicPublisher:
-        """Return the graph's topic publisher (``MELANGE_READABLE_BY_MELANGE7`` applies)."""
+        """Return the graph's topic publisher (``MELANGE_READABLE_BY_MELANGE7`` applies).
+
+        With ``MELANGE_LARGE_PAYLOAD_BUCKET``, what is too large goes through S3.
+        """
         with surfaced("topic_publisher"):
             return TopicPublisher(
                 serializer_registry,
                 messaging_backend,
                 readable_by_melange7=melange_settings.readable_by_melange7,
+                payloads=payload_stores.store(),
             )
 
     def provide_deduplication_cache(self, melange_settings: MelangeSettings) -> DeduplicationCache:
@@ -294,17 +307,30 @@ class MelangeBindingSpec(AsyncProviders, pinject.BindingSpec):
                 return RedisDeduplicationCache(melange_settings.redis_url)
             return NullDeduplicationCache()
 
+    def provide_payload_stores(self, melange_settings: MelangeSettings) -> PayloadStores:
+        """Return the large-payload stores ``MELANGE_LARGE_PAYLOAD_*`` describe, one per half.
+
+        Without a bucket both are ``None``; on ``memory`` they share their objects.
+        """
+        with surfaced("payload_stores"):
+            return PayloadStores(melange_settings)
+
     def provide_dispatcher_factory(
         self,
         melange_settings: MelangeSettings,
         serializer_registry: SerializerRegistry,
         messaging_backend: MessagingBackend,
         deduplication_cache: DeduplicationCache,
+        payload_stores: PayloadStores,
     ) -> DispatcherFactory:
         """Return a factory of dispatchers with the settings' options, one per queue."""
         with surfaced("dispatcher_factory"):
             return DispatcherFactory(
-                melange_settings, serializer_registry, messaging_backend, deduplication_cache
+                melange_settings,
+                serializer_registry,
+                messaging_backend,
+                deduplication_cache,
+                payloads=payload_stores.store(),
             )
 
     def provide_message_dispatcher(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from melange.consuming.aio_dedup import AsyncDeduplicationCache
     from melange.consuming.aio_dispatcher import AsyncMessageDispatcher
     from melange.consuming.dedup import DeduplicationCache
+    from melange.payloads.store import AsyncPayloadStore
     from melange.serializers.registry import SerializerRegistry
     from melange.settings import MelangeSettings
 
@@ -67,6 +68,7 @@ class AsyncDispatcherFactory:
         registry: reads messages back into objects.
         backend: the asyncio backend to consume from.
         cache: the deduplication cache, asyncio (Redis) or sync (run in the thread pool).
+        payloads: where large messages' payloads are read from (``MELANGE_LARGE_PAYLOAD_*``).
     """
 
     def __init__(
@@ -75,19 +77,25 @@ class AsyncDispatcherFactory:
         registry: SerializerRegistry,
         backend: AsyncMessagingBackend,
         cache: DeduplicationCache | AsyncDeduplicationCache,
+        *,
+        payloads: AsyncPayloadStore | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.backend = backend
         self.cache = cache
+        self.payloads = payloads
 
     async def close(self) -> None:
-        """Close the backend, and the cache if it holds asyncio connections (Redis)."""
+        """Close the backend, the cache if it holds asyncio connections (Redis), and S3's."""
         from melange.consuming.aio_dedup import AsyncRedisDeduplicationCache
+        from melange.payloads.s3 import AsyncS3PayloadStore
 
         await self.backend.close()
         if isinstance(self.cache, AsyncRedisDeduplicationCache):
             await self.cache.close()
+        if isinstance(self.payloads, AsyncS3PayloadStore):
+            await self.payloads.close()
 
     @property
     def options(self) -> DispatcherOptions:
@@ -106,6 +114,7 @@ class AsyncDispatcherFactory:
             consumers=consumers,
             cache=self.cache,
             options=options or self.options,  # workers: handlers in flight per queue
+            payloads=self.payloads,
         )
 
 

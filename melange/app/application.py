@@ -20,6 +20,8 @@ from melange.consuming.dedup import DeduplicationCache
 from melange.consuming.dispatcher import MessageDispatcher
 from melange.exceptions import ConfigurationError, Problem
 from melange.options import DispatcherOptions
+from melange.payloads.bucket import BucketDeclared, DeclaresBucket
+from melange.payloads.store import PayloadStore
 from melange.serializers.registry import SerializerRegistry
 from melange.settings import MelangeSettings, options_from_settings
 from melange.topology.declared import Declared
@@ -32,7 +34,9 @@ class DispatcherFactory:
     """Builds dispatchers with the settings' options, the graph's registry, backend and cache.
 
     A dispatcher consumes one queue at a time with the consumers attached to it; a worker
-    that consumes several queues asks the factory for one dispatcher per queue.
+    that consumes several queues asks the factory for one dispatcher per queue. With
+    ``payloads`` (``MELANGE_LARGE_PAYLOAD_BUCKET``), each reads large messages' payloads
+    from it.
     """
 
     def __init__(
@@ -41,11 +45,14 @@ class DispatcherFactory:
         registry: SerializerRegistry,
         backend: MessagingBackend,
         cache: DeduplicationCache,
+        *,
+        payloads: PayloadStore | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
         self.backend = backend
         self.cache = cache
+        self.payloads = payloads
 
     @property
     def options(self) -> DispatcherOptions:
@@ -62,6 +69,7 @@ class DispatcherFactory:
             consumers=consumers,
             cache=self.cache,
             options=options or self.options,
+            payloads=self.payloads,
         )
 
 
@@ -105,13 +113,22 @@ class Application:
         """The queues the application's consumers read."""
         return self.topology.queue_names
 
-    def declare(self) -> list[Declared]:
+    def declare(self) -> list[Declared | BucketDeclared]:
         """Declare every topic, queue, dead-letter queue and subscription; idempotent.
+
+        With a large-payload store (``MELANGE_LARGE_PAYLOAD_BUCKET``), then its bucket, its
+        lifecycle rule and its default encryption (``S3PayloadStore.declare``).
 
         Returns:
             What each declaration did, in order.
         """
-        return [self.backend.declare(spec) for spec in self.topology.declarations()]
+        done: list[Declared | BucketDeclared] = [
+            self.backend.declare(spec) for spec in self.topology.declarations()
+        ]
+        payloads: object = self.dispatcher_factory.payloads  # S3's and memory's declare
+        if isinstance(payloads, DeclaresBucket):
+            done.extend(payloads.declare())
+        return done
 
     def worker(self, queues: Sequence[str] = ()) -> Worker:
         """Return a worker consuming ``queues`` (default: every queue of the application).

@@ -1,8 +1,9 @@
 """``python -m melange``: declare an application's topology, run its worker, or consume a queue.
 
 ``declare TARGET`` makes every queue, dead-letter queue, topic, subscription and filter
-policy the application's consumers state exist, printing one line per resource (created,
-changed, or as is), then one per leftover the application no longer states, which
+policy the application's consumers state exist, and the large-payload bucket with its
+lifecycle rule and encryption (``MELANGE_LARGE_PAYLOAD_*``), printing one line per
+resource (created, changed, or as is), then one per leftover the application no longer states, which
 ``--prune --yes`` deletes. ``worker TARGET [--queue NAME ...]`` runs every consumer of the
 application in one process, one dispatcher per queue (``--queue`` restricts it);
 ``--http-port N`` serves ``/healthz``, ``/readyz`` and ``/metrics`` on 127.0.0.1:N.
@@ -128,9 +129,11 @@ def declare(args: argparse.Namespace) -> int:
     app = load_graph(args.target).provide(Application)
     for unsupplied in unsupplied_filter_keys(app.topology):  # a typo delivers nothing
         logger.warning("%s", unsupplied)
+    from melange.topology.declared import Declared
+
     shown = broker_naming(app.backend)
-    for done in app.declare():
-        print(shown(done), flush=True)
+    for done in app.declare():  # the large-payload bucket's lines are named as they are
+        print(shown(done) if isinstance(done, Declared) else done, flush=True)
     return after_declare(app, args.target, prune_them=args.prune, yes=args.yes)
 
 

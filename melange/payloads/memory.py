@@ -14,7 +14,9 @@ import threading
 import attrs
 
 from melange.exceptions import BackendRefusedError, PayloadNotFoundError
+from melange.payloads.bucket import BucketDeclared
 from melange.payloads.store import Encryption, LargePayloads
+from melange.topology.declared import Effect
 from melange.wire.claim_check import PayloadPointer
 
 __all__ = ["AsyncInMemoryPayloadStore", "InMemoryPayloadStore", "StoredObject"]
@@ -62,6 +64,14 @@ class InMemoryPayloadStore:
         """Delete the payload at ``pointer``, if it is there."""
         with self._lock:
             self._bucket(pointer, "DeleteObject").pop(pointer.key, None)
+
+    def declare(self) -> list[BucketDeclared]:
+        """Make the settings' bucket exist again if it was removed; objects never expire here."""
+        with self._lock:
+            created = self.settings.bucket not in self._buckets
+            self._buckets.setdefault(self.settings.bucket, {})
+        effect = Effect.CREATED if created else Effect.AS_IS
+        return [BucketDeclared(f"bucket {self.settings.bucket!r} (in memory)", effect)]
 
     def objects(self, bucket: str | None = None) -> dict[str, StoredObject]:
         """Return the objects of ``bucket`` (the settings' by default), by key: for tests."""

@@ -9,6 +9,7 @@ pointer (``melange.wire.claim_check``); the dispatchers fetch it back before han
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal, Protocol, runtime_checkable
 
 import attrs
@@ -17,20 +18,47 @@ from melange.exceptions import ConfigurationError, Problem
 from melange.wire.claim_check import PayloadPointer
 
 __all__ = [
+    "DEFAULT_EXPIRY_DAYS",
+    "DEFAULT_KEY_PREFIX",
     "AsyncPayloadStore",
     "Encryption",
     "LargePayloads",
     "PayloadStore",
+    "is_bucket_name",
 ]
 
 #: Server-side encryption of stored payloads: S3-managed keys, or KMS.
 Encryption = Literal["AES256", "aws:kms"]
+#: Where payloads are stored in the bucket unless told otherwise.
+DEFAULT_KEY_PREFIX = "melange-payloads/"
+#: Days the lifecycle rule keeps a payload by default: longer than SQS keeps a message (14).
+DEFAULT_EXPIRY_DAYS = 15
+
+
+def _names(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+_BUCKET_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+
+
+def is_bucket_name(value: object) -> bool:
+    """Return whether ``value`` is an S3 bucket name.
+
+    3-63 characters: lower-case letters, digits, dots and hyphens, starting and ending
+    with a letter or digit (S3's general purpose bucket naming rules).
+    """
+    return (
+        isinstance(value, str)
+        and 3 <= len(value) <= 63
+        and set(value) <= _BUCKET_CHARACTERS
+        and value[0].isalnum()
+        and value[-1].isalnum()
+    )
 
 
 def _check_bucket(instance: object, attribute: object, value: str) -> None:
-    # S3 bucket names: 3-63 characters, lower-case letters, digits, dots and hyphens.
-    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789.-")
-    if not 3 <= len(value) <= 63 or not set(value) <= allowed or not value[0].isalnum():
+    if not is_bucket_name(value):
         raise ConfigurationError(
             f"large payload bucket {value!r} is not an S3 bucket name: 3-63 lower-case "
             "letters, digits, dots and hyphens, starting with a letter or digit; set "
@@ -79,12 +107,12 @@ class LargePayloads:
     """
 
     bucket: str = attrs.field(validator=_check_bucket)
-    key_prefix: str = "melange-payloads/"
+    key_prefix: str = DEFAULT_KEY_PREFIX
     always: bool = False
     encryption: Encryption | None = attrs.field(default=None, validator=_check_encryption)
     kms_key_id: str | None = None
-    expiry_days: int = attrs.field(default=15, validator=_check_expiry)
-    read_buckets: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    expiry_days: int = attrs.field(default=DEFAULT_EXPIRY_DAYS, validator=_check_expiry)
+    read_buckets: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
     def key(self, destination: str, message_id: str) -> str:
         """Return the key a payload sent to ``destination`` with ``message_id`` is stored at.

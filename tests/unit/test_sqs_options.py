@@ -168,13 +168,14 @@ def test_an_empty_region_is_refused_pointing_to_aws_region() -> None:
         Endpoints(region=" ")
 
 
-def test_local_endpoints_put_sns_and_sts_beside_sqs() -> None:
-    """An emulator's SNS and STS are at its SQS endpoint unless SNS is given elsewhere."""
+def test_local_endpoints_put_sns_sts_and_s3_beside_sqs() -> None:
+    """An emulator's SNS, STS and S3 are at its SQS endpoint unless SNS is given elsewhere."""
     assert Endpoints.local("localhost", 9324) == Endpoints(
         region="us-east-1",
         sqs_url="http://localhost:9324",
         sns_url="http://localhost:9324",
         sts_url="http://localhost:9324",
+        s3_url="http://localhost:9324",
     )
     split = Endpoints.local("localhost", 9324, sns_host="https://sns.local", sns_port=4575)
     assert (split.sqs_url, split.sns_url, split.sts_url) == (
@@ -223,6 +224,20 @@ def test_short_clients_get_the_publish_timeouts_and_the_retry_budget() -> None:
     assert [specs[name].service for name in ("sqs", "sns", "sts")] == ["sqs", "sns", "sts"]
     assert specs["sns"].endpoint_url == "http://sqs.local:1"  # SNS beside SQS unless given
     assert specs["sts"].endpoint_url == "http://sts.local:2"
+
+
+def test_the_s3_client_gets_the_short_requests_bounds_and_path_style_on_an_emulator() -> None:
+    """Large payloads are bounded as publishes are; an emulator's buckets are in the path."""
+    values = (Timeouts(publish_connect=1.5, publish_read=3.0), RetryBudget(4), ConnectionLimits(8))
+    local = client_specs(Endpoints.local("localhost", 4566), *values)["s3"]
+    aws = client_specs(Endpoints(region="eu-west-1"), *values)["s3"]
+
+    assert (local.service, local.endpoint_url, local.attempts) == ("s3", "http://localhost:4566", 4)
+    assert _facts(local.config) == (1.5, 3.0, {"mode": "standard", "total_max_attempts": 4}, 8)
+    assert local.config.s3 == {"addressing_style": "path"}
+    assert aws.endpoint_url is None
+    assert not (aws.config.s3 or {}).get("addressing_style")  # AWS's own: virtual-hosted
+    assert _facts(aws.config) == _facts(local.config)
 
 
 def test_the_long_poll_client_gets_the_receive_timeouts_and_one_attempt() -> None:

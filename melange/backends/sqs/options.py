@@ -7,7 +7,8 @@ receive), ``RetryBudget`` (attempts per short request), ``Endpoints`` (region, a
 and the URL of each service) and ``ConnectionLimits`` (HTTP connections per client).
 ``client_specs`` is the one place where they become botocore ``Config`` objects: the
 boto3 clients (``clients``) and the aiobotocore ones (``aio_clients``) are both made from
-what it returns.
+what it returns, and so are the S3 clients of the large-payload stores
+(``melange.payloads.s3``), which get the short requests' timeouts and attempts.
 
 May import: ``melange.exceptions``, ``melange.limits``, attrs and botocore's ``Config``.
 """
@@ -47,7 +48,7 @@ _LONGEST_BACKOFF = 20.0
 _ACCOUNT_ID = re.compile(r"\d{12}")
 
 #: The names of the clients one backend makes (see ``client_specs``).
-ClientName = Literal["sqs", "sqs-long-poll", "sns", "sts"]
+ClientName = Literal["sqs", "sqs-long-poll", "sns", "sts", "s3"]
 
 
 #: Seconds to wait for a receive's answer by default: the longest long poll plus a margin.
@@ -240,6 +241,9 @@ class Endpoints:
             (``MELANGE_ENDPOINT_URL``).
         sns_url: SNS's endpoint, when it differs from SQS's (``MELANGE_SNS_ENDPOINT_URL``).
         sts_url: STS's endpoint, asked once for the account; AWS's own when omitted.
+        s3_url: S3's endpoint, for large payloads (``melange.payloads``); AWS's own when
+            omitted. Requests to it name the bucket in the path (``http://host/bucket/key``),
+            as emulators need, where AWS's own endpoint gets the bucket in the host name.
 
     Raises:
         ConfigurationError: a URL that is not ``http(s)://host[:port]``, an empty region,
@@ -251,6 +255,7 @@ class Endpoints:
     sqs_url: str | None = attrs.field(default=None, validator=_url("MELANGE_ENDPOINT_URL"))
     sns_url: str | None = attrs.field(default=None, validator=_url("MELANGE_SNS_ENDPOINT_URL"))
     sts_url: str | None = attrs.field(default=None, validator=_url(None))
+    s3_url: str | None = attrs.field(default=None, validator=_url(None))
 
     @classmethod
     def local(
@@ -263,23 +268,26 @@ class Endpoints:
         region: str = "us-east-1",
         account_id: str | None = None,
     ) -> Endpoints:
-        """Return an emulator's endpoints: SQS at ``host``/``port``, SNS and STS beside it.
+        """Return an emulator's endpoints: SQS at ``host``/``port``, SNS, STS and S3 beside it.
 
         A host is given with or without a scheme (``localhost``, ``http://localhost``) and
         a port written in it wins over ``port``. SNS is at ``sns_host``/``sns_port`` when
         given, else beside SQS; STS, asked once for the account topic ARNs are built
-        with, at SNS's: moto and LocalStack serve it there.
+        with, at SNS's: moto and LocalStack serve it there. S3 is at SQS's endpoint, where
+        moto, fauxqs and LocalStack serve it.
 
         Raises:
             ConfigurationError: a host without a host name.
         """
         sns_url = local_endpoint_url(sns_host or host, sns_port or port)
+        sqs_url = local_endpoint_url(host, port)
         return cls(
             region=region,
             account_id=account_id,
-            sqs_url=local_endpoint_url(host, port),
+            sqs_url=sqs_url,
             sns_url=sns_url,
             sts_url=sns_url,
+            s3_url=sqs_url,
         )
 
     def in_region(self, region_name: str | None) -> Endpoints:
@@ -352,7 +360,9 @@ def client_specs(
 
     ``sqs``, ``sns`` and ``sts`` serve the short requests: the publish timeouts and
     ``retries.max_attempts`` attempts. ``sqs-long-poll`` serves the receive: the receive
-    timeouts and one attempt. All use botocore's ``standard`` retry mode with
+    timeouts and one attempt. ``s3`` serves the large-payload stores with the short
+    requests' timeouts and attempts, in path-style addressing when its endpoint is given
+    (an emulator's). All use botocore's ``standard`` retry mode with
     ``total_max_attempts`` (which counts the first attempt) and ``limits``' pool size.
     """
 
@@ -367,11 +377,14 @@ def client_specs(
     attempts = retries.max_attempts
     short = config(timeouts.publish_connect, timeouts.publish_read, attempts)
     long_poll = config(timeouts.receive_connect, timeouts.receive_read, 1)
+    # Emulators serve buckets by path only: AWS's virtual-hosted names need DNS they lack.
+    s3 = short.merge(Config(s3={"addressing_style": "path"})) if endpoints.s3_url else short
     return {
         "sqs": ClientSpec("sqs", endpoints.sqs_url, short, attempts),
         "sqs-long-poll": ClientSpec("sqs", endpoints.sqs_url, long_poll, 1),
         "sns": ClientSpec("sns", endpoints.sns_url or endpoints.sqs_url, short, attempts),
         "sts": ClientSpec("sts", endpoints.sts_url, short, attempts),
+        "s3": ClientSpec("s3", endpoints.s3_url, s3, attempts),
     }
 
 

@@ -49,6 +49,7 @@ from melange.exceptions import (
     BackendError,
     BackendRefusedError,
     DeduplicationUnavailableError,
+    MalformedMessageError,
     MessageRejectedError,
     PayloadNotFoundError,
 )
@@ -186,7 +187,7 @@ class AsyncMessageHandling:
             return Outcome(Action.DEAD_LETTER, reason=reason)
         try:
             payload = await self._payloads.get(pointer)
-        except PayloadNotFoundError as exc:
+        except (PayloadNotFoundError, MalformedMessageError) as exc:  # gone, or not text
             return Outcome(Action.DEAD_LETTER, reason=reason_of(exc))
         except BackendRefusedError:
             raise

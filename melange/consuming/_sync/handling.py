@@ -48,6 +48,7 @@ from melange.exceptions import (
     BackendError,
     BackendRefusedError,
     DeduplicationUnavailableError,
+    MalformedMessageError,
     MessageRejectedError,
     PayloadNotFoundError,
 )
@@ -183,7 +184,7 @@ class MessageHandling:
             return Outcome(Action.DEAD_LETTER, reason=reason)
         try:
             payload = self._payloads.get(pointer)
-        except PayloadNotFoundError as exc:
+        except (PayloadNotFoundError, MalformedMessageError) as exc:  # gone, or not text
             return Outcome(Action.DEAD_LETTER, reason=reason_of(exc))
         except BackendRefusedError:
             raise
