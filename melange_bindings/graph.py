@@ -26,6 +26,7 @@ from melange.backends.protocol import MessagingBackend
 from melange.consuming.dedup import DeduplicationCache
 from melange.consuming.dispatcher import MessageDispatcher
 from melange.exceptions import ConfigurationError, Problem, without_frames
+from melange.payloads.factory import PayloadStores
 from melange.publishing._sync.publishers import QueuePublisher, TopicPublisher
 from melange.serializers import SerializerRegistry
 from melange.settings import MelangeSettings
@@ -45,6 +46,7 @@ PROVIDED_NAMES: Mapping[type, str] = {
     QueuePublisher: "queue_publisher",
     TopicPublisher: "topic_publisher",
     DeduplicationCache: "deduplication_cache",
+    PayloadStores: "payload_stores",
     DispatcherFactory: "dispatcher_factory",
     MessageDispatcher: "message_dispatcher",
     Application: "melange_app",

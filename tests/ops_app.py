@@ -26,9 +26,10 @@ WORK_FIFO_DLQ = "work-dlq.fifo"
 
 @attrs.frozen
 class Job:
-    """A job whose handling fails until the bug is fixed."""
+    """A job whose handling fails until the bug is fixed; ``blob`` makes it large."""
 
     number: int
+    blob: str = ""
 
 
 class BrokenConsumer(Consumer):

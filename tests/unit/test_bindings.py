@@ -81,6 +81,7 @@ class Wiring:
         queue_publisher: Any,
         topic_publisher: Any,
         deduplication_cache: Any,
+        payload_stores: Any,
         dispatcher_factory: Any,
         message_dispatcher: Any,
         melange_app: Any,
@@ -91,6 +92,7 @@ class Wiring:
         self.queue_publisher = queue_publisher
         self.topic_publisher = topic_publisher
         self.deduplication_cache = deduplication_cache
+        self.payload_stores = payload_stores
         self.dispatcher_factory = dispatcher_factory
         self.message_dispatcher = message_dispatcher
         self.melange_app = melange_app

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from melange import wire
+from melange.app.ops.output import dead_letter_lines, letter_cells
 from melange.app.ops.reports import QueueRow, dead_letter_of
 from melange.backends.inspection import MoveTask, QueueStats
 from melange.consuming.dead_letters import dead_letter_copy
-from melange.messages import Envelope, ReceivedMessage
+from melange.messages import Destination, Envelope, OutgoingMessage, ReceivedMessage
+from melange.wire.claim_check import SIZE_ATTRIBUTE, ClaimCheck, PayloadPointer
+from melange.wire.write import claim_check_payload
 
 
 def received(body: str, attributes: Mapping[str, object], **extra: object) -> ReceivedMessage:
@@ -109,3 +113,66 @@ def test_a_notification_names_its_id_and_a_message_without_one_has_none() -> Non
     assert dead_letter_of(received("{oops", {"message_id": "m-9", "manifest": 42})).message_id == (
         "m-9"
     )
+
+
+def large_dead_letter(*, extra: Mapping[str, str] | None = None) -> ReceivedMessage:
+    """Return a dead-lettered ``shop:Job`` whose 2 MiB body went to S3, as published."""
+    envelope = Envelope(
+        content='{"n": 2}', manifest="shop:Job", serializer_id=1, attributes=dict(extra or {})
+    )
+    check = ClaimCheck(
+        PayloadPointer("payloads", "melange-payloads/work/m1"), 2_097_152, SIZE_ATTRIBUTE
+    )
+    sent = claim_check_payload(Destination.queue("work"), OutgoingMessage(envelope), check)
+    copy = dead_letter_copy(sent.body, sent.attributes, "ValueError: boom")
+    return received(copy.body, copy.attributes)
+
+
+def test_a_large_dead_letter_tells_where_its_payload_is_and_its_size() -> None:
+    """``dlq show`` names the S3 object and the size the message states; the body is its pointer."""
+    letter = dead_letter_of(large_dead_letter())
+
+    assert letter.payload == PayloadPointer("payloads", "melange-payloads/work/m1")
+    assert letter.payload_size == 2_097_152
+    assert letter.as_json()["payload"] == {
+        "location": "s3://payloads/melange-payloads/work/m1",
+        "size": 2_097_152,
+    }
+    assert letter.manifest == "shop:Job"  # read without S3: melange's attributes travel
+    assert "PayloadS3Pointer" in letter.body
+    assert "   payload: 2,097,152 bytes in S3 at s3://payloads/melange-payloads/work/m1" in (
+        dead_letter_lines(letter, 1)
+    )
+    assert "payload: 2,097,152 bytes in S3" in letter_cells(letter, 1)[3]
+
+
+def test_a_large_dead_letter_read_from_s3_shows_its_content() -> None:
+    """With the payload fetched (``--body``), the body is what was published."""
+    letter = dead_letter_of(large_dead_letter(), payload=json.dumps({"Message": '{"n": 2}'}))
+
+    assert letter.body == '{"n": 2}'
+    assert letter.payload is not None
+
+
+def test_a_size_attribute_folded_into_the_reason_still_marks_the_dead_letter() -> None:
+    """Another producer's ten attributes: the size, the smallest, is folded; still read."""
+    pointer = PayloadPointer("payloads", "theirs/1")
+    attributes: dict[str, object] = {f"attribute{n}": "x" * 40 for n in range(9)}
+    attributes[SIZE_ATTRIBUTE] = 2_097_152
+    copy = dead_letter_copy(pointer.body(), attributes, "ValueError: boom")  # type: ignore[arg-type]
+    assert SIZE_ATTRIBUTE not in copy.attributes  # folded into melange_error
+
+    letter = dead_letter_of(received(copy.body, copy.attributes))
+
+    assert (letter.payload, letter.payload_size) == (pointer, 2_097_152)
+
+
+def test_an_inline_dead_letter_has_no_payload() -> None:
+    """A message that travelled inline shows no S3 location."""
+    payload = melange_payload()
+    copy = dead_letter_copy(payload.body, payload.attributes, "ValueError: boom")
+
+    letter = dead_letter_of(received(copy.body, copy.attributes))
+
+    assert (letter.payload, letter.as_json()["payload"]) == (None, None)
+    assert not any("payload" in line for line in dead_letter_lines(letter, 1))

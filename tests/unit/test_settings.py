@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from melange.exceptions import ConfigurationError, Problem
-from melange.settings import SETTINGS, DispatcherSettings, MelangeSettings, load_settings
+from melange.payloads import LargePayloads
+from melange.settings import (
+    SETTINGS,
+    DispatcherSettings,
+    LargePayloadSettings,
+    MelangeSettings,
+    large_payloads_from_settings,
+    load_settings,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO_CONFIG = REPO_ROOT / "config"
@@ -448,3 +456,79 @@ def test_the_configuration_page_lists_every_setting() -> None:
     rows = table.replace("<wbr>", "").splitlines()
     missing = [s.variable for s in SETTINGS if not any(f">{s.variable}</code>" in r for r in rows)]
     assert missing == []
+
+
+# -- large payloads (MELANGE_LARGE_PAYLOAD_*) -------------------------------------------------
+
+
+def test_without_a_bucket_there_is_no_claim_check(tmp_path: Path) -> None:
+    """No MELANGE_LARGE_PAYLOAD_BUCKET: no LargePayloads, so messages over the limit are refused."""
+    settings = load_settings(environ={}, config_dir=tmp_path)
+
+    assert settings.large_payloads == LargePayloadSettings()
+    assert large_payloads_from_settings(settings) is None
+
+
+def test_the_large_payload_variables_give_the_claim_checks_settings(tmp_path: Path) -> None:
+    """Every variable reaches LargePayloads; read buckets are comma-separated."""
+    settings = load_settings(
+        environ={
+            "MELANGE_LARGE_PAYLOAD_BUCKET": "shop-payloads",
+            "MELANGE_LARGE_PAYLOAD_KEY_PREFIX": "orders/",
+            "MELANGE_LARGE_PAYLOAD_ALWAYS": "true",
+            "MELANGE_LARGE_PAYLOAD_ENCRYPTION": "aws:kms",
+            "MELANGE_LARGE_PAYLOAD_KMS_KEY_ID": "alias/payloads",
+            "MELANGE_LARGE_PAYLOAD_EXPIRY_DAYS": "4",
+            "MELANGE_LARGE_PAYLOAD_READ_BUCKETS": "partner-payloads, legacy.payloads",
+        },
+        config_dir=tmp_path,
+    )
+
+    assert large_payloads_from_settings(settings) == LargePayloads(
+        bucket="shop-payloads",
+        key_prefix="orders/",
+        always=True,
+        encryption="aws:kms",
+        kms_key_id="alias/payloads",
+        expiry_days=4,
+        read_buckets=("partner-payloads", "legacy.payloads"),
+    )
+
+
+def test_wrong_large_payload_values_are_problems_of_one_error(tmp_path: Path) -> None:
+    """A bucket name S3 refuses, an unknown encryption and a zero expiry: one error, each named."""
+    error = settings_exception(
+        {
+            "MELANGE_LARGE_PAYLOAD_BUCKET": "Shop_Payloads",
+            "MELANGE_LARGE_PAYLOAD_ENCRYPTION": "rsa",
+            "MELANGE_LARGE_PAYLOAD_EXPIRY_DAYS": "0",
+            "MELANGE_LARGE_PAYLOAD_READ_BUCKETS": "ok-bucket,x",
+        },
+        config_dir=tmp_path,
+    )
+
+    names = "S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens"
+    assert set(error.problems) == {
+        Problem("MELANGE_LARGE_PAYLOAD_BUCKET", "Shop_Payloads", names),
+        Problem("MELANGE_LARGE_PAYLOAD_READ_BUCKETS", "x", names),
+        Problem("MELANGE_LARGE_PAYLOAD_ENCRYPTION", "rsa", "one of AES256, aws:kms"),
+        Problem("MELANGE_LARGE_PAYLOAD_EXPIRY_DAYS", "0", "an integer >= 1"),
+    }
+    assert "MELANGE_LARGE_PAYLOAD_BUCKET has 'Shop_Payloads', which is not an S3 bucket" in str(
+        error
+    )
+
+
+def test_a_kms_key_needs_kms_encryption_and_options_need_a_bucket(tmp_path: Path) -> None:
+    """A key without aws:kms, and options without a bucket, would do nothing: refused."""
+    error = settings_exception(
+        {"MELANGE_LARGE_PAYLOAD_KMS_KEY_ID": "alias/x", "MELANGE_LARGE_PAYLOAD_ALWAYS": "1"},
+        config_dir=tmp_path,
+    )
+
+    assert {problem.setting for problem in error.problems} == {
+        "MELANGE_LARGE_PAYLOAD_ENCRYPTION",
+        "MELANGE_LARGE_PAYLOAD_BUCKET",
+    }
+    assert "set MELANGE_LARGE_PAYLOAD_ENCRYPTION=aws:kms or unset the key" in str(error)
+    assert "set without MELANGE_LARGE_PAYLOAD_BUCKET" in str(error)

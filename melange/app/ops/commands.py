@@ -30,6 +30,7 @@ from melange.app.ops.output import (
     choose_mode,
     dead_letter_lines,
     in_flight_note,
+    large_payloads_note,
     left_json,
     letter_cells,
     messages,
@@ -38,11 +39,14 @@ from melange.app.ops.output import (
     redrive_summary,
 )
 from melange.app.ops.redrive import visible_again_within
-from melange.app.ops.reports import dead_letter_of
+from melange.app.ops.reports import claim_check_of, dead_letter_of, large_payloads_json
 from melange.backends.factory import backend_from_settings
 from melange.backends.inspection import QueueStats, inspection_of
 from melange.backends.protocol import MessagingBackend
-from melange.settings import load_settings
+from melange.exceptions import BackendError
+from melange.messages import ReceivedMessage
+from melange.payloads.store import PayloadStore
+from melange.settings import large_payloads_from_settings, load_settings
 
 __all__ = ["INTERRUPTED", "USAGE", "add_commands"]
 
@@ -78,13 +82,22 @@ def queues(args: argparse.Namespace) -> int:
 
         app: Application = load_graph(args.target).provide(Application)
         backend, names = app.backend, list(app.queue_names)
+        payloads = large_payloads_from_settings(app.dispatcher_factory.settings)
     else:
         backend = settings_backend()
         names = inspection_of(backend).list_queues()
+        payloads = large_payloads_from_settings(load_settings())
     rows = queue_rows(backend, names)
     out = output_for(args)
-    out.document({"queues": [row.as_json() for row in rows]})
+    out.document(
+        {
+            "queues": [row.as_json() for row in rows],
+            "large_payloads": large_payloads_json(payloads),
+        }
+    )
     out.table("queues", QUEUE_HEADERS, queue_table(rows))
+    if payloads is not None:
+        out.text(large_payloads_note(payloads))
     if any(row.stats.oldest_age_seconds is None for row in rows):
         out.text(OLDEST_NOTE)
     return 0
@@ -94,10 +107,19 @@ def dlq_show(args: argparse.Namespace) -> int:
     """Print the dead-lettered messages of a queue without deleting them."""
     if args.limit < 1:
         return usage_error(f"--limit must be at least 1, not {args.limit}")
-    backend = settings_backend()
+    settings = load_settings()
+    backend = backend_from_settings(settings)
     dead = dead_letter_queue_of(backend, args.queue)
     stats = inspection_of(backend).queue_stats(dead)
-    letters = [dead_letter_of(message) for message in peek(backend, dead, args.limit)]
+    store = None
+    if args.body:  # a large message's body is its payload, read from S3
+        from melange.payloads.factory import payload_store_from_settings
+
+        store = payload_store_from_settings(settings)
+    letters = [
+        dead_letter_of(message, _payload(store, message))
+        for message in peek(backend, dead, args.limit)
+    ]
     within = visible_again_within(None)
     out = output_for(args)
     out.document(
@@ -122,6 +144,21 @@ def dlq_show(args: argparse.Namespace) -> int:
                 out.text(line)
     out.text(PEEK_NOTE)
     return 0
+
+
+def _payload(store: PayloadStore | None, message: ReceivedMessage) -> str | None:
+    """Return a large dead letter's payload from S3; what went wrong in its place, if so."""
+    check = claim_check_of(message)
+    if check is None:
+        return None
+    if store is None:
+        return f"(stored at {check.pointer}; set MELANGE_LARGE_PAYLOAD_BUCKET to read it)"
+    if not store.settings.reads(check.pointer):
+        return f"(stored at {check.pointer}, a bucket MELANGE_LARGE_PAYLOAD_* does not read)"
+    try:
+        return store.get(check.pointer)
+    except BackendError as exc:  # gone or refused: say so, show the others
+        return f"(could not read {check.pointer}: {exc})"
 
 
 def dlq_redrive(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from typing import Any, Literal, TextIO
 from melange.app.ops.redrive import RedriveProgress
 from melange.app.ops.reports import DeadLetter, QueueRow
 from melange.backends.inspection import QueueStats
+from melange.payloads.store import LargePayloads
 
 __all__ = [
     "PEEK_NOTE",
@@ -27,6 +28,7 @@ __all__ = [
     "dead_letter_lines",
     "format_age",
     "in_flight_note",
+    "large_payloads_note",
     "left_json",
     "left_text",
     "letter_cells",
@@ -111,6 +113,22 @@ def queue_table(rows: Sequence[QueueRow]) -> list[tuple[str, ...]]:
     ]
 
 
+def large_payloads_note(payloads: LargePayloads) -> str:
+    """Return where messages over a queue's or topic's limit are stored, for ``queues``."""
+    return (
+        f"large messages: stored in s3://{payloads.bucket}/{payloads.key_prefix} "
+        f"(expire after {payloads.expiry_days} days); a queue holds only their pointers"
+    )
+
+
+def payload_text(letter: DeadLetter) -> str | None:
+    """Return ``2,097,152 bytes in S3 at s3://bucket/key`` for a large message, else None."""
+    if letter.payload is None:
+        return None
+    size = "size unknown" if letter.payload_size is None else f"{letter.payload_size:,} bytes"
+    return f"{size} in S3 at {letter.payload}"
+
+
 def aligned(headers: Sequence[str], cells: Sequence[Sequence[str]]) -> list[str]:
     """Return a plain-text table: columns padded, numbers right-aligned."""
     widths = [max(len(text) for text in column) for column in zip(headers, *cells, strict=False)]
@@ -161,6 +179,9 @@ def dead_letter_lines(letter: DeadLetter, number: int, *, body: bool = False) ->
         lines += _wrapped("group", letter.message_group_id)
     lines += _wrapped("first seen", sent)
     lines += _wrapped("reason", letter.reason or NO_REASON)
+    payload = payload_text(letter)
+    if payload is not None:
+        lines += _wrapped("payload", payload)
     if body:
         lines.append(f"   body: {preview(letter.body, BODY_WIDTH)}")
     return lines
@@ -169,6 +190,9 @@ def dead_letter_lines(letter: DeadLetter, number: int, *, body: bool = False) ->
 def letter_cells(letter: DeadLetter, number: int, *, body: bool = False) -> tuple[str, ...]:
     """Return one row of the ``dlq show`` table (``LETTER_HEADERS``) for a terminal."""
     reason = letter.reason or NO_REASON
+    payload = payload_text(letter)
+    if payload is not None:
+        reason += f"\npayload: {payload}"
     if body:
         reason += f"\nbody: {preview(letter.body, BODY_WIDTH)}"
     return (

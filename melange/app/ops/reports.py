@@ -13,11 +13,20 @@ import attrs
 
 from melange import wire
 from melange.backends.inspection import QueueStats
-from melange.consuming.dead_letters import dead_letter_reason
+from melange.consuming.dead_letters import dead_letter_reason, original_attributes
 from melange.exceptions import MelangeError
 from melange.messages import Envelope, ReceivedMessage
+from melange.payloads.store import LargePayloads
+from melange.wire.claim_check import ClaimCheck, PayloadPointer, claim_check, inlined
 
-__all__ = ["DeadLetter", "QueueRow", "dead_letter_of", "logged_message_id"]
+__all__ = [
+    "DeadLetter",
+    "QueueRow",
+    "claim_check_of",
+    "dead_letter_of",
+    "large_payloads_json",
+    "logged_message_id",
+]
 
 
 @attrs.frozen
@@ -68,7 +77,10 @@ class DeadLetter:
         message_id: melange's id of the message, the ``message_id`` field of every log
             line the worker wrote about it; ``None`` when the message carries none.
         body: what was published, unwrapped from melange's envelope (the body as the
-            queue holds it when melange cannot read it).
+            queue holds it when melange cannot read it); for a large message, its payload
+            read from S3 when it was (``--body``), else the pointer.
+        payload: where a large message's payload is stored in S3 (``None``: inline).
+        payload_size: its size in bytes, as the message's attribute states it.
     """
 
     broker_message_id: str
@@ -79,6 +91,8 @@ class DeadLetter:
     message_group_id: str | None = None
     message_id: str | None = None
     body: str = ""
+    payload: PayloadPointer | None = None
+    payload_size: int | None = None
 
     def as_json(self, *, body: bool = False) -> dict[str, Any]:
         """Return the message as ``--json`` prints it; its body only when asked (``--body``)."""
@@ -90,16 +104,43 @@ class DeadLetter:
             "receive_count": self.receive_count,
             "sent_at": None if self.sent_at is None else self.sent_at.isoformat(),
             "message_group_id": self.message_group_id,
+            "payload": None
+            if self.payload is None
+            else {"location": str(self.payload), "size": self.payload_size},
         }
         if body:
             document["body"] = self.body
         return document
 
 
-def dead_letter_of(received: ReceivedMessage) -> DeadLetter:
-    """Return what ``dlq show`` tells of a message received from a dead-letter queue."""
+def claim_check_of(received: ReceivedMessage) -> ClaimCheck | None:
+    """Return the pointer a dead letter carries to its payload in S3, if it is readable.
+
+    Read from the attributes the original had: a dead-lettered copy may have folded the
+    size attribute into ``melange_error``. A malformed pointer is none (its reason says so).
+    """
+    original = attrs.evolve(received, attributes=original_attributes(received.attributes))
     try:
-        envelope: Envelope | None = wire.unwrap(received)
+        return claim_check(original)
+    except MelangeError:
+        return None
+
+
+def dead_letter_of(received: ReceivedMessage, payload: str | None = None) -> DeadLetter:
+    """Return what ``dlq show`` tells of a message received from a dead-letter queue.
+
+    ``payload``: a large message's payload, read from S3, shown as its body.
+    """
+    check = claim_check_of(received)
+    readable = received
+    if check is not None and payload is not None:
+        readable = inlined(
+            attrs.evolve(received, attributes=original_attributes(received.attributes)),
+            check,
+            payload,
+        )
+    try:
+        envelope: Envelope | None = wire.unwrap(readable)
     except MelangeError:  # unreadable: that may be why it is here
         envelope = None
     return DeadLetter(
@@ -110,8 +151,22 @@ def dead_letter_of(received: ReceivedMessage) -> DeadLetter:
         sent_at=received.sent_at,
         message_group_id=received.message_group_id,
         message_id=logged_message_id(received, envelope),
-        body=received.body if envelope is None else envelope.content,
+        body=readable.body if envelope is None else envelope.content,
+        payload=None if check is None else check.pointer,
+        payload_size=None if check is None else check.size,
     )
+
+
+def large_payloads_json(payloads: LargePayloads | None) -> dict[str, Any] | None:
+    """Return where large messages are stored, as ``queues --json`` prints it."""
+    if payloads is None:
+        return None
+    return {
+        "bucket": payloads.bucket,
+        "key_prefix": payloads.key_prefix,
+        "location": f"s3://{payloads.bucket}/{payloads.key_prefix}",
+        "expiry_days": payloads.expiry_days,
+    }
 
 
 def logged_message_id(received: ReceivedMessage, envelope: Envelope | None) -> str | None:
