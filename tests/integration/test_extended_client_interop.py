@@ -353,6 +353,11 @@ def test_with_raw_delivery_off_the_pointer_is_the_notification_s_message(
         SIZE_ATTRIBUTE: {"Type": "Number", "Value": str(size)}
     }
     assert bucket.text(key) == document
+    # AWS's SQS client looks for the size among the SQS message's attributes only: it
+    # hands over the notification, pointer inside, which is why raw delivery is asked for.
+    aws_sqs = extended_sqs_client(server.endpoint_url, bucket.name, delete_payload_from_s3=False)
+    seen_by_aws = json.loads(receive_one(aws_sqs, enveloped)["Body"])
+    assert pointer(seen_by_aws["Message"]) == (POINTER_CLASS, bucket.name, key)
 
 
 @pytest.mark.parametrize("half", ["threads", "asyncio"])
