@@ -555,7 +555,8 @@ class MessageTooLargeError(MessageRejectedError):
         super().__init__(
             f"message for {describe_name(destination, broker_destination)} is {size:,} bytes "
             f"(body and attributes), over the limit of {limit:,} bytes; send a smaller "
-            "payload or store it elsewhere (e.g. S3) and publish a reference",
+            "payload, or set MELANGE_LARGE_PAYLOAD_BUCKET (a publisher's payloads=) to send "
+            "it through S3",
             code="MessageTooLarge",
         )
         self.destination = destination

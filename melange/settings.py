@@ -285,7 +285,7 @@ SETTINGS: tuple[Setting, ...] = (
         ("large_payloads", "bucket"),
         "(unset: no large messages)",
         "an S3 bucket name",
-        "S3 bucket for messages over the queue's or topic's size limit (AWS's claim check)",
+        "S3 bucket for messages over the size limit of their queue or topic (claim check)",
     ),
     Setting(
         "MELANGE_LARGE_PAYLOAD_KEY_PREFIX",
@@ -320,7 +320,7 @@ SETTINGS: tuple[Setting, ...] = (
         ("large_payloads", "expiry_days"),
         str(DEFAULT_EXPIRY_DAYS),
         "an integer >= 1",
-        "days after which declare's lifecycle rule expires stored payloads",
+        "days after which the lifecycle rule of declare expires stored payloads",
         1,
     ),
     Setting(
@@ -328,7 +328,7 @@ SETTINGS: tuple[Setting, ...] = (
         ("large_payloads", "read_buckets"),
         "(empty)",
         "S3 bucket names, comma-separated",
-        "other producers' buckets whose pointers consumers may follow",
+        "buckets of other producers whose pointers consumers may follow",
     ),
 )
 

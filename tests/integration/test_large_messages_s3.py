@@ -307,3 +307,18 @@ def test_a_black_holed_s3_is_a_bounded_wait_then_a_retry(
     assert inspection_of(backend).queue_stats("big").total == 1
     store.close()
     backend.close()
+
+
+def test_an_object_that_is_not_text_is_dead_lettered(large: Large) -> None:
+    """Another producer's binary object: dead-lettered with the reason, the worker unharmed."""
+    large.backend.declare_queue("big", dead_letter_queue="big-dlq")
+    pointer = PayloadPointer(large.bucket, "theirs/blob")
+    large.s3.put_object(Bucket=large.bucket, Key=pointer.key, Body=b"\xff\xfe\x00binary")
+    large.backend.send_raw("big", pointer.body(), {SIZE_ATTRIBUTE: 9})
+
+    assert large.drain("big") == []
+
+    [dead] = large.backend.receive("big-dlq", wait_time_seconds=1)
+    reason = dead_letter_reason(dead.attributes)
+    assert reason is not None
+    assert reason.startswith(f"MalformedMessageError: the payload at {pointer} is not UTF-8")
