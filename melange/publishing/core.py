@@ -306,13 +306,22 @@ def to_store(
     The size is what SQS/SNS count (body and attributes); ``limit`` 0 stores every
     message (``LargePayloads.always``). ``body`` is what the object holds
     (``wire.stored_body``). A message already carrying a claim check is skipped.
+
+    Raises:
+        SerializationError: a body is no UTF-8 text (a lone surrogate, which JSON keeps
+            raw in a topic's message): S3 could not store it, and inline SQS/SNS refuse it.
     """
     chosen = []
     for index, message in enumerate(messages):
         if message.claim_check is not None:
             continue
         body = wire.stored_body(destination, message.envelope)
-        inline = wire.message_size(body, wire.envelope_attributes(message.envelope))
+        try:
+            inline = wire.message_size(body, wire.envelope_attributes(message.envelope))
+        except UnicodeEncodeError:
+            # Refused as inline, naming the character; only a failed encode pays the scan.
+            wire.check_characters(f"content for {destination}", message.envelope.content)
+            raise
         if limit == 0 or inline > limit:
             chosen.append((index, body))
     return chosen

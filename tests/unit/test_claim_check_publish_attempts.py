@@ -3,7 +3,8 @@
 A message whose serialized content alone is over 1 MiB fits no queue or topic: the
 publisher stores it before any send, rather than having the backend build the whole
 inline body (escaping megabytes of JSON once more and scanning them for characters SQS
-refuses) only to refuse it. A message that may fit is still tried inline first.
+refuses) only to refuse it. A message that may fit is still tried inline first. Content
+that cannot be stored as UTF-8 text is refused with melange's ``SerializationError``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from melange import QueuePublisher, TopicPublisher
 from melange.aio import AsyncInMemoryBackend, AsyncQueuePublisher, AsyncTopicPublisher
 from melange.backends import InMemoryBackend
+from melange.exceptions import SerializationError
 from melange.limits import SQS_MAX_MESSAGE_BYTES
 from melange.messages import BatchResult, Destination, OutgoingMessage
 from melange.payloads import AsyncInMemoryPayloadStore, InMemoryPayloadStore, LargePayloads
@@ -52,11 +54,15 @@ def fixture_backend() -> RecordingBackend:
 
 
 def publish(
-    half: halves.Half, backend: RecordingBackend, destination: str, items: list[object]
+    half: halves.Half,
+    backend: RecordingBackend,
+    destination: str,
+    items: list[object],
+    store: InMemoryPayloadStore | None = None,
 ) -> None:
     """Publish ``items`` with ``publish_many`` through a publisher of ``half`` with a store."""
     registry = SerializerRegistry({"serializers": {"json": JsonSerializer}})
-    store = InMemoryPayloadStore(LargePayloads(bucket="payloads"))
+    store = store or InMemoryPayloadStore(LargePayloads(bucket="payloads"))
     to_topic = destination == "events"
     if half == "threads":
         cls = TopicPublisher if to_topic else QueuePublisher
@@ -86,3 +92,21 @@ def test_content_that_may_fit_is_tried_inline_first(
     """Under 1 MiB but over the topic's 256 KiB: refused inline, then sent as a pointer."""
     publish(half, backend, "events", [{"b": MIDDLING}])
     assert backend.attempts == [[False], [True]]
+
+
+@pytest.mark.parametrize("half", halves.HALVES)
+@pytest.mark.parametrize("always", [False, True], ids=["over-1-MiB", "always"])
+def test_a_topic_message_that_is_no_utf8_text_is_refused_before_storing(
+    half: halves.Half, backend: RecordingBackend, always: bool
+) -> None:
+    """A lone surrogate (JSON keeps it raw in a topic's message): SerializationError, not sent.
+
+    S3 stores text as UTF-8, which cannot encode it; refused as melange refuses it inline,
+    naming the character, rather than with a UnicodeEncodeError from the store.
+    """
+    store = InMemoryPayloadStore(LargePayloads(bucket="payloads", always=always))
+    text = "\ud800" + ("" if always else HUGE)
+    with pytest.raises(SerializationError, match=r"contains '\\ud800' at position"):
+        publish(half, backend, "events", [{"b": text}], store)
+    assert backend.attempts == []
+    assert store.objects() == {}
