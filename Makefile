@@ -107,6 +107,7 @@ bench: $(BENCH_STAMP) node-deps
 	$(PY) benchmarks/worker_start.py
 	$(PY) benchmarks/health.py
 	$(PY) benchmarks/lambda.py
+	$(PY) benchmarks/large_messages.py
 
 clean:
 	rm -rf $(VENV) $(LOCALSTACK_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(NODE_DIR)/node_modules

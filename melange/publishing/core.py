@@ -26,7 +26,7 @@ from melange.exceptions import (
     QueueNotFoundError,
     TopicNotFoundError,
 )
-from melange.limits import MAX_ATTRIBUTES
+from melange.limits import MAX_ATTRIBUTES, SQS_MAX_MESSAGE_BYTES
 from melange.messages import (
     AttributeValue,
     BatchResult,
@@ -53,6 +53,7 @@ __all__ = [
     "paired",
     "refused_pointers",
     "send_failed",
+    "store_first",
     "to_store",
     "with_claim_check",
 ]
@@ -280,6 +281,23 @@ class PublisherCore:
         return messages
 
 
+def store_first(always: bool, messages: Iterable[OutgoingMessage]) -> int | None:
+    """Return the limit over which messages go to S3 before any send is tried, if any.
+
+    0 with ``always``: every message. SQS's 1 MiB, the most any queue or topic takes, when
+    a message's content alone is longer: it cannot fit anywhere, and the backend would
+    build its whole inline body (escaping the content once more, scanning it for what SQS
+    refuses) only to refuse it. ``None`` otherwise: what may fit is tried inline, and what
+    the destination refuses as too large is stored then. Costs one ``len`` per message.
+    """
+    if always:
+        return 0
+    for message in messages:
+        if message.claim_check is None and len(message.envelope.content) > SQS_MAX_MESSAGE_BYTES:
+            return SQS_MAX_MESSAGE_BYTES
+    return None
+
+
 def to_store(
     destination: Destination, messages: Iterable[OutgoingMessage], limit: int
 ) -> list[tuple[int, str]]:
@@ -288,13 +306,22 @@ def to_store(
     The size is what SQS/SNS count (body and attributes); ``limit`` 0 stores every
     message (``LargePayloads.always``). ``body`` is what the object holds
     (``wire.stored_body``). A message already carrying a claim check is skipped.
+
+    Raises:
+        SerializationError: a body is no UTF-8 text (a lone surrogate, which JSON keeps
+            raw in a topic's message): S3 could not store it, and inline SQS/SNS refuse it.
     """
     chosen = []
     for index, message in enumerate(messages):
         if message.claim_check is not None:
             continue
         body = wire.stored_body(destination, message.envelope)
-        inline = wire.message_size(body, wire.envelope_attributes(message.envelope))
+        try:
+            inline = wire.message_size(body, wire.envelope_attributes(message.envelope))
+        except UnicodeEncodeError:
+            # Refused as inline, naming the character; only a failed encode pays the scan.
+            wire.check_characters(f"content for {destination}", message.envelope.content)
+            raise
         if limit == 0 or inline > limit:
             chosen.append((index, body))
     return chosen

@@ -12,10 +12,12 @@ Java extended client writes by default. This is the format of AWS's extended cli
 (``amazon-sqs-java-extended-client-lib``, and the Python ``amazon-sqs-extended-client``
 and ``amazon-sns-extended-client``), so their messages and melange's read each other.
 
-melange writes ``ExtendedPayloadSize`` (what AWS's Python clients and the Java client's
-current releases write unless told to use the legacy name) and reads both names, and both
-pointer classes (the Java client's older ``com.amazon.sqs.javamessaging.MessageS3Pointer``
-too). The object holds what the body would have been inline: ``{"Message": content}`` for
+melange writes ``ExtendedPayloadSize``, the name AWS's clients define as current: the
+Python clients write it by default, the Java client (1.1.0 and later, 2.x included) when
+configured ``withLegacyReservedAttributeNameDisabled()``, and all of them read it (the
+Java client before 1.1.0 did not). melange reads both names, and both pointer classes
+(the Java client wrote ``com.amazon.sqs.javamessaging.MessageS3Pointer`` before 1.1.0).
+The object holds what the body would have been inline: ``{"Message": content}`` for
 a queue, the SNS message for a topic; melange's own attributes (``message_id``,
 ``manifest``, ``serializer_id``, the trace context) stay on the message, so it is routed,
 filtered and traced without reading S3.

@@ -44,6 +44,7 @@ from melange.publishing.core import (
     paired,
     refused_pointers,
     send_failed,
+    store_first,
     to_store,
     with_claim_check,
 )
@@ -84,8 +85,10 @@ class _Publisher(PublisherCore):
             return []
         messages = plan.messages
         try:
-            if self.payloads is not None and self.payloads.settings.always:
-                messages = _store(self.payloads, plan, messages, limit=0)
+            if self.payloads is not None:
+                first = store_first(self.payloads.settings.always, messages)
+                if first is not None:
+                    messages = _store(self.payloads, plan, messages, limit=first)
             try:
                 result = self.backend.publish(plan.destination, messages)
             except MessageTooLargeError as exc:
