@@ -17,8 +17,9 @@ Python clients write it by default, the Java client (1.1.0 and later, 2.x includ
 configured ``withLegacyReservedAttributeNameDisabled()``, and all of them read it (the
 Java client before 1.1.0 did not). melange reads both names, and both pointer classes
 (the Java client wrote ``com.amazon.sqs.javamessaging.MessageS3Pointer`` before 1.1.0).
-The object holds what the body would have been inline: ``{"Message": content}`` for
-a queue, the SNS message for a topic; melange's own attributes (``message_id``,
+The object holds the serialized content as a raw SNS delivery carries it, for a queue
+and a topic alike (escaped as ``{"Message": content}`` only when it is itself such an
+object); melange's own attributes (``message_id``,
 ``manifest``, ``serializer_id``, the trace context) stay on the message, so it is routed,
 filtered and traced without reading S3.
 
