@@ -172,8 +172,11 @@ class HealthServer:
     def _serve(self) -> None:
         try:
             while not self._stopping:
+                ready = self._selector.select(self._seconds_to_next_deadline(time.monotonic()))
+                # The time the connections were seen, not the time the wait began: a deadline
+                # counted from before the wait would cut a request short by the time waited.
                 now = time.monotonic()
-                for key, events in self._selector.select(self._seconds_to_next_deadline(now)):
+                for key, events in ready:
                     if key.data is _LISTENER:
                         self._accept(now)
                     elif key.data is _WAKE:

@@ -276,6 +276,18 @@ def test_a_client_trickling_its_request_is_cut_off_by_the_whole_request_deadline
     assert REQUEST_TIMEOUT_SECONDS <= answered_after < REQUEST_TIMEOUT_SECONDS + 5
 
 
+def test_the_deadline_counts_from_the_connection_not_from_an_idle_servers_last_wake(
+    server: HealthServer,
+) -> None:
+    """After the loop waited idle, a silent connection still gets its whole 5 s."""
+    time.sleep(1.5)  # the condition under test: the loop blocked this long with nothing open
+    connected = time.monotonic()
+    with connect(server) as silent:
+        select.select([silent], [], [], 3 * REQUEST_TIMEOUT_SECONDS)
+        closed_after = time.monotonic() - connected
+    assert REQUEST_TIMEOUT_SECONDS - 0.05 <= closed_after < REQUEST_TIMEOUT_SECONDS + 5
+
+
 def test_pipelined_requests_get_the_first_answer_and_an_explicit_close(
     server: HealthServer,
 ) -> None:
