@@ -41,6 +41,7 @@ __all__ = [
     "failure_outcome",
     "is_permanent",
     "log_fields",
+    "logged_id",
     "message_context",
     "reason_of",
     "unhandled_outcome",
@@ -170,6 +171,14 @@ def log_fields(received: ReceivedMessage, message_id: str | None) -> dict[str, o
         "broker_message_id": received.broker_message_id,
         "receive_count": received.receive_count,
     }
+
+
+def logged_id(received: ReceivedMessage, message_id: str | None) -> str:
+    """Return how a log line names a message: melange's id, as ``dlq show`` shows it.
+
+    A message that could not be read has no melange id: the queue's id names it then.
+    """
+    return message_id if message_id is not None else f"(SQS id {received.broker_message_id})"
 
 
 def message_context(

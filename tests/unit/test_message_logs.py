@@ -98,3 +98,20 @@ def test_an_unreadable_message_is_dead_lettered_with_one_error(
     assert _fields(error)["queue"] == "orders"
     assert _fields(error)["receive_count"] == 1
     assert str(getattr(error, "reason", "")).split(":")[0].endswith("Error")
+
+
+def test_the_log_text_names_melanges_id_as_dlq_show_does(caplog: pytest.LogCaptureFixture) -> None:
+    """Plain-text logs name the id dlq show gives; an unreadable message, the SQS id."""
+    backend = InMemoryBackend()
+    backend.declare_queue("orders", dead_letter_queue="orders-dlq", max_receive_count=1)
+    message_id = QueuePublisher(json_registry(), backend).publish("orders", {"n": 1})
+    broker_id = backend.send_raw("orders", "x", {"manifest": 5})  # unreadable: no id
+    dispatcher = MessageDispatcher(json_registry(), backend, consumers=[Failing()])
+
+    with caplog.at_level(logging.DEBUG, logger="melange"):
+        dispatcher.process_available("orders")
+
+    texts = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(t.startswith(f"handling message {message_id} (receive 1) failed") for t in texts)
+    assert any(t.startswith(f"message {message_id} on 'orders'") for t in texts)
+    assert any(t.startswith(f"message (SQS id {broker_id}) on 'orders'") for t in texts)

@@ -41,6 +41,7 @@ from melange.consuming.outcomes import (
     failure_outcome,
     is_permanent,
     log_fields,
+    logged_id,
     message_context,
     reason_of,
     unhandled_outcome,
@@ -254,7 +255,7 @@ class AsyncMessageHandling:
             logger.warning(
                 "%s; handling message %s without deduplication",
                 exc,
-                context.broker_message_id,
+                context.message_id,
                 extra=_context_fields(context),
             )
             return None
@@ -292,7 +293,7 @@ class AsyncMessageHandling:
             # A permanent failure is logged once, at ERROR, when it is dead-lettered.
             logger.warning(
                 "handling message %s (receive %d) failed: %r",
-                received.broker_message_id,
+                context.message_id,
                 received.receive_count,
                 exc,
                 exc_info=exc,
@@ -329,7 +330,7 @@ class AsyncMessageHandling:
                 logger.error(
                     "message %s was acknowledged on receipt (AckPolicy.ON_RECEIPT) and then "
                     "failed: %s",
-                    received.broker_message_id,
+                    logged_id(received, outcome.message_id),
                     outcome.reason,
                     extra=log_fields(received, outcome.message_id),
                 )
@@ -357,7 +358,7 @@ class AsyncMessageHandling:
         except (BackendError, MessageRejectedError) as exc:
             logger.warning(
                 "could not settle message %s (%s); it will be delivered again",
-                received.broker_message_id,
+                logged_id(received, outcome.message_id),
                 exc,
                 extra=log_fields(received, outcome.message_id),
             )
@@ -424,7 +425,7 @@ class AsyncMessageHandling:
             logger.error(
                 "message %s on %r is to be dead-lettered (%s) but the queue has no dead-letter "
                 "queue; leaving it for redelivery: declare one with dead_letter_queue=...",
-                received.broker_message_id,
+                logged_id(received, outcome.message_id),
                 self.queue_name,
                 reason,
                 extra=fields,
@@ -434,7 +435,7 @@ class AsyncMessageHandling:
             return False
         logger.error(
             "message %s on %r (receive %d) is dead-lettered (%s); moving it to %r",
-            received.broker_message_id,
+            logged_id(received, outcome.message_id),
             self.queue_name,
             received.receive_count,
             reason,

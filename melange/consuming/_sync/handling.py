@@ -40,6 +40,7 @@ from melange.consuming.outcomes import (
     failure_outcome,
     is_permanent,
     log_fields,
+    logged_id,
     message_context,
     reason_of,
     unhandled_outcome,
@@ -251,7 +252,7 @@ class MessageHandling:
             logger.warning(
                 "%s; handling message %s without deduplication",
                 exc,
-                context.broker_message_id,
+                context.message_id,
                 extra=_context_fields(context),
             )
             return None
@@ -287,7 +288,7 @@ class MessageHandling:
             # A permanent failure is logged once, at ERROR, when it is dead-lettered.
             logger.warning(
                 "handling message %s (receive %d) failed: %r",
-                received.broker_message_id,
+                context.message_id,
                 received.receive_count,
                 exc,
                 exc_info=exc,
@@ -324,7 +325,7 @@ class MessageHandling:
                 logger.error(
                     "message %s was acknowledged on receipt (AckPolicy.ON_RECEIPT) and then "
                     "failed: %s",
-                    received.broker_message_id,
+                    logged_id(received, outcome.message_id),
                     outcome.reason,
                     extra=log_fields(received, outcome.message_id),
                 )
@@ -352,7 +353,7 @@ class MessageHandling:
         except (BackendError, MessageRejectedError) as exc:
             logger.warning(
                 "could not settle message %s (%s); it will be delivered again",
-                received.broker_message_id,
+                logged_id(received, outcome.message_id),
                 exc,
                 extra=log_fields(received, outcome.message_id),
             )
@@ -419,7 +420,7 @@ class MessageHandling:
             logger.error(
                 "message %s on %r is to be dead-lettered (%s) but the queue has no dead-letter "
                 "queue; leaving it for redelivery: declare one with dead_letter_queue=...",
-                received.broker_message_id,
+                logged_id(received, outcome.message_id),
                 self.queue_name,
                 reason,
                 extra=fields,
@@ -429,7 +430,7 @@ class MessageHandling:
             return False
         logger.error(
             "message %s on %r (receive %d) is dead-lettered (%s); moving it to %r",
-            received.broker_message_id,
+            logged_id(received, outcome.message_id),
             self.queue_name,
             received.receive_count,
             reason,
