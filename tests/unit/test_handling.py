@@ -273,6 +273,21 @@ def test_retry_on_the_last_allowed_receive_dead_letters_with_the_reason(
     assert backend.message_count("q") == 0
 
 
+def test_a_failure_on_the_last_allowed_receive_is_decided_a_dead_letter_by_handle(
+    registry: SerializerRegistry, backend: InMemoryBackend
+) -> None:
+    """The handling says DEAD_LETTER, not RETRY, so the span and metrics name what happens."""
+    received = receive_one(registry, backend)
+    for _ in range(2):
+        backend.change_visibility("q", [received.receipt_handle], 0)
+        [received] = backend.receive("q")
+    outcome = handling(registry, backend, Recorder(failing={1: 1})).handle(flight(received))
+    assert (outcome.action, outcome.reason) == (
+        Action.DEAD_LETTER,
+        "RuntimeError: handler failed on 1",
+    )
+
+
 def test_dead_letter_without_a_dead_letter_queue_hides_the_message_for_the_backoff(
     registry: SerializerRegistry, backend: InMemoryBackend, clock: FakeClock
 ) -> None:

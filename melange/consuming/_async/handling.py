@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from melange import wire
 from melange.backends.aio_protocol import AsyncMessagingTransport
 from melange.consuming.aio_concurrency import AsyncEvent, AsyncHandlers
@@ -148,7 +150,9 @@ class AsyncMessageHandling:
             try:
                 accepting = [c for c in self._setup.consumers if c.accepts(message)]
             except Exception as exc:
-                outcome = self._failed(exc, None, message, context, received)
+                outcome = await self._last_chance(
+                    received, self._failed(exc, None, message, context, received)
+                )
                 return outcome
             if not accepting:
                 outcome = self._unhandled(message, context)
@@ -156,6 +160,7 @@ class AsyncMessageHandling:
             for consumer in accepting:
                 outcome = await self._consume(consumer, message, context, flight)
                 if outcome is not None:
+                    outcome = await self._last_chance(received, outcome)
                     return outcome
             if self._setup.after_consume is not None:
                 _call_hook("after_consume", self._setup.after_consume, message, received)
@@ -166,6 +171,16 @@ class AsyncMessageHandling:
         finally:
             if trace is not None:
                 _end_trace(trace, outcome)
+
+    async def _last_chance(self, received: ReceivedMessage, outcome: Outcome) -> Outcome:
+        """Return a retry on the message's last allowed receive as the dead letter it becomes.
+
+        ``settle`` would move it all the same; deciding it here lets the span and the
+        metrics say ``dead_letter`` rather than ``retry`` for it.
+        """
+        if outcome.action is Action.RETRY and await self._on_last_receive(received, outcome):
+            return attrs.evolve(outcome, action=Action.DEAD_LETTER)
+        return outcome
 
     async def _fetch(
         self, received: ReceivedMessage, check: ClaimCheck

@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from melange import wire
 from melange.backends.protocol import MessagingTransport
 from melange.consuming.concurrency import Event, Handlers
@@ -147,7 +149,9 @@ class MessageHandling:
             try:
                 accepting = [c for c in self._setup.consumers if c.accepts(message)]
             except Exception as exc:
-                outcome = self._failed(exc, None, message, context, received)
+                outcome = self._last_chance(
+                    received, self._failed(exc, None, message, context, received)
+                )
                 return outcome
             if not accepting:
                 outcome = self._unhandled(message, context)
@@ -155,6 +159,7 @@ class MessageHandling:
             for consumer in accepting:
                 outcome = self._consume(consumer, message, context, flight)
                 if outcome is not None:
+                    outcome = self._last_chance(received, outcome)
                     return outcome
             if self._setup.after_consume is not None:
                 _call_hook("after_consume", self._setup.after_consume, message, received)
@@ -165,6 +170,16 @@ class MessageHandling:
         finally:
             if trace is not None:
                 _end_trace(trace, outcome)
+
+    def _last_chance(self, received: ReceivedMessage, outcome: Outcome) -> Outcome:
+        """Return a retry on the message's last allowed receive as the dead letter it becomes.
+
+        ``settle`` would move it all the same; deciding it here lets the span and the
+        metrics say ``dead_letter`` rather than ``retry`` for it.
+        """
+        if outcome.action is Action.RETRY and self._on_last_receive(received, outcome):
+            return attrs.evolve(outcome, action=Action.DEAD_LETTER)
+        return outcome
 
     def _fetch(self, received: ReceivedMessage, check: ClaimCheck) -> ReceivedMessage | Outcome:
         """Return ``received`` with its payload read from S3, or what to do instead.
