@@ -69,7 +69,13 @@ from melange.payloads.store import AsyncPayloadStore
 from melange.telemetry import tracing
 from melange.wire.claim_check import ClaimCheck, PayloadPointer, claim_check, inlined
 
-__all__ = ["AsyncAcks", "AsyncEventSourceTransport", "AsyncMessageHandling", "delete_payloads"]
+__all__ = [
+    "AsyncAcks",
+    "AsyncEventSourceTransport",
+    "AsyncMessageHandling",
+    "AsyncNotificationTransport",
+    "delete_payloads",
+]
 
 logger = logging.getLogger("melange.consuming.handling")
 
@@ -639,6 +645,19 @@ class AsyncEventSourceTransport:
 
     async def close(self) -> None:
         """Close nothing: the backend is the caller's."""
+
+
+class AsyncNotificationTransport(AsyncEventSourceTransport):
+    """An ``AsyncEventSourceTransport`` for notifications SNS delivered straight to Lambda.
+
+    No queue holds them, so there is no redrive policy to read: a failure is retried by
+    Lambda and then given to the function's on-failure destination, never dead-lettered
+    by melange, and handling one makes no request to SQS.
+    """
+
+    async def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Return ``None``: no queue, no redrive policy."""
+        return None
 
 
 async def delete_payloads(payloads: AsyncPayloadStore, pointers: list[PayloadPointer]) -> None:

@@ -31,6 +31,7 @@ from melange.consuming._async.handling import (
     AsyncAcks,
     AsyncEventSourceTransport,
     AsyncMessageHandling,
+    AsyncNotificationTransport,
     delete_payloads,
 )
 from melange.consuming.aio_concurrency import (
@@ -628,9 +629,11 @@ class AsyncQueueRunner:
         key = "notifications" if notifications else "batches"
         found = self._batch_handlings.get(key)
         if found is None:
-            backend: AsyncMessagingTransport = self._backend
-            if not notifications:
-                backend = AsyncEventSourceTransport(self._backend)
+            backend: AsyncMessagingTransport = (
+                AsyncNotificationTransport(self._backend)
+                if notifications
+                else AsyncEventSourceTransport(self._backend)
+            )
             found = AsyncMessageHandling(
                 backend,
                 self.queue_name,

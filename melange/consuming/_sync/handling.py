@@ -68,7 +68,13 @@ from melange.payloads.store import PayloadStore
 from melange.telemetry import tracing
 from melange.wire.claim_check import ClaimCheck, PayloadPointer, claim_check, inlined
 
-__all__ = ["Acks", "EventSourceTransport", "MessageHandling", "delete_payloads"]
+__all__ = [
+    "Acks",
+    "EventSourceTransport",
+    "MessageHandling",
+    "NotificationTransport",
+    "delete_payloads",
+]
 
 logger = logging.getLogger("melange.consuming.handling")
 
@@ -632,6 +638,19 @@ class EventSourceTransport:
 
     def close(self) -> None:
         """Close nothing: the backend is the caller's."""
+
+
+class NotificationTransport(EventSourceTransport):
+    """An ``EventSourceTransport`` for notifications SNS delivered straight to Lambda.
+
+    No queue holds them, so there is no redrive policy to read: a failure is retried by
+    Lambda and then given to the function's on-failure destination, never dead-lettered
+    by melange, and handling one makes no request to SQS.
+    """
+
+    def redrive_policy(self, queue_name: str) -> RedrivePolicy | None:
+        """Return ``None``: no queue, no redrive policy."""
+        return None
 
 
 def delete_payloads(payloads: PayloadStore, pointers: list[PayloadPointer]) -> None:

@@ -31,6 +31,7 @@ from melange.consuming._sync.handling import (
     Acks,
     EventSourceTransport,
     MessageHandling,
+    NotificationTransport,
     delete_payloads,
 )
 from melange.consuming.concurrency import (
@@ -627,9 +628,11 @@ class QueueRunner:
         key = "notifications" if notifications else "batches"
         found = self._batch_handlings.get(key)
         if found is None:
-            backend: MessagingTransport = self._backend
-            if not notifications:
-                backend = EventSourceTransport(self._backend)
+            backend: MessagingTransport = (
+                NotificationTransport(self._backend)
+                if notifications
+                else EventSourceTransport(self._backend)
+            )
             found = MessageHandling(
                 backend,
                 self.queue_name,
