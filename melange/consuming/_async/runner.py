@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Literal
 
 import attrs
 
@@ -531,7 +532,7 @@ class AsyncQueueRunner:
         message is: the mapping deletes the messages only after the function returns, and
         a message that comes back (the function timed out) needs its object.
         """
-        handling = self._batch_handling()
+        handling = self._batch_handling("batches")
         self._queue_stats.count("received", len(batch))
         await handling.acknowledge_on_receipt(batch)
         # On receipt every message was acknowledged already: none is held back.
@@ -591,7 +592,7 @@ class AsyncQueueRunner:
         destination. Under ``AckPolicy.ON_RECEIPT`` every message is ``ACK``: it is never
         delivered again, and a failure is logged.
         """
-        handling = self._batch_handling(notifications=True)
+        handling = self._batch_handling("notifications")
         self._queue_stats.count("received", len(batch))
         on_receipt = self.options.ack_policy is AckPolicy.ON_RECEIPT
         settled: list[Settled] = []
@@ -619,21 +620,25 @@ class AsyncQueueRunner:
                 settled.append(Settled(received, None, outcome.reason))
         return settled
 
-    def _batch_handling(self, *, notifications: bool = False) -> AsyncMessageHandling:
-        """Return the handling this runner's batches (or notifications) share.
+    def _batch_handling(
+        self, kind: Literal["available", "batches", "notifications"]
+    ) -> AsyncMessageHandling:
+        """Return the handling this runner's one-at-a-time calls of ``kind`` share.
 
-        Built at the first batch and kept, as ``run`` keeps its handling: the queue's
-        redrive policy is asked once, at the first failure, not once per batch. Batches
-        settle through an ``AsyncEventSourceTransport``; notifications settle nothing.
+        Built at the first call and kept, as ``run`` keeps its handling: the queue's
+        redrive policy is asked once, at the first failure, not once per batch.
+        ``available`` settles through the backend itself (``process_available``),
+        ``batches`` through an ``AsyncEventSourceTransport`` (AWS Lambda's SQS batches),
+        ``notifications`` through an ``AsyncNotificationTransport`` (SNS straight to
+        Lambda: no queue, no redrive policy).
         """
-        key = "notifications" if notifications else "batches"
-        found = self._batch_handlings.get(key)
+        found = self._batch_handlings.get(kind)
         if found is None:
-            backend: AsyncMessagingTransport = (
-                AsyncNotificationTransport(self._backend)
-                if notifications
-                else AsyncEventSourceTransport(self._backend)
-            )
+            backend: AsyncMessagingTransport = self._backend
+            if kind == "batches":
+                backend = AsyncEventSourceTransport(self._backend)
+            elif kind == "notifications":
+                backend = AsyncNotificationTransport(self._backend)
             found = AsyncMessageHandling(
                 backend,
                 self.queue_name,
@@ -644,7 +649,7 @@ class AsyncQueueRunner:
                 probe=self._probe,
                 payloads=self._payloads,
             )
-            self._batch_handlings[key] = found
+            self._batch_handlings[kind] = found
         return found
 
     async def _handle_one(
@@ -665,7 +670,7 @@ class AsyncQueueRunner:
         The same reading, deduplication, retries and dead-lettering as ``run``, without
         concurrency, long polling or batched acknowledgements.
         """
-        handling = self._batch_handling(notifications=True)
+        handling = self._batch_handling("available")
         handled = 0
         # While the cache is unreachable, released messages are visible again at once:
         # receiving them again would only spend their receives.
