@@ -315,9 +315,12 @@ def to_store(
     for index, message in enumerate(messages):
         if message.claim_check is not None:
             continue
-        body = wire.stored_body(destination, message.envelope)
+        body = wire.stored_body(message.envelope)
+        # What the destination measured: a queue carries the content wrapped (and escaped
+        # once more), not as stored.
+        sent = body if destination.is_topic else wire.queue_body(message.envelope.content)
         try:
-            inline = wire.message_size(body, wire.envelope_attributes(message.envelope))
+            inline = wire.message_size(sent, wire.envelope_attributes(message.envelope))
         except UnicodeEncodeError:
             # Refused as inline, naming the character; only a failed encode pays the scan.
             wire.check_characters(f"content for {destination}", message.envelope.content)

@@ -318,7 +318,7 @@ def sns_notification_body(
     return json.dumps(notification)
 
 
-def stored_body(destination: Destination, envelope: Envelope) -> str:
+def stored_body(envelope: Envelope) -> str:
     """Return what a claim check stores in S3: the content, as a raw delivery carries it.
 
     The serialized content itself, escaped as ``{"Message": content}`` only when it is a

@@ -293,6 +293,16 @@ def test_a_retried_publish_overwrites_its_own_object(
     assert list(store.objects()) == [f"melange-payloads/big/{message_id}"]
 
 
+def test_content_that_fits_stored_but_not_wrapped_for_a_queue_is_stored(
+    registry: SerializerRegistry, backend: InMemoryBackend, store: InMemoryPayloadStore
+) -> None:
+    """Quotes double when the queue body escapes them: 0.8 MB stored is 1.6 MB inline."""
+    quotes = '"' * 400_000
+    QueuePublisher(registry, backend, payloads=store).publish("big", quotes)
+    assert len(store.objects()) == 1
+    assert drain(registry, backend, "big", store) == [quotes]
+
+
 def test_publish_many_stores_only_the_entries_over_the_limit(
     registry: SerializerRegistry, backend: InMemoryBackend, store: InMemoryPayloadStore
 ) -> None:
